@@ -1,0 +1,23 @@
+//! Gatehouse: a self-hosted release-governance engine. A build becomes an
+//! application version; it climbs a lifecycle only through policy gates; every
+//! change is recorded in a hash-chained activity log.
+//!
+//! Modules follow the domain: [`app`], [`version`], [`lifecycle`] (the state
+//! machine), [`gate`] (the pure gate engine), [`audit`] (the activity log),
+//! [`service`] (the use cases), [`store`] (the only module that speaks SQL),
+//! [`api`] (the only module that speaks HTTP) and [`cli`].
+
+pub mod api;
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod error;
+pub mod gate;
+pub mod lifecycle;
+pub mod service;
+pub mod store;
+pub mod time;
+pub mod version;
+
+pub use error::{Error, Result};
+pub use service::Gatehouse;

@@ -1,0 +1,635 @@
+//! The use cases. Each one validates its input, asks the state machine and the
+//! gates, and hands the store one change together with its activity-log event.
+//! Refusals that depend on state (conflicts, blocked gates) are logged too;
+//! malformed input writes nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::{Application, ApplicationPatch, NewApplication};
+use crate::audit::{Break, ChainVerifier, Event, EventResult, NewEvent};
+use crate::error::{Error, Result};
+use crate::gate::{self, Check, Decision, GateVerdict};
+use crate::lifecycle::{DEFAULT_LIFECYCLE, GateRef, Lifecycle, LifecycleSpec, Plan};
+use crate::store::{AppFilter, EventFilter, SqliteStore, Store, VersionFilter};
+use crate::version::{NewVersion, ReleaseStatus, Version, VersionPatch};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteRequest {
+    pub target_stage: String,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    pub from_stage: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a promotion, release or rollback did (or, for a dry run, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct TransitionOutcome {
+    pub version: Version,
+    pub from_stage: Option<String>,
+    pub to_stage: Option<String>,
+    pub skipped: Vec<String>,
+    pub gates: Vec<GateVerdict>,
+    pub allowed: bool,
+    pub dry_run: bool,
+    pub event_seq: Option<i64>,
+}
+
+/// The result of walking the whole activity log.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainReport {
+    pub events: u64,
+    pub head_seq: i64,
+    pub head_hash: String,
+    pub broken: Option<Break>,
+}
+
+/// A check bound to one gate.
+#[derive(Clone)]
+pub struct Binding {
+    pub gate: GateRef,
+    pub check: Arc<dyn Check>,
+}
+
+pub struct Gatehouse {
+    store: Arc<dyn Store>,
+    bindings: Vec<Binding>,
+}
+
+const MAX_PAGE: usize = 1000;
+
+impl Gatehouse {
+    pub fn new(store: Arc<dyn Store>) -> Gatehouse {
+        Gatehouse {
+            store,
+            bindings: Vec::new(),
+        }
+    }
+
+    /// Open the embedded store under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Gatehouse> {
+        Ok(Gatehouse::new(Arc::new(SqliteStore::open(data_dir)?)))
+    }
+
+    /// Bind a check to a gate (the policy layer builds these from bindings).
+    pub fn bind(&mut self, gate: GateRef, check: Arc<dyn Check>) {
+        self.bindings.push(Binding { gate, check });
+    }
+
+    // ---- applications -------------------------------------------------
+
+    pub fn create_application(&self, actor: &str, input: NewApplication) -> Result<Application> {
+        let actor = validate_actor(actor)?;
+        let app = input.into_application(&crate::time::now())?;
+        let event = app_event(
+            actor,
+            "application.create",
+            &app.key,
+            EventResult::Success,
+            json!({ "application": app }),
+        );
+        self.store.create_application(&app, event)?;
+        Ok(app)
+    }
+
+    pub fn application(&self, key: &str) -> Result<Application> {
+        self.store.application(key)?.ok_or_else(|| Error::NotFound {
+            kind: "application",
+            id: key.to_string(),
+        })
+    }
+
+    pub fn applications(&self, mut filter: AppFilter) -> Result<Vec<Application>> {
+        filter.limit = page_limit(filter.limit)?;
+        self.store.applications(&filter)
+    }
+
+    pub fn update_application(
+        &self,
+        actor: &str,
+        key: &str,
+        patch: ApplicationPatch,
+    ) -> Result<Application> {
+        let actor = validate_actor(actor)?;
+        let current = self.application(key)?;
+        let app = current.patched(patch, &crate::time::now())?;
+        let event = app_event(
+            actor,
+            "application.update",
+            key,
+            EventResult::Success,
+            json!({ "before": current, "after": app }),
+        );
+        self.store.update_application(&app, event)?;
+        Ok(app)
+    }
+
+    /// Delete an application whose versions are all still drafts; once a
+    /// version has entered a stage its history must stay.
+    pub fn delete_application(&self, actor: &str, key: &str) -> Result<()> {
+        let actor = validate_actor(actor)?;
+        let app = self.application(key)?;
+        if self.store.has_frozen_versions(key)? {
+            let reason = format!(
+                "application {key:?} has versions that entered a stage; it cannot be deleted (set maturity to end_of_life instead)"
+            );
+            self.store.append_event(app_event(
+                actor,
+                "application.delete",
+                key,
+                EventResult::Failure,
+                json!({ "reason": reason }),
+            ))?;
+            return Err(Error::conflict(reason));
+        }
+        let event = app_event(
+            actor,
+            "application.delete",
+            key,
+            EventResult::Success,
+            json!({ "application": app }),
+        );
+        self.store.delete_application(key, event)?;
+        Ok(())
+    }
+
+    // ---- versions -----------------------------------------------------
+
+    pub fn create_version(&self, actor: &str, app_key: &str, input: NewVersion) -> Result<Version> {
+        let actor = validate_actor(actor)?;
+        let app = self.application(app_key)?;
+        let lifecycle = self.lifecycle_for_project(&app.project)?;
+        let version = input.into_version(app_key, &lifecycle.name, &crate::time::now())?;
+        let event = version_event(
+            actor,
+            "version.create",
+            &version,
+            EventResult::Success,
+            json!({ "version": version }),
+        );
+        self.store.create_version(&version, event)?;
+        Ok(version)
+    }
+
+    pub fn version(&self, app: &str, version: &str) -> Result<Version> {
+        self.application(app)?;
+        self.store
+            .version(app, version)?
+            .ok_or_else(|| Error::NotFound {
+                kind: "version",
+                id: format!("{app}@{version}"),
+            })
+    }
+
+    pub fn versions(&self, app: &str, mut filter: VersionFilter) -> Result<Vec<(i64, Version)>> {
+        self.application(app)?;
+        filter.limit = page_limit(filter.limit)?;
+        self.store.versions(app, &filter)
+    }
+
+    pub fn update_version(
+        &self,
+        actor: &str,
+        app: &str,
+        version: &str,
+        patch: VersionPatch,
+    ) -> Result<Version> {
+        let actor = validate_actor(actor)?;
+        let current = self.version(app, version)?;
+        let mut next = current.patched(patch, &crate::time::now())?;
+        next.revision = current.revision + 1;
+        let event = version_event(
+            actor,
+            "version.update",
+            &next,
+            EventResult::Success,
+            json!({ "before": current, "after": next }),
+        );
+        self.store.update_version(&next, current.revision, event)?;
+        Ok(next)
+    }
+
+    pub fn promote(
+        &self,
+        actor: &str,
+        app: &str,
+        version: &str,
+        req: PromoteRequest,
+    ) -> Result<TransitionOutcome> {
+        let actor = validate_actor(actor)?;
+        let (application, current, lifecycle) = self.load(app, version)?;
+        let plan = lifecycle.plan_promotion(
+            current.stage.as_deref(),
+            current.release_status,
+            &req.target_stage,
+        );
+        self.transition(
+            actor,
+            "version.promote",
+            &application,
+            current,
+            plan,
+            req.dry_run,
+            json!({ "target_stage": req.target_stage }),
+            |v, plan| {
+                v.stage = plan.to.clone();
+                v.draft = false;
+            },
+        )
+    }
+
+    pub fn release(
+        &self,
+        actor: &str,
+        app: &str,
+        version: &str,
+        req: ReleaseRequest,
+    ) -> Result<TransitionOutcome> {
+        let actor = validate_actor(actor)?;
+        let (application, current, lifecycle) = self.load(app, version)?;
+        let plan = lifecycle.plan_release(current.stage.as_deref(), current.release_status);
+        self.transition(
+            actor,
+            "version.release",
+            &application,
+            current,
+            plan,
+            req.dry_run,
+            json!({}),
+            |v, _| {
+                v.release_status = ReleaseStatus::Released;
+                v.released_at = Some(v.updated_at.clone());
+            },
+        )
+    }
+
+    pub fn rollback(
+        &self,
+        actor: &str,
+        app: &str,
+        version: &str,
+        req: RollbackRequest,
+    ) -> Result<TransitionOutcome> {
+        let actor = validate_actor(actor)?;
+        let (application, current, lifecycle) = self.load(app, version)?;
+        let plan = lifecycle.plan_rollback(current.stage.as_deref(), &req.from_stage);
+        let request = json!({ "from_stage": req.from_stage, "reason": req.reason, "release_status_before": current.release_status });
+        self.transition(
+            actor,
+            "version.rollback",
+            &application,
+            current,
+            plan,
+            false,
+            request,
+            |v, plan| {
+                v.stage = plan.to.clone();
+                v.release_status = ReleaseStatus::PreRelease;
+                v.released_at = None;
+            },
+        )
+    }
+
+    /// The one path by which a version moves: plan → gates → commit with its event.
+    #[allow(clippy::too_many_arguments)]
+    fn transition(
+        &self,
+        actor: &str,
+        action: &str,
+        application: &Application,
+        current: Version,
+        plan: Result<Plan>,
+        dry_run: bool,
+        request: serde_json::Value,
+        apply: impl FnOnce(&mut Version, &Plan),
+    ) -> Result<TransitionOutcome> {
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(e @ Error::Conflict { .. }) if !dry_run => {
+                let details =
+                    json!({ "request": request, "stage": current.stage, "reason": e.to_string() });
+                self.store.append_event(version_event(
+                    actor,
+                    action,
+                    &current,
+                    EventResult::Failure,
+                    details,
+                ))?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let gates = self.run_gates(application, &current, &plan);
+        let allowed = !gates.iter().any(GateVerdict::blocked);
+        let mut next = current.clone();
+        if allowed {
+            next.updated_at = crate::time::now();
+            next.revision = current.revision + 1;
+            apply(&mut next, &plan);
+        }
+        let mut outcome = TransitionOutcome {
+            version: next,
+            from_stage: plan.from.clone(),
+            to_stage: plan.to.clone(),
+            skipped: plan.skipped.clone(),
+            gates,
+            allowed,
+            dry_run,
+            event_seq: None,
+        };
+        if dry_run {
+            outcome.version = current;
+            return Ok(outcome);
+        }
+        let details = json!({
+            "request": request,
+            "from_stage": plan.from,
+            "to_stage": plan.to,
+            "skipped": plan.skipped,
+            "gates": outcome.gates,
+        });
+        if !allowed {
+            self.store.append_event(version_event(
+                actor,
+                action,
+                &current,
+                EventResult::Blocked,
+                details,
+            ))?;
+            return Err(Error::Blocked {
+                verdicts: outcome.gates,
+            });
+        }
+        let warned = outcome
+            .gates
+            .iter()
+            .any(|g| g.decision == Decision::PassedWithWarnings);
+        let result = if warned {
+            EventResult::Warning
+        } else {
+            EventResult::Success
+        };
+        let event = version_event(actor, action, &outcome.version, result, details.clone());
+        match self
+            .store
+            .update_version(&outcome.version, current.revision, event)
+        {
+            Ok(e) => {
+                outcome.event_seq = Some(e.seq);
+                Ok(outcome)
+            }
+            Err(e @ Error::Conflict { .. }) => {
+                let details = json!({ "request": request, "reason": e.to_string() });
+                self.store.append_event(version_event(
+                    actor,
+                    action,
+                    &current,
+                    EventResult::Failure,
+                    details,
+                ))?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn run_gates(
+        &self,
+        application: &Application,
+        version: &Version,
+        plan: &Plan,
+    ) -> Vec<GateVerdict> {
+        plan.gates
+            .iter()
+            .map(|gate_ref| {
+                let checks: Vec<&dyn Check> = self
+                    .bindings
+                    .iter()
+                    .filter(|b| &b.gate == gate_ref)
+                    .map(|b| b.check.as_ref())
+                    .collect();
+                let ctx = gate::Context {
+                    application,
+                    version,
+                    from_stage: plan.from.as_deref(),
+                    to_stage: plan.to.as_deref(),
+                    gate: gate_ref,
+                };
+                gate::evaluate(&ctx, &checks)
+            })
+            .collect()
+    }
+
+    fn load(&self, app: &str, version: &str) -> Result<(Application, Version, Lifecycle)> {
+        let application = self.application(app)?;
+        let v = self.version(app, version)?;
+        let lifecycle = self.lifecycle(&v.lifecycle)?;
+        Ok((application, v, lifecycle))
+    }
+
+    // ---- lifecycles -----------------------------------------------------
+
+    /// A stored lifecycle, or the built-in default until one replaces it.
+    pub fn lifecycle(&self, name: &str) -> Result<Lifecycle> {
+        match self.store.lifecycle(name)? {
+            Some(lc) => Ok(lc),
+            None if name == DEFAULT_LIFECYCLE => Ok(Lifecycle::default_lifecycle()),
+            None => Err(Error::NotFound {
+                kind: "lifecycle",
+                id: name.to_string(),
+            }),
+        }
+    }
+
+    pub fn lifecycles(&self) -> Result<Vec<Lifecycle>> {
+        let mut all = self.store.lifecycles()?;
+        if !all.iter().any(|l| l.name == DEFAULT_LIFECYCLE) {
+            all.insert(0, Lifecycle::default_lifecycle());
+        }
+        Ok(all)
+    }
+
+    fn lifecycle_for_project(&self, project: &str) -> Result<Lifecycle> {
+        match self.store.lifecycle_for_project(project)? {
+            Some(lc) => Ok(lc),
+            None => self.lifecycle(DEFAULT_LIFECYCLE),
+        }
+    }
+
+    /// Define or replace a lifecycle. Stages where versions stand cannot be removed.
+    pub fn put_lifecycle(&self, actor: &str, name: &str, spec: LifecycleSpec) -> Result<Lifecycle> {
+        let actor = validate_actor(actor)?;
+        let lc = Lifecycle::from_spec(name, spec)?;
+        let names = lc.stage_names();
+        let orphaned: Vec<String> = self
+            .store
+            .stages_in_use(name)?
+            .into_iter()
+            .filter(|s| !names.contains(&s.as_str()))
+            .collect();
+        if !orphaned.is_empty() {
+            return Err(Error::conflict(format!(
+                "versions stand in stage(s) {} of lifecycle {name:?}; keep those stages or roll the versions back first",
+                orphaned.join(", ")
+            )));
+        }
+        let event = NewEvent {
+            actor: actor.to_string(),
+            action: "lifecycle.put".into(),
+            subject: format!("lifecycle:{name}"),
+            application: None,
+            version: None,
+            result: EventResult::Success,
+            details: json!({ "lifecycle": lc }),
+        };
+        self.store.put_lifecycle(&lc, event)?;
+        Ok(lc)
+    }
+
+    // ---- activity log ---------------------------------------------------
+
+    pub fn activity(&self, mut filter: EventFilter) -> Result<Vec<Event>> {
+        filter.limit = page_limit(filter.limit)?;
+        self.store.events(&filter)
+    }
+
+    pub fn timeline(
+        &self,
+        app: &str,
+        version: &str,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let v = self.version(app, version)?;
+        self.activity(EventFilter {
+            application: Some(v.application),
+            version: Some(v.version),
+            after_seq,
+            limit,
+            ..EventFilter::default()
+        })
+    }
+
+    /// Walk the whole chain and report the first broken event, if any.
+    pub fn verify_chain(&self) -> Result<ChainReport> {
+        let mut verifier = ChainVerifier::default();
+        let mut broken = None;
+        'pages: loop {
+            let (after, _) = verifier.head();
+            let page = match self.store.events(&EventFilter {
+                after_seq: Some(after),
+                limit: MAX_PAGE,
+                ..EventFilter::default()
+            }) {
+                Ok(page) => page,
+                Err(Error::CorruptEvent { seq, reason }) => {
+                    // Verify the readable events before the corrupt one first.
+                    let before = self.store.events(&EventFilter {
+                        after_seq: Some(after),
+                        limit: usize::try_from(seq - after - 1).unwrap_or(0),
+                        ..EventFilter::default()
+                    })?;
+                    for e in &before {
+                        if let Err(b) = verifier.push(e) {
+                            broken = Some(b);
+                            break 'pages;
+                        }
+                    }
+                    broken = Some(Break { seq, reason });
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                if let Err(b) = verifier.push(e) {
+                    broken = Some(b);
+                    break 'pages;
+                }
+            }
+        }
+        let (head_seq, head_hash) = verifier.head();
+        Ok(ChainReport {
+            events: verifier.checked,
+            head_seq,
+            head_hash: head_hash.to_string(),
+            broken,
+        })
+    }
+}
+
+fn page_limit(requested: usize) -> Result<usize> {
+    match requested {
+        0 => Ok(100),
+        n if n <= MAX_PAGE => Ok(n),
+        n => Err(Error::invalid("limit", n, format!("1 to {MAX_PAGE}"))),
+    }
+}
+
+/// Actors come from a header or a flag until tokens arrive; keep them printable.
+pub fn validate_actor(actor: &str) -> Result<&str> {
+    if actor.is_empty() || actor.len() > 128 || actor.chars().any(|c| c.is_control()) {
+        return Err(Error::invalid(
+            "actor",
+            actor,
+            "1 to 128 printable characters",
+        ));
+    }
+    Ok(actor)
+}
+
+fn app_event(
+    actor: &str,
+    action: &str,
+    key: &str,
+    result: EventResult,
+    details: serde_json::Value,
+) -> NewEvent {
+    NewEvent {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: format!("application:{key}"),
+        application: Some(key.to_string()),
+        version: None,
+        result,
+        details,
+    }
+}
+
+fn version_event(
+    actor: &str,
+    action: &str,
+    v: &Version,
+    result: EventResult,
+    details: serde_json::Value,
+) -> NewEvent {
+    NewEvent {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: v.subject(),
+        application: Some(v.application.clone()),
+        version: Some(v.version.clone()),
+        result,
+        details,
+    }
+}

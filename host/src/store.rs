@@ -1,0 +1,85 @@
+//! Persistence behind one narrow interface. Every method that changes state
+//! takes the activity-log event that describes the change and commits both in
+//! one transaction, or neither. Only `store/` speaks SQL.
+
+pub mod sqlite;
+
+use crate::app::{Application, Criticality, Maturity};
+use crate::audit::{Event, EventResult, NewEvent};
+use crate::error::Result;
+use crate::lifecycle::Lifecycle;
+use crate::version::{ReleaseStatus, Version};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Clone, Default)]
+pub struct AppFilter {
+    pub project: Option<String>,
+    pub criticality: Option<Criticality>,
+    pub maturity: Option<Maturity>,
+    /// A user or group that owns the application.
+    pub owner: Option<String>,
+    /// `key` (present) or `key=value`.
+    pub label: Option<(String, Option<String>)>,
+    /// Keyset paging: applications with a key after this one.
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VersionFilter {
+    pub stage: Option<String>,
+    pub release_status: Option<ReleaseStatus>,
+    pub limit: usize,
+    /// Keyset paging on the store's insertion order.
+    pub after: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub application: Option<String>,
+    pub version: Option<String>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub result: Option<EventResult>,
+    /// Inclusive lower and exclusive upper bound, normalised RFC 3339 UTC.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub after_seq: Option<i64>,
+    pub limit: usize,
+}
+
+pub trait Store: Send + Sync {
+    fn create_application(&self, app: &Application, event: NewEvent) -> Result<Event>;
+    fn update_application(&self, app: &Application, event: NewEvent) -> Result<Event>;
+    /// Removes the application and its (draft) versions.
+    fn delete_application(&self, key: &str, event: NewEvent) -> Result<Event>;
+    fn application(&self, key: &str) -> Result<Option<Application>>;
+    fn applications(&self, filter: &AppFilter) -> Result<Vec<Application>>;
+
+    fn create_version(&self, version: &Version, event: NewEvent) -> Result<Event>;
+    /// Writes `version` only if the stored one still has `expected_revision`;
+    /// otherwise nothing is written and a `Conflict` is returned.
+    fn update_version(
+        &self,
+        version: &Version,
+        expected_revision: u64,
+        event: NewEvent,
+    ) -> Result<Event>;
+    fn version(&self, app: &str, version: &str) -> Result<Option<Version>>;
+    /// With each version, its paging cursor.
+    fn versions(&self, app: &str, filter: &VersionFilter) -> Result<Vec<(i64, Version)>>;
+    /// True when `app` has any version that has entered a stage.
+    fn has_frozen_versions(&self, app: &str) -> Result<bool>;
+
+    fn lifecycle(&self, name: &str) -> Result<Option<Lifecycle>>;
+    fn lifecycle_for_project(&self, project: &str) -> Result<Option<Lifecycle>>;
+    fn lifecycles(&self) -> Result<Vec<Lifecycle>>;
+    fn put_lifecycle(&self, lifecycle: &Lifecycle, event: NewEvent) -> Result<Event>;
+    /// Stages of `lifecycle` where some version currently stands.
+    fn stages_in_use(&self, lifecycle: &str) -> Result<Vec<String>>;
+
+    /// Record an event that changes no other state (a refusal, a conflict).
+    fn append_event(&self, event: NewEvent) -> Result<Event>;
+    fn events(&self, filter: &EventFilter) -> Result<Vec<Event>>;
+}

@@ -1,0 +1,547 @@
+//! The embedded store: SQLite in WAL mode under the data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::{AppFilter, EventFilter, Store, VersionFilter};
+use crate::app::Application;
+use crate::audit::{Event, EventResult, GENESIS_HASH, NewEvent};
+use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
+use crate::version::Version;
+
+pub const DB_FILE: &str = "gatehouse.db";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many have run. Never edit a released migration: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: applications, versions, lifecycles, activity log.
+    r#"
+    CREATE TABLE applications (
+        key         TEXT PRIMARY KEY,
+        project     TEXT NOT NULL,
+        criticality TEXT NOT NULL,
+        maturity    TEXT NOT NULL,
+        doc         TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX applications_project ON applications(project);
+
+    CREATE TABLE versions (
+        id             INTEGER PRIMARY KEY,
+        application    TEXT NOT NULL REFERENCES applications(key),
+        version        TEXT NOT NULL,
+        lifecycle      TEXT NOT NULL,
+        stage          TEXT,
+        release_status TEXT NOT NULL,
+        revision       INTEGER NOT NULL,
+        doc            TEXT NOT NULL,
+        UNIQUE (application, version)
+    ) STRICT;
+    CREATE INDEX versions_lifecycle_stage ON versions(lifecycle, stage);
+
+    CREATE TABLE lifecycles (
+        name TEXT PRIMARY KEY,
+        doc  TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE lifecycle_projects (
+        project   TEXT PRIMARY KEY,
+        lifecycle TEXT NOT NULL REFERENCES lifecycles(name)
+    ) STRICT;
+
+    CREATE TABLE activity (
+        seq         INTEGER PRIMARY KEY,
+        time        TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        application TEXT,
+        version     TEXT,
+        result      TEXT NOT NULL,
+        details     TEXT NOT NULL,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX activity_app ON activity(application, version);
+    CREATE INDEX activity_time ON activity(time);
+    -- Guards against accidents; the hash chain is what detects tampering.
+    CREATE TRIGGER activity_no_update BEFORE UPDATE ON activity
+        BEGIN SELECT RAISE(ABORT, 'the activity log is append-only'); END;
+    CREATE TRIGGER activity_no_delete BEFORE DELETE ON activity
+        BEGIN SELECT RAISE(ABORT, 'the activity log is append-only'); END;
+    "#,
+];
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store under `data_dir` and migrate it.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            Error::Store(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a committed (acknowledged) transaction survives power loss, not only a crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| Error::Store("store lock poisoned".into()))?;
+        f(&mut conn)
+    }
+
+    /// Run `change` and append `event` in one immediate (write-locked) transaction.
+    fn write<T>(
+        &self,
+        event: NewEvent,
+        change: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<Event> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            change(&tx)?;
+            let sealed = append(&tx, event)?;
+            tx.commit()?;
+            Ok(sealed)
+        })
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(Error::Store(format!(
+            "the database schema is version {current} but this gatehouse knows only up to {known}; use a newer gatehouse"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn append(tx: &Transaction<'_>, event: NewEvent) -> Result<Event> {
+    let head: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+    let e = event.seal(seq, &hash, crate::time::now());
+    tx.execute(
+        "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            e.seq,
+            e.time,
+            e.actor,
+            e.action,
+            e.subject,
+            e.application,
+            e.version,
+            e.result.as_str(),
+            e.details.to_string(),
+            e.prev_hash,
+            e.hash
+        ],
+    )?;
+    Ok(e)
+}
+
+fn to_doc<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Store(format!("cannot encode document: {e}")))
+}
+
+fn from_doc<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::Store(format!("stored {what} is unreadable: {e}")))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Event, Option<String>)> {
+    let seq: i64 = row.get(0)?;
+    let result_text: String = row.get(7)?;
+    let details_text: String = row.get(8)?;
+    let mut problem = None;
+    let result = EventResult::parse(&result_text).unwrap_or_else(|| {
+        problem = Some(format!(
+            "unknown result {result_text:?}: the event was edited"
+        ));
+        EventResult::Failure
+    });
+    // An edited, unparsable details column still hashes differently; keep its text.
+    let details =
+        serde_json::from_str(&details_text).unwrap_or(serde_json::Value::String(details_text));
+    Ok((
+        Event {
+            seq,
+            time: row.get(1)?,
+            actor: row.get(2)?,
+            action: row.get(3)?,
+            subject: row.get(4)?,
+            application: row.get(5)?,
+            version: row.get(6)?,
+            result,
+            details,
+            prev_hash: row.get(9)?,
+            hash: row.get(10)?,
+        },
+        problem,
+    ))
+}
+
+impl Store for SqliteStore {
+    fn create_application(&self, app: &Application, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            let inserted = tx.execute(
+                "INSERT INTO applications (key, project, criticality, maturity, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![app.key, app.project, app.criticality.as_str(), app.maturity.as_str(), to_doc(app)?],
+            );
+            match inserted {
+                Err(e) if is_unique_violation(&e) => Err(Error::conflict(format!("application {:?} already exists", app.key))),
+                other => other.map(drop).map_err(Error::from),
+            }
+        })
+    }
+
+    fn update_application(&self, app: &Application, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            let n = tx.execute(
+                "UPDATE applications SET project = ?2, criticality = ?3, maturity = ?4, doc = ?5 WHERE key = ?1",
+                params![app.key, app.project, app.criticality.as_str(), app.maturity.as_str(), to_doc(app)?],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound {
+                    kind: "application",
+                    id: app.key.clone(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_application(&self, key: &str, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            tx.execute("DELETE FROM versions WHERE application = ?1", [key])?;
+            let n = tx.execute("DELETE FROM applications WHERE key = ?1", [key])?;
+            if n == 0 {
+                return Err(Error::NotFound {
+                    kind: "application",
+                    id: key.to_string(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn application(&self, key: &str) -> Result<Option<Application>> {
+        self.with_conn(|conn| {
+            let doc: Option<String> = conn
+                .query_row("SELECT doc FROM applications WHERE key = ?1", [key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            doc.map(|d| from_doc("application", &d)).transpose()
+        })
+    }
+
+    fn applications(&self, f: &AppFilter) -> Result<Vec<Application>> {
+        let mut sql = String::from("SELECT doc FROM applications WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, value: String| {
+            args.push(value);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(p) = &f.project {
+            arg(&mut sql, " AND project = ?", p.clone());
+        }
+        if let Some(c) = f.criticality {
+            arg(&mut sql, " AND criticality = ?", c.as_str().to_string());
+        }
+        if let Some(m) = f.maturity {
+            arg(&mut sql, " AND maturity = ?", m.as_str().to_string());
+        }
+        if let Some(o) = &f.owner {
+            arg(
+                &mut sql,
+                " AND (EXISTS (SELECT 1 FROM json_each(doc, '$.owners.users') WHERE value = ?)",
+                o.clone(),
+            );
+            arg(
+                &mut sql,
+                " OR EXISTS (SELECT 1 FROM json_each(doc, '$.owners.groups') WHERE value = ?))",
+                o.clone(),
+            );
+        }
+        if let Some((k, v)) = &f.label {
+            arg(
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM json_each(doc, '$.labels') WHERE key = ?",
+                k.clone(),
+            );
+            match v {
+                Some(v) => arg(&mut sql, " AND value = ?)", v.clone()),
+                None => sql.push(')'),
+            }
+        }
+        if let Some(a) = &f.after {
+            arg(&mut sql, " AND key > ?", a.clone());
+        }
+        sql.push_str(&format!(" ORDER BY key LIMIT {}", f.limit));
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(&sql)?;
+            let docs = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, String>(0)
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            docs.iter().map(|d| from_doc("application", d)).collect()
+        })
+    }
+
+    fn create_version(&self, v: &Version, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            let inserted = tx.execute(
+                "INSERT INTO versions (application, version, lifecycle, stage, release_status, revision, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    v.application,
+                    v.version,
+                    v.lifecycle,
+                    v.stage,
+                    v.release_status.as_str(),
+                    v.revision as i64,
+                    to_doc(v)?
+                ],
+            );
+            match inserted {
+                Err(e) if is_unique_violation(&e) => Err(Error::conflict(format!(
+                    "version {} of application {:?} already exists",
+                    v.version, v.application
+                ))),
+                other => other.map(drop).map_err(Error::from),
+            }
+        })
+    }
+
+    fn update_version(
+        &self,
+        v: &Version,
+        expected_revision: u64,
+        event: NewEvent,
+    ) -> Result<Event> {
+        self.write(event, |tx| {
+            let n = tx.execute(
+                "UPDATE versions SET stage = ?3, release_status = ?4, revision = ?5, doc = ?6
+                 WHERE application = ?1 AND version = ?2 AND revision = ?7",
+                params![
+                    v.application,
+                    v.version,
+                    v.stage,
+                    v.release_status.as_str(),
+                    v.revision as i64,
+                    to_doc(v)?,
+                    expected_revision as i64
+                ],
+            )?;
+            if n == 0 {
+                return Err(Error::conflict(format!(
+                    "version {}@{} was changed by another request at the same time; read it again and retry",
+                    v.application, v.version
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    fn version(&self, app: &str, version: &str) -> Result<Option<Version>> {
+        self.with_conn(|conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM versions WHERE application = ?1 AND version = ?2",
+                    [app, version],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            doc.map(|d| from_doc("version", &d)).transpose()
+        })
+    }
+
+    fn versions(&self, app: &str, f: &VersionFilter) -> Result<Vec<(i64, Version)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, doc FROM versions WHERE application = ?1
+                   AND (?2 IS NULL OR stage = ?2) AND (?3 IS NULL OR release_status = ?3) AND id > ?4
+                 ORDER BY id LIMIT ?5",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        app,
+                        f.stage,
+                        f.release_status.map(|s| s.as_str()),
+                        f.after.unwrap_or(0),
+                        f.limit as i64
+                    ],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(|(id, d)| Ok((id, from_doc("version", &d)?))).collect()
+        })
+    }
+
+    fn has_frozen_versions(&self, app: &str) -> Result<bool> {
+        self.with_conn(|conn| {
+            let n: i64 = conn.query_row(
+                "SELECT count(*) FROM versions WHERE application = ?1 AND json_extract(doc, '$.draft') = 0",
+                [app],
+                |r| r.get(0),
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn lifecycle(&self, name: &str) -> Result<Option<Lifecycle>> {
+        self.with_conn(|conn| {
+            let doc: Option<String> = conn
+                .query_row("SELECT doc FROM lifecycles WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            doc.map(|d| from_doc("lifecycle", &d)).transpose()
+        })
+    }
+
+    fn lifecycle_for_project(&self, project: &str) -> Result<Option<Lifecycle>> {
+        self.with_conn(|conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT l.doc FROM lifecycle_projects p JOIN lifecycles l ON l.name = p.lifecycle WHERE p.project = ?1",
+                    [project],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            doc.map(|d| from_doc("lifecycle", &d)).transpose()
+        })
+    }
+
+    fn lifecycles(&self) -> Result<Vec<Lifecycle>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT doc FROM lifecycles ORDER BY name")?;
+            let docs = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            docs.iter().map(|d| from_doc("lifecycle", d)).collect()
+        })
+    }
+
+    fn put_lifecycle(&self, lc: &Lifecycle, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            tx.execute(
+                "INSERT INTO lifecycles (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
+                params![lc.name, to_doc(lc)?],
+            )?;
+            tx.execute("DELETE FROM lifecycle_projects WHERE lifecycle = ?1", [&lc.name])?;
+            for project in &lc.projects {
+                let inserted = tx.execute(
+                    "INSERT INTO lifecycle_projects (project, lifecycle) VALUES (?1, ?2)",
+                    [project, &lc.name],
+                );
+                if let Err(e) = inserted {
+                    if is_unique_violation(&e) {
+                        let other: String = tx.query_row(
+                            "SELECT lifecycle FROM lifecycle_projects WHERE project = ?1",
+                            [project],
+                            |r| r.get(0),
+                        )?;
+                        return Err(Error::conflict(format!(
+                            "project {project:?} already climbs lifecycle {other:?}; remove it there first"
+                        )));
+                    }
+                    return Err(e.into());
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn stages_in_use(&self, lifecycle: &str) -> Result<Vec<String>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT stage FROM versions WHERE lifecycle = ?1 AND stage IS NOT NULL ORDER BY stage",
+            )?;
+            let rows = stmt.query_map([lifecycle], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn append_event(&self, event: NewEvent) -> Result<Event> {
+        self.write(event, |_| Ok(()))
+    }
+
+    fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash, hash
+                 FROM activity
+                 WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR version = ?2)
+                   AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR result = ?5)
+                   AND (?6 IS NULL OR time >= ?6) AND (?7 IS NULL OR time < ?7) AND seq > ?8
+                 ORDER BY seq LIMIT ?9",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        f.application,
+                        f.version,
+                        f.action,
+                        f.actor,
+                        f.result.map(|r| r.as_str()),
+                        f.since,
+                        f.until,
+                        f.after_seq.unwrap_or(0),
+                        f.limit as i64
+                    ],
+                    read_event,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(e, problem)| match problem {
+                    Some(reason) => Err(Error::CorruptEvent { seq: e.seq, reason }),
+                    None => Ok(e),
+                })
+                .collect()
+        })
+    }
+}
