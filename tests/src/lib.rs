@@ -1,1 +1,182 @@
+//! Helpers for end-to-end tests: the real `gatehouse` binary, started on port
+//! 0 with a temporary data directory, driven over real HTTP on loopback and
+//! through its CLI, and killed when dropped.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The `gatehouse` binary built by this `cargo test` run (it sits beside the
+/// directory that holds this test executable).
+pub fn gatehouse_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
+    let bin = dir.join(format!("gatehouse{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the suite with `cargo test --workspace`, which builds it",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `gatehouse serve`.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(gatehouse_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("GATEHOUSE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start gatehouse serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("gatehouse listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .parse()
+            .expect("socket address");
+        Server {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        request(self.addr, "GET", path, None, "tester")
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        request(
+            self.addr,
+            "POST",
+            path,
+            Some(body.to_string().as_bytes()),
+            "tester",
+        )
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: Option<&[u8]>, actor: &str) -> (u16, Value) {
+        request(self.addr, method, path, body, actor)
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns status and JSON body
+/// (`Value::Null` for an empty or non-JSON body).
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    actor: &str,
+) -> (u16, Value) {
+    try_request(addr, method, path, body, actor).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    actor: &str,
+) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or(b"");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nx-gatehouse-actor: {actor}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP head in {text:?}")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))?;
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+/// Run the CLI on `data_dir` and return its output.
+pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(gatehouse_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("GATEHOUSE_ACTOR", "cli-tester")
+        .output()
+        .expect("run gatehouse")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn sha(byte: u8) -> String {
+    format!("{byte:02x}").repeat(32)
+}
+
+/// Create an application and a version with one artifact over HTTP.
+pub fn seed(server: &Server, app: &str, version: &str) {
+    let (s, body) = server.post(
+        "/v1/applications",
+        &serde_json::json!({ "key": app, "project": "shop" }),
+    );
+    assert!(s == 201 || s == 409, "create app: {s} {body}");
+    let (s, body) = server.post(
+        &format!("/v1/applications/{app}/versions"),
+        &serde_json::json!({ "version": version, "artifacts": [{ "name": "app.tgz", "kind": "file", "sha256": sha(0xab) }] }),
+    );
+    assert_eq!(s, 201, "create version: {body}");
+}

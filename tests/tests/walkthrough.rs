@@ -1,0 +1,58 @@
+//! The README's walkthrough, run as written against the real binary on port 0.
+
+use std::process::Command;
+
+use gatehouse_e2e::{Server, gatehouse_bin};
+
+/// The shell block under the README's "Walkthrough" heading.
+fn walkthrough_script() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Walkthrough")
+        .nth(1)
+        .expect("a Walkthrough section");
+    let block = section.split("```sh\n").nth(1).expect("a ```sh block");
+    block
+        .split("\n```")
+        .next()
+        .expect("a closed block")
+        .to_string()
+}
+
+#[test]
+fn the_readme_walkthrough_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let script = walkthrough_script();
+    assert!(
+        script.contains("promote"),
+        "the walkthrough promotes a version"
+    );
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .env("GATEHOUSE_URL", server.url())
+        .env("GATEHOUSE_BIN", gatehouse_bin())
+        .env("GATEHOUSE_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "walkthrough failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+
+    // What the walkthrough promises, checked through the API.
+    let (s, v) = server.get("/v1/applications/payments/versions/1.4.2");
+    assert_eq!(s, 200);
+    assert_eq!(v["stage"], "prod");
+    assert_eq!(v["release_status"], "released");
+    let (_, v) = server.get("/v1/applications/payments/versions/1.5.0");
+    assert_eq!(v["stage"], "dev", "the refused skip left 1.5.0 in dev");
+    assert!(stdout.contains("activity log intact"), "{stdout}");
+    assert!(stdout.contains("refused with exit code 1"), "{stdout}");
+    let (_, verify) = server.get("/v1/activity/verify");
+    assert!(verify["broken"].is_null(), "{verify}");
+}
