@@ -101,22 +101,13 @@ async fn handle(
     let actor = match req.headers().get(ACTOR_HEADER).map(HeaderValue::to_str) {
         None => Ok("anonymous".to_string()),
         Some(Ok(a)) => Ok(a.to_string()),
-        Some(Err(_)) => Err(Error::invalid(
-            ACTOR_HEADER,
-            "(non-ASCII)",
-            "printable ASCII",
-        )),
+        Some(Err(_)) => Err(Error::invalid(ACTOR_HEADER, "(non-ASCII)", "printable ASCII")),
     };
     let span = tracing::info_span!("request", %method, %path, %peer);
     let _enter = span.enter();
-    let body = match Limited::new(req.into_body(), opts.body_limit)
-        .collect()
-        .await
-    {
+    let body = match Limited::new(req.into_body(), opts.body_limit).collect().await {
         Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::TooLarge {
-            limit: opts.body_limit,
-        }),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::TooLarge { limit: opts.body_limit }),
         Err(e) => Err(Error::Malformed {
             what: "request body".into(),
             detail: e.to_string(),
@@ -172,12 +163,8 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
             Method::GET => {
                 let filter = AppFilter {
                     project: q.get("project"),
-                    criticality: q
-                        .parse_enum("criticality", "unspecified, low, medium, high or critical")?,
-                    maturity: q.parse_enum(
-                        "maturity",
-                        "unspecified, experimental, production or end_of_life",
-                    )?,
+                    criticality: q.parse_enum("criticality", "unspecified, low, medium, high or critical")?,
+                    maturity: q.parse_enum("maturity", "unspecified, experimental, production or end_of_life")?,
                     owner: q.get("owner"),
                     label: q.get("label").map(|l| match l.split_once('=') {
                         Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -187,19 +174,12 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
                     limit: q.limit()?,
                 };
                 let apps = gh.applications(filter.clone())?;
-                let next = page_next(
-                    apps.len(),
-                    gh_limit(filter.limit),
-                    apps.last().map(|a| json!(a.key)),
-                );
+                let next = page_next(apps.len(), gh_limit(filter.limit), apps.last().map(|a| json!(a.key)));
                 Ok((StatusCode::OK, json!({ "items": apps, "next": next })))
             }
             Method::POST => {
                 let input: NewApplication = parse_json_bytes("application", &call.body)?;
-                Ok((
-                    StatusCode::CREATED,
-                    json!(gh.create_application(actor, input)?),
-                ))
+                Ok((StatusCode::CREATED, json!(gh.create_application(actor, input)?)))
             }
             _ => method_not_allowed("GET, POST"),
         },
@@ -207,10 +187,7 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
             Method::GET => Ok((StatusCode::OK, json!(gh.application(app)?))),
             Method::PATCH => {
                 let patch: ApplicationPatch = parse_json_bytes("application patch", &call.body)?;
-                Ok((
-                    StatusCode::OK,
-                    json!(gh.update_application(actor, app, patch)?),
-                ))
+                Ok((StatusCode::OK, json!(gh.update_application(actor, app, patch)?)))
             }
             Method::DELETE => {
                 gh.delete_application(actor, app)?;
@@ -222,26 +199,18 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
             Method::GET => {
                 let filter = VersionFilter {
                     stage: q.get("stage"),
-                    release_status: q
-                        .parse_enum("release_status", "pre_release, released or trusted_release")?,
+                    release_status: q.parse_enum("release_status", "pre_release, released or trusted_release")?,
                     limit: q.limit()?,
                     after: q.int("after")?,
                 };
                 let rows = gh.versions(app, filter.clone())?;
-                let next = page_next(
-                    rows.len(),
-                    gh_limit(filter.limit),
-                    rows.last().map(|(id, _)| json!(id)),
-                );
+                let next = page_next(rows.len(), gh_limit(filter.limit), rows.last().map(|(id, _)| json!(id)));
                 let items: Vec<_> = rows.into_iter().map(|(_, v)| v).collect();
                 Ok((StatusCode::OK, json!({ "items": items, "next": next })))
             }
             Method::POST => {
                 let input: NewVersion = parse_json_bytes("version", &call.body)?;
-                Ok((
-                    StatusCode::CREATED,
-                    json!(gh.create_version(actor, app, input)?),
-                ))
+                Ok((StatusCode::CREATED, json!(gh.create_version(actor, app, input)?)))
             }
             _ => method_not_allowed("GET, POST"),
         },
@@ -249,10 +218,7 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
             Method::GET => Ok((StatusCode::OK, json!(gh.version(app, version)?))),
             Method::PATCH => {
                 let patch: VersionPatch = parse_json_bytes("version patch", &call.body)?;
-                Ok((
-                    StatusCode::OK,
-                    json!(gh.update_version(actor, app, version, patch)?),
-                ))
+                Ok((StatusCode::OK, json!(gh.update_version(actor, app, version, patch)?)))
             }
             _ => method_not_allowed("GET, PATCH"),
         },
@@ -271,10 +237,7 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
             }
             ("rollback", &Method::POST) => {
                 let req: RollbackRequest = parse_json_bytes("rollback request", &call.body)?;
-                Ok((
-                    StatusCode::OK,
-                    json!(gh.rollback(actor, app, version, req)?),
-                ))
+                Ok((StatusCode::OK, json!(gh.rollback(actor, app, version, req)?)))
             }
             ("timeline", &Method::GET) => {
                 let events = gh.timeline(app, version, q.int("after")?, q.limit()?)?;
@@ -293,19 +256,12 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
                 result: q
                     .get("result")
                     .map(|r| {
-                        EventResult::parse(&r).ok_or_else(|| {
-                            Error::invalid("result", &r, "success, failure, blocked or warning")
-                        })
+                        EventResult::parse(&r)
+                            .ok_or_else(|| Error::invalid("result", &r, "success, failure, blocked or warning"))
                     })
                     .transpose()?,
-                since: q
-                    .get("since")
-                    .map(|t| crate::time::parse("since", &t))
-                    .transpose()?,
-                until: q
-                    .get("until")
-                    .map(|t| crate::time::parse("until", &t))
-                    .transpose()?,
+                since: q.get("since").map(|t| crate::time::parse("since", &t)).transpose()?,
+                until: q.get("until").map(|t| crate::time::parse("until", &t)).transpose()?,
                 after_seq: q.int("after")?,
                 limit: q.limit()?,
             };
@@ -317,12 +273,8 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
             );
             Ok((StatusCode::OK, json!({ "items": events, "next": next })))
         }
-        ["v1", "activity", "verify"] if m == Method::GET => {
-            Ok((StatusCode::OK, json!(gh.verify_chain()?)))
-        }
-        ["v1", "lifecycles"] if m == Method::GET => {
-            Ok((StatusCode::OK, json!({ "items": gh.lifecycles()? })))
-        }
+        ["v1", "activity", "verify"] if m == Method::GET => Ok((StatusCode::OK, json!(gh.verify_chain()?))),
+        ["v1", "lifecycles"] if m == Method::GET => Ok((StatusCode::OK, json!({ "items": gh.lifecycles()? }))),
         ["v1", "lifecycles", name] => match *m {
             Method::GET => Ok((StatusCode::OK, json!(gh.lifecycle(name)?))),
             Method::PUT => {
@@ -373,11 +325,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
 /// The one place where domain errors become HTTP statuses.
 pub fn error_response(e: &Error) -> Response<Full<Bytes>> {
     let (status, body) = match e {
-        Error::Invalid {
-            field,
-            value,
-            expected,
-        } => (
+        Error::Invalid { field, value, expected } => (
             StatusCode::BAD_REQUEST,
             json!({ "code": "invalid", "field": field, "value": value, "expected": expected, "message": e.to_string() }),
         ),
@@ -429,18 +377,12 @@ impl Query {
     }
 
     fn get(&self, key: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
 
     fn int(&self, key: &str) -> Result<Option<i64>> {
         self.get(key)
-            .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| Error::invalid(key, &v, "an integer"))
-            })
+            .map(|v| v.parse::<i64>().map_err(|_| Error::invalid(key, &v, "an integer")))
             .transpose()
     }
 
@@ -454,16 +396,9 @@ impl Query {
         }
     }
 
-    fn parse_enum<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &str,
-        expected: &str,
-    ) -> Result<Option<T>> {
+    fn parse_enum<T: serde::de::DeserializeOwned>(&self, key: &str, expected: &str) -> Result<Option<T>> {
         self.get(key)
-            .map(|v| {
-                serde_json::from_value(Value::String(v.clone()))
-                    .map_err(|_| Error::invalid(key, &v, expected))
-            })
+            .map(|v| serde_json::from_value(Value::String(v.clone())).map_err(|_| Error::invalid(key, &v, expected)))
             .transpose()
     }
 }
@@ -474,9 +409,7 @@ fn percent_decode(s: &str) -> Result<String> {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
             match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(v) => {
                     out.push(v);

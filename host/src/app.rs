@@ -178,11 +178,7 @@ impl Application {
         }
         validate_slug("project", &self.project)?;
         if self.description.chars().count() > 4000 {
-            return Err(Error::invalid(
-                "description",
-                "(too long)",
-                "at most 4000 characters",
-            ));
+            return Err(Error::invalid("description", "(too long)", "at most 4000 characters"));
         }
         for (i, user) in self.owners.users.iter().enumerate() {
             validate_principal(&format!("owners.users[{i}]"), user)?;
@@ -236,9 +232,7 @@ pub fn validate_slug(field: &str, value: &str) -> Result<()> {
 }
 
 fn validate_principal(field: &str, value: &str) -> Result<()> {
-    let ok = !value.is_empty()
-        && value.len() <= 128
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    let ok = !value.is_empty() && value.len() <= 128 && !value.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
     } else {
@@ -294,10 +288,7 @@ mod tests {
             "",
         ] {
             let err = validate_key(bad).unwrap_err().to_string();
-            assert!(
-                err.contains("`key`") && err.contains("^[a-z]"),
-                "{bad}: {err}"
-            );
+            assert!(err.contains("`key`") && err.contains("^[a-z]"), "{bad}: {err}");
         }
     }
 
@@ -320,12 +311,7 @@ mod tests {
             key: Some(serde_json::json!("other")),
             ..Default::default()
         };
-        assert!(
-            app.patched(patch, "t1")
-                .unwrap_err()
-                .to_string()
-                .contains("immutable")
-        );
+        assert!(app.patched(patch, "t1").unwrap_err().to_string().contains("immutable"));
         let patch = ApplicationPatch {
             criticality: Some(Criticality::Low),
             ..Default::default()

@@ -279,6 +279,11 @@ mod tests {
     fn canonical_encoding_sorts_keys() {
         let e = &chain(1)[0];
         let text = String::from_utf8(e.canonical_bytes()).unwrap();
-        assert!(text.starts_with(r#"{"action":"application.create","actor":"alice","application":"a0","details":{"a":[0],"b":1}"#), "{text}");
+        assert!(
+            text.starts_with(
+                r#"{"action":"application.create","actor":"alice","application":"a0","details":{"a":[0],"b":1}"#
+            ),
+            "{text}"
+        );
     }
 }

@@ -27,12 +27,7 @@ use crate::service::Gatehouse;
 )]
 pub struct Cli {
     /// Where the embedded store lives.
-    #[arg(
-        long,
-        global = true,
-        env = "GATEHOUSE_DATA_DIR",
-        default_value = "gatehouse-data"
-    )]
+    #[arg(long, global = true, env = "GATEHOUSE_DATA_DIR", default_value = "gatehouse-data")]
     data_dir: PathBuf,
     /// Who is acting, recorded in the activity log (default: local:$USER).
     #[arg(long, global = true, env = "GATEHOUSE_ACTOR")]
@@ -158,10 +153,7 @@ impl Ctx {
     /// Print `value` as JSON, or the text `human` makes of it.
     fn print<T: serde::Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
         match self.output {
-            Output::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(value).unwrap_or_default()
-            ),
+            Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
             Output::Text => println!("{}", human(value)),
         }
     }
@@ -170,11 +162,9 @@ impl Ctx {
 /// Read a JSON file given on the command line (`-` for standard input).
 fn read_json_file(path: &std::path::Path) -> Result<serde_json::Value, Failure> {
     let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| usage(format!("cannot read standard input: {e}")))?
+        std::io::read_to_string(std::io::stdin()).map_err(|e| usage(format!("cannot read standard input: {e}")))?
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?
+        std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?
     };
     serde_json::from_str(&text).map_err(|e| {
         Failure::from(Error::Malformed {
@@ -192,10 +182,7 @@ fn usage(message: String) -> Failure {
 }
 
 /// `k=v` pairs from repeated flags.
-fn parse_pairs(
-    flag: &str,
-    values: &[String],
-) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+fn parse_pairs(flag: &str, values: &[String]) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
     let mut map = serde_json::Map::new();
     for v in values {
         let (k, val) = v

@@ -46,11 +46,7 @@ fn summary(verdicts: &[GateVerdict]) -> String {
 }
 
 impl Error {
-    pub fn invalid(
-        field: impl Into<String>,
-        value: impl std::fmt::Debug,
-        expected: impl Into<String>,
-    ) -> Self {
+    pub fn invalid(field: impl Into<String>, value: impl std::fmt::Debug, expected: impl Into<String>) -> Self {
         Error::Invalid {
             field: field.into(),
             value: format!("{value:?}"),
@@ -59,9 +55,7 @@ impl Error {
     }
 
     pub fn conflict(reason: impl Into<String>) -> Self {
-        Error::Conflict {
-            reason: reason.into(),
-        }
+        Error::Conflict { reason: reason.into() }
     }
 
     /// True when the caller's input is at fault (usage error, exit code 2).
@@ -81,10 +75,7 @@ impl From<rusqlite::Error> for Error {
 
 /// Parse a JSON value into an input type; serde's complaint keeps the path of
 /// the offending field (`artifacts[1].kind: unknown variant ...`).
-pub fn parse_input<T: serde::de::DeserializeOwned>(
-    what: &str,
-    value: serde_json::Value,
-) -> Result<T> {
+pub fn parse_input<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

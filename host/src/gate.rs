@@ -97,11 +97,7 @@ pub fn compose(gate: GateRef, checks: Vec<CheckResult>) -> GateVerdict {
     } else {
         Decision::Passed
     };
-    GateVerdict {
-        gate,
-        decision,
-        checks,
-    }
+    GateVerdict { gate, decision, checks }
 }
 
 impl GateVerdict {
@@ -115,25 +111,12 @@ impl GateVerdict {
             .checks
             .iter()
             .filter(|c| c.outcome != Outcome::Pass)
-            .map(|c| {
-                format!(
-                    "{} {:?} ({:?}): {}",
-                    c.check,
-                    c.outcome,
-                    c.mode,
-                    c.messages.join(" | ")
-                )
-            })
+            .map(|c| format!("{} {:?} ({:?}): {}", c.check, c.outcome, c.mode, c.messages.join(" | ")))
             .collect();
         if failing.is_empty() {
             format!("gate {}: {:?}", self.gate, self.decision)
         } else {
-            format!(
-                "gate {}: {:?}: {}",
-                self.gate,
-                self.decision,
-                failing.join("; ")
-            )
+            format!("gate {}: {:?}: {}", self.gate, self.decision, failing.join("; "))
         }
     }
 }
@@ -166,20 +149,11 @@ mod tests {
         let table = [
             (vec![], Decision::Passed),
             (vec![result(Block, Pass)], Decision::Passed),
-            (
-                vec![result(Block, Outcome::Warn)],
-                Decision::PassedWithWarnings,
-            ),
+            (vec![result(Block, Outcome::Warn)], Decision::PassedWithWarnings),
             (vec![result(Mode::Warn, Fail)], Decision::PassedWithWarnings),
-            (
-                vec![result(Mode::Warn, Error)],
-                Decision::PassedWithWarnings,
-            ),
+            (vec![result(Mode::Warn, Error)], Decision::PassedWithWarnings),
             (vec![result(Block, Error)], Decision::Blocked),
-            (
-                vec![result(Block, Pass), result(Block, Fail)],
-                Decision::Blocked,
-            ),
+            (vec![result(Block, Pass), result(Block, Fail)], Decision::Blocked),
         ];
         for (checks, expected) in table {
             let v = compose(gate(), checks.clone());
@@ -199,9 +173,7 @@ mod tests {
         );
         let text = v.explain();
         assert!(
-            text.contains("Block-Fail")
-                && text.contains("Block-Error")
-                && !text.contains("Block-Pass"),
+            text.contains("Block-Fail") && text.contains("Block-Error") && !text.contains("Block-Pass"),
             "{text}"
         );
         assert!(text.starts_with("gate qa/entry: Blocked"));

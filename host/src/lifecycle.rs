@@ -125,20 +125,17 @@ impl Lifecycle {
     }
 
     fn index_of(&self, field: &str, stage: &str) -> Result<usize> {
-        self.stages
-            .iter()
-            .position(|s| s.name == stage)
-            .ok_or_else(|| {
-                Error::invalid(
-                    field,
-                    stage,
-                    format!(
-                        "a stage of lifecycle {:?}: {}",
-                        self.name,
-                        self.stage_names().join(", ")
-                    ),
-                )
-            })
+        self.stages.iter().position(|s| s.name == stage).ok_or_else(|| {
+            Error::invalid(
+                field,
+                stage,
+                format!(
+                    "a stage of lifecycle {:?}: {}",
+                    self.name,
+                    self.stage_names().join(", ")
+                ),
+            )
+        })
     }
 
     pub fn stage_names(&self) -> Vec<&str> {
@@ -150,12 +147,7 @@ impl Lifecycle {
     }
 
     /// Promote from `current` (None: a draft outside the lifecycle) to `target`.
-    pub fn plan_promotion(
-        &self,
-        current: Option<&str>,
-        status: ReleaseStatus,
-        target: &str,
-    ) -> Result<Plan> {
+    pub fn plan_promotion(&self, current: Option<&str>, status: ReleaseStatus, target: &str) -> Result<Plan> {
         let to = self.index_of("target_stage", target)?;
         let from = current.map(|c| self.current_index(c)).transpose()?;
         if status != ReleaseStatus::PreRelease {
@@ -213,10 +205,7 @@ impl Lifecycle {
             }
         }
         if status != ReleaseStatus::PreRelease {
-            return Err(Error::conflict(format!(
-                "the version is already {}",
-                status.as_str()
-            )));
+            return Err(Error::conflict(format!("the version is already {}", status.as_str())));
         }
         Ok(Plan {
             from: Some(last.to_string()),
@@ -257,15 +246,12 @@ impl Lifecycle {
     }
 
     fn current_index(&self, current: &str) -> Result<usize> {
-        self.stages
-            .iter()
-            .position(|s| s.name == current)
-            .ok_or_else(|| {
-                Error::conflict(format!(
-                    "the version's stage {current} is no longer part of lifecycle {:?}",
-                    self.name
-                ))
-            })
+        self.stages.iter().position(|s| s.name == current).ok_or_else(|| {
+            Error::conflict(format!(
+                "the version's stage {current} is no longer part of lifecycle {:?}",
+                self.name
+            ))
+        })
     }
 }
 
@@ -296,16 +282,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("skip stage qa"), "{e}");
-        let e = lc
-            .plan_promotion(None, PreRelease, "qa")
-            .unwrap_err()
-            .to_string();
+        let e = lc.plan_promotion(None, PreRelease, "qa").unwrap_err().to_string();
         assert!(e.contains("skip stage dev"), "{e}");
         let mut lc = lc;
         lc.stages[1].skippable = true;
-        let p = lc
-            .plan_promotion(Some("dev"), PreRelease, "staging")
-            .unwrap();
+        let p = lc.plan_promotion(Some("dev"), PreRelease, "staging").unwrap();
         assert_eq!(p.skipped, ["qa"]);
         assert_eq!(gates(&p), ["dev/exit", "staging/entry"]);
     }
@@ -320,9 +301,7 @@ mod tests {
                 .contains("already in stage qa")
         );
         assert!(lc.plan_promotion(Some("qa"), PreRelease, "dev").is_err());
-        let e = lc
-            .plan_promotion(Some("qa"), PreRelease, "preprod")
-            .unwrap_err();
+        let e = lc.plan_promotion(Some("qa"), PreRelease, "preprod").unwrap_err();
         assert!(matches!(e, Error::Invalid { .. }) && e.to_string().contains("target_stage"));
         assert!(
             lc.plan_promotion(Some("prod"), ReleaseStatus::Released, "prod")
@@ -338,19 +317,13 @@ mod tests {
             ["prod/release"]
         );
         assert!(lc.plan_release(Some("staging"), PreRelease).is_err());
-        assert!(
-            lc.plan_release(Some("prod"), ReleaseStatus::Released)
-                .is_err()
-        );
+        assert!(lc.plan_release(Some("prod"), ReleaseStatus::Released).is_err());
     }
 
     #[test]
     fn rollback_checks_from_stage() {
         let lc = Lifecycle::default_lifecycle();
-        assert_eq!(
-            lc.plan_rollback(Some("qa"), "qa").unwrap().to.as_deref(),
-            Some("dev")
-        );
+        assert_eq!(lc.plan_rollback(Some("qa"), "qa").unwrap().to.as_deref(), Some("dev"));
         assert_eq!(lc.plan_rollback(Some("dev"), "dev").unwrap().to, None);
         assert!(
             lc.plan_rollback(Some("qa"), "staging")
@@ -374,9 +347,7 @@ mod tests {
             projects: vec!["shop".into()],
             stages,
         };
-        assert!(
-            Lifecycle::from_spec("shop", spec(vec![st("dev", false), st("prod", false)])).is_ok()
-        );
+        assert!(Lifecycle::from_spec("shop", spec(vec![st("dev", false), st("prod", false)])).is_ok());
         assert!(Lifecycle::from_spec("shop", spec(vec![])).is_err());
         assert!(
             Lifecycle::from_spec("shop", spec(vec![st("dev", false), st("dev", false)]))
@@ -384,8 +355,6 @@ mod tests {
                 .to_string()
                 .contains("stages[1].name")
         );
-        assert!(
-            Lifecycle::from_spec("shop", spec(vec![st("dev", false), st("prod", true)])).is_err()
-        );
+        assert!(Lifecycle::from_spec("shop", spec(vec![st("dev", false), st("prod", true)])).is_err());
     }
 }

@@ -122,12 +122,7 @@ impl Gatehouse {
         self.store.applications(&filter)
     }
 
-    pub fn update_application(
-        &self,
-        actor: &str,
-        key: &str,
-        patch: ApplicationPatch,
-    ) -> Result<Application> {
+    pub fn update_application(&self, actor: &str, key: &str, patch: ApplicationPatch) -> Result<Application> {
         let actor = validate_actor(actor)?;
         let current = self.application(key)?;
         let app = current.patched(patch, &crate::time::now())?;
@@ -191,12 +186,10 @@ impl Gatehouse {
 
     pub fn version(&self, app: &str, version: &str) -> Result<Version> {
         self.application(app)?;
-        self.store
-            .version(app, version)?
-            .ok_or_else(|| Error::NotFound {
-                kind: "version",
-                id: format!("{app}@{version}"),
-            })
+        self.store.version(app, version)?.ok_or_else(|| Error::NotFound {
+            kind: "version",
+            id: format!("{app}@{version}"),
+        })
     }
 
     pub fn versions(&self, app: &str, mut filter: VersionFilter) -> Result<Vec<(i64, Version)>> {
@@ -205,13 +198,7 @@ impl Gatehouse {
         self.store.versions(app, &filter)
     }
 
-    pub fn update_version(
-        &self,
-        actor: &str,
-        app: &str,
-        version: &str,
-        patch: VersionPatch,
-    ) -> Result<Version> {
+    pub fn update_version(&self, actor: &str, app: &str, version: &str, patch: VersionPatch) -> Result<Version> {
         let actor = validate_actor(actor)?;
         let current = self.version(app, version)?;
         let mut next = current.patched(patch, &crate::time::now())?;
@@ -227,20 +214,10 @@ impl Gatehouse {
         Ok(next)
     }
 
-    pub fn promote(
-        &self,
-        actor: &str,
-        app: &str,
-        version: &str,
-        req: PromoteRequest,
-    ) -> Result<TransitionOutcome> {
+    pub fn promote(&self, actor: &str, app: &str, version: &str, req: PromoteRequest) -> Result<TransitionOutcome> {
         let actor = validate_actor(actor)?;
         let (application, current, lifecycle) = self.load(app, version)?;
-        let plan = lifecycle.plan_promotion(
-            current.stage.as_deref(),
-            current.release_status,
-            &req.target_stage,
-        );
+        let plan = lifecycle.plan_promotion(current.stage.as_deref(), current.release_status, &req.target_stage);
         self.transition(
             actor,
             "version.promote",
@@ -256,13 +233,7 @@ impl Gatehouse {
         )
     }
 
-    pub fn release(
-        &self,
-        actor: &str,
-        app: &str,
-        version: &str,
-        req: ReleaseRequest,
-    ) -> Result<TransitionOutcome> {
+    pub fn release(&self, actor: &str, app: &str, version: &str, req: ReleaseRequest) -> Result<TransitionOutcome> {
         let actor = validate_actor(actor)?;
         let (application, current, lifecycle) = self.load(app, version)?;
         let plan = lifecycle.plan_release(current.stage.as_deref(), current.release_status);
@@ -281,13 +252,7 @@ impl Gatehouse {
         )
     }
 
-    pub fn rollback(
-        &self,
-        actor: &str,
-        app: &str,
-        version: &str,
-        req: RollbackRequest,
-    ) -> Result<TransitionOutcome> {
+    pub fn rollback(&self, actor: &str, app: &str, version: &str, req: RollbackRequest) -> Result<TransitionOutcome> {
         let actor = validate_actor(actor)?;
         let (application, current, lifecycle) = self.load(app, version)?;
         let plan = lifecycle.plan_rollback(current.stage.as_deref(), &req.from_stage);
@@ -324,15 +289,9 @@ impl Gatehouse {
         let plan = match plan {
             Ok(plan) => plan,
             Err(e @ Error::Conflict { .. }) if !dry_run => {
-                let details =
-                    json!({ "request": request, "stage": current.stage, "reason": e.to_string() });
-                self.store.append_event(version_event(
-                    actor,
-                    action,
-                    &current,
-                    EventResult::Failure,
-                    details,
-                ))?;
+                let details = json!({ "request": request, "stage": current.stage, "reason": e.to_string() });
+                self.store
+                    .append_event(version_event(actor, action, &current, EventResult::Failure, details))?;
                 return Err(e);
             }
             Err(e) => return Err(e),
@@ -367,56 +326,35 @@ impl Gatehouse {
             "gates": outcome.gates,
         });
         if !allowed {
-            self.store.append_event(version_event(
-                actor,
-                action,
-                &current,
-                EventResult::Blocked,
-                details,
-            ))?;
+            self.store
+                .append_event(version_event(actor, action, &current, EventResult::Blocked, details))?;
             return Err(Error::Blocked {
                 verdicts: outcome.gates,
             });
         }
-        let warned = outcome
-            .gates
-            .iter()
-            .any(|g| g.decision == Decision::PassedWithWarnings);
+        let warned = outcome.gates.iter().any(|g| g.decision == Decision::PassedWithWarnings);
         let result = if warned {
             EventResult::Warning
         } else {
             EventResult::Success
         };
         let event = version_event(actor, action, &outcome.version, result, details.clone());
-        match self
-            .store
-            .update_version(&outcome.version, current.revision, event)
-        {
+        match self.store.update_version(&outcome.version, current.revision, event) {
             Ok(e) => {
                 outcome.event_seq = Some(e.seq);
                 Ok(outcome)
             }
             Err(e @ Error::Conflict { .. }) => {
                 let details = json!({ "request": request, "reason": e.to_string() });
-                self.store.append_event(version_event(
-                    actor,
-                    action,
-                    &current,
-                    EventResult::Failure,
-                    details,
-                ))?;
+                self.store
+                    .append_event(version_event(actor, action, &current, EventResult::Failure, details))?;
                 Err(e)
             }
             Err(e) => Err(e),
         }
     }
 
-    fn run_gates(
-        &self,
-        application: &Application,
-        version: &Version,
-        plan: &Plan,
-    ) -> Vec<GateVerdict> {
+    fn run_gates(&self, application: &Application, version: &Version, plan: &Plan) -> Vec<GateVerdict> {
         plan.gates
             .iter()
             .map(|gate_ref| {
@@ -511,13 +449,7 @@ impl Gatehouse {
         self.store.events(&filter)
     }
 
-    pub fn timeline(
-        &self,
-        app: &str,
-        version: &str,
-        after_seq: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<Event>> {
+    pub fn timeline(&self, app: &str, version: &str, after_seq: Option<i64>, limit: usize) -> Result<Vec<Event>> {
         let v = self.version(app, version)?;
         self.activity(EventFilter {
             application: Some(v.application),
@@ -589,22 +521,12 @@ fn page_limit(requested: usize) -> Result<usize> {
 /// Actors come from a header or a flag until tokens arrive; keep them printable.
 pub fn validate_actor(actor: &str) -> Result<&str> {
     if actor.is_empty() || actor.len() > 128 || actor.chars().any(|c| c.is_control()) {
-        return Err(Error::invalid(
-            "actor",
-            actor,
-            "1 to 128 printable characters",
-        ));
+        return Err(Error::invalid("actor", actor, "1 to 128 printable characters"));
     }
     Ok(actor)
 }
 
-fn app_event(
-    actor: &str,
-    action: &str,
-    key: &str,
-    result: EventResult,
-    details: serde_json::Value,
-) -> NewEvent {
+fn app_event(actor: &str, action: &str, key: &str, result: EventResult, details: serde_json::Value) -> NewEvent {
     NewEvent {
         actor: actor.to_string(),
         action: action.to_string(),
@@ -616,13 +538,7 @@ fn app_event(
     }
 }
 
-fn version_event(
-    actor: &str,
-    action: &str,
-    v: &Version,
-    result: EventResult,
-    details: serde_json::Value,
-) -> NewEvent {
+fn version_event(actor: &str, action: &str, v: &Version, result: EventResult, details: serde_json::Value) -> NewEvent {
     NewEvent {
         actor: actor.to_string(),
         action: action.to_string(),

@@ -60,12 +60,7 @@ pub trait Store: Send + Sync {
     fn create_version(&self, version: &Version, event: NewEvent) -> Result<Event>;
     /// Writes `version` only if the stored one still has `expected_revision`;
     /// otherwise nothing is written and a `Conflict` is returned.
-    fn update_version(
-        &self,
-        version: &Version,
-        expected_revision: u64,
-        event: NewEvent,
-    ) -> Result<Event>;
+    fn update_version(&self, version: &Version, expected_revision: u64, event: NewEvent) -> Result<Event>;
     fn version(&self, app: &str, version: &str) -> Result<Option<Version>>;
     /// With each version, its paging cursor.
     fn versions(&self, app: &str, filter: &VersionFilter) -> Result<Vec<(i64, Version)>>;

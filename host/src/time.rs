@@ -18,13 +18,7 @@ pub fn parse(field: &str, value: &str) -> Result<String> {
     value
         .parse::<jiff::Timestamp>()
         .map(format_ts)
-        .map_err(|_| {
-            Error::invalid(
-                field,
-                value,
-                "an RFC 3339 time such as 2026-11-26T10:00:00Z",
-            )
-        })
+        .map_err(|_| Error::invalid(field, value, "an RFC 3339 time such as 2026-11-26T10:00:00Z"))
 }
 
 #[cfg(test)]

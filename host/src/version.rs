@@ -151,15 +151,13 @@ impl Version {
 
 /// SemVer 2.0, as written (no leading `v`).
 pub fn parse_semver(value: &str) -> Result<String> {
-    semver::Version::parse(value)
-        .map(|v| v.to_string())
-        .map_err(|e| {
-            Error::invalid(
-                "version",
-                value,
-                format!("a SemVer 2.0 version such as 1.4.2 or 2.0.0-rc.1 ({e})"),
-            )
-        })
+    semver::Version::parse(value).map(|v| v.to_string()).map_err(|e| {
+        Error::invalid(
+            "version",
+            value,
+            format!("a SemVer 2.0 version such as 1.4.2 or 2.0.0-rc.1 ({e})"),
+        )
+    })
 }
 
 fn normalise_artifacts(artifacts: Vec<Artifact>) -> Result<Vec<Artifact>> {
@@ -230,14 +228,9 @@ fn validate_purl(field: &str, value: &str) -> Result<()> {
 
 fn normalise_vcs(mut vcs: Vcs) -> Result<Vcs> {
     if vcs.repo.trim().is_empty() {
-        return Err(Error::invalid(
-            "vcs.repo",
-            &vcs.repo,
-            "a repository URL or path",
-        ));
+        return Err(Error::invalid("vcs.repo", &vcs.repo, "a repository URL or path"));
     }
-    let rev_ok = (4..=64).contains(&vcs.revision.len())
-        && vcs.revision.chars().all(|c| c.is_ascii_hexdigit());
+    let rev_ok = (4..=64).contains(&vcs.revision.len()) && vcs.revision.chars().all(|c| c.is_ascii_hexdigit());
     if !rev_ok {
         return Err(Error::invalid(
             "vcs.revision",
@@ -254,16 +247,8 @@ fn normalise_vcs(mut vcs: Vcs) -> Result<Vcs> {
 
 fn validate_tag(tag: Option<&str>) -> Result<()> {
     match tag {
-        Some(t)
-            if t.is_empty()
-                || t.len() > 128
-                || t.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-        {
-            Err(Error::invalid(
-                "tag",
-                t,
-                "1 to 128 characters without spaces",
-            ))
+        Some(t) if t.is_empty() || t.len() > 128 || t.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Err(Error::invalid("tag", t, "1 to 128 characters without spaces"))
         }
         _ => Ok(()),
     }
@@ -287,10 +272,7 @@ mod tests {
         assert_eq!(parse_semver("1.2.3-rc.1+b5").unwrap(), "1.2.3-rc.1+b5");
         for bad in ["v1.2.3", "1.2", "01.2.3", "1.2.3.4", ""] {
             let e = parse_semver(bad).unwrap_err().to_string();
-            assert!(
-                e.contains("`version`") && e.contains("SemVer"),
-                "{bad}: {e}"
-            );
+            assert!(e.contains("`version`") && e.contains("SemVer"), "{bad}: {e}");
         }
     }
 
@@ -299,14 +281,10 @@ mod tests {
         let upper = format!("sha256:{}", "AB".repeat(32));
         let arts = normalise_artifacts(vec![artifact("a", &upper)]).unwrap();
         assert_eq!(arts[0].sha256, "ab".repeat(32));
-        let e = normalise_artifacts(vec![artifact("a", &"ab".repeat(32)), artifact("b", "xyz")])
-            .unwrap_err();
+        let e = normalise_artifacts(vec![artifact("a", &"ab".repeat(32)), artifact("b", "xyz")]).unwrap_err();
         assert!(e.to_string().contains("artifacts[1].sha256"), "{e}");
-        let dup = normalise_artifacts(vec![
-            artifact("a", &"ab".repeat(32)),
-            artifact("a", &"cd".repeat(32)),
-        ])
-        .unwrap_err();
+        let dup =
+            normalise_artifacts(vec![artifact("a", &"ab".repeat(32)), artifact("a", &"cd".repeat(32))]).unwrap_err();
         assert!(dup.to_string().contains("artifacts[1].name"), "{dup}");
     }
 

@@ -53,14 +53,10 @@ fn all_events(gh: &Gatehouse) -> Vec<gatehouse::audit::Event> {
 #[test]
 fn a_version_climbs_to_prod_and_is_released_with_every_step_logged() {
     let (_dir, gh) = open();
-    gh.create_application("alice", new_app("payments", "shop"))
-        .unwrap();
-    gh.create_version("ci", "payments", new_version("1.0.0"))
-        .unwrap();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
     for stage in ["dev", "qa", "staging", "prod"] {
-        let o = gh
-            .promote("rm", "payments", "1.0.0", promote(stage))
-            .unwrap();
+        let o = gh.promote("rm", "payments", "1.0.0", promote(stage)).unwrap();
         assert_eq!(o.version.stage.as_deref(), Some(stage));
         assert!(o.allowed && !o.version.draft);
     }
@@ -86,11 +82,7 @@ fn a_version_climbs_to_prod_and_is_released_with_every_step_logged() {
     );
     let timeline = gh.timeline("payments", "1.0.0", None, 100).unwrap();
     assert_eq!(timeline.len(), 6);
-    assert!(
-        timeline
-            .iter()
-            .all(|e| e.version.as_deref() == Some("1.0.0"))
-    );
+    assert!(timeline.iter().all(|e| e.version.as_deref() == Some("1.0.0")));
     let report = gh.verify_chain().unwrap();
     assert!(report.broken.is_none());
     assert_eq!(report.events, 7);
@@ -106,10 +98,7 @@ impl Check for Fixed {
         self.1
     }
     fn evaluate(&self, ctx: &Context<'_>) -> (Outcome, Vec<String>) {
-        (
-            self.2,
-            vec![format!("{} judged {}", self.0, ctx.version.version)],
-        )
+        (self.2, vec![format!("{} judged {}", self.0, ctx.version.version)])
     }
 }
 
@@ -124,20 +113,11 @@ fn a_blocking_gate_stops_the_move_and_the_refusal_is_logged() {
         qa_entry.clone(),
         Arc::new(Fixed("needs-tests", Mode::Block, Outcome::Fail)),
     );
-    gh.bind(
-        qa_entry.clone(),
-        Arc::new(Fixed("style", Mode::Warn, Outcome::Fail)),
-    );
-    gh.bind(
-        qa_entry,
-        Arc::new(Fixed("broken-policy", Mode::Block, Outcome::Error)),
-    );
-    gh.create_application("alice", new_app("payments", "shop"))
-        .unwrap();
-    gh.create_version("ci", "payments", new_version("1.0.0"))
-        .unwrap();
-    gh.promote("rm", "payments", "1.0.0", promote("dev"))
-        .unwrap();
+    gh.bind(qa_entry.clone(), Arc::new(Fixed("style", Mode::Warn, Outcome::Fail)));
+    gh.bind(qa_entry, Arc::new(Fixed("broken-policy", Mode::Block, Outcome::Error)));
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
+    gh.promote("rm", "payments", "1.0.0", promote("dev")).unwrap();
 
     let dry = gh
         .promote(
@@ -153,9 +133,7 @@ fn a_blocking_gate_stops_the_move_and_the_refusal_is_logged() {
     assert!(!dry.allowed && dry.dry_run);
     let before = all_events(&gh).len();
 
-    let err = gh
-        .promote("rm", "payments", "1.0.0", promote("qa"))
-        .unwrap_err();
+    let err = gh.promote("rm", "payments", "1.0.0", promote("qa")).unwrap_err();
     let Error::Blocked { verdicts } = &err else {
         panic!("expected blocked, got {err}")
     };
@@ -163,15 +141,9 @@ fn a_blocking_gate_stops_the_move_and_the_refusal_is_logged() {
     let entry = verdicts.iter().find(|v| v.gate.stage == "qa").unwrap();
     assert_eq!(entry.checks.len(), 3);
     let text = err.to_string();
-    assert!(
-        text.contains("needs-tests") && text.contains("broken-policy"),
-        "{text}"
-    );
+    assert!(text.contains("needs-tests") && text.contains("broken-policy"), "{text}");
 
-    assert_eq!(
-        gh.version("payments", "1.0.0").unwrap().stage.as_deref(),
-        Some("dev")
-    );
+    assert_eq!(gh.version("payments", "1.0.0").unwrap().stage.as_deref(), Some("dev"));
     let events = all_events(&gh);
     assert_eq!(
         events.len(),
@@ -193,13 +165,9 @@ fn warn_mode_failures_pass_with_a_warning_event() {
         },
         Arc::new(Fixed("style", Mode::Warn, Outcome::Fail)),
     );
-    gh.create_application("alice", new_app("payments", "shop"))
-        .unwrap();
-    gh.create_version("ci", "payments", new_version("1.0.0"))
-        .unwrap();
-    let o = gh
-        .promote("rm", "payments", "1.0.0", promote("dev"))
-        .unwrap();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
+    let o = gh.promote("rm", "payments", "1.0.0", promote("dev")).unwrap();
     assert!(o.allowed);
     assert_eq!(all_events(&gh).last().unwrap().result, EventResult::Warning);
 }
@@ -207,12 +175,9 @@ fn warn_mode_failures_pass_with_a_warning_event() {
 #[test]
 fn refusals_that_depend_on_state_are_logged_and_bad_input_writes_nothing() {
     let (_dir, gh) = open();
-    gh.create_application("alice", new_app("payments", "shop"))
-        .unwrap();
-    gh.create_version("ci", "payments", new_version("1.0.0"))
-        .unwrap();
-    gh.promote("rm", "payments", "1.0.0", promote("dev"))
-        .unwrap();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
+    gh.promote("rm", "payments", "1.0.0", promote("dev")).unwrap();
     let n = all_events(&gh).len();
 
     // Bad input: nothing written.
@@ -239,9 +204,7 @@ fn refusals_that_depend_on_state_are_logged_and_bad_input_writes_nothing() {
     assert_eq!(all_events(&gh).len(), n);
 
     // State refusals: one failure event each.
-    let e = gh
-        .promote("rm", "payments", "1.0.0", promote("staging"))
-        .unwrap_err();
+    let e = gh.promote("rm", "payments", "1.0.0", promote("staging")).unwrap_err();
     assert!(e.to_string().contains("skip stage qa"), "{e}");
     let e = gh
         .rollback(
@@ -256,10 +219,7 @@ fn refusals_that_depend_on_state_are_logged_and_bad_input_writes_nothing() {
         .unwrap_err();
     assert!(e.to_string().contains("from_stage is qa"), "{e}");
     let events = all_events(&gh);
-    let failures: Vec<_> = events[n..]
-        .iter()
-        .map(|e| (e.action.as_str(), e.result))
-        .collect();
+    let failures: Vec<_> = events[n..].iter().map(|e| (e.action.as_str(), e.result)).collect();
     assert_eq!(
         failures,
         [
@@ -267,22 +227,16 @@ fn refusals_that_depend_on_state_are_logged_and_bad_input_writes_nothing() {
             ("version.rollback", EventResult::Failure)
         ]
     );
-    assert_eq!(
-        gh.version("payments", "1.0.0").unwrap().stage.as_deref(),
-        Some("dev")
-    );
+    assert_eq!(gh.version("payments", "1.0.0").unwrap().stage.as_deref(), Some("dev"));
 }
 
 #[test]
 fn rollback_moves_back_and_clears_the_release() {
     let (_dir, gh) = open();
-    gh.create_application("alice", new_app("payments", "shop"))
-        .unwrap();
-    gh.create_version("ci", "payments", new_version("1.0.0"))
-        .unwrap();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
     for stage in ["dev", "qa", "staging", "prod"] {
-        gh.promote("rm", "payments", "1.0.0", promote(stage))
-            .unwrap();
+        gh.promote("rm", "payments", "1.0.0", promote(stage)).unwrap();
     }
     gh.release("rm", "payments", "1.0.0", ReleaseRequest::default())
         .unwrap();
@@ -314,13 +268,9 @@ fn project_lifecycles_apply_to_new_versions_and_allow_declared_skips() {
     )
     .unwrap();
     gh.put_lifecycle("admin", "fast", spec).unwrap();
-    gh.create_application("alice", new_app("payments", "shop"))
-        .unwrap();
-    gh.create_application("alice", new_app("ledger", "finance"))
-        .unwrap();
-    let v = gh
-        .create_version("ci", "payments", new_version("1.0.0"))
-        .unwrap();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_application("alice", new_app("ledger", "finance")).unwrap();
+    let v = gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
     assert_eq!(v.lifecycle, "fast");
     assert_eq!(
         gh.create_version("ci", "ledger", new_version("1.0.0"))
@@ -328,17 +278,11 @@ fn project_lifecycles_apply_to_new_versions_and_allow_declared_skips() {
             .lifecycle,
         "default"
     );
-    gh.promote("rm", "payments", "1.0.0", promote("build"))
-        .unwrap();
-    let o = gh
-        .promote("rm", "payments", "1.0.0", promote("live"))
-        .unwrap();
+    gh.promote("rm", "payments", "1.0.0", promote("build")).unwrap();
+    let o = gh.promote("rm", "payments", "1.0.0", promote("live")).unwrap();
     assert_eq!(o.skipped, ["canary"]);
     assert_eq!(
-        o.gates
-            .iter()
-            .map(|g| g.gate.to_string())
-            .collect::<Vec<_>>(),
+        o.gates.iter().map(|g| g.gate.to_string()).collect::<Vec<_>>(),
         ["build/exit", "live/entry"]
     );
 
@@ -351,11 +295,8 @@ fn project_lifecycles_apply_to_new_versions_and_allow_declared_skips() {
     let e = gh.put_lifecycle("admin", "fast", shrink).unwrap_err();
     assert!(e.to_string().contains("live"), "{e}");
     // A project climbs one lifecycle only.
-    let other: LifecycleSpec = parse_input(
-        "lifecycle",
-        json!({ "projects": ["shop"], "stages": [{"name": "x1"}] }),
-    )
-    .unwrap();
+    let other: LifecycleSpec =
+        parse_input("lifecycle", json!({ "projects": ["shop"], "stages": [{"name": "x1"}] })).unwrap();
     assert!(matches!(
         gh.put_lifecycle("admin", "other", other),
         Err(Error::Conflict { .. })
@@ -369,25 +310,17 @@ fn project_lifecycles_apply_to_new_versions_and_allow_declared_skips() {
 #[test]
 fn applications_with_history_cannot_be_deleted() {
     let (_dir, gh) = open();
-    gh.create_application("alice", new_app("payments", "shop"))
-        .unwrap();
-    gh.create_application("alice", new_app("scratch", "shop"))
-        .unwrap();
-    gh.create_version("ci", "payments", new_version("1.0.0"))
-        .unwrap();
-    gh.create_version("ci", "scratch", new_version("0.1.0"))
-        .unwrap();
-    gh.promote("rm", "payments", "1.0.0", promote("dev"))
-        .unwrap();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_application("alice", new_app("scratch", "shop")).unwrap();
+    gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
+    gh.create_version("ci", "scratch", new_version("0.1.0")).unwrap();
+    gh.promote("rm", "payments", "1.0.0", promote("dev")).unwrap();
     assert!(matches!(
         gh.delete_application("alice", "payments"),
         Err(Error::Conflict { .. })
     ));
     gh.delete_application("alice", "scratch").unwrap();
-    assert!(matches!(
-        gh.application("scratch"),
-        Err(Error::NotFound { .. })
-    ));
+    assert!(matches!(gh.application("scratch"), Err(Error::NotFound { .. })));
     assert!(gh.verify_chain().unwrap().broken.is_none());
 }
 
@@ -451,14 +384,10 @@ fn application_list_filters() {
 #[test]
 fn tampering_with_the_log_database_is_named_by_verify() {
     let (dir, gh) = open();
-    gh.create_application("alice", new_app("payments", "shop"))
-        .unwrap();
-    gh.create_version("ci", "payments", new_version("1.0.0"))
-        .unwrap();
-    gh.promote("rm", "payments", "1.0.0", promote("dev"))
-        .unwrap();
-    gh.promote("rm", "payments", "1.0.0", promote("qa"))
-        .unwrap();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
+    gh.promote("rm", "payments", "1.0.0", promote("dev")).unwrap();
+    gh.promote("rm", "payments", "1.0.0", promote("qa")).unwrap();
     drop(gh);
     let db = dir.path().join("gatehouse.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -477,9 +406,6 @@ fn tampering_with_the_log_database_is_named_by_verify() {
     drop(conn);
     let gh = Gatehouse::open(dir.path()).unwrap();
     let broken = gh.verify_chain().unwrap().broken.unwrap();
-    assert_eq!(
-        broken.seq, 3,
-        "the first broken event, not a later unreadable one"
-    );
+    assert_eq!(broken.seq, 3, "the first broken event, not a later unreadable one");
     assert!(broken.reason.contains("edited"), "{}", broken.reason);
 }

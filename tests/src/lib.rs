@@ -14,10 +14,7 @@ use serde_json::Value;
 /// directory that holds this test executable).
 pub fn gatehouse_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile directory");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
     let bin = dir.join(format!("gatehouse{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
@@ -76,13 +73,7 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        request(
-            self.addr,
-            "POST",
-            path,
-            Some(body.to_string().as_bytes()),
-            "tester",
-        )
+        request(self.addr, "POST", path, Some(body.to_string().as_bytes()), "tester")
     }
 
     pub fn send(&self, method: &str, path: &str, body: Option<&[u8]>, actor: &str) -> (u16, Value) {
@@ -104,13 +95,7 @@ impl Drop for Server {
 
 /// One HTTP/1.1 request on a fresh connection; returns status and JSON body
 /// (`Value::Null` for an empty or non-JSON body).
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&[u8]>,
-    actor: &str,
-) -> (u16, Value) {
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>, actor: &str) -> (u16, Value) {
     try_request(addr, method, path, body, actor).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 

@@ -13,17 +13,63 @@ fn ok(dir: &std::path::Path, args: &[&str]) -> String {
 fn exit_codes_tell_bad_input_from_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(d, &["app", "create", "payments", "--project", "shop", "--criticality", "high", "--label", "tier=backend"]);
+    ok(
+        d,
+        &[
+            "app",
+            "create",
+            "payments",
+            "--project",
+            "shop",
+            "--criticality",
+            "high",
+            "--label",
+            "tier=backend",
+        ],
+    );
     let artifact = format!("name=p.tgz,kind=file,sha256={}", sha(7));
-    ok(d, &["version", "create", "payments", "1.0.0", "--artifact", &artifact, "--vcs-repo", "r", "--vcs-revision", "abcdef1"]);
+    ok(
+        d,
+        &[
+            "version",
+            "create",
+            "payments",
+            "1.0.0",
+            "--artifact",
+            &artifact,
+            "--vcs-repo",
+            "r",
+            "--vcs-revision",
+            "abcdef1",
+        ],
+    );
 
     // Bad input: exit 2, the field named.
     for (args, words) in [
         (vec!["app", "create", "Payments"], vec!["`key`", "Payments"]),
-        (vec!["app", "create", "other", "--criticality", "urgent"], vec!["criticality", "urgent"]),
-        (vec!["version", "create", "payments", "1.0"], vec!["`version`", "SemVer"]),
-        (vec!["version", "create", "payments", "2.0.0", "--artifact", "name=x,kind=file,sha256=12"], vec!["artifacts[0].sha256"]),
-        (vec!["promote", "payments", "1.0.0", "preprod"], vec!["target_stage", "preprod"]),
+        (
+            vec!["app", "create", "other", "--criticality", "urgent"],
+            vec!["criticality", "urgent"],
+        ),
+        (
+            vec!["version", "create", "payments", "1.0"],
+            vec!["`version`", "SemVer"],
+        ),
+        (
+            vec![
+                "version",
+                "create",
+                "payments",
+                "2.0.0",
+                "--artifact",
+                "name=x,kind=file,sha256=12",
+            ],
+            vec!["artifacts[0].sha256"],
+        ),
+        (
+            vec!["promote", "payments", "1.0.0", "preprod"],
+            vec!["target_stage", "preprod"],
+        ),
         (vec!["audit", "log", "--since", "soon"], vec!["since"]),
         (vec!["promote", "payments"], vec!["Usage"]),
     ] {
@@ -38,11 +84,20 @@ fn exit_codes_tell_bad_input_from_refusals() {
     ok(d, &["promote", "payments", "1.0.0", "dev"]);
     for (args, words) in [
         (vec!["promote", "payments", "1.0.0", "staging"], vec!["skip stage qa"]),
-        (vec!["promote", "payments", "1.0.0", "dev"], vec!["already in stage dev"]),
-        (vec!["rollback", "payments", "1.0.0", "--from-stage", "qa"], vec!["from_stage is qa", "dev"]),
+        (
+            vec!["promote", "payments", "1.0.0", "dev"],
+            vec!["already in stage dev"],
+        ),
+        (
+            vec!["rollback", "payments", "1.0.0", "--from-stage", "qa"],
+            vec!["from_stage is qa", "dev"],
+        ),
         (vec!["release", "payments", "1.0.0"], vec!["last stage prod"]),
         (vec!["app", "create", "payments"], vec!["already exists"]),
-        (vec!["version", "update", "payments", "1.0.0", "--tag", "x"], vec!["frozen"]),
+        (
+            vec!["version", "update", "payments", "1.0.0", "--tag", "x"],
+            vec!["frozen"],
+        ),
         (vec!["app", "show", "ghost"], vec!["not found"]),
         (vec!["app", "delete", "payments"], vec!["cannot be deleted"]),
     ] {
@@ -54,12 +109,33 @@ fn exit_codes_tell_bad_input_from_refusals() {
     }
 
     // JSON output for scripts.
-    let shown: serde_json::Value = serde_json::from_str(&ok(d, &["--output", "json", "version", "show", "payments", "1.0.0"])).unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(d, &["--output", "json", "version", "show", "payments", "1.0.0"])).unwrap();
     assert_eq!(shown["stage"], "dev");
     assert_eq!(shown["draft"], false);
-    let log: serde_json::Value = serde_json::from_str(&ok(d, &["--output", "json", "audit", "log", "--app", "payments", "--result", "failure"])).unwrap();
-    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["version.promote", "version.promote", "version.rollback", "version.release", "application.delete"]);
+    let log: serde_json::Value = serde_json::from_str(&ok(
+        d,
+        &[
+            "--output", "json", "audit", "log", "--app", "payments", "--result", "failure",
+        ],
+    ))
+    .unwrap();
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "version.promote",
+            "version.promote",
+            "version.rollback",
+            "version.release",
+            "application.delete"
+        ]
+    );
     assert!(log.as_array().unwrap().iter().all(|e| e["actor"] == "cli-tester"));
 }
 
@@ -97,16 +173,22 @@ fn audit_verify_names_the_first_edited_or_deleted_event() {
     assert!(ok(d, &["audit", "verify"]).contains("intact: 5 events"));
 
     let db = rusqlite::Connection::open(d.join("gatehouse.db")).unwrap();
-    db.execute_batch("DROP TRIGGER activity_no_update; DROP TRIGGER activity_no_delete;").unwrap();
+    db.execute_batch("DROP TRIGGER activity_no_update; DROP TRIGGER activity_no_delete;")
+        .unwrap();
 
     // Deleting a row: the gap is named.
     db.execute("DELETE FROM activity WHERE seq = 4", []).unwrap();
     let o = cli(d, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("BROKEN at event 4") && stdout(&o).contains("missing"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("BROKEN at event 4") && stdout(&o).contains("missing"),
+        "{}",
+        stdout(&o)
+    );
 
     // Editing an earlier row: that one is named first.
-    db.execute("UPDATE activity SET details = '{\"forged\":true}' WHERE seq = 2", []).unwrap();
+    db.execute("UPDATE activity SET details = '{\"forged\":true}' WHERE seq = 2", [])
+        .unwrap();
     let o = cli(d, &["--output", "json", "audit", "verify"]);
     assert_eq!(o.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();

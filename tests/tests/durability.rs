@@ -32,13 +32,27 @@ fn acknowledged_writes_survive_sigkill_and_the_chain_still_verifies() {
                         _ => return, // the server died mid-request: not acknowledged
                     }
                     acked.lock().unwrap().push((key.clone(), false));
-                    let v = json!({ "version": "1.0.0", "artifacts": [{ "name": "a", "kind": "file", "sha256": sha(3) }] }).to_string();
-                    if !matches!(try_request(addr, "POST", &format!("/v1/applications/{key}/versions"), Some(v.as_bytes()), "writer"), Ok((201, _))) {
+                    let v =
+                        json!({ "version": "1.0.0", "artifacts": [{ "name": "a", "kind": "file", "sha256": sha(3) }] })
+                            .to_string();
+                    if !matches!(
+                        try_request(
+                            addr,
+                            "POST",
+                            &format!("/v1/applications/{key}/versions"),
+                            Some(v.as_bytes()),
+                            "writer"
+                        ),
+                        Ok((201, _))
+                    ) {
                         return;
                     }
                     let p = json!({ "target_stage": "dev" }).to_string();
                     let path = format!("/v1/applications/{key}/versions/1.0.0/promote");
-                    if !matches!(try_request(addr, "POST", &path, Some(p.as_bytes()), "writer"), Ok((200, _))) {
+                    if !matches!(
+                        try_request(addr, "POST", &path, Some(p.as_bytes()), "writer"),
+                        Ok((200, _))
+                    ) {
                         return;
                     }
                     if let Some(last) = acked.lock().unwrap().iter_mut().rev().find(|(k, _)| *k == key) {
@@ -61,7 +75,11 @@ fn acknowledged_writes_survive_sigkill_and_the_chain_still_verifies() {
         w.join().unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 60, "the stream was running when the process was killed ({} acks)", acked.len());
+    assert!(
+        acked.len() >= 60,
+        "the stream was running when the process was killed ({} acks)",
+        acked.len()
+    );
 
     let server = Server::start(dir.path());
     for (key, promoted) in &acked {
@@ -91,8 +109,14 @@ fn of_32_simultaneous_promotions_exactly_one_wins_and_every_attempt_is_logged() 
             std::thread::spawn(move || {
                 let body = json!({ "target_stage": "dev" }).to_string();
                 barrier.wait();
-                try_request(addr, "POST", "/v1/applications/payments/versions/1.0.0/promote", Some(body.as_bytes()), &format!("racer-{i}"))
-                    .unwrap()
+                try_request(
+                    addr,
+                    "POST",
+                    "/v1/applications/payments/versions/1.0.0/promote",
+                    Some(body.as_bytes()),
+                    &format!("racer-{i}"),
+                )
+                .unwrap()
             })
         })
         .collect();
@@ -103,7 +127,10 @@ fn of_32_simultaneous_promotions_exactly_one_wins_and_every_attempt_is_logged() 
     assert_eq!(conflicts.len(), 31, "{results:?}");
     for (_, body) in &conflicts {
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains("already in stage dev") || message.contains("changed by another request"), "{message}");
+        assert!(
+            message.contains("already in stage dev") || message.contains("changed by another request"),
+            "{message}"
+        );
     }
 
     let (_, v) = server.get("/v1/applications/payments/versions/1.0.0");
@@ -118,7 +145,10 @@ fn of_32_simultaneous_promotions_exactly_one_wins_and_every_attempt_is_logged() 
     assert_eq!(actors.len(), 32);
 
     // The next stage is still reachable exactly once, and nothing was skipped.
-    let (s, _) = server.post("/v1/applications/payments/versions/1.0.0/promote", &json!({ "target_stage": "qa" }));
+    let (s, _) = server.post(
+        "/v1/applications/payments/versions/1.0.0/promote",
+        &json!({ "target_stage": "qa" }),
+    );
     assert_eq!(s, 200);
     let (_, report) = server.get("/v1/activity/verify");
     assert!(report["broken"].is_null());

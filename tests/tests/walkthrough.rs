@@ -6,18 +6,10 @@ use gatehouse_e2e::{Server, gatehouse_bin};
 
 /// The shell block under the README's "Walkthrough" heading.
 fn walkthrough_script() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md");
-    let section = readme
-        .split("## Walkthrough")
-        .nth(1)
-        .expect("a Walkthrough section");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+    let section = readme.split("## Walkthrough").nth(1).expect("a Walkthrough section");
     let block = section.split("```sh\n").nth(1).expect("a ```sh block");
-    block
-        .split("\n```")
-        .next()
-        .expect("a closed block")
-        .to_string()
+    block.split("\n```").next().expect("a closed block").to_string()
 }
 
 #[test]
@@ -25,10 +17,7 @@ fn the_readme_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let script = walkthrough_script();
-    assert!(
-        script.contains("promote"),
-        "the walkthrough promotes a version"
-    );
+    assert!(script.contains("promote"), "the walkthrough promotes a version");
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
         .current_dir(dir.path())

@@ -96,10 +96,7 @@ impl Fields {
             );
         }
         if !self.labels.is_empty() {
-            doc.insert(
-                "labels".into(),
-                Value::Object(parse_pairs("label", &self.labels)?),
-            );
+            doc.insert("labels".into(), Value::Object(parse_pairs("label", &self.labels)?));
         }
         Ok(doc)
     }
@@ -135,12 +132,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
         } => {
             let filter = AppFilter {
                 project,
-                criticality: criticality
-                    .map(|c| parse_input("criticality", json!(c)))
-                    .transpose()?,
-                maturity: maturity
-                    .map(|m| parse_input("maturity", json!(m)))
-                    .transpose()?,
+                criticality: criticality.map(|c| parse_input("criticality", json!(c))).transpose()?,
+                maturity: maturity.map(|m| parse_input("maturity", json!(m))).transpose()?,
                 owner,
                 label: label.map(|l| match l.split_once('=') {
                     Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -150,27 +143,20 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 limit,
             };
             let apps = gh.applications(filter)?;
-            ctx.print(&apps, |apps| {
-                apps.iter().map(line).collect::<Vec<_>>().join("\n")
-            });
+            ctx.print(&apps, |apps| apps.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Show { key } => {
             let app = gh.application(&key)?;
-            ctx.print(&app, |a| {
-                serde_json::to_string_pretty(a).unwrap_or_default()
-            });
+            ctx.print(&app, |a| serde_json::to_string_pretty(a).unwrap_or_default());
         }
         Command::Update { key, fields } => {
-            let patch: ApplicationPatch =
-                parse_input("application patch", Value::Object(fields.to_json()?))?;
+            let patch: ApplicationPatch = parse_input("application patch", Value::Object(fields.to_json()?))?;
             let app = gh.update_application(&ctx.actor, &key, patch)?;
             ctx.print(&app, |a| format!("updated application {}", a.key));
         }
         Command::Delete { key } => {
             gh.delete_application(&ctx.actor, &key)?;
-            ctx.print(&json!({ "deleted": key }), |_| {
-                format!("deleted application {key}")
-            });
+            ctx.print(&json!({ "deleted": key }), |_| format!("deleted application {key}"));
         }
     }
     Ok(())

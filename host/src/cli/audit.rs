@@ -55,9 +55,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 actor,
                 result: result
                     .map(|r| {
-                        EventResult::parse(&r).ok_or_else(|| {
-                            Error::invalid("result", &r, "success, failure, blocked or warning")
-                        })
+                        EventResult::parse(&r)
+                            .ok_or_else(|| Error::invalid("result", &r, "success, failure, blocked or warning"))
                     })
                     .transpose()?,
                 since: since.map(|t| crate::time::parse("since", &t)).transpose()?,
@@ -77,9 +76,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                     break;
                 }
             }
-            ctx.print(&events, |events| {
-                events.iter().map(line).collect::<Vec<_>>().join("\n")
-            });
+            ctx.print(&events, |events| events.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Verify => {
             let report = gh.verify_chain()?;
@@ -91,10 +88,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 Some(b) => format!("activity log BROKEN at event {}: {}", b.seq, b.reason),
             });
             if let Some(b) = report.broken {
-                return Err(Failure::from(anyhow::anyhow!(
-                    "activity log broken at event {}",
-                    b.seq
-                )));
+                return Err(Failure::from(anyhow::anyhow!("activity log broken at event {}", b.seq)));
             }
         }
     }

@@ -25,9 +25,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
     match cmd {
         Command::List => {
             let all = gh.lifecycles()?;
-            ctx.print(&all, |all| {
-                all.iter().map(line).collect::<Vec<_>>().join("\n")
-            });
+            ctx.print(&all, |all| all.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Show { name } => {
             let lc = gh.lifecycle(&name)?;

@@ -46,12 +46,7 @@ pub fn release(ctx: &Ctx, a: ReleaseArgs) -> CmdResult {
     let gh = ctx.open()?;
     report(
         ctx,
-        gh.release(
-            &ctx.actor,
-            &a.app,
-            &a.version,
-            ReleaseRequest { dry_run: a.dry_run },
-        )?,
+        gh.release(&ctx.actor, &a.app, &a.version, ReleaseRequest { dry_run: a.dry_run })?,
     )
 }
 
@@ -86,8 +81,6 @@ fn report(ctx: &Ctx, o: TransitionOutcome) -> CmdResult {
     if o.allowed {
         Ok(())
     } else {
-        Err(Failure::from(anyhow::anyhow!(
-            "the gates would block this transition"
-        )))
+        Err(Failure::from(anyhow::anyhow!("the gates would block this transition")))
     }
 }

@@ -138,17 +138,10 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 )
             });
         }
-        Command::Update {
-            app,
-            version,
-            fields,
-        } => {
-            let patch: VersionPatch =
-                parse_input("version patch", Value::Object(fields.to_json()?))?;
+        Command::Update { app, version, fields } => {
+            let patch: VersionPatch = parse_input("version patch", Value::Object(fields.to_json()?))?;
             let v = gh.update_version(&ctx.actor, &app, &version, patch)?;
-            ctx.print(&v, |v| {
-                format!("updated version {}@{}", v.application, v.version)
-            });
+            ctx.print(&v, |v| format!("updated version {}@{}", v.application, v.version));
         }
         Command::List {
             app,
@@ -164,14 +157,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 limit,
                 after: None,
             };
-            let rows: Vec<Version> = gh
-                .versions(&app, filter)?
-                .into_iter()
-                .map(|(_, v)| v)
-                .collect();
-            ctx.print(&rows, |rows| {
-                rows.iter().map(line).collect::<Vec<_>>().join("\n")
-            });
+            let rows: Vec<Version> = gh.versions(&app, filter)?.into_iter().map(|(_, v)| v).collect();
+            ctx.print(&rows, |rows| rows.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Show { app, version } => {
             let v = gh.version(&app, &version)?;
@@ -190,11 +177,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 }
             }
             ctx.print(&events, |events| {
-                events
-                    .iter()
-                    .map(super::audit::line)
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                events.iter().map(super::audit::line).collect::<Vec<_>>().join("\n")
             });
         }
     }

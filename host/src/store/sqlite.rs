@@ -81,12 +81,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open (creating if needed) the store under `data_dir` and migrate it.
     pub fn open(data_dir: &Path) -> Result<SqliteStore> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            Error::Store(format!(
-                "cannot create data directory {}: {e}",
-                data_dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::Store(format!("cannot create data directory {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -114,11 +110,7 @@ impl SqliteStore {
     }
 
     /// Run `change` and append `event` in one immediate (write-locked) transaction.
-    fn write<T>(
-        &self,
-        event: NewEvent,
-        change: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<Event> {
+    fn write<T>(&self, event: NewEvent, change: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<Event> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             change(&tx)?;
@@ -148,11 +140,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 fn append(tx: &Transaction<'_>, event: NewEvent) -> Result<Event> {
     let head: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
     let e = event.seal(seq, &hash, crate::time::now());
@@ -181,8 +171,7 @@ fn to_doc<T: serde::Serialize>(value: &T) -> Result<String> {
 }
 
 fn from_doc<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text)
-        .map_err(|e| Error::Store(format!("stored {what} is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::Store(format!("stored {what} is unreadable: {e}")))
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -195,14 +184,11 @@ fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Event, Option<String
     let details_text: String = row.get(8)?;
     let mut problem = None;
     let result = EventResult::parse(&result_text).unwrap_or_else(|| {
-        problem = Some(format!(
-            "unknown result {result_text:?}: the event was edited"
-        ));
+        problem = Some(format!("unknown result {result_text:?}: the event was edited"));
         EventResult::Failure
     });
     // An edited, unparsable details column still hashes differently; keep its text.
-    let details =
-        serde_json::from_str(&details_text).unwrap_or(serde_json::Value::String(details_text));
+    let details = serde_json::from_str(&details_text).unwrap_or(serde_json::Value::String(details_text));
     Ok((
         Event {
             seq,
@@ -226,10 +212,18 @@ impl Store for SqliteStore {
         self.write(event, |tx| {
             let inserted = tx.execute(
                 "INSERT INTO applications (key, project, criticality, maturity, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![app.key, app.project, app.criticality.as_str(), app.maturity.as_str(), to_doc(app)?],
+                params![
+                    app.key,
+                    app.project,
+                    app.criticality.as_str(),
+                    app.maturity.as_str(),
+                    to_doc(app)?
+                ],
             );
             match inserted {
-                Err(e) if is_unique_violation(&e) => Err(Error::conflict(format!("application {:?} already exists", app.key))),
+                Err(e) if is_unique_violation(&e) => {
+                    Err(Error::conflict(format!("application {:?} already exists", app.key)))
+                }
                 other => other.map(drop).map_err(Error::from),
             }
         })
@@ -239,7 +233,13 @@ impl Store for SqliteStore {
         self.write(event, |tx| {
             let n = tx.execute(
                 "UPDATE applications SET project = ?2, criticality = ?3, maturity = ?4, doc = ?5 WHERE key = ?1",
-                params![app.key, app.project, app.criticality.as_str(), app.maturity.as_str(), to_doc(app)?],
+                params![
+                    app.key,
+                    app.project,
+                    app.criticality.as_str(),
+                    app.maturity.as_str(),
+                    to_doc(app)?
+                ],
             )?;
             if n == 0 {
                 return Err(Error::NotFound {
@@ -268,9 +268,7 @@ impl Store for SqliteStore {
     fn application(&self, key: &str) -> Result<Option<Application>> {
         self.with_conn(|conn| {
             let doc: Option<String> = conn
-                .query_row("SELECT doc FROM applications WHERE key = ?1", [key], |r| {
-                    r.get(0)
-                })
+                .query_row("SELECT doc FROM applications WHERE key = ?1", [key], |r| r.get(0))
                 .optional()?;
             doc.map(|d| from_doc("application", &d)).transpose()
         })
@@ -322,9 +320,7 @@ impl Store for SqliteStore {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare(&sql)?;
             let docs = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    r.get::<_, String>(0)
-                })?
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             docs.iter().map(|d| from_doc("application", d)).collect()
         })
@@ -355,12 +351,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn update_version(
-        &self,
-        v: &Version,
-        expected_revision: u64,
-        event: NewEvent,
-    ) -> Result<Event> {
+    fn update_version(&self, v: &Version, expected_revision: u64, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
             let n = tx.execute(
                 "UPDATE versions SET stage = ?3, release_status = ?4, revision = ?5, doc = ?6
@@ -417,7 +408,9 @@ impl Store for SqliteStore {
                     |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter().map(|(id, d)| Ok((id, from_doc("version", &d)?))).collect()
+            rows.into_iter()
+                .map(|(id, d)| Ok((id, from_doc("version", &d)?)))
+                .collect()
         })
     }
 
@@ -435,9 +428,7 @@ impl Store for SqliteStore {
     fn lifecycle(&self, name: &str) -> Result<Option<Lifecycle>> {
         self.with_conn(|conn| {
             let doc: Option<String> = conn
-                .query_row("SELECT doc FROM lifecycles WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
+                .query_row("SELECT doc FROM lifecycles WHERE name = ?1", [name], |r| r.get(0))
                 .optional()?;
             doc.map(|d| from_doc("lifecycle", &d)).transpose()
         })
@@ -501,7 +492,9 @@ impl Store for SqliteStore {
             let mut stmt = conn.prepare(
                 "SELECT DISTINCT stage FROM versions WHERE lifecycle = ?1 AND stage IS NOT NULL ORDER BY stage",
             )?;
-            let rows = stmt.query_map([lifecycle], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            let rows = stmt
+                .query_map([lifecycle], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
             Ok(rows)
         })
     }
