@@ -1,4 +1,5 @@
 //! The use cases against the real embedded store in a temporary directory.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may panic
 
 use std::sync::Arc;
 
