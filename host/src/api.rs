@@ -18,14 +18,17 @@ use tokio::net::TcpListener;
 use crate::app::{ApplicationPatch, NewApplication};
 use crate::audit::EventResult;
 use crate::error::{Error, Result, parse_json_bytes};
+use crate::evidence::EvidenceFilter;
+use crate::keys::NewTrustedKey;
 use crate::lifecycle::LifecycleSpec;
-use crate::service::{Gatehouse, PromoteRequest, ReleaseRequest, RollbackRequest};
+use crate::service::{Gatehouse, PromoteRequest, ReleaseRequest, RollbackRequest, Target};
 use crate::store::{AppFilter, EventFilter, VersionFilter};
 use crate::version::{NewVersion, VersionPatch};
 
 /// The header that names the actor until bearer tokens replace it.
 pub const ACTOR_HEADER: &str = "x-gatehouse-actor";
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Large enough for evidence bundles carrying SBOMs.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -95,6 +98,12 @@ async fn handle(
     opts: &ServeOptions,
     peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %peer);
+    handle_in_span(gh, req, opts).instrument(span).await
+}
+
+async fn handle_in_span(gh: Arc<Gatehouse>, req: Request<Incoming>, opts: &ServeOptions) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -103,8 +112,6 @@ async fn handle(
         Some(Ok(a)) => Ok(a.to_string()),
         Some(Err(_)) => Err(Error::invalid(ACTOR_HEADER, "(non-ASCII)", "printable ASCII")),
     };
-    let span = tracing::info_span!("request", %method, %path, %peer);
-    let _enter = span.enter();
     let body = match Limited::new(req.into_body(), opts.body_limit).collect().await {
         Ok(b) => Ok(b.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::TooLarge { limit: opts.body_limit }),
@@ -243,8 +250,15 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
                 let events = gh.timeline(app, version, q.int("after")?, q.limit()?)?;
                 Ok((StatusCode::OK, json!({ "items": events })))
             }
+            ("evidence", &Method::GET) => {
+                let filter = evidence_filter(&q)?;
+                Ok((
+                    StatusCode::OK,
+                    json!({ "items": gh.version_evidence(app, version, &filter)? }),
+                ))
+            }
             ("promote" | "release" | "rollback", _) => method_not_allowed("POST"),
-            ("timeline", _) => method_not_allowed("GET"),
+            ("timeline" | "evidence", _) => method_not_allowed("GET"),
             _ => no_route(&call.path),
         },
         ["v1", "activity"] if m == Method::GET => {
@@ -273,6 +287,51 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
             );
             Ok((StatusCode::OK, json!({ "items": events, "next": next })))
         }
+        ["v1", "trusted-keys"] => match *m {
+            Method::GET => Ok((StatusCode::OK, json!({ "items": gh.trusted_keys()? }))),
+            Method::POST => {
+                let input: NewTrustedKey = parse_json_bytes("trusted key", &call.body)?;
+                Ok((StatusCode::CREATED, json!(gh.trust_key(actor, input)?)))
+            }
+            _ => method_not_allowed("GET, POST"),
+        },
+        ["v1", "trusted-keys", keyid] if m == Method::GET => Ok((StatusCode::OK, json!(gh.trusted_key(keyid)?))),
+        ["v1", "trusted-keys", keyid, "revoke"] if m == Method::POST => {
+            let req: RevokeRequest = if call.body.iter().all(u8::is_ascii_whitespace) {
+                RevokeRequest::default()
+            } else {
+                parse_json_bytes("revocation", &call.body)?
+            };
+            Ok((StatusCode::OK, json!(gh.revoke_key(actor, keyid, req.reason)?)))
+        }
+        ["v1", "evidence"] if m == Method::POST => {
+            let target = match (q.get("application"), q.get("version")) {
+                (Some(application), Some(version)) => Target::Version { application, version },
+                (None, None) => Target::BySubject,
+                _ => {
+                    return Err(Error::invalid(
+                        "application",
+                        "(one of application/version)",
+                        "both application and version, or neither",
+                    ));
+                }
+            };
+            let threshold = q.int("threshold")?.unwrap_or(1);
+            let threshold =
+                usize::try_from(threshold).map_err(|_| Error::invalid("threshold", threshold, "a positive integer"))?;
+            let items = gh.add_evidence(actor, &call.body, &target, threshold)?;
+            let accepted = items.iter().filter(|i| i.accepted()).count();
+            let status = if accepted == items.len() {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            Ok((
+                status,
+                json!({ "items": items, "accepted": accepted, "refused": items.len() - accepted }),
+            ))
+        }
+        ["v1", "evidence", digest] if m == Method::GET => Ok((StatusCode::OK, json!(gh.evidence(digest)?))),
         ["v1", "activity", "verify"] if m == Method::GET => Ok((StatusCode::OK, json!(gh.verify_chain()?))),
         ["v1", "lifecycles"] if m == Method::GET => Ok((StatusCode::OK, json!({ "items": gh.lifecycles()? }))),
         ["v1", "lifecycles", name] => match *m {
@@ -285,6 +344,29 @@ fn route(gh: &Gatehouse, call: &Call) -> Reply {
         },
         _ => no_route(&call.path),
     }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    reason: Option<String>,
+}
+
+fn evidence_filter(q: &Query) -> Result<EvidenceFilter> {
+    Ok(EvidenceFilter {
+        predicate_type: q.get("predicate_type"),
+        signer: q.get("signer"),
+        verified: q
+            .get("verified")
+            .map(|v| match v.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(Error::invalid("verified", &v, "true or false")),
+            })
+            .transpose()?,
+        since: q.get("since").map(|t| crate::time::parse("since", &t)).transpose()?,
+        until: q.get("until").map(|t| crate::time::parse("until", &t)).transpose()?,
+    })
 }
 
 fn gh_limit(requested: usize) -> usize {

@@ -6,6 +6,8 @@
 
 mod app;
 mod audit;
+mod evidence;
+mod keys;
 mod lifecycle;
 mod serve;
 mod transition;
@@ -67,6 +69,12 @@ enum Command {
     /// Read and verify the activity log.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Ingest, list, verify and sign in-toto evidence.
+    #[command(subcommand)]
+    Evidence(evidence::Command),
+    /// Manage the keys trusted to sign evidence.
+    #[command(subcommand)]
+    Keys(keys::Command),
 }
 
 /// A command's failure: the error and the exit code it maps to.
@@ -128,6 +136,8 @@ fn run(cli: Cli) -> CmdResult {
         Command::Rollback(args) => transition::rollback(&ctx, args),
         Command::Lifecycle(cmd) => lifecycle::run(&ctx, cmd),
         Command::Audit(cmd) => audit::run(&ctx, cmd),
+        Command::Evidence(cmd) => evidence::run(&ctx, cmd),
+        Command::Keys(cmd) => keys::run(&ctx, cmd),
     }
 }
 
@@ -172,6 +182,11 @@ fn read_json_file(path: &std::path::Path) -> Result<serde_json::Value, Failure> 
             detail: format!("not valid JSON: {e}"),
         })
     })
+}
+
+/// Read a text file named on the command line.
+fn read_text_file(path: &std::path::Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))
 }
 
 fn usage(message: String) -> Failure {

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::app::Application;
+use crate::evidence::EvidenceEntry;
 use crate::lifecycle::GateRef;
 use crate::version::Version;
 
@@ -57,6 +58,8 @@ pub struct Context<'a> {
     pub from_stage: Option<&'a str>,
     pub to_stage: Option<&'a str>,
     pub gate: &'a GateRef,
+    /// Verified evidence for the version, still vouched for by a usable key.
+    pub evidence: &'a [EvidenceEntry],
 }
 
 /// A check bound to a gate. Implementations must not panic on any input; an

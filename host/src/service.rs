@@ -3,6 +3,10 @@
 //! Refusals that depend on state (conflicts, blocked gates) are logged too;
 //! malformed input writes nothing.
 
+mod evidence;
+
+pub use evidence::{BindingOutcome, IngestOutcome, Target};
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -296,7 +300,7 @@ impl Gatehouse {
             }
             Err(e) => return Err(e),
         };
-        let gates = self.run_gates(application, &current, &plan);
+        let gates = self.run_gates(application, &current, &plan)?;
         let allowed = !gates.iter().any(GateVerdict::blocked);
         let mut next = current.clone();
         if allowed {
@@ -354,8 +358,14 @@ impl Gatehouse {
         }
     }
 
-    fn run_gates(&self, application: &Application, version: &Version, plan: &Plan) -> Vec<GateVerdict> {
-        plan.gates
+    fn run_gates(&self, application: &Application, version: &Version, plan: &Plan) -> Result<Vec<GateVerdict>> {
+        let evidence = if plan.gates.is_empty() {
+            Vec::new()
+        } else {
+            self.gate_evidence(version)?
+        };
+        Ok(plan
+            .gates
             .iter()
             .map(|gate_ref| {
                 let checks: Vec<&dyn Check> = self
@@ -370,10 +380,11 @@ impl Gatehouse {
                     from_stage: plan.from.as_deref(),
                     to_stage: plan.to.as_deref(),
                     gate: gate_ref,
+                    evidence: &evidence,
                 };
                 gate::evaluate(&ctx, &checks)
             })
-            .collect()
+            .collect())
     }
 
     fn load(&self, app: &str, version: &str) -> Result<(Application, Version, Lifecycle)> {

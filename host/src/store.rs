@@ -7,6 +7,8 @@ pub mod sqlite;
 use crate::app::{Application, Criticality, Maturity};
 use crate::audit::{Event, EventResult, NewEvent};
 use crate::error::Result;
+use crate::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
+use crate::keys::TrustedKey;
 use crate::lifecycle::Lifecycle;
 use crate::version::{ReleaseStatus, Version};
 
@@ -73,6 +75,24 @@ pub trait Store: Send + Sync {
     fn put_lifecycle(&self, lifecycle: &Lifecycle, event: NewEvent) -> Result<Event>;
     /// Stages of `lifecycle` where some version currently stands.
     fn stages_in_use(&self, lifecycle: &str) -> Result<Vec<String>>;
+
+    /// Trust a key (`replace` also updates an existing one, e.g. to revoke it).
+    fn put_trusted_key(&self, key: &TrustedKey, replace: bool, event: NewEvent) -> Result<Event>;
+    fn trusted_key(&self, keyid: &str) -> Result<Option<TrustedKey>>;
+    fn trusted_keys(&self) -> Result<Vec<TrustedKey>>;
+
+    /// Versions that have an artifact with this digest: (application, version).
+    fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>>;
+    fn evidence_binding(&self, digest: &str, app: &str, version: &str) -> Result<Option<EvidenceBinding>>;
+    /// Store an envelope (once) and its bindings (insert or update), with one event per binding.
+    fn record_evidence(
+        &self,
+        record: &EvidenceRecord,
+        bindings: &[EvidenceBinding],
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>>;
+    fn evidence(&self, digest: &str) -> Result<Option<EvidenceRecord>>;
+    fn version_evidence(&self, app: &str, version: &str, filter: &EvidenceFilter) -> Result<Vec<EvidenceEntry>>;
 
     /// Record an event that changes no other state (a refusal, a conflict).
     fn append_event(&self, event: NewEvent) -> Result<Event>;

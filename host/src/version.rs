@@ -144,6 +144,21 @@ impl Version {
         Ok(v)
     }
 
+    /// The version's own digest, which evidence may name as its subject:
+    /// SHA-256 of the canonical JSON `{"application","artifacts":[{"name","sha256"}…],"version"}`.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let arts: Vec<serde_json::Value> = self
+            .artifacts
+            .iter()
+            .map(|a| serde_json::json!({ "name": a.name, "sha256": a.sha256 }))
+            .collect();
+        let doc = serde_json::json!({ "application": self.application, "version": self.version, "artifacts": arts });
+        let mut text = String::new();
+        crate::audit::canonical_json(&doc, &mut text);
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    }
+
     pub fn subject(&self) -> String {
         format!("version:{}@{}", self.application, self.version)
     }

@@ -9,6 +9,8 @@ use super::{AppFilter, EventFilter, Store, VersionFilter};
 use crate::app::Application;
 use crate::audit::{Event, EventResult, GENESIS_HASH, NewEvent};
 use crate::error::{Error, Result};
+use crate::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
+use crate::keys::TrustedKey;
 use crate::lifecycle::Lifecycle;
 use crate::version::Version;
 
@@ -71,6 +73,38 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER activity_no_delete BEFORE DELETE ON activity
         BEGIN SELECT RAISE(ABORT, 'the activity log is append-only'); END;
     "#,
+    // 2: trusted keys, the artifact-digest index, evidence.
+    r#"
+    CREATE TABLE trusted_keys (
+        keyid TEXT PRIMARY KEY,
+        doc   TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE artifact_digests (
+        sha256      TEXT NOT NULL,
+        application TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        PRIMARY KEY (sha256, application, version)
+    ) STRICT;
+    INSERT OR IGNORE INTO artifact_digests (sha256, application, version)
+        SELECT json_extract(a.value, '$.sha256'), v.application, v.version
+        FROM versions v, json_each(v.doc, '$.artifacts') a;
+
+    CREATE TABLE evidence (
+        digest TEXT PRIMARY KEY,
+        doc    TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE evidence_versions (
+        digest         TEXT NOT NULL REFERENCES evidence(digest),
+        application    TEXT NOT NULL,
+        version        TEXT NOT NULL,
+        verified       INTEGER NOT NULL,
+        predicate_type TEXT,
+        added_at       TEXT NOT NULL,
+        doc            TEXT NOT NULL,
+        PRIMARY KEY (application, version, digest)
+    ) STRICT;
+    "#,
 ];
 
 pub struct SqliteStore {
@@ -111,10 +145,20 @@ impl SqliteStore {
 
     /// Run `change` and append `event` in one immediate (write-locked) transaction.
     fn write<T>(&self, event: NewEvent, change: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<Event> {
+        let mut sealed = self.write_many(vec![event], change)?;
+        sealed.pop().ok_or_else(|| Error::Store("no event sealed".into()))
+    }
+
+    /// Run `change` and append every event, in one transaction.
+    fn write_many<T>(
+        &self,
+        events: Vec<NewEvent>,
+        change: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<Vec<Event>> {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             change(&tx)?;
-            let sealed = append(&tx, event)?;
+            let sealed = events.into_iter().map(|e| append(&tx, e)).collect::<Result<Vec<_>>>()?;
             tx.commit()?;
             Ok(sealed)
         })
@@ -164,6 +208,21 @@ fn append(tx: &Transaction<'_>, event: NewEvent) -> Result<Event> {
         ],
     )?;
     Ok(e)
+}
+
+/// Keep the digest → version index in step with a version's artifacts.
+fn index_artifacts(tx: &Transaction<'_>, v: &Version) -> Result<()> {
+    tx.execute(
+        "DELETE FROM artifact_digests WHERE application = ?1 AND version = ?2",
+        [&v.application, &v.version],
+    )?;
+    for a in &v.artifacts {
+        tx.execute(
+            "INSERT OR IGNORE INTO artifact_digests (sha256, application, version) VALUES (?1, ?2, ?3)",
+            [&a.sha256, &v.application, &v.version],
+        )?;
+    }
+    Ok(())
 }
 
 fn to_doc<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -254,6 +313,8 @@ impl Store for SqliteStore {
     fn delete_application(&self, key: &str, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
             tx.execute("DELETE FROM versions WHERE application = ?1", [key])?;
+            tx.execute("DELETE FROM artifact_digests WHERE application = ?1", [key])?;
+            tx.execute("DELETE FROM evidence_versions WHERE application = ?1", [key])?;
             let n = tx.execute("DELETE FROM applications WHERE key = ?1", [key])?;
             if n == 0 {
                 return Err(Error::NotFound {
@@ -347,7 +408,8 @@ impl Store for SqliteStore {
                     v.version, v.application
                 ))),
                 other => other.map(drop).map_err(Error::from),
-            }
+            }?;
+            index_artifacts(tx, v)
         })
     }
 
@@ -372,7 +434,7 @@ impl Store for SqliteStore {
                     v.application, v.version
                 )));
             }
-            Ok(())
+            index_artifacts(tx, v)
         })
     }
 
@@ -533,6 +595,143 @@ impl Store for SqliteStore {
                 .map(|(e, problem)| match problem {
                     Some(reason) => Err(Error::CorruptEvent { seq: e.seq, reason }),
                     None => Ok(e),
+                })
+                .collect()
+        })
+    }
+
+    fn put_trusted_key(&self, key: &TrustedKey, replace: bool, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            let sql = if replace {
+                "INSERT INTO trusted_keys (keyid, doc) VALUES (?1, ?2) ON CONFLICT(keyid) DO UPDATE SET doc = excluded.doc"
+            } else {
+                "INSERT INTO trusted_keys (keyid, doc) VALUES (?1, ?2)"
+            };
+            match tx.execute(sql, params![key.keyid, to_doc(key)?]) {
+                Err(e) if is_unique_violation(&e) => Err(Error::conflict(format!(
+                    "key {} is already trusted (as {:?})",
+                    key.keyid,
+                    tx.query_row("SELECT json_extract(doc, '$.name') FROM trusted_keys WHERE keyid = ?1", [&key.keyid], |r| r
+                        .get::<_, String>(0))
+                        .unwrap_or_default()
+                ))),
+                other => other.map(drop).map_err(Error::from),
+            }
+        })
+    }
+
+    fn trusted_key(&self, keyid: &str) -> Result<Option<TrustedKey>> {
+        self.with_conn(|conn| {
+            let doc: Option<String> = conn
+                .query_row("SELECT doc FROM trusted_keys WHERE keyid = ?1", [keyid], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| from_doc("trusted key", &d)).transpose()
+        })
+    }
+
+    fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT doc FROM trusted_keys ORDER BY keyid")?;
+            let docs = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            docs.iter().map(|d| from_doc("trusted key", d)).collect()
+        })
+    }
+
+    fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT application, version FROM artifact_digests WHERE sha256 = ?1 ORDER BY application, version",
+            )?;
+            let rows = stmt
+                .query_map([sha256], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn evidence_binding(&self, digest: &str, app: &str, version: &str) -> Result<Option<EvidenceBinding>> {
+        self.with_conn(|conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM evidence_versions WHERE digest = ?1 AND application = ?2 AND version = ?3",
+                    [digest, app, version],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            doc.map(|d| from_doc("evidence binding", &d)).transpose()
+        })
+    }
+
+    fn record_evidence(
+        &self,
+        record: &EvidenceRecord,
+        bindings: &[EvidenceBinding],
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>> {
+        self.write_many(events, |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO evidence (digest, doc) VALUES (?1, ?2)",
+                params![record.digest, to_doc(record)?],
+            )?;
+            for b in bindings {
+                tx.execute(
+                    "INSERT INTO evidence_versions (digest, application, version, verified, predicate_type, added_at, doc)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT(application, version, digest) DO UPDATE SET
+                       verified = excluded.verified, added_at = excluded.added_at, doc = excluded.doc",
+                    params![
+                        b.digest,
+                        b.application,
+                        b.version,
+                        b.verified,
+                        record.predicate_type,
+                        b.added_at,
+                        to_doc(b)?
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn evidence(&self, digest: &str) -> Result<Option<EvidenceRecord>> {
+        self.with_conn(|conn| {
+            let doc: Option<String> = conn
+                .query_row("SELECT doc FROM evidence WHERE digest = ?1", [digest], |r| r.get(0))
+                .optional()?;
+            doc.map(|d| from_doc("evidence", &d)).transpose()
+        })
+    }
+
+    fn version_evidence(&self, app: &str, version: &str, f: &EvidenceFilter) -> Result<Vec<EvidenceEntry>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT b.doc, e.doc FROM evidence_versions b JOIN evidence e ON e.digest = b.digest
+                 WHERE b.application = ?1 AND b.version = ?2
+                   AND (?3 IS NULL OR b.predicate_type = ?3)
+                   AND (?4 IS NULL OR b.verified = ?4)
+                   AND (?5 IS NULL OR b.added_at >= ?5) AND (?6 IS NULL OR b.added_at < ?6)
+                   AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(b.doc, '$.signers') WHERE value = ?7))
+                 ORDER BY b.added_at, b.digest",
+            )?;
+            let rows = stmt
+                .query_map(
+                    params![app, version, f.predicate_type, f.verified, f.since, f.until, f.signer],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(b, e)| {
+                    let binding: EvidenceBinding = from_doc("evidence binding", &b)?;
+                    let record: EvidenceRecord = from_doc("evidence", &e)?;
+                    Ok(EvidenceEntry {
+                        binding,
+                        predicate_type: record.predicate_type,
+                        subjects: record.subjects,
+                        statement: record.statement,
+                    })
                 })
                 .collect()
         })

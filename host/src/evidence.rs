@@ -1,0 +1,552 @@
+//! Evidence: in-toto Statement v1 in a DSSE v1 envelope. Pure functions:
+//! parse, verify against trusted keys, bind to artifact digests, sign.
+//!
+//! Order of checks: envelope shape → signatures (over PAE) → payloadType →
+//! statement → key policy (revocation, validity window, allowed predicate
+//! types) → threshold. The first failing step is the reason given, with every
+//! signature's own problem spelled out.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use ed25519_dalek::{Signature, Signer, SigningKey};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::keys::{TrustedKey, Unusable};
+
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// The largest decoded payload accepted.
+pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why evidence was refused: a stable code for machines, a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub code: RefusalCode,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalCode {
+    MalformedEnvelope,
+    TooLarge,
+    NoSignatures,
+    UnknownKey,
+    BadSignature,
+    KeyRevoked,
+    KeyNotYetValid,
+    KeyExpired,
+    ThresholdNotMet,
+    WrongPayloadType,
+    MalformedStatement,
+    WrongStatementType,
+    PredicateNotAllowed,
+    SubjectMismatch,
+}
+
+impl RefusalCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::MalformedEnvelope => "malformed_envelope",
+            RefusalCode::TooLarge => "too_large",
+            RefusalCode::NoSignatures => "no_signatures",
+            RefusalCode::UnknownKey => "unknown_key",
+            RefusalCode::BadSignature => "bad_signature",
+            RefusalCode::KeyRevoked => "key_revoked",
+            RefusalCode::KeyNotYetValid => "key_not_yet_valid",
+            RefusalCode::KeyExpired => "key_expired",
+            RefusalCode::ThresholdNotMet => "threshold_not_met",
+            RefusalCode::WrongPayloadType => "wrong_payload_type",
+            RefusalCode::MalformedStatement => "malformed_statement",
+            RefusalCode::WrongStatementType => "wrong_statement_type",
+            RefusalCode::PredicateNotAllowed => "predicate_not_allowed",
+            RefusalCode::SubjectMismatch => "subject_mismatch",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.reason)
+    }
+}
+
+fn refuse<T>(code: RefusalCode, reason: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal {
+        code,
+        reason: reason.into(),
+    })
+}
+
+/// A DSSE envelope as sent, with the payload decoded.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub payload_type: String,
+    pub payload: Vec<u8>,
+    pub signatures: Vec<EnvelopeSignature>,
+    /// SHA-256 of the canonical JSON of the envelope as received: the content address.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvelopeSignature {
+    pub keyid: String,
+    /// The `sig` field as sent (base64).
+    pub sig: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    #[serde(default)]
+    pub name: String,
+    pub digest: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    #[serde(rename = "_type")]
+    pub type_: String,
+    pub subject: Vec<Subject>,
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    #[serde(default)]
+    pub predicate: Value,
+}
+
+impl Statement {
+    /// Lowercase SHA-256 digests of the subjects.
+    pub fn sha256_subjects(&self) -> BTreeSet<String> {
+        self.subject
+            .iter()
+            .filter_map(|s| s.digest.get("sha256"))
+            .map(|d| d.to_ascii_lowercase())
+            .collect()
+    }
+}
+
+/// Evidence that passed every check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verified {
+    pub digest: String,
+    pub statement: Statement,
+    /// Key ids whose signatures counted.
+    pub signers: Vec<String>,
+}
+
+/// What can be read from an envelope whether or not it verifies (for the record).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Metadata {
+    pub payload_type: Option<String>,
+    pub predicate_type: Option<String>,
+    pub subjects: Vec<Subject>,
+    pub keyids: Vec<String>,
+}
+
+/// A stored envelope, content-addressed, with what could be read from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceRecord {
+    pub digest: String,
+    pub envelope: Value,
+    pub payload_type: Option<String>,
+    pub predicate_type: Option<String>,
+    pub subjects: Vec<Subject>,
+    /// Key ids the envelope's signatures claim (verified or not).
+    pub keyids: Vec<String>,
+    /// The statement, when the payload parsed as one.
+    pub statement: Option<Value>,
+    pub first_added_at: String,
+}
+
+/// The link between an envelope and one version, with the verdict reached for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceBinding {
+    pub digest: String,
+    pub application: String,
+    pub version: String,
+    pub verified: bool,
+    pub refusal: Option<Refusal>,
+    /// Key ids whose signatures counted (empty when refused).
+    pub signers: Vec<String>,
+    pub added_by: String,
+    pub added_at: String,
+}
+
+/// One piece of a version's evidence, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceEntry {
+    #[serde(flatten)]
+    pub binding: EvidenceBinding,
+    pub predicate_type: Option<String>,
+    pub subjects: Vec<Subject>,
+    pub statement: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceFilter {
+    pub predicate_type: Option<String>,
+    pub signer: Option<String>,
+    pub verified: Option<bool>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+/// DSSE v1 pre-authentication encoding.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + payload_type.len() + 32);
+    out.extend_from_slice(format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).as_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Standard or URL-safe base64, padded (as the reference libraries require).
+pub fn decode_b64(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text).or_else(|_| URL_SAFE.decode(text)).ok()
+}
+
+/// Parse the envelope's JSON shape and decode its payload.
+pub fn parse_envelope(bytes: &[u8]) -> Result<Envelope, Refusal> {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return refuse(RefusalCode::MalformedEnvelope, format!("not valid JSON: {e}")),
+    };
+    parse_envelope_value(&value)
+}
+
+pub fn parse_envelope_value(value: &Value) -> Result<Envelope, Refusal> {
+    let Some(obj) = value.as_object() else {
+        return refuse(
+            RefusalCode::MalformedEnvelope,
+            "expected a JSON object with payload, payloadType and signatures",
+        );
+    };
+    let field = |name: &str| -> Result<&str, Refusal> {
+        match obj.get(name) {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => refuse(
+                RefusalCode::MalformedEnvelope,
+                format!("field `{name}` must be a string"),
+            ),
+            None => refuse(RefusalCode::MalformedEnvelope, format!("field `{name}` is missing")),
+        }
+    };
+    let payload_b64 = field("payload")?;
+    let payload_type = field("payloadType")?.to_string();
+    if payload_b64.len() > MAX_PAYLOAD_BYTES / 3 * 4 + 4 {
+        return refuse(
+            RefusalCode::TooLarge,
+            format!(
+                "payload is {} base64 characters; the limit is {MAX_PAYLOAD_BYTES} decoded bytes",
+                payload_b64.len()
+            ),
+        );
+    }
+    let Some(payload) = decode_b64(payload_b64) else {
+        return refuse(
+            RefusalCode::MalformedEnvelope,
+            "field `payload` is not valid base64 (standard or URL-safe alphabet, with padding)",
+        );
+    };
+    let sigs = match obj.get("signatures") {
+        Some(Value::Array(a)) => a,
+        Some(_) => return refuse(RefusalCode::MalformedEnvelope, "field `signatures` must be an array"),
+        None => return refuse(RefusalCode::MalformedEnvelope, "field `signatures` is missing"),
+    };
+    let mut signatures = Vec::with_capacity(sigs.len());
+    for (i, s) in sigs.iter().enumerate() {
+        let sig = match s.get("sig") {
+            Some(Value::String(sig)) => sig.clone(),
+            _ => {
+                return refuse(
+                    RefusalCode::MalformedEnvelope,
+                    format!("`signatures[{i}].sig` must be a string"),
+                );
+            }
+        };
+        let keyid = match s.get("keyid") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(k)) => k.clone(),
+            Some(_) => {
+                return refuse(
+                    RefusalCode::MalformedEnvelope,
+                    format!("`signatures[{i}].keyid` must be a string"),
+                );
+            }
+        };
+        signatures.push(EnvelopeSignature { keyid, sig });
+    }
+    let mut canonical = String::new();
+    crate::audit::canonical_json(value, &mut canonical);
+    Ok(Envelope {
+        payload_type,
+        payload,
+        signatures,
+        digest: hex::encode(Sha256::digest(canonical.as_bytes())),
+    })
+}
+
+/// Parse and check an in-toto Statement v1.
+pub fn parse_statement(payload: &[u8]) -> Result<Statement, Refusal> {
+    let value: Value = match serde_json::from_slice(payload) {
+        Ok(v) => v,
+        Err(e) => return refuse(RefusalCode::MalformedStatement, format!("payload is not JSON: {e}")),
+    };
+    match value.get("_type").and_then(Value::as_str) {
+        Some(STATEMENT_V1) => {}
+        Some(other) => {
+            return refuse(
+                RefusalCode::WrongStatementType,
+                format!("statement `_type` is {other:?}; expected {STATEMENT_V1:?}"),
+            );
+        }
+        None => return refuse(RefusalCode::MalformedStatement, "statement has no string `_type`"),
+    }
+    let statement: Statement = match serde_path_to_error::deserialize(value) {
+        Ok(s) => s,
+        Err(e) => {
+            return refuse(
+                RefusalCode::MalformedStatement,
+                format!("statement field `{}`: {}", e.path(), e.inner()),
+            );
+        }
+    };
+    if statement.subject.is_empty() {
+        return refuse(RefusalCode::MalformedStatement, "statement `subject` is empty");
+    }
+    if let Some(i) = statement.subject.iter().position(|s| s.digest.is_empty()) {
+        return refuse(
+            RefusalCode::MalformedStatement,
+            format!("statement `subject[{i}].digest` is empty"),
+        );
+    }
+    if statement.predicate_type.is_empty() {
+        return refuse(RefusalCode::MalformedStatement, "statement `predicateType` is empty");
+    }
+    Ok(statement)
+}
+
+/// Best-effort facts about an envelope, for the record of a refusal.
+pub fn metadata(env: &Envelope) -> Metadata {
+    let statement: Option<Value> = serde_json::from_slice(&env.payload).ok();
+    Metadata {
+        payload_type: Some(env.payload_type.clone()),
+        predicate_type: statement
+            .as_ref()
+            .and_then(|s| s.get("predicateType"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        subjects: statement
+            .as_ref()
+            .and_then(|s| s.get("subject"))
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .unwrap_or_default(),
+        keyids: env.signatures.iter().map(|s| s.keyid.clone()).collect(),
+    }
+}
+
+/// Verify an envelope against trusted keys at time `now` with a threshold of
+/// distinct keys. Key ids must name the key (as securesystemslib requires).
+pub fn verify(
+    env: &Envelope,
+    keys: &dyn Fn(&str) -> Option<TrustedKey>,
+    now: &str,
+    threshold: usize,
+) -> Result<Verified, Refusal> {
+    if env.signatures.is_empty() {
+        return refuse(RefusalCode::NoSignatures, "the envelope has no signatures");
+    }
+    let message = pae(&env.payload_type, &env.payload);
+    // Cryptographic pass: which trusted keys really signed this PAE?
+    let mut signed_by: Vec<TrustedKey> = Vec::new();
+    let mut problems: Vec<(RefusalCode, String)> = Vec::new();
+    for (i, s) in env.signatures.iter().enumerate() {
+        let label = format!("signature {i} (keyid {})", short(&s.keyid));
+        let Some(key) = keys(&s.keyid) else {
+            problems.push((
+                RefusalCode::UnknownKey,
+                format!("{label}: no trusted key has this keyid"),
+            ));
+            continue;
+        };
+        let sig = decode_b64(&s.sig).and_then(|b| Signature::from_slice(&b).ok());
+        let Some(sig) = sig else {
+            problems.push((
+                RefusalCode::BadSignature,
+                format!("{label}: `sig` is not a base64 ed25519 signature of 64 bytes"),
+            ));
+            continue;
+        };
+        match key.verifying_key().map(|vk| vk.verify_strict(&message, &sig)) {
+            Ok(Ok(())) => {
+                if !signed_by.iter().any(|k| k.keyid == key.keyid) {
+                    signed_by.push(key);
+                }
+            }
+            _ => problems.push((
+                RefusalCode::BadSignature,
+                format!("{label}: signature does not verify with key {:?}", key.name),
+            )),
+        }
+    }
+    if signed_by.is_empty() {
+        let code = [RefusalCode::BadSignature, RefusalCode::UnknownKey]
+            .into_iter()
+            .find(|c| problems.iter().any(|(p, _)| p == c))
+            .unwrap_or(RefusalCode::BadSignature);
+        return refuse(code, join(&problems));
+    }
+    if env.payload_type != PAYLOAD_TYPE {
+        return refuse(
+            RefusalCode::WrongPayloadType,
+            format!("payloadType is {:?}; expected {PAYLOAD_TYPE:?}", env.payload_type),
+        );
+    }
+    let statement = parse_statement(&env.payload)?;
+    // Policy pass: keys must be usable now and allowed this predicate type.
+    let mut counted = Vec::new();
+    for key in signed_by {
+        let label = format!("key {:?} ({})", key.name, short(&key.keyid));
+        match key.usable_at(now) {
+            Err(Unusable::Revoked) => problems.push((
+                RefusalCode::KeyRevoked,
+                format!("{label} was revoked at {}", key.revoked_at.as_deref().unwrap_or("?")),
+            )),
+            Err(Unusable::NotYetValid) => problems.push((
+                RefusalCode::KeyNotYetValid,
+                format!(
+                    "{label} is valid only from {}",
+                    key.not_before.as_deref().unwrap_or("?")
+                ),
+            )),
+            Err(Unusable::Expired) => problems.push((
+                RefusalCode::KeyExpired,
+                format!("{label} expired at {}", key.not_after.as_deref().unwrap_or("?")),
+            )),
+            Ok(()) if !key.allows_predicate(&statement.predicate_type) => problems.push((
+                RefusalCode::PredicateNotAllowed,
+                format!(
+                    "{label} may sign only {}; this is {}",
+                    key.allowed_predicate_types.join(", "),
+                    statement.predicate_type
+                ),
+            )),
+            Ok(()) => counted.push(key.keyid),
+        }
+    }
+    if counted.len() < threshold.max(1) {
+        let code = if counted.is_empty() {
+            [
+                RefusalCode::KeyRevoked,
+                RefusalCode::KeyExpired,
+                RefusalCode::KeyNotYetValid,
+                RefusalCode::PredicateNotAllowed,
+            ]
+            .into_iter()
+            .find(|c| problems.iter().any(|(p, _)| p == c))
+            .unwrap_or(RefusalCode::ThresholdNotMet)
+        } else {
+            RefusalCode::ThresholdNotMet
+        };
+        let mut reason = format!("{} of {} required trusted signatures", counted.len(), threshold.max(1));
+        if !problems.is_empty() {
+            reason = format!("{reason}; {}", join(&problems));
+        }
+        return refuse(code, reason);
+    }
+    Ok(Verified {
+        digest: env.digest.clone(),
+        statement,
+        signers: counted,
+    })
+}
+
+/// Subject binding: the statement must name at least one of `digests` (lowercase sha256).
+pub fn check_binding<'a>(
+    statement: &Statement,
+    digests: impl IntoIterator<Item = &'a str>,
+    target: &str,
+) -> Result<(), Refusal> {
+    let subjects = statement.sha256_subjects();
+    let wanted: Vec<&str> = digests.into_iter().collect();
+    if wanted.iter().any(|d| subjects.contains(*d)) {
+        return Ok(());
+    }
+    refuse(
+        RefusalCode::SubjectMismatch,
+        format!(
+            "no subject digest of the statement ({}) is an artifact digest of {target} ({})",
+            list_short(subjects.iter().map(String::as_str)),
+            if wanted.is_empty() {
+                "it has no artifacts".to_string()
+            } else {
+                list_short(wanted.iter().copied())
+            }
+        ),
+    )
+}
+
+/// Build a Statement v1 and sign it into a DSSE envelope (standard base64).
+pub fn sign(key: &SigningKey, subjects: Vec<Subject>, predicate_type: &str, predicate: Value) -> Value {
+    let statement = serde_json::json!({
+        "_type": STATEMENT_V1,
+        "subject": subjects,
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    });
+    let payload = statement.to_string().into_bytes();
+    let sig = key.sign(&pae(PAYLOAD_TYPE, &payload));
+    serde_json::json!({
+        "payload": STANDARD.encode(&payload),
+        "payloadType": PAYLOAD_TYPE,
+        "signatures": [{ "keyid": crate::keys::keyid(&key.verifying_key()), "sig": STANDARD.encode(sig.to_bytes()) }],
+    })
+}
+
+fn short(id: &str) -> String {
+    if id.is_empty() {
+        "(none)".to_string()
+    } else {
+        id.chars().take(12).collect()
+    }
+}
+
+fn list_short<'a>(ds: impl Iterator<Item = &'a str>) -> String {
+    ds.map(|d| format!("sha256:{}", d.chars().take(12).collect::<String>()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn join(problems: &[(RefusalCode, String)]) -> String {
+    problems.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_the_reference_bytes() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/dsse");
+        for name in ["slsa-provenance-v1", "cyclonedx-sbom", "test-result-v0.1"] {
+            let env = parse_envelope(&std::fs::read(format!("{dir}/valid/{name}.dsse.json")).unwrap()).unwrap();
+            let expected = std::fs::read(format!("{dir}/pae/{name}.pae.bin")).unwrap();
+            assert_eq!(pae(&env.payload_type, &env.payload), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn base64_accepts_both_alphabets_but_not_broken_padding() {
+        assert_eq!(decode_b64("-_8=").unwrap(), decode_b64("+/8=").unwrap());
+        assert!(decode_b64("+/8").is_none());
+    }
+
+    #[test]
+    fn the_content_address_ignores_formatting() {
+        let a = parse_envelope(br#"{"payload":"e30=","payloadType":"x","signatures":[]}"#).unwrap();
+        let b = parse_envelope(b"{ \"signatures\": [],\n \"payloadType\": \"x\", \"payload\": \"e30=\" }").unwrap();
+        assert_eq!(a.digest, b.digest);
+    }
+}

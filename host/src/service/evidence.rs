@@ -1,0 +1,390 @@
+//! Evidence use cases: trusted keys, ingestion with verification and subject
+//! binding, listing. Refusals are logged with their reason; only verified
+//! bindings ever count for gates.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Gatehouse, validate_actor};
+use crate::audit::{EventResult, NewEvent};
+use crate::error::{Error, Result};
+use crate::evidence::{
+    self, EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord, Refusal, RefusalCode, Verified,
+};
+use crate::keys::{NewTrustedKey, TrustedKey};
+use crate::version::Version;
+
+/// What happened to one envelope of an ingestion request.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestOutcome {
+    /// Position in a bundle (0 for a single envelope).
+    pub index: usize,
+    pub digest: Option<String>,
+    pub predicate_type: Option<String>,
+    /// Every version the envelope was bound to, with its verdict there.
+    pub bindings: Vec<BindingOutcome>,
+    /// Set when the envelope was refused before it could be bound to any version.
+    pub refusal: Option<Refusal>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BindingOutcome {
+    pub application: String,
+    pub version: String,
+    pub verified: bool,
+    /// The same envelope was already verified for this version; nothing changed.
+    pub already_present: bool,
+    pub refusal: Option<Refusal>,
+}
+
+impl IngestOutcome {
+    pub fn accepted(&self) -> bool {
+        self.refusal.is_none() && !self.bindings.is_empty() && self.bindings.iter().all(|b| b.verified)
+    }
+}
+
+/// Where to bind evidence: a named version, or every version whose artifacts a subject names.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Version { application: String, version: String },
+    BySubject,
+}
+
+impl Gatehouse {
+    // ---- trusted keys ---------------------------------------------------
+
+    pub fn trust_key(&self, actor: &str, input: NewTrustedKey) -> Result<TrustedKey> {
+        let actor = validate_actor(actor)?;
+        let key = input.into_key(actor, &crate::time::now())?;
+        let event = key_event(actor, "key.trust", &key, json!({ "key": key }));
+        self.store.put_trusted_key(&key, false, event)?;
+        Ok(key)
+    }
+
+    pub fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
+        self.store.trusted_keys()
+    }
+
+    pub fn trusted_key(&self, keyid: &str) -> Result<TrustedKey> {
+        self.store.trusted_key(keyid)?.ok_or_else(|| Error::NotFound {
+            kind: "trusted key",
+            id: keyid.to_string(),
+        })
+    }
+
+    /// Revoke a key: evidence it signs is refused from now on, and evidence it
+    /// signed no longer counts for gates unless another usable key also signed it.
+    pub fn revoke_key(&self, actor: &str, keyid: &str, reason: Option<String>) -> Result<TrustedKey> {
+        let actor = validate_actor(actor)?;
+        let mut key = self.trusted_key(keyid)?;
+        if key.revoked_at.is_some() {
+            return Err(Error::conflict(format!("key {keyid} is already revoked")));
+        }
+        key.revoked_at = Some(crate::time::now());
+        key.revoked_reason = reason;
+        let event = key_event(actor, "key.revoke", &key, json!({ "reason": key.revoked_reason }));
+        self.store.put_trusted_key(&key, true, event)?;
+        Ok(key)
+    }
+
+    // ---- ingestion ------------------------------------------------------
+
+    /// Ingest one envelope or an `.intoto.jsonl` bundle of many.
+    pub fn add_evidence(
+        &self,
+        actor: &str,
+        body: &[u8],
+        target: &Target,
+        threshold: usize,
+    ) -> Result<Vec<IngestOutcome>> {
+        let actor = validate_actor(actor)?;
+        if threshold == 0 || threshold > 16 {
+            return Err(Error::invalid(
+                "threshold",
+                threshold,
+                "1 to 16 distinct trusted signatures",
+            ));
+        }
+        if let Target::Version { application, version } = target {
+            self.version(application, version)?;
+        }
+        let keys: BTreeMap<String, TrustedKey> = self
+            .store
+            .trusted_keys()?
+            .into_iter()
+            .map(|k| (k.keyid.clone(), k))
+            .collect();
+        let lookup = |id: &str| keys.get(id).cloned();
+        split_bundle(body)
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| self.ingest_one(actor, index, item, target, &lookup, threshold))
+            .collect()
+    }
+
+    fn ingest_one(
+        &self,
+        actor: &str,
+        index: usize,
+        item: std::result::Result<serde_json::Value, String>,
+        target: &Target,
+        keys: &dyn Fn(&str) -> Option<TrustedKey>,
+        threshold: usize,
+    ) -> Result<IngestOutcome> {
+        let now = crate::time::now();
+        let envelope = item
+            .map_err(|detail| Refusal {
+                code: RefusalCode::MalformedEnvelope,
+                reason: detail,
+            })
+            .and_then(|v| evidence::parse_envelope_value(&v).map(|e| (e, v)));
+        let (env, raw) = match envelope {
+            Ok(pair) => pair,
+            Err(refusal) => return self.refuse_unbound(actor, index, None, target, refusal),
+        };
+        let meta = evidence::metadata(&env);
+        let verdict = evidence::verify(&env, keys, &now, threshold);
+        let statement_digests: Vec<String> = match &verdict {
+            Ok(v) => v.statement.sha256_subjects().into_iter().collect(),
+            Err(_) => meta
+                .subjects
+                .iter()
+                .filter_map(|s| s.digest.get("sha256"))
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+        };
+        let versions: Vec<Version> = match target {
+            Target::Version { application, version } => vec![self.version(application, version)?],
+            Target::BySubject => {
+                let mut found = std::collections::BTreeSet::new();
+                for d in &statement_digests {
+                    found.extend(self.store.versions_with_artifact(d)?);
+                }
+                found
+                    .into_iter()
+                    .map(|(a, v)| self.version(&a, &v))
+                    .collect::<Result<_>>()?
+            }
+        };
+        if versions.is_empty() {
+            let refusal = match verdict {
+                Err(r) => r,
+                Ok(_) => Refusal {
+                    code: RefusalCode::SubjectMismatch,
+                    reason: format!(
+                        "no version has an artifact whose sha256 is a subject of this statement ({})",
+                        statement_digests.join(", ")
+                    ),
+                },
+            };
+            return self.refuse_unbound(actor, index, Some(env.digest.clone()), target, refusal);
+        }
+
+        let record = EvidenceRecord {
+            digest: env.digest.clone(),
+            envelope: raw,
+            payload_type: meta.payload_type.clone(),
+            predicate_type: meta.predicate_type.clone(),
+            subjects: meta.subjects.clone(),
+            keyids: meta.keyids.clone(),
+            statement: serde_json::from_slice(&env.payload).ok(),
+            first_added_at: now.clone(),
+        };
+        let mut bindings = Vec::new();
+        let mut events = Vec::new();
+        let mut outcomes = Vec::new();
+        for v in &versions {
+            let judged = verdict.clone().and_then(|ok: Verified| {
+                let digests = v
+                    .artifacts
+                    .iter()
+                    .map(|a| a.sha256.as_str())
+                    .chain(std::iter::once(v.digest().as_str()))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>();
+                evidence::check_binding(
+                    &ok.statement,
+                    digests.iter().map(String::as_str),
+                    &format!("{}@{}", v.application, v.version),
+                )?;
+                Ok(ok)
+            });
+            let existing = self.store.evidence_binding(&env.digest, &v.application, &v.version)?;
+            if judged.is_ok() && existing.as_ref().is_some_and(|b| b.verified) {
+                outcomes.push(BindingOutcome {
+                    application: v.application.clone(),
+                    version: v.version.clone(),
+                    verified: true,
+                    already_present: true,
+                    refusal: None,
+                });
+                continue;
+            }
+            let binding = EvidenceBinding {
+                digest: env.digest.clone(),
+                application: v.application.clone(),
+                version: v.version.clone(),
+                verified: judged.is_ok(),
+                refusal: judged.as_ref().err().cloned(),
+                signers: judged.as_ref().map(|ok| ok.signers.clone()).unwrap_or_default(),
+                added_by: actor.to_string(),
+                added_at: now.clone(),
+            };
+            // A refused attempt never demotes evidence already verified for the version.
+            if existing.as_ref().is_none_or(|b| !b.verified) {
+                bindings.push(binding.clone());
+            }
+            events.push(NewEvent {
+                actor: actor.to_string(),
+                action: "evidence.add".into(),
+                subject: v.subject(),
+                application: Some(v.application.clone()),
+                version: Some(v.version.clone()),
+                result: if binding.verified {
+                    EventResult::Success
+                } else {
+                    EventResult::Failure
+                },
+                details: json!({
+                    "digest": env.digest,
+                    "predicate_type": meta.predicate_type,
+                    "signers": binding.signers,
+                    "keyids": meta.keyids,
+                    "verified": binding.verified,
+                    "refusal": binding.refusal,
+                }),
+            });
+            outcomes.push(BindingOutcome {
+                application: v.application.clone(),
+                version: v.version.clone(),
+                verified: binding.verified,
+                already_present: false,
+                refusal: binding.refusal,
+            });
+        }
+        if !events.is_empty() {
+            self.store.record_evidence(&record, &bindings, events)?;
+        }
+        Ok(IngestOutcome {
+            index,
+            digest: Some(env.digest),
+            predicate_type: meta.predicate_type,
+            bindings: outcomes,
+            refusal: None,
+        })
+    }
+
+    /// A refusal that could not be tied to any version: logged, nothing stored.
+    fn refuse_unbound(
+        &self,
+        actor: &str,
+        index: usize,
+        digest: Option<String>,
+        target: &Target,
+        refusal: Refusal,
+    ) -> Result<IngestOutcome> {
+        let (subject, application, version) = match target {
+            Target::Version { application, version } => (
+                format!("version:{application}@{version}"),
+                Some(application.clone()),
+                Some(version.clone()),
+            ),
+            Target::BySubject => (
+                format!("evidence:{}", digest.as_deref().unwrap_or("unparsed")),
+                None,
+                None,
+            ),
+        };
+        self.store.append_event(NewEvent {
+            actor: actor.to_string(),
+            action: "evidence.add".into(),
+            subject,
+            application,
+            version,
+            result: EventResult::Failure,
+            details: json!({ "index": index, "digest": digest, "refusal": refusal }),
+        })?;
+        Ok(IngestOutcome {
+            index,
+            digest,
+            predicate_type: None,
+            bindings: vec![],
+            refusal: Some(refusal),
+        })
+    }
+
+    // ---- reading ----------------------------------------------------------
+
+    pub fn evidence(&self, digest: &str) -> Result<EvidenceRecord> {
+        self.store.evidence(digest)?.ok_or_else(|| Error::NotFound {
+            kind: "evidence",
+            id: digest.to_string(),
+        })
+    }
+
+    pub fn version_evidence(&self, app: &str, version: &str, filter: &EvidenceFilter) -> Result<Vec<EvidenceEntry>> {
+        self.version(app, version)?;
+        self.store.version_evidence(app, version, filter)
+    }
+
+    /// The evidence gates may rely on: verified for this version and still
+    /// vouched for by at least one key that is usable now.
+    pub(super) fn gate_evidence(&self, v: &Version) -> Result<Vec<EvidenceEntry>> {
+        let filter = EvidenceFilter {
+            verified: Some(true),
+            ..EvidenceFilter::default()
+        };
+        let now = crate::time::now();
+        let entries = self.store.version_evidence(&v.application, &v.version, &filter)?;
+        let mut usable = Vec::with_capacity(entries.len());
+        for e in entries {
+            let mut vouched = false;
+            for id in &e.binding.signers {
+                if self.store.trusted_key(id)?.is_some_and(|k| k.usable_at(&now).is_ok()) {
+                    vouched = true;
+                    break;
+                }
+            }
+            if vouched {
+                usable.push(e);
+            }
+        }
+        Ok(usable)
+    }
+}
+
+/// One envelope (a JSON document), or a JSON Lines bundle of many.
+fn split_bundle(body: &[u8]) -> Vec<std::result::Result<serde_json::Value, String>> {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        return vec![Ok(v)];
+    }
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => t,
+        Err(_) => return vec![Err("the body is neither JSON nor UTF-8 JSON Lines".into())],
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return vec![Err(
+            "the body is empty; expected a DSSE envelope or a JSON Lines bundle".into(),
+        )];
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("bundle line {}: not valid JSON: {e}", i + 1)))
+        .collect()
+}
+
+fn key_event(actor: &str, action: &str, key: &TrustedKey, details: serde_json::Value) -> NewEvent {
+    NewEvent {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: format!("key:{}", key.keyid),
+        application: None,
+        version: None,
+        result: EventResult::Success,
+        details,
+    }
+}
