@@ -398,6 +398,16 @@ pub fn verify(
             .unwrap_or(RefusalCode::BadSignature);
         return refuse(code, join(&problems));
     }
+    if signed_by.len() < threshold {
+        return refuse(
+            RefusalCode::ThresholdNotMet,
+            format!(
+                "{} of {threshold} required trusted signatures; {}",
+                signed_by.len(),
+                join(&problems)
+            ),
+        );
+    }
     if env.payload_type != PAYLOAD_TYPE {
         return refuse(
             RefusalCode::WrongPayloadType,
