@@ -84,10 +84,10 @@ pub trait Store: Send + Sync {
     /// Versions that have an artifact with this digest: (application, version).
     fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>>;
     fn evidence_binding(&self, digest: &str, app: &str, version: &str) -> Result<Option<EvidenceBinding>>;
-    /// Store an envelope (once) and its bindings (insert or update), with one event per binding.
+    /// Store envelopes (once each) and bindings (insert or update) with their events, in one transaction.
     fn record_evidence(
         &self,
-        record: &EvidenceRecord,
+        records: &[EvidenceRecord],
         bindings: &[EvidenceBinding],
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>>;

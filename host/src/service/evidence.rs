@@ -117,15 +117,23 @@ impl Gatehouse {
             .map(|k| (k.keyid.clone(), k))
             .collect();
         let lookup = |id: &str| keys.get(id).cloned();
-        split_bundle(body)
+        let mut batch = Batch::default();
+        let outcomes = split_bundle(body)
             .into_iter()
             .enumerate()
-            .map(|(index, item)| self.ingest_one(actor, index, item, target, &lookup, threshold))
-            .collect()
+            .map(|(index, item)| self.ingest_one(&mut batch, actor, index, item, target, &lookup, threshold))
+            .collect::<Result<Vec<_>>>()?;
+        // One transaction for the whole request: every record, binding and event, or none.
+        if !batch.events.is_empty() {
+            self.store.record_evidence(&batch.records, &batch.bindings, batch.events)?;
+        }
+        Ok(outcomes)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn ingest_one(
         &self,
+        batch: &mut Batch,
         actor: &str,
         index: usize,
         item: std::result::Result<serde_json::Value, String>,
@@ -142,7 +150,7 @@ impl Gatehouse {
             .and_then(|v| evidence::parse_envelope_value(&v).map(|e| (e, v)));
         let (env, raw) = match envelope {
             Ok(pair) => pair,
-            Err(refusal) => return self.refuse_unbound(actor, index, None, target, refusal),
+            Err(refusal) => return Ok(refuse_unbound(batch, actor, index, None, target, refusal)),
         };
         let meta = evidence::metadata(&env);
         let verdict = evidence::verify(&env, keys, &now, threshold);
@@ -179,7 +187,7 @@ impl Gatehouse {
                     ),
                 },
             };
-            return self.refuse_unbound(actor, index, Some(env.digest.clone()), target, refusal);
+            return Ok(refuse_unbound(batch, actor, index, Some(env.digest.clone()), target, refusal));
         }
 
         let record = EvidenceRecord {
@@ -192,9 +200,8 @@ impl Gatehouse {
             statement: serde_json::from_slice(&env.payload).ok(),
             first_added_at: now.clone(),
         };
-        let mut bindings = Vec::new();
-        let mut events = Vec::new();
         let mut outcomes = Vec::new();
+        let mut bound = false;
         for v in &versions {
             let judged = verdict.clone().and_then(|ok: Verified| {
                 let digests = v
@@ -211,8 +218,10 @@ impl Gatehouse {
                 )?;
                 Ok(ok)
             });
-            let existing = self.store.evidence_binding(&env.digest, &v.application, &v.version)?;
-            if judged.is_ok() && existing.as_ref().is_some_and(|b| b.verified) {
+            let key = (env.digest.clone(), v.application.clone(), v.version.clone());
+            let verified_before = batch.verified.contains(&key)
+                || self.store.evidence_binding(&env.digest, &v.application, &v.version)?.is_some_and(|b| b.verified);
+            if judged.is_ok() && verified_before {
                 outcomes.push(BindingOutcome {
                     application: v.application.clone(),
                     version: v.version.clone(),
@@ -233,10 +242,14 @@ impl Gatehouse {
                 added_at: now.clone(),
             };
             // A refused attempt never demotes evidence already verified for the version.
-            if existing.as_ref().is_none_or(|b| !b.verified) {
-                bindings.push(binding.clone());
+            if !verified_before {
+                if binding.verified {
+                    batch.verified.insert(key);
+                }
+                batch.bindings.push(binding.clone());
+                bound = true;
             }
-            events.push(NewEvent {
+            batch.events.push(NewEvent {
                 actor: actor.to_string(),
                 action: "evidence.add".into(),
                 subject: v.subject(),
@@ -264,8 +277,8 @@ impl Gatehouse {
                 refusal: binding.refusal,
             });
         }
-        if !events.is_empty() {
-            self.store.record_evidence(&record, &bindings, events)?;
+        if bound {
+            batch.records.push(record);
         }
         Ok(IngestOutcome {
             index,
@@ -273,45 +286,6 @@ impl Gatehouse {
             predicate_type: meta.predicate_type,
             bindings: outcomes,
             refusal: None,
-        })
-    }
-
-    /// A refusal that could not be tied to any version: logged, nothing stored.
-    fn refuse_unbound(
-        &self,
-        actor: &str,
-        index: usize,
-        digest: Option<String>,
-        target: &Target,
-        refusal: Refusal,
-    ) -> Result<IngestOutcome> {
-        let (subject, application, version) = match target {
-            Target::Version { application, version } => (
-                format!("version:{application}@{version}"),
-                Some(application.clone()),
-                Some(version.clone()),
-            ),
-            Target::BySubject => (
-                format!("evidence:{}", digest.as_deref().unwrap_or("unparsed")),
-                None,
-                None,
-            ),
-        };
-        self.store.append_event(NewEvent {
-            actor: actor.to_string(),
-            action: "evidence.add".into(),
-            subject,
-            application,
-            version,
-            result: EventResult::Failure,
-            details: json!({ "index": index, "digest": digest, "refusal": refusal }),
-        })?;
-        Ok(IngestOutcome {
-            index,
-            digest,
-            predicate_type: None,
-            bindings: vec![],
-            refusal: Some(refusal),
         })
     }
 
@@ -352,6 +326,49 @@ impl Gatehouse {
             }
         }
         Ok(usable)
+    }
+}
+
+/// Everything one ingestion request writes, committed together.
+#[derive(Default)]
+struct Batch {
+    records: Vec<EvidenceRecord>,
+    bindings: Vec<EvidenceBinding>,
+    events: Vec<NewEvent>,
+    /// (digest, application, version) verified earlier in this request.
+    verified: std::collections::BTreeSet<(String, String, String)>,
+}
+
+/// A refusal that could not be tied to any version: logged, nothing stored.
+fn refuse_unbound(
+    batch: &mut Batch,
+    actor: &str,
+    index: usize,
+    digest: Option<String>,
+    target: &Target,
+    refusal: Refusal,
+) -> IngestOutcome {
+    let (subject, application, version) = match target {
+        Target::Version { application, version } => {
+            (format!("version:{application}@{version}"), Some(application.clone()), Some(version.clone()))
+        }
+        Target::BySubject => (format!("evidence:{}", digest.as_deref().unwrap_or("unparsed")), None, None),
+    };
+    batch.events.push(NewEvent {
+        actor: actor.to_string(),
+        action: "evidence.add".into(),
+        subject,
+        application,
+        version,
+        result: EventResult::Failure,
+        details: json!({ "index": index, "digest": digest, "refusal": refusal }),
+    });
+    IngestOutcome {
+        index,
+        digest,
+        predicate_type: None,
+        bindings: vec![],
+        refusal: Some(refusal),
     }
 }
 

@@ -158,7 +158,7 @@ impl SqliteStore {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             change(&tx)?;
-            let sealed = events.into_iter().map(|e| append(&tx, e)).collect::<Result<Vec<_>>>()?;
+            let sealed = append_all(&tx, events)?;
             tx.commit()?;
             Ok(sealed)
         })
@@ -182,18 +182,20 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-fn append(tx: &Transaction<'_>, event: NewEvent) -> Result<Event> {
+/// Chain and insert events after the current head, reading the head once.
+fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>> {
     let head: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
-    let e = event.seal(seq, &hash, crate::time::now());
-    tx.execute(
+    let (mut seq, mut hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+    let mut insert = tx.prepare_cached(
         "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
+    )?;
+    let mut sealed = Vec::with_capacity(events.len());
+    for event in events {
+        let e = event.seal(seq, &hash, crate::time::now());
+        insert.execute(params![
             e.seq,
             e.time,
             e.actor,
@@ -205,9 +207,12 @@ fn append(tx: &Transaction<'_>, event: NewEvent) -> Result<Event> {
             e.details.to_string(),
             e.prev_hash,
             e.hash
-        ],
-    )?;
-    Ok(e)
+        ])?;
+        seq = e.seq;
+        hash.clone_from(&e.hash);
+        sealed.push(e);
+    }
+    Ok(sealed)
 }
 
 /// Keep the digest → version index in step with a version's artifacts.
@@ -666,15 +671,19 @@ impl Store for SqliteStore {
 
     fn record_evidence(
         &self,
-        record: &EvidenceRecord,
+        records: &[EvidenceRecord],
         bindings: &[EvidenceBinding],
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>> {
         self.write_many(events, |tx| {
-            tx.execute(
-                "INSERT OR IGNORE INTO evidence (digest, doc) VALUES (?1, ?2)",
-                params![record.digest, to_doc(record)?],
-            )?;
+            let mut predicate_types = std::collections::BTreeMap::new();
+            for record in records {
+                tx.execute(
+                    "INSERT OR IGNORE INTO evidence (digest, doc) VALUES (?1, ?2)",
+                    params![record.digest, to_doc(record)?],
+                )?;
+                predicate_types.insert(record.digest.as_str(), record.predicate_type.as_deref());
+            }
             for b in bindings {
                 tx.execute(
                     "INSERT INTO evidence_versions (digest, application, version, verified, predicate_type, added_at, doc)
@@ -686,7 +695,7 @@ impl Store for SqliteStore {
                         b.application,
                         b.version,
                         b.verified,
-                        record.predicate_type,
+                        predicate_types.get(b.digest.as_str()).copied().flatten(),
                         b.added_at,
                         to_doc(b)?
                     ],
