@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::keys::{TrustedKey, Unusable};
+use crate::keys::{KeyRing, TrustedKey, Unusable};
 
 pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
@@ -156,9 +156,15 @@ pub struct EvidenceRecord {
     pub subjects: Vec<Subject>,
     /// Key ids the envelope's signatures claim (verified or not).
     pub keyids: Vec<String>,
-    /// The statement, when the payload parsed as one.
-    pub statement: Option<Value>,
     pub first_added_at: String,
+}
+
+impl EvidenceRecord {
+    /// The statement carried by the envelope, when its payload is JSON.
+    pub fn statement(&self) -> Option<Value> {
+        let payload = self.envelope.get("payload")?.as_str()?;
+        serde_json::from_slice(&decode_b64(payload)?).ok()
+    }
 }
 
 /// The link between an envelope and one version, with the verdict reached for it.
@@ -278,13 +284,12 @@ pub fn parse_envelope_value(value: &Value) -> Result<Envelope, Refusal> {
         };
         signatures.push(EnvelopeSignature { keyid, sig });
     }
-    let mut canonical = String::new();
-    crate::audit::canonical_json(value, &mut canonical);
+    let canonical = crate::audit::canonical_json(value);
     Ok(Envelope {
         payload_type,
         payload,
         signatures,
-        digest: hex::encode(Sha256::digest(canonical.as_bytes())),
+        digest: hex::encode(Sha256::digest(&canonical)),
     })
 }
 
@@ -349,22 +354,58 @@ pub fn metadata(env: &Envelope) -> Metadata {
 
 /// Verify an envelope against trusted keys at time `now` with a threshold of
 /// distinct keys. Key ids must name the key (as securesystemslib requires).
-pub fn verify(
+pub fn verify(env: &Envelope, keys: &KeyRing, now: &str, threshold: usize) -> Result<Verified, Refusal> {
+    verify_with(env, keys, now, threshold, &[])
+}
+
+/// Check the signatures by trusted keys across many envelopes in one ed25519
+/// batch. Returns, per envelope, which signatures the batch proved valid: all
+/// of them when the batch holds, none when it fails (the caller then checks
+/// each signature on its own, so one bad signature costs only speed).
+pub fn verify_signatures_batch(envs: &[&Envelope], keys: &KeyRing) -> Vec<Vec<bool>> {
+    let mut proven: Vec<Vec<bool>> = envs.iter().map(|e| vec![false; e.signatures.len()]).collect();
+    let messages: Vec<Vec<u8>> = envs.iter().map(|e| pae(&e.payload_type, &e.payload)).collect();
+    let (mut msgs, mut sigs, mut vks, mut slots) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (ei, env) in envs.iter().enumerate() {
+        for (si, s) in env.signatures.iter().enumerate() {
+            let sig = decode_b64(&s.sig).and_then(|b| Signature::from_slice(&b).ok());
+            if let (Some((_, vk)), Some(sig), Some(msg)) = (keys.get(&s.keyid), sig, messages.get(ei)) {
+                msgs.push(msg.as_slice());
+                sigs.push(sig);
+                vks.push(*vk);
+                slots.push((ei, si));
+            }
+        }
+    }
+    if slots.len() >= 2 && ed25519_dalek::verify_batch(&msgs, &sigs, &vks).is_ok() {
+        for (ei, si) in slots {
+            if let Some(flag) = proven.get_mut(ei).and_then(|p| p.get_mut(si)) {
+                *flag = true;
+            }
+        }
+    }
+    proven
+}
+
+/// [`verify`], where `proven[i]` says signature `i` was already proven valid
+/// by [`verify_signatures_batch`].
+pub fn verify_with(
     env: &Envelope,
-    keys: &dyn Fn(&str) -> Option<TrustedKey>,
+    keys: &KeyRing,
     now: &str,
     threshold: usize,
+    proven: &[bool],
 ) -> Result<Verified, Refusal> {
     if env.signatures.is_empty() {
         return refuse(RefusalCode::NoSignatures, "the envelope has no signatures");
     }
     let message = pae(&env.payload_type, &env.payload);
     // Cryptographic pass: which trusted keys really signed this PAE?
-    let mut signed_by: Vec<TrustedKey> = Vec::new();
+    let mut signed_by: Vec<&TrustedKey> = Vec::new();
     let mut problems: Vec<(RefusalCode, String)> = Vec::new();
     for (i, s) in env.signatures.iter().enumerate() {
         let label = format!("signature {i} (keyid {})", short(&s.keyid));
-        let Some(key) = keys(&s.keyid) else {
+        let Some((key, vk)) = keys.get(&s.keyid) else {
             problems.push((
                 RefusalCode::UnknownKey,
                 format!("{label}: no trusted key has this keyid"),
@@ -379,13 +420,14 @@ pub fn verify(
             ));
             continue;
         };
-        match key.verifying_key().map(|vk| vk.verify_strict(&message, &sig)) {
-            Ok(Ok(())) => {
+        let valid = proven.get(i).copied().unwrap_or(false) || vk.verify_strict(&message, &sig).is_ok();
+        match valid {
+            true => {
                 if !signed_by.iter().any(|k| k.keyid == key.keyid) {
                     signed_by.push(key);
                 }
             }
-            _ => problems.push((
+            false => problems.push((
                 RefusalCode::BadSignature,
                 format!("{label}: signature does not verify with key {:?}", key.name),
             )),
@@ -443,7 +485,7 @@ pub fn verify(
                     statement.predicate_type
                 ),
             )),
-            Ok(()) => counted.push(key.keyid),
+            Ok(()) => counted.push(key.keyid.clone()),
         }
     }
     if counted.len() < threshold.max(1) {

@@ -119,6 +119,26 @@ impl TrustedKey {
     }
 }
 
+/// Trusted keys by key id, each parsed once.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRing {
+    keys: std::collections::BTreeMap<String, (TrustedKey, VerifyingKey)>,
+}
+
+impl KeyRing {
+    pub fn new(keys: impl IntoIterator<Item = TrustedKey>) -> KeyRing {
+        let keys = keys
+            .into_iter()
+            .filter_map(|k| k.verifying_key().ok().map(|vk| (k.keyid.clone(), (k, vk))))
+            .collect();
+        KeyRing { keys }
+    }
+
+    pub fn get(&self, keyid: &str) -> Option<(&TrustedKey, &VerifyingKey)> {
+        self.keys.get(keyid).map(|(k, vk)| (k, vk))
+    }
+}
+
 /// The key id securesystemslib gives an ed25519 key: SHA-256 over the
 /// canonical JSON `{"keytype":"ed25519","keyval":{"public":HEX},"scheme":"ed25519"}`.
 pub fn keyid(vk: &VerifyingKey) -> String {

@@ -154,9 +154,7 @@ impl Version {
             .map(|a| serde_json::json!({ "name": a.name, "sha256": a.sha256 }))
             .collect();
         let doc = serde_json::json!({ "application": self.application, "version": self.version, "artifacts": arts });
-        let mut text = String::new();
-        crate::audit::canonical_json(&doc, &mut text);
-        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+        hex::encode(sha2::Sha256::digest(crate::audit::canonical_json(&doc)))
     }
 
     pub fn subject(&self) -> String {

@@ -2,10 +2,8 @@
 //! libraries, judged as expected.json says — each refusal with its own reason.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may panic
 
-use std::collections::BTreeMap;
-
 use gatehouse::evidence::{self, RefusalCode};
-use gatehouse::keys::{NewTrustedKey, TrustedKey};
+use gatehouse::keys::{KeyRing, NewTrustedKey, TrustedKey};
 use serde_json::Value;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
@@ -25,9 +23,8 @@ fn key(who: &str) -> TrustedKey {
     .unwrap()
 }
 
-fn ring(keys: Vec<TrustedKey>) -> impl Fn(&str) -> Option<TrustedKey> {
-    let map: BTreeMap<String, TrustedKey> = keys.into_iter().map(|k| (k.keyid.clone(), k)).collect();
-    move |id: &str| map.get(id).cloned()
+fn ring(keys: Vec<TrustedKey>) -> KeyRing {
+    KeyRing::new(keys)
 }
 
 /// Why each invalid envelope must be refused, from its description in expected.json.
@@ -49,7 +46,7 @@ fn expected_reason(file: &str) -> RefusalCode {
 }
 
 /// The full policy decision: parse, verify with `keys` at `threshold`, bind to the fixture crate.
-fn judge(file: &str, keys: &dyn Fn(&str) -> Option<TrustedKey>, threshold: usize) -> Result<(), RefusalCode> {
+fn judge(file: &str, keys: &KeyRing, threshold: usize) -> Result<(), RefusalCode> {
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{DATA}/dsse/expected.json")).unwrap()).unwrap();
     let artifact = expected["subject_artifact"]["sha256"].as_str().unwrap().to_string();
@@ -234,4 +231,33 @@ fn statements_missing_fields_are_refused_by_name() {
         serde_json::json!({"_type": v1, "subject": [{"name": "a", "digest": {"sha256": "AB"}}], "predicateType": "p"}),
     );
     assert!(ok.is_ok());
+}
+
+#[test]
+fn a_batch_with_one_bad_signature_falls_back_to_one_by_one() {
+    let keys = ring(vec![key("primary")]);
+    let load = |f: &str| evidence::parse_envelope(&std::fs::read(format!("{DATA}/dsse/{f}")).unwrap()).unwrap();
+    let good = [
+        load("valid/slsa-provenance-v1.dsse.json"),
+        load("valid/cyclonedx-sbom.dsse.json"),
+        load("valid/test-result-v0.1.dsse.json"),
+    ];
+    let all: Vec<&evidence::Envelope> = good.iter().collect();
+    let proven = evidence::verify_signatures_batch(&all, &keys);
+    assert_eq!(proven, vec![vec![true]; 3]);
+
+    let bad = load("invalid/payload-one-byte-changed.dsse.json");
+    let mixed: Vec<&evidence::Envelope> = vec![&good[0], &bad, &good[1]];
+    let proven = evidence::verify_signatures_batch(&mixed, &keys);
+    assert_eq!(proven, vec![vec![false]; 3], "a failed batch proves nothing");
+    let verdicts: Vec<_> = mixed
+        .iter()
+        .zip(&proven)
+        .map(|(env, p)| {
+            evidence::verify_with(env, &keys, NOW, 1, p)
+                .map(drop)
+                .map_err(|r| r.code)
+        })
+        .collect();
+    assert_eq!(verdicts, [Ok(()), Err(RefusalCode::BadSignature), Ok(())]);
 }

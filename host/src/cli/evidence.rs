@@ -188,8 +188,8 @@ fn verify_offline(ctx: &Ctx, key: &Path, envelope: &Path, artifacts: &[PathBuf])
     };
     let refused = |r: evidence::Refusal| Failure::from(anyhow::anyhow!("refused: {r}"));
     let env = evidence::parse_envelope(&read_bytes(envelope)?).map_err(refused)?;
-    let lookup = |id: &str| (id == trusted.keyid).then(|| trusted.clone());
-    let verified = evidence::verify(&env, &lookup, &crate::time::now(), 1).map_err(refused)?;
+    let ring = keys::KeyRing::new([trusted]);
+    let verified = evidence::verify(&env, &ring, &crate::time::now(), 1).map_err(refused)?;
     let mut matched = Vec::new();
     for a in artifacts {
         let digest = sha256_file(a)?;

@@ -11,9 +11,9 @@ use super::{Gatehouse, validate_actor};
 use crate::audit::{EventResult, NewEvent};
 use crate::error::{Error, Result};
 use crate::evidence::{
-    self, EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord, Refusal, RefusalCode, Verified,
+    self, Envelope, EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord, Refusal, RefusalCode, Verified,
 };
-use crate::keys::{NewTrustedKey, TrustedKey};
+use crate::keys::{KeyRing, NewTrustedKey, TrustedKey};
 use crate::version::Version;
 
 /// What happened to one envelope of an ingestion request.
@@ -110,22 +110,38 @@ impl Gatehouse {
         if let Target::Version { application, version } = target {
             self.version(application, version)?;
         }
-        let keys: BTreeMap<String, TrustedKey> = self
-            .store
-            .trusted_keys()?
+        let keys = KeyRing::new(self.store.trusted_keys()?);
+        let items: Vec<std::result::Result<(Envelope, serde_json::Value), Refusal>> = split_bundle(body)
             .into_iter()
-            .map(|k| (k.keyid.clone(), k))
+            .map(|item| {
+                let value = item.map_err(|reason| Refusal {
+                    code: RefusalCode::MalformedEnvelope,
+                    reason,
+                })?;
+                evidence::parse_envelope_value(&value).map(|env| (env, value))
+            })
             .collect();
-        let lookup = |id: &str| keys.get(id).cloned();
+        let envs: Vec<&Envelope> = items.iter().filter_map(|i| i.as_ref().ok().map(|(e, _)| e)).collect();
+        let mut proven = if envs.len() > 1 {
+            evidence::verify_signatures_batch(&envs, &keys)
+        } else {
+            Vec::new()
+        }
+        .into_iter();
         let mut batch = Batch::default();
-        let outcomes = split_bundle(body)
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| self.ingest_one(&mut batch, actor, index, item, target, &lookup, threshold))
-            .collect::<Result<Vec<_>>>()?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            let flags = if item.is_ok() {
+                proven.next().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            outcomes.push(self.ingest_one(&mut batch, actor, index, item, &flags, target, &keys, threshold)?);
+        }
         // One transaction for the whole request: every record, binding and event, or none.
         if !batch.events.is_empty() {
-            self.store.record_evidence(&batch.records, &batch.bindings, batch.events)?;
+            self.store
+                .record_evidence(&batch.records, &batch.bindings, batch.events)?;
         }
         Ok(outcomes)
     }
@@ -136,24 +152,27 @@ impl Gatehouse {
         batch: &mut Batch,
         actor: &str,
         index: usize,
-        item: std::result::Result<serde_json::Value, String>,
+        item: std::result::Result<(Envelope, serde_json::Value), Refusal>,
+        proven: &[bool],
         target: &Target,
-        keys: &dyn Fn(&str) -> Option<TrustedKey>,
+        keys: &KeyRing,
         threshold: usize,
     ) -> Result<IngestOutcome> {
         let now = crate::time::now();
-        let envelope = item
-            .map_err(|detail| Refusal {
-                code: RefusalCode::MalformedEnvelope,
-                reason: detail,
-            })
-            .and_then(|v| evidence::parse_envelope_value(&v).map(|e| (e, v)));
-        let (env, raw) = match envelope {
+        let (env, raw) = match item {
             Ok(pair) => pair,
             Err(refusal) => return Ok(refuse_unbound(batch, actor, index, None, target, refusal)),
         };
-        let meta = evidence::metadata(&env);
-        let verdict = evidence::verify(&env, keys, &now, threshold);
+        let verdict = evidence::verify_with(&env, keys, &now, threshold, proven);
+        let meta = match &verdict {
+            Ok(v) => evidence::Metadata {
+                payload_type: Some(env.payload_type.clone()),
+                predicate_type: Some(v.statement.predicate_type.clone()),
+                subjects: v.statement.subject.clone(),
+                keyids: env.signatures.iter().map(|s| s.keyid.clone()).collect(),
+            },
+            Err(_) => evidence::metadata(&env),
+        };
         let statement_digests: Vec<String> = match &verdict {
             Ok(v) => v.statement.sha256_subjects().into_iter().collect(),
             Err(_) => meta
@@ -164,7 +183,7 @@ impl Gatehouse {
                 .collect(),
         };
         let versions: Vec<Version> = match target {
-            Target::Version { application, version } => vec![self.version(application, version)?],
+            Target::Version { application, version } => vec![batch.version(self, application, version)?],
             Target::BySubject => {
                 let mut found = std::collections::BTreeSet::new();
                 for d in &statement_digests {
@@ -172,7 +191,7 @@ impl Gatehouse {
                 }
                 found
                     .into_iter()
-                    .map(|(a, v)| self.version(&a, &v))
+                    .map(|(a, v)| batch.version(self, &a, &v))
                     .collect::<Result<_>>()?
             }
         };
@@ -187,7 +206,14 @@ impl Gatehouse {
                     ),
                 },
             };
-            return Ok(refuse_unbound(batch, actor, index, Some(env.digest.clone()), target, refusal));
+            return Ok(refuse_unbound(
+                batch,
+                actor,
+                index,
+                Some(env.digest.clone()),
+                target,
+                refusal,
+            ));
         }
 
         let record = EvidenceRecord {
@@ -197,30 +223,26 @@ impl Gatehouse {
             predicate_type: meta.predicate_type.clone(),
             subjects: meta.subjects.clone(),
             keyids: meta.keyids.clone(),
-            statement: serde_json::from_slice(&env.payload).ok(),
             first_added_at: now.clone(),
         };
         let mut outcomes = Vec::new();
         let mut bound = false;
         for v in &versions {
-            let judged = verdict.clone().and_then(|ok: Verified| {
-                let digests = v
-                    .artifacts
-                    .iter()
-                    .map(|a| a.sha256.as_str())
-                    .chain(std::iter::once(v.digest().as_str()))
-                    .map(str::to_string)
-                    .collect::<Vec<_>>();
-                evidence::check_binding(
-                    &ok.statement,
-                    digests.iter().map(String::as_str),
-                    &format!("{}@{}", v.application, v.version),
-                )?;
-                Ok(ok)
-            });
+            let judged: std::result::Result<&Verified, Refusal> =
+                verdict.as_ref().map_err(Clone::clone).and_then(|ok| {
+                    evidence::check_binding(
+                        &ok.statement,
+                        batch.digests_of(v).iter().map(String::as_str),
+                        &format!("{}@{}", v.application, v.version),
+                    )?;
+                    Ok(ok)
+                });
             let key = (env.digest.clone(), v.application.clone(), v.version.clone());
             let verified_before = batch.verified.contains(&key)
-                || self.store.evidence_binding(&env.digest, &v.application, &v.version)?.is_some_and(|b| b.verified);
+                || self
+                    .store
+                    .evidence_binding(&env.digest, &v.application, &v.version)?
+                    .is_some_and(|b| b.verified);
             if judged.is_ok() && verified_before {
                 outcomes.push(BindingOutcome {
                     application: v.application.clone(),
@@ -337,6 +359,34 @@ struct Batch {
     events: Vec<NewEvent>,
     /// (digest, application, version) verified earlier in this request.
     verified: std::collections::BTreeSet<(String, String, String)>,
+    /// Versions read during this request (a bundle usually names one).
+    versions: BTreeMap<(String, String), Version>,
+    digests: BTreeMap<(String, String), Vec<String>>,
+}
+
+impl Batch {
+    /// The digests evidence about `v` may name: its artifacts' and its own.
+    fn digests_of(&mut self, v: &Version) -> &[String] {
+        self.digests
+            .entry((v.application.clone(), v.version.clone()))
+            .or_insert_with(|| {
+                v.artifacts
+                    .iter()
+                    .map(|a| a.sha256.clone())
+                    .chain(std::iter::once(v.digest()))
+                    .collect()
+            })
+    }
+
+    fn version(&mut self, gh: &Gatehouse, app: &str, version: &str) -> Result<Version> {
+        let key = (app.to_string(), version.to_string());
+        if let Some(v) = self.versions.get(&key) {
+            return Ok(v.clone());
+        }
+        let v = gh.version(app, version)?;
+        self.versions.insert(key, v.clone());
+        Ok(v)
+    }
 }
 
 /// A refusal that could not be tied to any version: logged, nothing stored.
@@ -349,10 +399,16 @@ fn refuse_unbound(
     refusal: Refusal,
 ) -> IngestOutcome {
     let (subject, application, version) = match target {
-        Target::Version { application, version } => {
-            (format!("version:{application}@{version}"), Some(application.clone()), Some(version.clone()))
-        }
-        Target::BySubject => (format!("evidence:{}", digest.as_deref().unwrap_or("unparsed")), None, None),
+        Target::Version { application, version } => (
+            format!("version:{application}@{version}"),
+            Some(application.clone()),
+            Some(version.clone()),
+        ),
+        Target::BySubject => (
+            format!("evidence:{}", digest.as_deref().unwrap_or("unparsed")),
+            None,
+            None,
+        ),
     };
     batch.events.push(NewEvent {
         actor: actor.to_string(),

@@ -124,6 +124,7 @@ impl SqliteStore {
         // FULL: a committed (acknowledged) transaction survives power loss, not only a crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
@@ -167,7 +168,7 @@ impl SqliteStore {
 
 fn migrate(conn: &mut Connection) -> Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current: i64 = row(&tx, "PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
         return Err(Error::Store(format!(
@@ -185,7 +186,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// Chain and insert events after the current head, reading the head once.
 fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>> {
     let head: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let (mut seq, mut hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
     let mut insert = tx.prepare_cached(
@@ -217,17 +220,34 @@ fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>>
 
 /// Keep the digest → version index in step with a version's artifacts.
 fn index_artifacts(tx: &Transaction<'_>, v: &Version) -> Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "DELETE FROM artifact_digests WHERE application = ?1 AND version = ?2",
         [&v.application, &v.version],
     )?;
     for a in &v.artifacts {
-        tx.execute(
+        exec(
+            tx,
             "INSERT OR IGNORE INTO artifact_digests (sha256, application, version) VALUES (?1, ?2, ?3)",
             [&a.sha256, &v.application, &v.version],
         )?;
     }
     Ok(())
+}
+
+/// Execute with a cached prepared statement (parsing SQL costs more than running it).
+fn exec<P: rusqlite::Params>(conn: &Connection, sql: &str, params: P) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// Query one row with a cached prepared statement.
+fn row<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 fn to_doc<T: serde::Serialize>(value: &T) -> Result<String> {
@@ -274,7 +294,8 @@ fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Event, Option<String
 impl Store for SqliteStore {
     fn create_application(&self, app: &Application, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
-            let inserted = tx.execute(
+            let inserted = exec(
+                tx,
                 "INSERT INTO applications (key, project, criticality, maturity, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     app.key,
@@ -295,7 +316,8 @@ impl Store for SqliteStore {
 
     fn update_application(&self, app: &Application, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
-            let n = tx.execute(
+            let n = exec(
+                tx,
                 "UPDATE applications SET project = ?2, criticality = ?3, maturity = ?4, doc = ?5 WHERE key = ?1",
                 params![
                     app.key,
@@ -317,10 +339,10 @@ impl Store for SqliteStore {
 
     fn delete_application(&self, key: &str, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
-            tx.execute("DELETE FROM versions WHERE application = ?1", [key])?;
-            tx.execute("DELETE FROM artifact_digests WHERE application = ?1", [key])?;
-            tx.execute("DELETE FROM evidence_versions WHERE application = ?1", [key])?;
-            let n = tx.execute("DELETE FROM applications WHERE key = ?1", [key])?;
+            exec(tx, "DELETE FROM versions WHERE application = ?1", [key])?;
+            exec(tx, "DELETE FROM artifact_digests WHERE application = ?1", [key])?;
+            exec(tx, "DELETE FROM evidence_versions WHERE application = ?1", [key])?;
+            let n = exec(tx, "DELETE FROM applications WHERE key = ?1", [key])?;
             if n == 0 {
                 return Err(Error::NotFound {
                     kind: "application",
@@ -384,7 +406,7 @@ impl Store for SqliteStore {
         }
         sql.push_str(&format!(" ORDER BY key LIMIT {}", f.limit));
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare(&sql)?;
+            let mut stmt = conn.prepare_cached(&sql)?;
             let docs = stmt
                 .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -394,7 +416,8 @@ impl Store for SqliteStore {
 
     fn create_version(&self, v: &Version, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
-            let inserted = tx.execute(
+            let inserted = exec(
+                tx,
                 "INSERT INTO versions (application, version, lifecycle, stage, release_status, revision, doc)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -420,7 +443,8 @@ impl Store for SqliteStore {
 
     fn update_version(&self, v: &Version, expected_revision: u64, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
-            let n = tx.execute(
+            let n = exec(
+                tx,
                 "UPDATE versions SET stage = ?3, release_status = ?4, revision = ?5, doc = ?6
                  WHERE application = ?1 AND version = ?2 AND revision = ?7",
                 params![
@@ -458,7 +482,7 @@ impl Store for SqliteStore {
 
     fn versions(&self, app: &str, f: &VersionFilter) -> Result<Vec<(i64, Version)>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT id, doc FROM versions WHERE application = ?1
                    AND (?2 IS NULL OR stage = ?2) AND (?3 IS NULL OR release_status = ?3) AND id > ?4
                  ORDER BY id LIMIT ?5",
@@ -483,7 +507,8 @@ impl Store for SqliteStore {
 
     fn has_frozen_versions(&self, app: &str) -> Result<bool> {
         self.with_conn(|conn| {
-            let n: i64 = conn.query_row(
+            let n: i64 = row(
+                conn,
                 "SELECT count(*) FROM versions WHERE application = ?1 AND json_extract(doc, '$.draft') = 0",
                 [app],
                 |r| r.get(0),
@@ -516,7 +541,7 @@ impl Store for SqliteStore {
 
     fn lifecycles(&self) -> Result<Vec<Lifecycle>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare("SELECT doc FROM lifecycles ORDER BY name")?;
+            let mut stmt = conn.prepare_cached("SELECT doc FROM lifecycles ORDER BY name")?;
             let docs = stmt
                 .query_map([], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -526,19 +551,22 @@ impl Store for SqliteStore {
 
     fn put_lifecycle(&self, lc: &Lifecycle, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO lifecycles (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
                 params![lc.name, to_doc(lc)?],
             )?;
-            tx.execute("DELETE FROM lifecycle_projects WHERE lifecycle = ?1", [&lc.name])?;
+            exec(tx, "DELETE FROM lifecycle_projects WHERE lifecycle = ?1", [&lc.name])?;
             for project in &lc.projects {
-                let inserted = tx.execute(
+                let inserted = exec(
+                    tx,
                     "INSERT INTO lifecycle_projects (project, lifecycle) VALUES (?1, ?2)",
                     [project, &lc.name],
                 );
                 if let Err(e) = inserted {
                     if is_unique_violation(&e) {
-                        let other: String = tx.query_row(
+                        let other: String = row(
+                            tx,
                             "SELECT lifecycle FROM lifecycle_projects WHERE project = ?1",
                             [project],
                             |r| r.get(0),
@@ -556,7 +584,7 @@ impl Store for SqliteStore {
 
     fn stages_in_use(&self, lifecycle: &str) -> Result<Vec<String>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT DISTINCT stage FROM versions WHERE lifecycle = ?1 AND stage IS NOT NULL ORDER BY stage",
             )?;
             let rows = stmt
@@ -572,7 +600,7 @@ impl Store for SqliteStore {
 
     fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash, hash
                  FROM activity
                  WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR version = ?2)
@@ -612,11 +640,11 @@ impl Store for SqliteStore {
             } else {
                 "INSERT INTO trusted_keys (keyid, doc) VALUES (?1, ?2)"
             };
-            match tx.execute(sql, params![key.keyid, to_doc(key)?]) {
+            match exec(tx, sql, params![key.keyid, to_doc(key)?]) {
                 Err(e) if is_unique_violation(&e) => Err(Error::conflict(format!(
                     "key {} is already trusted (as {:?})",
                     key.keyid,
-                    tx.query_row("SELECT json_extract(doc, '$.name') FROM trusted_keys WHERE keyid = ?1", [&key.keyid], |r| r
+                    row(tx, "SELECT json_extract(doc, '$.name') FROM trusted_keys WHERE keyid = ?1", [&key.keyid], |r| r
                         .get::<_, String>(0))
                         .unwrap_or_default()
                 ))),
@@ -636,7 +664,7 @@ impl Store for SqliteStore {
 
     fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare("SELECT doc FROM trusted_keys ORDER BY keyid")?;
+            let mut stmt = conn.prepare_cached("SELECT doc FROM trusted_keys ORDER BY keyid")?;
             let docs = stmt
                 .query_map([], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -646,7 +674,7 @@ impl Store for SqliteStore {
 
     fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT application, version FROM artifact_digests WHERE sha256 = ?1 ORDER BY application, version",
             )?;
             let rows = stmt
@@ -678,14 +706,14 @@ impl Store for SqliteStore {
         self.write_many(events, |tx| {
             let mut predicate_types = std::collections::BTreeMap::new();
             for record in records {
-                tx.execute(
+                exec(tx, 
                     "INSERT OR IGNORE INTO evidence (digest, doc) VALUES (?1, ?2)",
                     params![record.digest, to_doc(record)?],
                 )?;
                 predicate_types.insert(record.digest.as_str(), record.predicate_type.as_deref());
             }
             for b in bindings {
-                tx.execute(
+                exec(tx, 
                     "INSERT INTO evidence_versions (digest, application, version, verified, predicate_type, added_at, doc)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT(application, version, digest) DO UPDATE SET
@@ -716,7 +744,7 @@ impl Store for SqliteStore {
 
     fn version_evidence(&self, app: &str, version: &str, f: &EvidenceFilter) -> Result<Vec<EvidenceEntry>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT b.doc, e.doc FROM evidence_versions b JOIN evidence e ON e.digest = b.digest
                  WHERE b.application = ?1 AND b.version = ?2
                    AND (?3 IS NULL OR b.predicate_type = ?3)
@@ -737,9 +765,9 @@ impl Store for SqliteStore {
                     let record: EvidenceRecord = from_doc("evidence", &e)?;
                     Ok(EvidenceEntry {
                         binding,
+                        statement: record.statement(),
                         predicate_type: record.predicate_type,
                         subjects: record.subjects,
-                        statement: record.statement,
                     })
                 })
                 .collect()
