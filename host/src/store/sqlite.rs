@@ -706,14 +706,14 @@ impl Store for SqliteStore {
         self.write_many(events, |tx| {
             let mut predicate_types = std::collections::BTreeMap::new();
             for record in records {
-                exec(tx, 
+                exec(tx,
                     "INSERT OR IGNORE INTO evidence (digest, doc) VALUES (?1, ?2)",
                     params![record.digest, to_doc(record)?],
                 )?;
                 predicate_types.insert(record.digest.as_str(), record.predicate_type.as_deref());
             }
             for b in bindings {
-                exec(tx, 
+                exec(tx,
                     "INSERT INTO evidence_versions (digest, application, version, verified, predicate_type, added_at, doc)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT(application, version, digest) DO UPDATE SET
