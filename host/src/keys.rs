@@ -178,6 +178,13 @@ pub fn parse_private_key(field: &str, text: &str) -> Result<SigningKey> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
+/// A fresh ed25519 key from the operating system's random source.
+pub fn generate() -> Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Error::Store(format!("no randomness from the operating system: {e}")))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
 pub fn public_key_pem(vk: &VerifyingKey) -> Result<String> {
     vk.to_public_key_pem(Default::default())
         .map_err(|e| Error::Store(format!("cannot encode public key: {e}")))

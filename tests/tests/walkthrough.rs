@@ -42,6 +42,16 @@ fn the_readme_walkthrough_runs_as_written() {
     assert_eq!(v["stage"], "dev", "the refused skip left 1.5.0 in dev");
     assert!(stdout.contains("activity log intact"), "{stdout}");
     assert!(stdout.contains("refused with exit code 1"), "{stdout}");
+    assert!(
+        stdout.contains("https://in-toto.io/attestation/test-result/v0.1\tverified\t"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("OK: https://in-toto.io/attestation/test-result/v0.1 signed by"),
+        "{stdout}"
+    );
+    let (_, ev) = server.get("/v1/applications/payments/versions/1.6.0/evidence?verified=true");
+    assert_eq!(ev["items"].as_array().map(Vec::len), Some(1), "{ev}");
     let (_, verify) = server.get("/v1/activity/verify");
     assert!(verify["broken"].is_null(), "{verify}");
 }

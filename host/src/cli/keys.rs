@@ -4,12 +4,17 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{CmdResult, Ctx, read_text_file};
+use super::{CmdResult, Ctx, Failure, read_text_file};
 use crate::error::parse_input;
-use crate::keys::{NewTrustedKey, TrustedKey};
+use crate::keys::{self, NewTrustedKey, TrustedKey};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Generate an ed25519 key pair: DIR/ed25519.priv.pem (PKCS#8, mode 0600) and DIR/ed25519.pub.pem (SPKI).
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Trust an ed25519 public key (SPKI PEM or raw hex) for evidence.
     Trust {
         #[arg(long)]
@@ -41,8 +46,12 @@ pub enum Command {
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
+    if let Command::Generate { out } = &cmd {
+        return generate(ctx, out);
+    }
     let gh = ctx.open()?;
     match cmd {
+        Command::Generate { .. } => {}
         Command::Trust {
             name,
             owner,
@@ -73,6 +82,46 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
         }
     }
     Ok(())
+}
+
+fn generate(ctx: &Ctx, dir: &std::path::Path) -> CmdResult {
+    let fail = |what: &str, e: &dyn std::fmt::Display| Failure::from(anyhow::anyhow!("{what} {}: {e}", dir.display()));
+    let private = dir.join("ed25519.priv.pem");
+    let public = dir.join("ed25519.pub.pem");
+    if private.exists() || public.exists() {
+        return Err(super::usage(format!(
+            "{} already holds a key; refusing to overwrite it",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| fail("cannot create", &e))?;
+    let sk = keys::generate()?;
+    let vk = sk.verifying_key();
+    write_private(&private, &keys::private_key_pem(&sk)?).map_err(|e| fail("cannot write the private key in", &e))?;
+    std::fs::write(&public, keys::public_key_pem(&vk)?).map_err(|e| fail("cannot write the public key in", &e))?;
+    let summary = json!({
+        "keyid": keys::keyid(&vk),
+        "public_key": public.display().to_string(),
+        "private_key": private.display().to_string(),
+    });
+    ctx.print(&summary, |s| {
+        format!(
+            "generated key {} in {}",
+            s["keyid"].as_str().unwrap_or_default(),
+            dir.display()
+        )
+    });
+    Ok(())
+}
+
+/// Write a private key readable by its owner only.
+fn write_private(path: &std::path::Path, pem: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(pem.as_bytes())
 }
 
 fn line(k: &TrustedKey) -> String {
