@@ -153,7 +153,7 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
 }
 
 /// Where and why the chain is broken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Break {
     pub seq: i64,
     pub reason: String,

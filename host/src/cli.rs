@@ -1,15 +1,21 @@
-//! The `gatehouse` command line (clap derive, one file per command). Commands
-//! other than `serve` work directly on the data directory's store.
+//! The `gatehouse` command line (clap derive, one file per command).
+//!
+//! Every command that reads or changes state is an API call: against a running
+//! sidecar with `--server URL` (and a bearer token), or in-process on the data
+//! directory, through the very same route table. `serve`, `keys generate` and
+//! the offline `evidence verify|sign` need neither.
 //!
 //! Exit codes: 0 ok, 1 refused or failed (a blocked gate, a conflict, a broken
-//! chain), 2 usage, input or configuration error.
+//! chain, a refused token), 2 usage, input or configuration error.
 
 mod app;
 mod audit;
+mod client;
 mod evidence;
 mod keys;
 mod lifecycle;
 mod serve;
+mod token;
 mod transition;
 mod version;
 
@@ -17,9 +23,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::Value;
 
+use crate::config::{self, Config, LogFormat};
 use crate::error::Error;
-use crate::service::Gatehouse;
+use crate::gate::GateVerdict;
+
+pub use client::Client;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,10 +38,20 @@ use crate::service::Gatehouse;
     about = "Release governance: versions climb a lifecycle only through policy gates"
 )]
 pub struct Cli {
-    /// Where the embedded store lives.
-    #[arg(long, global = true, env = "GATEHOUSE_DATA_DIR", default_value = "gatehouse-data")]
-    data_dir: PathBuf,
-    /// Who is acting, recorded in the activity log (default: local:$USER).
+    /// A TOML configuration file.
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the embedded store lives (default ./gatehouse-data).
+    #[arg(long, global = true, env = "GATEHOUSE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Talk to a running sidecar instead of opening the data directory.
+    #[arg(long, global = true, env = "GATEHOUSE_SERVER")]
+    server: Option<String>,
+    /// Bearer token for --server.
+    #[arg(long, global = true, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Who is acting on a local data directory, recorded in the activity log
+    /// (default local:$USER). With --server the token's name is the actor.
     #[arg(long, global = true, env = "GATEHOUSE_ACTOR")]
     actor: Option<String>,
     /// Output format.
@@ -72,60 +92,108 @@ enum Command {
     /// Ingest, list, verify and sign in-toto evidence.
     #[command(subcommand)]
     Evidence(evidence::Command),
-    /// Manage the keys trusted to sign evidence.
+    /// Generate keys and manage the keys trusted to sign evidence.
     #[command(subcommand)]
     Keys(keys::Command),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(token::Command),
 }
 
 /// A command's failure: the error and the exit code it maps to.
 pub struct Failure {
     pub code: u8,
     pub error: anyhow::Error,
+    /// Gate verdicts to explain, when a transition was blocked.
+    pub gates: Vec<GateVerdict>,
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let code = if e.is_usage() { 2 } else { 1 };
+        let gates = match &e {
+            Error::Blocked { verdicts } => verdicts.clone(),
+            _ => Vec::new(),
+        };
         Failure {
             code,
             error: anyhow::Error::new(e),
+            gates,
         }
     }
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
-        Failure { code: 1, error }
+        Failure {
+            code: 1,
+            error,
+            gates: Vec::new(),
+        }
     }
 }
 
 pub type CmdResult = Result<(), Failure>;
 
-/// Parse the arguments and run the command.
+/// Parse the arguments, settle the configuration, and run the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = settle_config(&cli).and_then(|config| {
+        install_logging(&config, matches!(cli.command, Command::Serve(_)));
+        run(cli, config)
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("error: {}", f.error);
             for cause in f.error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            if let Some(Error::Blocked { verdicts }) = f.error.downcast_ref::<Error>() {
-                for v in verdicts {
-                    eprintln!("  {}", v.explain());
-                }
+            for v in &f.gates {
+                eprintln!("  {}", v.explain());
             }
             ExitCode::from(f.code)
         }
     }
 }
 
-fn run(cli: Cli) -> CmdResult {
+/// File, then `GATEHOUSE_*` environment, then flags; all validated up front.
+fn settle_config(cli: &Cli) -> Result<Config, Failure> {
+    let file = match &cli.config {
+        Some(path) => config::read_file(path)?,
+        None => config::ConfigFile::default(),
+    };
+    let mut file = config::apply_env(file, |k| std::env::var(k).ok())?;
+    if let Some(dir) = &cli.data_dir {
+        file.data_dir = Some(dir.clone());
+    }
+    Ok(file.resolve()?)
+}
+
+fn install_logging(config: &Config, serving: bool) {
+    let filter = if serving || std::env::var_os("GATEHOUSE_LOG").is_some() {
+        config.log_filter.as_str()
+    } else {
+        "warn"
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn run(cli: Cli, config: Config) -> CmdResult {
     let ctx = Ctx {
-        data_dir: cli.data_dir,
         actor: cli.actor.unwrap_or_else(default_actor),
         output: cli.output,
+        server: cli.server,
+        token: cli.token,
+        config,
     };
     match cli.command {
         Command::Serve(args) => serve::run(&ctx, args),
@@ -138,6 +206,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Audit(cmd) => audit::run(&ctx, cmd),
         Command::Evidence(cmd) => evidence::run(&ctx, cmd),
         Command::Keys(cmd) => keys::run(&ctx, cmd),
+        Command::Token(cmd) => token::run(&ctx, cmd),
     }
 }
 
@@ -150,14 +219,20 @@ fn default_actor() -> String {
 
 /// What every command gets.
 pub struct Ctx {
-    pub data_dir: PathBuf,
     pub actor: String,
     pub output: Output,
+    pub server: Option<String>,
+    pub token: Option<String>,
+    pub config: Config,
 }
 
 impl Ctx {
-    fn open(&self) -> Result<Gatehouse, Failure> {
-        Ok(Gatehouse::open(&self.data_dir)?)
+    /// The API, remote or in-process.
+    fn client(&self) -> Result<Client, Failure> {
+        match &self.server {
+            Some(url) => Client::remote(url, self.token.clone()),
+            None => Client::local(&self.config.data_dir, &self.actor),
+        }
     }
 
     /// Print `value` as JSON, or the text `human` makes of it.
@@ -169,12 +244,17 @@ impl Ctx {
     }
 }
 
+/// Decode an API answer into the type the command prints.
+fn decode<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, Failure> {
+    serde_json::from_value(v).map_err(|e| Failure::from(anyhow::anyhow!("unexpected {what} from the server: {e}")))
+}
+
 /// Read a JSON file given on the command line (`-` for standard input).
-fn read_json_file(path: &std::path::Path) -> Result<serde_json::Value, Failure> {
+fn read_json_file(path: &std::path::Path) -> Result<Value, Failure> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).map_err(|e| usage(format!("cannot read standard input: {e}")))?
     } else {
-        std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?
+        read_text_file(path)?
     };
     serde_json::from_str(&text).map_err(|e| {
         Failure::from(Error::Malformed {
@@ -193,17 +273,18 @@ fn usage(message: String) -> Failure {
     Failure {
         code: 2,
         error: anyhow::anyhow!(message),
+        gates: Vec::new(),
     }
 }
 
 /// `k=v` pairs from repeated flags.
-fn parse_pairs(flag: &str, values: &[String]) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+fn parse_pairs(flag: &str, values: &[String]) -> Result<serde_json::Map<String, Value>, Failure> {
     let mut map = serde_json::Map::new();
     for v in values {
         let (k, val) = v
             .split_once('=')
             .ok_or_else(|| usage(format!("invalid --{flag} {v:?}: expected KEY=VALUE")))?;
-        map.insert(k.to_string(), serde_json::Value::String(val.to_string()));
+        map.insert(k.to_string(), Value::String(val.to_string()));
     }
     Ok(map)
 }

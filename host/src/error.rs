@@ -20,6 +20,18 @@ pub enum Error {
     /// The body is larger than the configured limit (HTTP 413).
     #[error("request body is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// No usable credentials (HTTP 401).
+    #[error("unauthenticated: {reason}")]
+    Unauthenticated { reason: String },
+    /// Credentials that do not allow this (HTTP 403).
+    #[error("forbidden: {reason}")]
+    Forbidden { reason: String },
+    #[error("no route for {path}")]
+    NoRoute { path: String },
+    #[error("method not allowed; allowed: {allowed}")]
+    MethodNotAllowed { allowed: String },
+    #[error("the request took longer than {after:?}")]
+    Timeout { after: std::time::Duration },
     #[error("{kind} {id:?} not found")]
     NotFound { kind: &'static str, id: String },
     /// A well-formed request that the current state refuses (HTTP 409, exit 1).

@@ -7,15 +7,18 @@
 //! [`service`] (the use cases), [`store`] (the only module that speaks SQL),
 //! [`api`] (the only module that speaks HTTP) and [`cli`].
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod audit;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod evidence;
 pub mod gate;
 pub mod keys;
 pub mod lifecycle;
+pub mod metrics;
 pub mod service;
 pub mod store;
 pub mod time;

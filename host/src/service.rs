@@ -3,8 +3,10 @@
 //! Refusals that depend on state (conflicts, blocked gates) are logged too;
 //! malformed input writes nothing.
 
+mod access;
 mod evidence;
 
+pub use access::CreatedToken;
 pub use evidence::{BindingOutcome, IngestOutcome, Target};
 
 use std::path::Path;
@@ -45,7 +47,7 @@ pub struct RollbackRequest {
 }
 
 /// What a promotion, release or rollback did (or, for a dry run, would do).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransitionOutcome {
     pub version: Version,
     pub from_stage: Option<String>,
@@ -58,7 +60,7 @@ pub struct TransitionOutcome {
 }
 
 /// The result of walking the whole activity log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChainReport {
     pub events: u64,
     pub head_seq: i64,

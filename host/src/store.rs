@@ -4,6 +4,7 @@
 
 pub mod sqlite;
 
+use crate::access::Token;
 use crate::app::{Application, Criticality, Maturity};
 use crate::audit::{Event, EventResult, NewEvent};
 use crate::error::Result;
@@ -93,6 +94,13 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Event>>;
     fn evidence(&self, digest: &str) -> Result<Option<EvidenceRecord>>;
     fn version_evidence(&self, app: &str, version: &str, filter: &EvidenceFilter) -> Result<Vec<EvidenceEntry>>;
+
+    fn put_token(&self, token: &Token, hash: &str, event: NewEvent) -> Result<Event>;
+    fn update_token(&self, token: &Token, event: NewEvent) -> Result<Event>;
+    fn token_by_hash(&self, hash: &str) -> Result<Option<Token>>;
+    fn tokens(&self) -> Result<Vec<Token>>;
+    /// Cheap proof that the store answers (readiness).
+    fn ping(&self) -> Result<()>;
 
     /// Record an event that changes no other state (a refusal, a conflict).
     fn append_event(&self, event: NewEvent) -> Result<Event>;

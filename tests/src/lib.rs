@@ -29,6 +29,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
+    /// Admin tokens made for actor names, by name.
+    tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Server {
@@ -61,7 +63,17 @@ impl Server {
             child,
             addr,
             data_dir: data_dir.to_path_buf(),
+            tokens: Default::default(),
         }
+    }
+
+    /// The secret of an admin token named `name` (made once, with the CLI on the data dir).
+    pub fn token(&self, name: &str) -> String {
+        let mut tokens = self.tokens.lock().unwrap();
+        tokens
+            .entry(name.to_string())
+            .or_insert_with(|| create_token(&self.data_dir, name, "admin"))
+            .clone()
     }
 
     pub fn url(&self) -> String {
@@ -69,15 +81,22 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
-        request(self.addr, "GET", path, None, "tester")
+        request(self.addr, "GET", path, None, Some(&self.token("tester")))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        request(self.addr, "POST", path, Some(body.to_string().as_bytes()), "tester")
+        request(
+            self.addr,
+            "POST",
+            path,
+            Some(body.to_string().as_bytes()),
+            Some(&self.token("tester")),
+        )
     }
 
+    /// A request as the actor `actor` (an admin token of that name).
     pub fn send(&self, method: &str, path: &str, body: Option<&[u8]>, actor: &str) -> (u16, Value) {
-        request(self.addr, method, path, body, actor)
+        request(self.addr, method, path, body, Some(&self.token(actor)))
     }
 
     /// SIGKILL: no chance to flush or clean up.
@@ -93,10 +112,17 @@ impl Drop for Server {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection; returns status and JSON body
-/// (`Value::Null` for an empty or non-JSON body).
-pub fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>, actor: &str) -> (u16, Value) {
-    try_request(addr, method, path, body, actor).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+/// Create a token with the CLI on a data directory and return its secret.
+pub fn create_token(data_dir: &Path, name: &str, role: &str) -> String {
+    let o = cli(data_dir, &["token", "create", "--name", name, "--role", role]);
+    assert!(o.status.success(), "token create: {}", stderr(&o));
+    stdout(&o).trim().to_string()
+}
+
+/// One HTTP/1.1 request on a fresh connection, with a bearer token when
+/// given; returns status and JSON body (`Value::Null` for a non-JSON body).
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>, token: Option<&str>) -> (u16, Value) {
+    try_request(addr, method, path, body, token).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
 pub fn try_request(
@@ -104,19 +130,10 @@ pub fn try_request(
     method: &str,
     path: &str,
     body: Option<&[u8]>,
-    actor: &str,
+    token: Option<&str>,
 ) -> std::io::Result<(u16, Value)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.unwrap_or(b"");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nx-gatehouse-actor: {actor}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n"));
+    let raw = raw_request(addr, method, path, body, auth.as_deref().unwrap_or(""))?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -127,6 +144,28 @@ pub fn try_request(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))?;
     Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+/// Send a request with extra raw header lines (each ending in CRLF) and return the raw response.
+pub fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &str,
+) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or(b"");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    Ok(raw)
 }
 
 /// Run the CLI on `data_dir` and return its output.

@@ -12,6 +12,7 @@ fn acknowledged_writes_survive_sigkill_and_the_chain_still_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path());
     let addr = server.addr;
+    let token = server.token("writer");
     let stop = Arc::new(AtomicBool::new(false));
     let acked_total = Arc::new(AtomicUsize::new(0));
     // (application key, whether its version's promotion to dev was acknowledged)
@@ -19,7 +20,7 @@ fn acknowledged_writes_survive_sigkill_and_the_chain_still_verifies() {
 
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let (stop, acked, acked_total) = (stop.clone(), acked.clone(), acked_total.clone());
+            let (stop, acked, acked_total, token) = (stop.clone(), acked.clone(), acked_total.clone(), token.clone());
             std::thread::spawn(move || {
                 for i in 0.. {
                     if stop.load(Ordering::Relaxed) {
@@ -27,7 +28,7 @@ fn acknowledged_writes_survive_sigkill_and_the_chain_still_verifies() {
                     }
                     let key = format!("app-{w}-{i}");
                     let body = json!({ "key": key }).to_string();
-                    match try_request(addr, "POST", "/v1/applications", Some(body.as_bytes()), "writer") {
+                    match try_request(addr, "POST", "/v1/applications", Some(body.as_bytes()), Some(&token)) {
                         Ok((201, _)) => {}
                         _ => return, // the server died mid-request: not acknowledged
                     }
@@ -41,7 +42,7 @@ fn acknowledged_writes_survive_sigkill_and_the_chain_still_verifies() {
                             "POST",
                             &format!("/v1/applications/{key}/versions"),
                             Some(v.as_bytes()),
-                            "writer"
+                            Some(&token)
                         ),
                         Ok((201, _))
                     ) {
@@ -50,7 +51,7 @@ fn acknowledged_writes_survive_sigkill_and_the_chain_still_verifies() {
                     let p = json!({ "target_stage": "dev" }).to_string();
                     let path = format!("/v1/applications/{key}/versions/1.0.0/promote");
                     if !matches!(
-                        try_request(addr, "POST", &path, Some(p.as_bytes()), "writer"),
+                        try_request(addr, "POST", &path, Some(p.as_bytes()), Some(&token)),
                         Ok((200, _))
                     ) {
                         return;
@@ -103,8 +104,10 @@ fn of_32_simultaneous_promotions_exactly_one_wins_and_every_attempt_is_logged() 
     seed(&server, "payments", "1.0.0");
     let addr = server.addr;
     let barrier = Arc::new(Barrier::new(32));
-    let handles: Vec<_> = (0..32)
-        .map(|i| {
+    let tokens: Vec<String> = (0..32).map(|i| server.token(&format!("racer-{i}"))).collect();
+    let handles: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let body = json!({ "target_stage": "dev" }).to_string();
@@ -114,7 +117,7 @@ fn of_32_simultaneous_promotions_exactly_one_wins_and_every_attempt_is_logged() 
                     "POST",
                     "/v1/applications/payments/versions/1.0.0/promote",
                     Some(body.as_bytes()),
-                    &format!("racer-{i}"),
+                    Some(&token),
                 )
                 .unwrap()
             })

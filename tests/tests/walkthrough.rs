@@ -42,6 +42,8 @@ fn the_readme_walkthrough_runs_as_written() {
     assert_eq!(v["stage"], "dev", "the refused skip left 1.5.0 in dev");
     assert!(stdout.contains("activity log intact"), "{stdout}");
     assert!(stdout.contains("refused with exit code 1"), "{stdout}");
+    assert!(stdout.contains("a developer may not promote: exit code 1"), "{stdout}");
+    assert!(stderr.contains("forbidden"), "{stderr}");
     assert!(
         stdout.contains("https://in-toto.io/attestation/test-result/v0.1\tverified\t"),
         "{stdout}"

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{CmdResult, Ctx, parse_pairs, read_json_file};
-use crate::app::{Application, ApplicationPatch, NewApplication};
-use crate::error::parse_input;
-use crate::store::AppFilter;
+use hyper::Method;
+
+use super::client::seg;
+use super::{CmdResult, Ctx, decode, parse_pairs, read_json_file};
+use crate::app::Application;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -103,7 +104,7 @@ impl Fields {
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
-    let gh = ctx.open()?;
+    let api = ctx.client()?;
     match cmd {
         Command::Create { key, fields, file } => {
             let doc = match (file, key) {
@@ -113,12 +114,12 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                     doc.insert("key".into(), json!(key));
                     Value::Object(doc)
                 }
-                (None, None) => {
-                    return Err(super::usage("give an application KEY or --file".into()));
-                }
+                (None, None) => return Err(super::usage("give an application KEY or --file".into())),
             };
-            let input: NewApplication = parse_input("application", doc)?;
-            let app = gh.create_application(&ctx.actor, input)?;
+            let app: Application = decode(
+                "application",
+                api.call(Method::POST, "/v1/applications", &[], Some(&doc))?,
+            )?;
             ctx.print(&app, |a| format!("created application {}", a.key));
         }
         Command::List {
@@ -130,33 +131,36 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             after,
             limit,
         } => {
-            let filter = AppFilter {
-                project,
-                criticality: criticality.map(|c| parse_input("criticality", json!(c))).transpose()?,
-                maturity: maturity.map(|m| parse_input("maturity", json!(m))).transpose()?,
-                owner,
-                label: label.map(|l| match l.split_once('=') {
-                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                    None => (l, None),
-                }),
-                after,
-                limit,
-            };
-            let apps = gh.applications(filter)?;
+            let mut q = vec![("limit", limit.to_string())];
+            for (k, v) in [
+                ("project", project),
+                ("criticality", criticality),
+                ("maturity", maturity),
+                ("owner", owner),
+                ("label", label),
+                ("after", after),
+            ] {
+                if let Some(v) = v {
+                    q.push((k, v));
+                }
+            }
+            let page = api.get("/v1/applications", &q)?;
+            let apps: Vec<Application> = decode("applications", page.get("items").cloned().unwrap_or_default())?;
             ctx.print(&apps, |apps| apps.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Show { key } => {
-            let app = gh.application(&key)?;
+            let app: Application = decode("application", api.get(&format!("/v1/applications/{}", seg(&key)), &[])?)?;
             ctx.print(&app, |a| serde_json::to_string_pretty(a).unwrap_or_default());
         }
         Command::Update { key, fields } => {
-            let patch: ApplicationPatch = parse_input("application patch", Value::Object(fields.to_json()?))?;
-            let app = gh.update_application(&ctx.actor, &key, patch)?;
+            let patch = Value::Object(fields.to_json()?);
+            let path = format!("/v1/applications/{}", seg(&key));
+            let app: Application = decode("application", api.call(Method::PATCH, &path, &[], Some(&patch))?)?;
             ctx.print(&app, |a| format!("updated application {}", a.key));
         }
         Command::Delete { key } => {
-            gh.delete_application(&ctx.actor, &key)?;
-            ctx.print(&json!({ "deleted": key }), |_| format!("deleted application {key}"));
+            let out = api.call(Method::DELETE, &format!("/v1/applications/{}", seg(&key)), &[], None)?;
+            ctx.print(&out, |_| format!("deleted application {key}"));
         }
     }
     Ok(())

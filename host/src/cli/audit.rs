@@ -1,9 +1,10 @@
 //! `gatehouse audit log | verify`
 
-use super::{CmdResult, Ctx, Failure};
-use crate::audit::{Event, EventResult};
-use crate::error::Error;
-use crate::store::EventFilter;
+use serde_json::Value;
+
+use super::{CmdResult, Ctx, Failure, decode};
+use crate::audit::Event;
+use crate::service::ChainReport;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -36,7 +37,7 @@ pub enum Command {
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
-    let gh = ctx.open()?;
+    let api = ctx.client()?;
     match cmd {
         Command::Log {
             application,
@@ -48,38 +49,25 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             until,
             limit,
         } => {
-            let mut filter = EventFilter {
-                application,
-                version,
-                action,
-                actor,
-                result: result
-                    .map(|r| {
-                        EventResult::parse(&r)
-                            .ok_or_else(|| Error::invalid("result", &r, "success, failure, blocked or warning"))
-                    })
-                    .transpose()?,
-                since: since.map(|t| crate::time::parse("since", &t)).transpose()?,
-                until: until.map(|t| crate::time::parse("until", &t)).transpose()?,
-                after_seq: None,
-                limit: 1000,
-            };
-            let max = limit.unwrap_or(usize::MAX);
-            let mut events = Vec::new();
-            while events.len() < max {
-                filter.limit = (max - events.len()).min(1000);
-                let page = gh.activity(filter.clone())?;
-                filter.after_seq = page.last().map(|e| e.seq);
-                let done = page.len() < filter.limit;
-                events.extend(page);
-                if done {
-                    break;
+            let mut q = Vec::new();
+            for (k, v) in [
+                ("application", application),
+                ("version", version),
+                ("action", action),
+                ("actor", actor),
+                ("result", result),
+                ("since", since),
+                ("until", until),
+            ] {
+                if let Some(v) = v {
+                    q.push((k, v));
                 }
             }
+            let events = all_pages(&api, "/v1/activity", q, limit.unwrap_or(usize::MAX))?;
             ctx.print(&events, |events| events.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Verify => {
-            let report = gh.verify_chain()?;
+            let report: ChainReport = decode("chain report", api.get("/v1/activity/verify", &[])?)?;
             ctx.print(&report, |r| match &r.broken {
                 None => format!(
                     "activity log intact: {} events, head {} {}",
@@ -93,6 +81,34 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// Follow `next` cursors until `max` events or the end.
+pub fn all_pages(
+    api: &super::Client,
+    path: &str,
+    query: Vec<(&str, String)>,
+    max: usize,
+) -> Result<Vec<Event>, Failure> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut after: Option<String> = None;
+    while events.len() < max {
+        let limit = (max - events.len()).min(1000);
+        let mut q = query.clone();
+        q.push(("limit", limit.to_string()));
+        if let Some(a) = &after {
+            q.push(("after", a.clone()));
+        }
+        let page = api.get(path, &q)?;
+        let items: Vec<Event> = decode("events", page.get("items").cloned().unwrap_or_default())?;
+        let done = items.len() < limit || page.get("next").is_none_or(Value::is_null);
+        after = items.last().map(|e| e.seq.to_string());
+        events.extend(items);
+        if done {
+            break;
+        }
+    }
+    Ok(events)
 }
 
 pub fn line(e: &Event) -> String {

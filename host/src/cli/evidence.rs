@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{CmdResult, Ctx, Failure, read_text_file, usage};
-use crate::evidence::{self, EvidenceFilter, Subject};
+use hyper::Method;
+
+use super::client::seg;
+use super::{CmdResult, Ctx, Failure, decode, read_text_file, usage};
+use crate::evidence::{self, EvidenceEntry, Subject};
 use crate::keys::{self, TrustedKey};
-use crate::service::{IngestOutcome, Target};
+use crate::service::IngestOutcome;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -78,13 +81,19 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             version,
             threshold,
         } => {
-            let gh = ctx.open()?;
-            let body = read_bytes(&file)?;
-            let target = match (app, version) {
-                (Some(application), Some(version)) => Target::Version { application, version },
-                _ => Target::BySubject,
-            };
-            let outcomes = gh.add_evidence(&ctx.actor, &body, &target, threshold)?;
+            let mut q = vec![("threshold", threshold.to_string())];
+            if let (Some(a), Some(v)) = (app, version) {
+                q.push(("application", a));
+                q.push(("version", v));
+            }
+            let (status, out) = ctx
+                .client()?
+                .send(Method::POST, "/v1/evidence", &q, read_bytes(&file)?)?;
+            if !matches!(status, 200 | 422) {
+                return Err(super::client::failure(status, &out));
+            }
+            let outcomes: Vec<IngestOutcome> =
+                decode("evidence outcomes", out.get("items").cloned().unwrap_or_default())?;
             ctx.print(&outcomes, |os| os.iter().map(describe).collect::<Vec<_>>().join("\n"));
             let refused = outcomes.iter().filter(|o| !o.accepted()).count();
             if refused > 0 {
@@ -103,15 +112,23 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             since,
             until,
         } => {
-            let gh = ctx.open()?;
-            let filter = EvidenceFilter {
-                predicate_type,
-                signer,
-                verified,
-                since: since.map(|t| crate::time::parse("since", &t)).transpose()?,
-                until: until.map(|t| crate::time::parse("until", &t)).transpose()?,
-            };
-            let entries = gh.version_evidence(&app, &version, &filter)?;
+            let mut q = Vec::new();
+            for (k, v) in [
+                ("predicate_type", predicate_type),
+                ("signer", signer),
+                ("verified", verified.map(|b| b.to_string())),
+                ("since", since),
+                ("until", until),
+            ] {
+                if let Some(v) = v {
+                    q.push((k, v));
+                }
+            }
+            let path = format!("/v1/applications/{}/versions/{}/evidence", seg(&app), seg(&version));
+            let entries: Vec<EvidenceEntry> = decode(
+                "evidence",
+                ctx.client()?.get(&path, &q)?.get("items").cloned().unwrap_or_default(),
+            )?;
             ctx.print(&entries, |es| {
                 es.iter()
                     .map(|e| {

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{CmdResult, Ctx, Failure, read_text_file};
-use crate::error::parse_input;
-use crate::keys::{self, NewTrustedKey, TrustedKey};
+use hyper::Method;
+
+use super::client::seg;
+use super::{CmdResult, Ctx, Failure, decode, read_text_file};
+use crate::keys::{self, TrustedKey};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -49,7 +51,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
     if let Command::Generate { out } = &cmd {
         return generate(ctx, out);
     }
-    let gh = ctx.open()?;
+    let api = ctx.client()?;
     match cmd {
         Command::Generate { .. } => {}
         Command::Trust {
@@ -68,16 +70,28 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 "not_before": not_before,
                 "not_after": not_after,
             });
-            let input: NewTrustedKey = parse_input("trusted key", doc)?;
-            let key = gh.trust_key(&ctx.actor, input)?;
+            let key: TrustedKey = decode(
+                "trusted key",
+                api.call(Method::POST, "/v1/trusted-keys", &[], Some(&doc))?,
+            )?;
             ctx.print(&key, |k| format!("trusted key {} ({})", k.keyid, k.name));
         }
         Command::List => {
-            let keys = gh.trusted_keys()?;
+            let keys: Vec<TrustedKey> = decode(
+                "trusted keys",
+                api.get("/v1/trusted-keys", &[])?
+                    .get("items")
+                    .cloned()
+                    .unwrap_or_default(),
+            )?;
             ctx.print(&keys, |keys| keys.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Revoke { keyid, reason } => {
-            let key = gh.revoke_key(&ctx.actor, &keyid, reason)?;
+            let path = format!("/v1/trusted-keys/{}/revoke", seg(&keyid));
+            let key: TrustedKey = decode(
+                "trusted key",
+                api.call(Method::POST, &path, &[], Some(&json!({ "reason": reason })))?,
+            )?;
             ctx.print(&key, |k| format!("revoked key {} ({})", k.keyid, k.name));
         }
     }

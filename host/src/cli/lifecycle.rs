@@ -2,9 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::{CmdResult, Ctx, read_json_file};
-use crate::error::parse_input;
-use crate::lifecycle::{Lifecycle, LifecycleSpec};
+use hyper::Method;
+
+use super::client::seg;
+use super::{CmdResult, Ctx, decode, read_json_file};
+use crate::lifecycle::Lifecycle;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -21,19 +23,26 @@ pub enum Command {
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
-    let gh = ctx.open()?;
+    let api = ctx.client()?;
     match cmd {
         Command::List => {
-            let all = gh.lifecycles()?;
+            let all: Vec<Lifecycle> = decode(
+                "lifecycles",
+                api.get("/v1/lifecycles", &[])?
+                    .get("items")
+                    .cloned()
+                    .unwrap_or_default(),
+            )?;
             ctx.print(&all, |all| all.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Show { name } => {
-            let lc = gh.lifecycle(&name)?;
+            let lc: Lifecycle = decode("lifecycle", api.get(&format!("/v1/lifecycles/{}", seg(&name)), &[])?)?;
             ctx.print(&lc, line);
         }
         Command::Set { name, file } => {
-            let spec: LifecycleSpec = parse_input("lifecycle", read_json_file(&file)?)?;
-            let lc = gh.put_lifecycle(&ctx.actor, &name, spec)?;
+            let spec = read_json_file(&file)?;
+            let path = format!("/v1/lifecycles/{}", seg(&name));
+            let lc: Lifecycle = decode("lifecycle", api.call(Method::PUT, &path, &[], Some(&spec))?)?;
             ctx.print(&lc, |lc| format!("set {}", line(lc)));
         }
     }

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::{CmdResult, Ctx, Failure, usage};
 use crate::api::{self, ServeOptions};
@@ -10,36 +9,36 @@ use crate::service::Gatehouse;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
-    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8420")]
-    listen: SocketAddr,
-    /// Largest request body accepted, in bytes.
-    #[arg(long, env = "GATEHOUSE_BODY_LIMIT", default_value_t = api::DEFAULT_BODY_LIMIT)]
-    body_limit: usize,
-    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
-    #[arg(long, default_value_t = 10)]
-    drain_seconds: u64,
+    /// Address to listen on (overrides `listen` and GATEHOUSE_LISTEN); port 0 picks a free port, and the chosen address is printed.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Largest request body accepted, in bytes (overrides `body_limit_bytes`).
+    #[arg(long)]
+    body_limit: Option<usize>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
+    let config = &ctx.config;
+    let listen = args.listen.unwrap_or(config.listen);
     // Open (and migrate) the store before binding, so a bad data dir fails fast.
-    let gatehouse = Arc::new(Gatehouse::open(&ctx.data_dir)?);
+    let gatehouse = Arc::new(Gatehouse::open(&config.data_dir)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::from(anyhow::anyhow!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|e| usage(format!("cannot listen on {}: {e}", args.listen)))?;
+            .map_err(|e| usage(format!("cannot listen on {listen}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| usage(format!("no local address: {e}")))?;
         println!("gatehouse listening on http://{addr}");
-        tracing::info!(%addr, data_dir = %ctx.data_dir.display(), "serving");
+        tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
         let opts = ServeOptions {
-            body_limit: args.body_limit,
-            drain: Duration::from_secs(args.drain_seconds),
+            body_limit: args.body_limit.unwrap_or(config.body_limit),
+            request_timeout: config.request_timeout,
+            drain: config.drain_timeout,
         };
         api::serve(gatehouse, listener, opts, shutdown_signal())
             .await
@@ -66,4 +65,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+    tracing::info!("shutdown signal received");
 }

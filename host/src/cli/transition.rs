@@ -1,7 +1,11 @@
 //! `gatehouse promote | release | rollback`
 
-use super::{CmdResult, Ctx, Failure};
-use crate::service::{PromoteRequest, ReleaseRequest, RollbackRequest, TransitionOutcome};
+use hyper::Method;
+use serde_json::json;
+
+use super::client::seg;
+use super::{CmdResult, Ctx, Failure, decode};
+use crate::service::TransitionOutcome;
 
 #[derive(Debug, clap::Args)]
 pub struct PromoteArgs {
@@ -33,30 +37,32 @@ pub struct RollbackArgs {
     reason: Option<String>,
 }
 
+fn path(app: &str, version: &str, action: &str) -> String {
+    format!("/v1/applications/{}/versions/{}/{action}", seg(app), seg(version))
+}
+
 pub fn promote(ctx: &Ctx, a: PromoteArgs) -> CmdResult {
-    let gh = ctx.open()?;
-    let req = PromoteRequest {
-        target_stage: a.stage,
-        dry_run: a.dry_run,
-    };
-    report(ctx, gh.promote(&ctx.actor, &a.app, &a.version, req)?)
+    let body = json!({ "target_stage": a.stage, "dry_run": a.dry_run });
+    let out = ctx
+        .client()?
+        .call(Method::POST, &path(&a.app, &a.version, "promote"), &[], Some(&body))?;
+    report(ctx, decode("transition", out)?)
 }
 
 pub fn release(ctx: &Ctx, a: ReleaseArgs) -> CmdResult {
-    let gh = ctx.open()?;
-    report(
-        ctx,
-        gh.release(&ctx.actor, &a.app, &a.version, ReleaseRequest { dry_run: a.dry_run })?,
-    )
+    let body = json!({ "dry_run": a.dry_run });
+    let out = ctx
+        .client()?
+        .call(Method::POST, &path(&a.app, &a.version, "release"), &[], Some(&body))?;
+    report(ctx, decode("transition", out)?)
 }
 
 pub fn rollback(ctx: &Ctx, a: RollbackArgs) -> CmdResult {
-    let gh = ctx.open()?;
-    let req = RollbackRequest {
-        from_stage: a.from_stage,
-        reason: a.reason,
-    };
-    report(ctx, gh.rollback(&ctx.actor, &a.app, &a.version, req)?)
+    let body = json!({ "from_stage": a.from_stage, "reason": a.reason });
+    let out = ctx
+        .client()?
+        .call(Method::POST, &path(&a.app, &a.version, "rollback"), &[], Some(&body))?;
+    report(ctx, decode("transition", out)?)
 }
 
 /// Print what happened; a dry run that would be blocked exits 1.

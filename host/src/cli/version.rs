@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::{CmdResult, Ctx, Failure, read_json_file, usage};
-use crate::error::parse_input;
-use crate::store::VersionFilter;
-use crate::version::{NewVersion, Version, VersionPatch};
+use hyper::Method;
+
+use super::client::seg;
+use super::{CmdResult, Ctx, Failure, decode, read_json_file, usage};
+use crate::version::Version;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -112,7 +113,7 @@ fn parse_artifact(spec: &str) -> Result<Value, Failure> {
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
-    let gh = ctx.open()?;
+    let api = ctx.client()?;
     match cmd {
         Command::Create {
             app,
@@ -129,8 +130,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 }
                 (None, None) => return Err(usage("give a VERSION or --file".into())),
             };
-            let input: NewVersion = parse_input("version", doc)?;
-            let v = gh.create_version(&ctx.actor, &app, input)?;
+            let path = format!("/v1/applications/{}/versions", seg(&app));
+            let v: Version = decode("version", api.call(Method::POST, &path, &[], Some(&doc))?)?;
             ctx.print(&v, |v| {
                 format!(
                     "created version {}@{} (draft, lifecycle {})",
@@ -139,8 +140,9 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             });
         }
         Command::Update { app, version, fields } => {
-            let patch: VersionPatch = parse_input("version patch", Value::Object(fields.to_json()?))?;
-            let v = gh.update_version(&ctx.actor, &app, &version, patch)?;
+            let patch = Value::Object(fields.to_json()?);
+            let path = format!("/v1/applications/{}/versions/{}", seg(&app), seg(&version));
+            let v: Version = decode("version", api.call(Method::PATCH, &path, &[], Some(&patch))?)?;
             ctx.print(&v, |v| format!("updated version {}@{}", v.application, v.version));
         }
         Command::List {
@@ -149,33 +151,25 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             release_status,
             limit,
         } => {
-            let filter = VersionFilter {
-                stage,
-                release_status: release_status
-                    .map(|s| parse_input("release_status", json!(s)))
-                    .transpose()?,
-                limit,
-                after: None,
-            };
-            let rows: Vec<Version> = gh.versions(&app, filter)?.into_iter().map(|(_, v)| v).collect();
+            let mut q = vec![("limit", limit.to_string())];
+            if let Some(s) = stage {
+                q.push(("stage", s));
+            }
+            if let Some(s) = release_status {
+                q.push(("release_status", s));
+            }
+            let page = api.get(&format!("/v1/applications/{}/versions", seg(&app)), &q)?;
+            let rows: Vec<Version> = decode("versions", page.get("items").cloned().unwrap_or_default())?;
             ctx.print(&rows, |rows| rows.iter().map(line).collect::<Vec<_>>().join("\n"));
         }
         Command::Show { app, version } => {
-            let v = gh.version(&app, &version)?;
+            let path = format!("/v1/applications/{}/versions/{}", seg(&app), seg(&version));
+            let v: Version = decode("version", api.get(&path, &[])?)?;
             ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
         }
         Command::Timeline { app, version } => {
-            let mut events = Vec::new();
-            let mut after = None;
-            loop {
-                let page = gh.timeline(&app, &version, after, 1000)?;
-                after = page.last().map(|e| e.seq);
-                let done = page.len() < 1000;
-                events.extend(page);
-                if done {
-                    break;
-                }
-            }
+            let path = format!("/v1/applications/{}/versions/{}/timeline", seg(&app), seg(&version));
+            let events = super::audit::all_pages(&api, &path, Vec::new(), usize::MAX)?;
             ctx.print(&events, |events| {
                 events.iter().map(super::audit::line).collect::<Vec<_>>().join("\n")
             });

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{AppFilter, EventFilter, Store, VersionFilter};
+use crate::access::Token;
 use crate::app::Application;
 use crate::audit::{Event, EventResult, GENESIS_HASH, NewEvent};
 use crate::error::{Error, Result};
@@ -103,6 +104,15 @@ const MIGRATIONS: &[&str] = &[
         added_at       TEXT NOT NULL,
         doc            TEXT NOT NULL,
         PRIMARY KEY (application, version, digest)
+    ) STRICT;
+    "#,
+    // 3: bearer tokens (only the SHA-256 of each secret).
+    r#"
+    CREATE TABLE tokens (
+        id   TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        doc  TEXT NOT NULL
     ) STRICT;
     "#,
 ];
@@ -772,5 +782,55 @@ impl Store for SqliteStore {
                 })
                 .collect()
         })
+    }
+
+    fn put_token(&self, token: &Token, hash: &str, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            exec(
+                tx,
+                "INSERT INTO tokens (id, hash, name, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![token.id, hash, token.name, to_doc(token)?],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn update_token(&self, token: &Token, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            let n = exec(
+                tx,
+                "UPDATE tokens SET doc = ?2 WHERE id = ?1",
+                params![token.id, to_doc(token)?],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound {
+                    kind: "token",
+                    id: token.id.clone(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<Token>> {
+        self.with_conn(|conn| {
+            let doc: Option<String> =
+                row(conn, "SELECT doc FROM tokens WHERE hash = ?1", [hash], |r| r.get(0)).optional()?;
+            doc.map(|d| from_doc("token", &d)).transpose()
+        })
+    }
+
+    fn tokens(&self) -> Result<Vec<Token>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT doc FROM tokens ORDER BY name, id")?;
+            let docs = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            docs.iter().map(|d| from_doc("token", d)).collect()
+        })
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.with_conn(|conn| Ok(row(conn, "SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop)?))
     }
 }

@@ -1,0 +1,474 @@
+//! Every route of the API in one table: method, path template, the
+//! permission it needs, and its handler. The OpenAPI document is checked
+//! against this table by a test, both ways.
+
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{Body, Call, Query, Reply, percent_decode};
+use crate::access::{Permission, Principal, Role};
+use crate::app::{ApplicationPatch, NewApplication};
+use crate::audit::EventResult;
+use crate::error::{Error, Result, parse_json_bytes};
+use crate::evidence::EvidenceFilter;
+use crate::keys::NewTrustedKey;
+use crate::lifecycle::LifecycleSpec;
+use crate::service::{Gatehouse, PromoteRequest, ReleaseRequest, RollbackRequest, Target};
+use crate::store::{AppFilter, EventFilter, VersionFilter};
+use crate::version::{NewVersion, VersionPatch};
+
+/// What a handler gets.
+pub struct Req<'a> {
+    pub params: &'a [String],
+    pub q: Query,
+    pub body: &'a [u8],
+    pub actor: &'a str,
+}
+
+type Handler = fn(&Gatehouse, &Req<'_>) -> Reply;
+
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub permission: Permission,
+    handler: Handler,
+}
+
+const fn route(method: Method, path: &'static str, permission: Permission, handler: Handler) -> Route {
+    Route {
+        method,
+        path,
+        permission,
+        handler,
+    }
+}
+
+use Permission::{Administer, Develop, Public, Read, Transition};
+
+pub static ROUTES: [Route; 32] = [
+    route(Method::GET, "/healthz", Public, |_, _| ok(json!({ "status": "ok" }))),
+    route(Method::GET, "/readyz", Public, readyz),
+    route(Method::GET, "/metrics", Public, |_, _| {
+        Ok((
+            StatusCode::OK,
+            Body::Text(crate::metrics::render(), "text/plain; version=0.0.4"),
+        ))
+    }),
+    route(Method::GET, "/v1/openapi.json", Public, openapi),
+    route(Method::GET, "/v1/applications", Read, list_applications),
+    route(Method::POST, "/v1/applications", Administer, create_application),
+    route(Method::GET, "/v1/applications/{app}", Read, |gh, r| {
+        ok(json!(gh.application(p(r, 0))?))
+    }),
+    route(Method::PATCH, "/v1/applications/{app}", Administer, update_application),
+    route(Method::DELETE, "/v1/applications/{app}", Administer, |gh, r| {
+        gh.delete_application(r.actor, p(r, 0))?;
+        ok(json!({ "deleted": p(r, 0) }))
+    }),
+    route(Method::GET, "/v1/applications/{app}/versions", Read, list_versions),
+    route(Method::POST, "/v1/applications/{app}/versions", Develop, create_version),
+    route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}",
+        Read,
+        |gh, r| ok(json!(gh.version(p(r, 0), p(r, 1))?)),
+    ),
+    route(
+        Method::PATCH,
+        "/v1/applications/{app}/versions/{version}",
+        Develop,
+        update_version,
+    ),
+    route(
+        Method::POST,
+        "/v1/applications/{app}/versions/{version}/promote",
+        Transition,
+        promote,
+    ),
+    route(
+        Method::POST,
+        "/v1/applications/{app}/versions/{version}/release",
+        Transition,
+        release,
+    ),
+    route(
+        Method::POST,
+        "/v1/applications/{app}/versions/{version}/rollback",
+        Transition,
+        rollback,
+    ),
+    route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/timeline",
+        Read,
+        timeline,
+    ),
+    route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/evidence",
+        Read,
+        version_evidence,
+    ),
+    route(Method::GET, "/v1/activity", Read, activity),
+    route(Method::GET, "/v1/activity/verify", Read, |gh, _| {
+        ok(json!(gh.verify_chain()?))
+    }),
+    route(Method::GET, "/v1/lifecycles", Read, |gh, _| {
+        ok(json!({ "items": gh.lifecycles()? }))
+    }),
+    route(Method::GET, "/v1/lifecycles/{name}", Read, |gh, r| {
+        ok(json!(gh.lifecycle(p(r, 0))?))
+    }),
+    route(Method::PUT, "/v1/lifecycles/{name}", Administer, put_lifecycle),
+    route(Method::GET, "/v1/trusted-keys", Read, |gh, _| {
+        ok(json!({ "items": gh.trusted_keys()? }))
+    }),
+    route(Method::POST, "/v1/trusted-keys", Administer, trust_key),
+    route(Method::GET, "/v1/trusted-keys/{keyid}", Read, |gh, r| {
+        ok(json!(gh.trusted_key(p(r, 0))?))
+    }),
+    route(Method::POST, "/v1/trusted-keys/{keyid}/revoke", Administer, revoke_key),
+    route(Method::POST, "/v1/evidence", Develop, add_evidence),
+    route(Method::GET, "/v1/evidence/{digest}", Read, |gh, r| {
+        ok(json!(gh.evidence(p(r, 0))?))
+    }),
+    route(Method::GET, "/v1/tokens", Administer, |gh, _| {
+        ok(json!({ "items": gh.tokens()? }))
+    }),
+    route(Method::POST, "/v1/tokens", Administer, create_token),
+    route(Method::POST, "/v1/tokens/{id}/revoke", Administer, |gh, r| {
+        ok(json!(gh.revoke_token(r.actor, p(r, 0))?))
+    }),
+];
+
+/// A route matched against a request path, with its parameters.
+pub struct Matched {
+    pub route: &'static Route,
+    pub params: Vec<String>,
+}
+
+/// Find the route for a method and path: 404 when no template matches the
+/// path, 405 (naming the allowed methods) when only the method is wrong.
+pub fn find(method: &Method, path: &str) -> Result<Matched> {
+    let segments: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect::<Result<_>>()?;
+    let mut allowed = Vec::new();
+    for route in &ROUTES {
+        let Some(params) = match_template(route.path, &segments) else {
+            continue;
+        };
+        if route.method == method {
+            return Ok(Matched { route, params });
+        }
+        allowed.push(route.method.as_str());
+    }
+    if allowed.is_empty() {
+        Err(Error::NoRoute { path: path.to_string() })
+    } else {
+        Err(Error::MethodNotAllowed {
+            allowed: allowed.join(", "),
+        })
+    }
+}
+
+fn match_template(template: &str, segments: &[String]) -> Option<Vec<String>> {
+    let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (part, seg) in parts.iter().zip(segments) {
+        if part.starts_with('{') {
+            if seg.is_empty() {
+                return None;
+            }
+            params.push(seg.clone());
+        } else if part != seg {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+/// Run a matched route for an authorised principal.
+pub fn dispatch(gh: &Gatehouse, matched: &Matched, call: &Call, principal: &Principal) -> Reply {
+    let req = Req {
+        params: &matched.params,
+        q: Query::parse(&call.query)?,
+        body: &call.body,
+        actor: &principal.name,
+    };
+    (matched.route.handler)(gh, &req)
+}
+
+/// Run a call in-process with full rights (the local CLI: whoever can open
+/// the data directory already holds everything in it).
+pub fn call_local(gh: &Gatehouse, call: &Call, actor: &str) -> Reply {
+    let matched = find(&call.method, &call.path)?;
+    let principal = Principal {
+        name: actor.to_string(),
+        role: Role::Admin,
+    };
+    dispatch(gh, &matched, call, &principal)
+}
+
+fn ok(v: Value) -> Reply {
+    Ok((StatusCode::OK, Body::Json(v)))
+}
+
+fn created(v: Value) -> Reply {
+    Ok((StatusCode::CREATED, Body::Json(v)))
+}
+
+/// Path parameter `i` (the table guarantees how many there are).
+fn p<'a>(r: &'a Req<'_>, i: usize) -> &'a str {
+    r.params.get(i).map_or("", String::as_str)
+}
+
+fn body_or_default<T: serde::de::DeserializeOwned + Default>(what: &str, body: &[u8]) -> Result<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_json_bytes(what, body)
+    }
+}
+
+/// The cursor for the next page, when this page was full.
+fn page_next(len: usize, limit: usize, last: Option<Value>) -> Value {
+    let limit = if limit == 0 { 100 } else { limit };
+    if len >= limit {
+        last.unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    }
+}
+
+fn readyz(gh: &Gatehouse, _: &Req<'_>) -> Reply {
+    match gh.ready() {
+        Ok(()) => ok(json!({ "status": "ready" })),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            Ok((
+                StatusCode::SERVICE_UNAVAILABLE,
+                Body::Json(json!({ "status": "unavailable" })),
+            ))
+        }
+    }
+}
+
+/// The OpenAPI document, kept in the repository at docs/openapi.json.
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+fn openapi(_: &Gatehouse, _: &Req<'_>) -> Reply {
+    Ok((StatusCode::OK, Body::Text(OPENAPI.to_string(), "application/json")))
+}
+
+fn list_applications(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let q = &r.q;
+    let filter = AppFilter {
+        project: q.get("project"),
+        criticality: q.parse_enum("criticality", "unspecified, low, medium, high or critical")?,
+        maturity: q.parse_enum("maturity", "unspecified, experimental, production or end_of_life")?,
+        owner: q.get("owner"),
+        label: q.get("label").map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (l, None),
+        }),
+        after: q.get("after"),
+        limit: q.limit()?,
+    };
+    let apps = gh.applications(filter.clone())?;
+    let next = page_next(apps.len(), filter.limit, apps.last().map(|a| json!(a.key)));
+    ok(json!({ "items": apps, "next": next }))
+}
+
+fn create_application(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let input: NewApplication = parse_json_bytes("application", r.body)?;
+    created(json!(gh.create_application(r.actor, input)?))
+}
+
+fn update_application(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let patch: ApplicationPatch = parse_json_bytes("application patch", r.body)?;
+    ok(json!(gh.update_application(r.actor, p(r, 0), patch)?))
+}
+
+fn list_versions(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let filter = VersionFilter {
+        stage: r.q.get("stage"),
+        release_status: r
+            .q
+            .parse_enum("release_status", "pre_release, released or trusted_release")?,
+        limit: r.q.limit()?,
+        after: r.q.int("after")?,
+    };
+    let rows = gh.versions(p(r, 0), filter.clone())?;
+    let next = page_next(rows.len(), filter.limit, rows.last().map(|(id, _)| json!(id)));
+    let items: Vec<_> = rows.into_iter().map(|(_, v)| v).collect();
+    ok(json!({ "items": items, "next": next }))
+}
+
+fn create_version(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let input: NewVersion = parse_json_bytes("version", r.body)?;
+    created(json!(gh.create_version(r.actor, p(r, 0), input)?))
+}
+
+fn update_version(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let patch: VersionPatch = parse_json_bytes("version patch", r.body)?;
+    ok(json!(gh.update_version(r.actor, p(r, 0), p(r, 1), patch)?))
+}
+
+fn promote(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let req: PromoteRequest = parse_json_bytes("promotion request", r.body)?;
+    ok(json!(gh.promote(r.actor, p(r, 0), p(r, 1), req)?))
+}
+
+fn release(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let req: ReleaseRequest = body_or_default("release request", r.body)?;
+    ok(json!(gh.release(r.actor, p(r, 0), p(r, 1), req)?))
+}
+
+fn rollback(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let req: RollbackRequest = parse_json_bytes("rollback request", r.body)?;
+    ok(json!(gh.rollback(r.actor, p(r, 0), p(r, 1), req)?))
+}
+
+fn timeline(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let events = gh.timeline(p(r, 0), p(r, 1), r.q.int("after")?, r.q.limit()?)?;
+    let next = page_next(events.len(), r.q.limit()?, events.last().map(|e| json!(e.seq)));
+    ok(json!({ "items": events, "next": next }))
+}
+
+fn version_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let q = &r.q;
+    let filter = EvidenceFilter {
+        predicate_type: q.get("predicate_type"),
+        signer: q.get("signer"),
+        verified: q
+            .get("verified")
+            .map(|v| match v.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(Error::invalid("verified", &v, "true or false")),
+            })
+            .transpose()?,
+        since: q.get("since").map(|t| crate::time::parse("since", &t)).transpose()?,
+        until: q.get("until").map(|t| crate::time::parse("until", &t)).transpose()?,
+    };
+    ok(json!({ "items": gh.version_evidence(p(r, 0), p(r, 1), &filter)? }))
+}
+
+fn activity(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let q = &r.q;
+    let filter = EventFilter {
+        application: q.get("application"),
+        version: q.get("version"),
+        action: q.get("action"),
+        actor: q.get("actor"),
+        result: q
+            .get("result")
+            .map(|v| {
+                EventResult::parse(&v)
+                    .ok_or_else(|| Error::invalid("result", &v, "success, failure, blocked or warning"))
+            })
+            .transpose()?,
+        since: q.get("since").map(|t| crate::time::parse("since", &t)).transpose()?,
+        until: q.get("until").map(|t| crate::time::parse("until", &t)).transpose()?,
+        after_seq: q.int("after")?,
+        limit: q.limit()?,
+    };
+    let events = gh.activity(filter.clone())?;
+    let next = page_next(events.len(), filter.limit, events.last().map(|e| json!(e.seq)));
+    ok(json!({ "items": events, "next": next }))
+}
+
+fn put_lifecycle(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let spec: LifecycleSpec = parse_json_bytes("lifecycle", r.body)?;
+    ok(json!(gh.put_lifecycle(r.actor, p(r, 0), spec)?))
+}
+
+fn trust_key(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let input: NewTrustedKey = parse_json_bytes("trusted key", r.body)?;
+    created(json!(gh.trust_key(r.actor, input)?))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    reason: Option<String>,
+}
+
+fn revoke_key(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let req: RevokeRequest = body_or_default("revocation", r.body)?;
+    ok(json!(gh.revoke_key(r.actor, p(r, 0), req.reason)?))
+}
+
+fn add_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let target = match (r.q.get("application"), r.q.get("version")) {
+        (Some(application), Some(version)) => Target::Version { application, version },
+        (None, None) => Target::BySubject,
+        _ => {
+            return Err(Error::invalid(
+                "application",
+                "(only one of application/version)",
+                "both application and version, or neither",
+            ));
+        }
+    };
+    let threshold = r.q.int("threshold")?.unwrap_or(1);
+    let threshold =
+        usize::try_from(threshold).map_err(|_| Error::invalid("threshold", threshold, "a positive integer"))?;
+    let items = gh.add_evidence(r.actor, r.body, &target, threshold)?;
+    let accepted = items.iter().filter(|i| i.accepted()).count();
+    let status = if accepted == items.len() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        Body::Json(json!({ "items": items, "accepted": accepted, "refused": items.len() - accepted })),
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+    role: String,
+    expires_at: Option<String>,
+}
+
+fn create_token(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let input: NewToken = parse_json_bytes("token", r.body)?;
+    let role = Role::parse("role", &input.role)?;
+    created(json!(gh.create_token(
+        r.actor,
+        &input.name,
+        role,
+        input.expires_at.as_deref()
+    )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_whole_segments() {
+        let m = find(&Method::GET, "/v1/applications/pay/versions/1.0.0%2Bb1").unwrap();
+        assert_eq!(m.route.path, "/v1/applications/{app}/versions/{version}");
+        assert_eq!(m.params, ["pay", "1.0.0+b1"]);
+        assert!(matches!(
+            find(&Method::GET, "/v1/applications/pay/extra/x/y/z/w"),
+            Err(Error::NoRoute { .. })
+        ));
+        match find(&Method::DELETE, "/v1/applications") {
+            Err(Error::MethodNotAllowed { allowed }) => assert_eq!(allowed, "GET, POST"),
+            _ => panic!("expected 405"),
+        }
+        assert!(find(&Method::GET, "/v1/activity/verify").unwrap().params.is_empty());
+    }
+}

@@ -1,0 +1,199 @@
+//! Configuration: one TOML file, `GATEHOUSE_*` environment overrides, then
+//! command-line flags; validated whole before anything is opened or bound.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The file's shape: every field optional, unknown fields refused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub body_limit_bytes: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    pub drain_timeout_ms: Option<u64>,
+    pub log_format: Option<LogFormat>,
+    pub log_filter: Option<String>,
+}
+
+/// The configuration in force, every value decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
+pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
+
+/// The environment variables that override the file, and the field each sets.
+pub const ENV_OVERRIDES: [(&str, &str); 7] = [
+    ("GATEHOUSE_DATA_DIR", "data_dir"),
+    ("GATEHOUSE_LISTEN", "listen"),
+    ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
+    ("GATEHOUSE_REQUEST_TIMEOUT_MS", "request_timeout_ms"),
+    ("GATEHOUSE_DRAIN_TIMEOUT_MS", "drain_timeout_ms"),
+    ("GATEHOUSE_LOG_FORMAT", "log_format"),
+    ("GATEHOUSE_LOG", "log_filter"),
+];
+
+/// Read and parse the file; a missing or malformed file is a usage error naming it.
+pub fn read_file(path: &Path) -> Result<ConfigFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Malformed {
+        what: format!("config file {}", path.display()),
+        detail: format!("cannot read it: {e}"),
+    })?;
+    toml::from_str(&text).map_err(|e| Error::Malformed {
+        what: format!("config file {}", path.display()),
+        detail: e.to_string().trim().replace('\n', " "),
+    })
+}
+
+/// Apply `GATEHOUSE_*` overrides from `env` (a lookup, so tests need no process environment).
+pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> Result<ConfigFile> {
+    let number = |var: &str, v: String| -> Result<u64> {
+        v.trim().parse().map_err(|_| Error::invalid(var, v, "a whole number"))
+    };
+    if let Some(v) = env("GATEHOUSE_DATA_DIR") {
+        file.data_dir = Some(v.into());
+    }
+    if let Some(v) = env("GATEHOUSE_LISTEN") {
+        file.listen = Some(v);
+    }
+    if let Some(v) = env("GATEHOUSE_BODY_LIMIT_BYTES") {
+        file.body_limit_bytes = Some(number("GATEHOUSE_BODY_LIMIT_BYTES", v)?);
+    }
+    if let Some(v) = env("GATEHOUSE_REQUEST_TIMEOUT_MS") {
+        file.request_timeout_ms = Some(number("GATEHOUSE_REQUEST_TIMEOUT_MS", v)?);
+    }
+    if let Some(v) = env("GATEHOUSE_DRAIN_TIMEOUT_MS") {
+        file.drain_timeout_ms = Some(number("GATEHOUSE_DRAIN_TIMEOUT_MS", v)?);
+    }
+    if let Some(v) = env("GATEHOUSE_LOG_FORMAT") {
+        file.log_format = Some(match v.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(Error::invalid("GATEHOUSE_LOG_FORMAT", v, "text or json")),
+        });
+    }
+    if let Some(v) = env("GATEHOUSE_LOG") {
+        file.log_filter = Some(v);
+    }
+    Ok(file)
+}
+
+impl ConfigFile {
+    /// Fill defaults and validate every value.
+    pub fn resolve(self) -> Result<Config> {
+        let listen_text = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| Error::invalid("listen", &listen_text, "an address and port such as 127.0.0.1:8420"))?;
+        let data_dir = self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        if data_dir.as_os_str().is_empty() {
+            return Err(Error::invalid("data_dir", "", "a directory path"));
+        }
+        let body_limit = self.body_limit_bytes.unwrap_or(crate::api::DEFAULT_BODY_LIMIT as u64);
+        if !(1024..=1024 * 1024 * 1024).contains(&body_limit) {
+            return Err(Error::invalid(
+                "body_limit_bytes",
+                body_limit,
+                "1024 to 1073741824 bytes",
+            ));
+        }
+        let request_timeout = self.request_timeout_ms.unwrap_or(30_000);
+        if !(1..=3_600_000).contains(&request_timeout) {
+            return Err(Error::invalid(
+                "request_timeout_ms",
+                request_timeout,
+                "1 to 3600000 milliseconds",
+            ));
+        }
+        let drain = self.drain_timeout_ms.unwrap_or(10_000);
+        if drain > 3_600_000 {
+            return Err(Error::invalid("drain_timeout_ms", drain, "0 to 3600000 milliseconds"));
+        }
+        let log_filter = self.log_filter.unwrap_or_else(|| "info".to_string());
+        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
+            Error::invalid(
+                "log_filter",
+                &log_filter,
+                format!("a tracing filter such as info or gatehouse=debug ({e})"),
+            )
+        })?;
+        Ok(Config {
+            data_dir,
+            listen,
+            body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
+            request_timeout: Duration::from_millis(request_timeout),
+            drain_timeout: Duration::from_millis(drain),
+            log_format: self.log_format.unwrap_or(LogFormat::Text),
+            log_filter,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile> {
+        toml::from_str(text).map_err(|e| Error::Malformed {
+            what: "config".into(),
+            detail: e.to_string(),
+        })
+    }
+
+    #[test]
+    fn defaults_file_then_environment() {
+        let c = ConfigFile::default().resolve().unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        let file = parse("listen = \"127.0.0.1:9000\"\nrequest_timeout_ms = 500\nlog_format = \"json\"").unwrap();
+        let env = |k: &str| (k == "GATEHOUSE_LISTEN").then(|| "127.0.0.1:9100".to_string());
+        let c = apply_env(file, env).unwrap().resolve().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(c.request_timeout, Duration::from_millis(500));
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        assert!(parse("colour = 1").unwrap_err().to_string().contains("colour"));
+        let e = parse("listen = \"everywhere\"")
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`listen`"), "{e}");
+        let e = parse("body_limit_bytes = 1")
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("body_limit_bytes"), "{e}");
+        let e = apply_env(ConfigFile::default(), |k| {
+            (k == "GATEHOUSE_REQUEST_TIMEOUT_MS").then(|| "soon".into())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("GATEHOUSE_REQUEST_TIMEOUT_MS"), "{e}");
+    }
+}

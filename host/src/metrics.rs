@@ -1,0 +1,154 @@
+//! Process metrics in the Prometheus text exposition format: request counts
+//! and latency histograms by route and status, gate decisions, evidence
+//! verdicts. One registry per process; recording is a short critical section.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Latency bucket bounds in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// (route, method, status) → latency histogram.
+    requests: BTreeMap<(String, String, u16), Histogram>,
+    /// (gate kind, decision) → count.
+    gates: BTreeMap<(String, String), u64>,
+    /// (check outcome) → count.
+    checks: BTreeMap<String, u64>,
+    /// (verified|refused code) → count.
+    evidence: BTreeMap<String, u64>,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(Mutex::default)
+}
+
+fn with<F: FnOnce(&mut Registry)>(f: F) {
+    if let Ok(mut r) = registry().lock() {
+        f(&mut r);
+    }
+}
+
+pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64();
+    with(|r| {
+        let h = r
+            .requests
+            .entry((route.to_string(), method.to_string(), status))
+            .or_default();
+        h.count += 1;
+        h.sum += secs;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound
+                && let Some(c) = h.counts.get_mut(i)
+            {
+                *c += 1;
+            }
+        }
+    });
+}
+
+pub fn record_gate(kind: &str, decision: &str) {
+    with(|r| *r.gates.entry((kind.to_string(), decision.to_string())).or_default() += 1);
+}
+
+pub fn record_check(outcome: &str) {
+    with(|r| *r.checks.entry(outcome.to_string()).or_default() += 1);
+}
+
+pub fn record_evidence(verdict: &str) {
+    with(|r| *r.evidence.entry(verdict.to_string()).or_default() += 1);
+}
+
+/// The exposition text.
+pub fn render() -> String {
+    let mut out = String::new();
+    let Ok(r) = registry().lock() else {
+        return out;
+    };
+    out.push_str("# HELP gatehouse_http_requests_total HTTP requests by route template, method and status.\n");
+    out.push_str("# TYPE gatehouse_http_requests_total counter\n");
+    for ((route, method, status), h) in &r.requests {
+        let _ = writeln!(
+            out,
+            "gatehouse_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
+            h.count
+        );
+    }
+    out.push_str("# HELP gatehouse_http_request_duration_seconds Time from request head to response.\n");
+    out.push_str("# TYPE gatehouse_http_request_duration_seconds histogram\n");
+    for ((route, method, status), h) in &r.requests {
+        let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
+        for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
+            let _ = writeln!(
+                out,
+                "gatehouse_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "gatehouse_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(out, "gatehouse_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+        let _ = writeln!(
+            out,
+            "gatehouse_http_request_duration_seconds_count{{{labels}}} {}",
+            h.count
+        );
+    }
+    out.push_str("# HELP gatehouse_gate_decisions_total Gate verdicts by gate kind and decision.\n");
+    out.push_str("# TYPE gatehouse_gate_decisions_total counter\n");
+    for ((kind, decision), n) in &r.gates {
+        let _ = writeln!(
+            out,
+            "gatehouse_gate_decisions_total{{kind=\"{kind}\",decision=\"{decision}\"}} {n}"
+        );
+    }
+    out.push_str("# HELP gatehouse_check_outcomes_total Gate check outcomes.\n");
+    out.push_str("# TYPE gatehouse_check_outcomes_total counter\n");
+    for (outcome, n) in &r.checks {
+        let _ = writeln!(out, "gatehouse_check_outcomes_total{{outcome=\"{outcome}\"}} {n}");
+    }
+    out.push_str(
+        "# HELP gatehouse_evidence_verdicts_total Evidence bindings by verdict (verified or the refusal code).\n",
+    );
+    out.push_str("# TYPE gatehouse_evidence_verdicts_total counter\n");
+    for (verdict, n) in &r.evidence {
+        let _ = writeln!(out, "gatehouse_evidence_verdicts_total{{verdict=\"{verdict}\"}} {n}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_labelled() {
+        record_request("/test/{x}", "GET", 200, Duration::from_micros(700));
+        record_request("/test/{x}", "GET", 200, Duration::from_millis(30));
+        let text = render();
+        assert!(
+            text.contains(r#"gatehouse_http_requests_total{route="/test/{x}",method="GET",status="200"} 2"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"route="/test/{x}",method="GET",status="200",le="0.0005"} 0"#));
+        assert!(text.contains(r#"route="/test/{x}",method="GET",status="200",le="0.001"} 1"#));
+        assert!(text.contains(r#"route="/test/{x}",method="GET",status="200",le="0.05"} 2"#));
+        assert!(text.contains(r#"route="/test/{x}",method="GET",status="200",le="+Inf"} 2"#));
+    }
+}
