@@ -103,6 +103,27 @@ pub fn compose(gate: GateRef, checks: Vec<CheckResult>) -> GateVerdict {
     GateVerdict { gate, decision, checks }
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Passed => "passed",
+            Decision::PassedWithWarnings => "passed_with_warnings",
+            Decision::Blocked => "blocked",
+        }
+    }
+}
+
 impl GateVerdict {
     pub fn blocked(&self) -> bool {
         self.decision == Decision::Blocked

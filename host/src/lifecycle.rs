@@ -50,6 +50,17 @@ pub struct GateRef {
     pub kind: GateKind,
 }
 
+impl GateRef {
+    pub fn kind_str(&self) -> String {
+        match self.kind {
+            GateKind::Entry => "entry",
+            GateKind::Exit => "exit",
+            GateKind::Release => "release",
+        }
+        .to_string()
+    }
+}
+
 impl std::fmt::Display for GateRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self.kind {

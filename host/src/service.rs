@@ -303,6 +303,14 @@ impl Gatehouse {
             Err(e) => return Err(e),
         };
         let gates = self.run_gates(application, &current, &plan)?;
+        if !dry_run {
+            for verdict in &gates {
+                crate::metrics::record_gate(&verdict.gate.kind_str(), verdict.decision.as_str());
+                for check in &verdict.checks {
+                    crate::metrics::record_check(check.outcome.as_str());
+                }
+            }
+        }
         let allowed = !gates.iter().any(GateVerdict::blocked);
         let mut next = current.clone();
         if allowed {

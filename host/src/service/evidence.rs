@@ -271,6 +271,7 @@ impl Gatehouse {
                 batch.bindings.push(binding.clone());
                 bound = true;
             }
+            crate::metrics::record_evidence(binding.refusal.as_ref().map_or("verified", |r| r.code.as_str()));
             batch.events.push(NewEvent {
                 actor: actor.to_string(),
                 action: "evidence.add".into(),
@@ -410,6 +411,7 @@ fn refuse_unbound(
             None,
         ),
     };
+    crate::metrics::record_evidence(refusal.code.as_str());
     batch.events.push(NewEvent {
         actor: actor.to_string(),
         action: "evidence.add".into(),
