@@ -1,8 +1,8 @@
-//! The gate engine: a pure function from (context, checks) to a verdict.
-//!
-//! Checks are bound to gates by a later layer (Rego policies, Wasm plugins);
-//! this module composes their outcomes and fails closed: a block-mode check
-//! that fails *or errors* blocks the gate.
+//! The gate engine: a pure function from (context, checks, waivers) to a
+//! verdict. Checks are bound to gates elsewhere (Rego policies, Wasm plugins);
+//! this module runs them all and composes their outcomes, failing closed: a
+//! block-mode check that fails *or errors* blocks the gate. An active waiver
+//! turns a scoped `fail` into `waived`, and is reported only where it did so.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,8 @@ pub enum Outcome {
     Warn,
     Fail,
     Error,
+    /// A failure an active waiver suppressed.
+    Waived,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,13 +37,69 @@ pub enum Decision {
     Blocked,
 }
 
-/// What one check said about the context.
+/// A finding from a check: a policy's `deny`/`warn` message, a plugin's finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub level: Level,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationale: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Deny,
+    Warn,
+}
+
+impl Finding {
+    pub fn line(&self) -> String {
+        let mut s = match &self.rule_id {
+            Some(id) => format!("[{id}] {}", self.message),
+            None => self.message.clone(),
+        };
+        if let Some(r) = &self.remediation {
+            s.push_str(&format!(" — remediation: {r}"));
+        }
+        s
+    }
+}
+
+/// What a check returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckOutput {
+    pub outcome: Outcome,
+    pub findings: Vec<Finding>,
+    /// Why the outcome is `error`.
+    pub error: Option<String>,
+}
+
+/// What one check said about the context, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub check: String,
+    /// The binding that put this check on the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
     pub mode: Mode,
     pub outcome: Outcome,
+    /// One line per finding (and the error, if any), for people.
     pub messages: Vec<String>,
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Digest of what was evaluated (the policy text, the plugin's wasm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The waiver that turned this check's failure into `waived`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +107,12 @@ pub struct GateVerdict {
     pub gate: GateRef,
     pub decision: Decision,
     pub checks: Vec<CheckResult>,
+    /// Set once the evaluation is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_id: Option<String>,
+    /// SHA-256 of the input document the checks judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_digest: Option<String>,
 }
 
 /// Everything a check may look at.
@@ -60,6 +124,8 @@ pub struct Context<'a> {
     pub gate: &'a GateRef,
     /// Verified evidence for the version, still vouched for by a usable key.
     pub evidence: &'a [EvidenceEntry],
+    /// The input document every check receives (docs/input-document.md).
+    pub document: &'a serde_json::Value,
 }
 
 /// A check bound to a gate. Implementations must not panic on any input; an
@@ -67,25 +133,65 @@ pub struct Context<'a> {
 pub trait Check: Send + Sync {
     fn id(&self) -> &str;
     fn mode(&self) -> Mode;
-    fn evaluate(&self, ctx: &Context<'_>) -> (Outcome, Vec<String>);
+    fn evaluate(&self, ctx: &Context<'_>) -> CheckOutput;
+    /// The binding that put the check here, if any.
+    fn binding(&self) -> Option<&str> {
+        None
+    }
+    /// Digest of what the check runs.
+    fn digest(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A waiver in force for this gate: it covers one check, or every check when `check` is None.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveWaiver {
+    pub id: String,
+    pub check: Option<String>,
 }
 
 /// Run every check of one gate and compose the verdict. No check is skipped
 /// because another failed: one failure must not hide the others.
-pub fn evaluate(ctx: &Context<'_>, checks: &[&dyn Check]) -> GateVerdict {
+pub fn evaluate(ctx: &Context<'_>, checks: &[&dyn Check], waivers: &[ActiveWaiver]) -> GateVerdict {
     let results = checks
         .iter()
         .map(|c| {
-            let (outcome, messages) = c.evaluate(ctx);
+            let out = c.evaluate(ctx);
+            let mut messages: Vec<String> = out.findings.iter().map(Finding::line).collect();
+            if let Some(e) = &out.error {
+                messages.push(format!("error: {e}"));
+            }
             CheckResult {
                 check: c.id().to_string(),
+                binding: c.binding().map(str::to_string),
                 mode: c.mode(),
-                outcome,
+                outcome: out.outcome,
                 messages,
+                findings: out.findings,
+                digest: c.digest(),
+                waiver: None,
             }
         })
         .collect();
-    compose(ctx.gate.clone(), results)
+    compose(ctx.gate.clone(), apply_waivers(results, waivers))
+}
+
+/// Turn each `fail` that an active waiver covers into `waived`, naming the
+/// waiver. Errors are never waived: a broken check must be fixed or unbound.
+pub fn apply_waivers(results: Vec<CheckResult>, waivers: &[ActiveWaiver]) -> Vec<CheckResult> {
+    results
+        .into_iter()
+        .map(|mut r| {
+            if r.outcome == Outcome::Fail
+                && let Some(w) = waivers.iter().find(|w| w.check.as_deref().is_none_or(|c| c == r.check))
+            {
+                r.outcome = Outcome::Waived;
+                r.waiver = Some(w.id.clone());
+            }
+            r
+        })
+        .collect()
 }
 
 pub fn compose(gate: GateRef, checks: Vec<CheckResult>) -> GateVerdict {
@@ -100,7 +206,13 @@ pub fn compose(gate: GateRef, checks: Vec<CheckResult>) -> GateVerdict {
     } else {
         Decision::Passed
     };
-    GateVerdict { gate, decision, checks }
+    GateVerdict {
+        gate,
+        decision,
+        checks,
+        evaluation_id: None,
+        input_digest: None,
+    }
 }
 
 impl Outcome {
@@ -110,6 +222,7 @@ impl Outcome {
             Outcome::Warn => "warn",
             Outcome::Fail => "fail",
             Outcome::Error => "error",
+            Outcome::Waived => "waived",
         }
     }
 }
@@ -129,18 +242,31 @@ impl GateVerdict {
         self.decision == Decision::Blocked
     }
 
-    /// One line: the gate and every failing check with its messages.
+    /// One line: the gate and every check that did not pass, with its messages.
     pub fn explain(&self) -> String {
         let failing: Vec<String> = self
             .checks
             .iter()
             .filter(|c| c.outcome != Outcome::Pass)
-            .map(|c| format!("{} {:?} ({:?}): {}", c.check, c.outcome, c.mode, c.messages.join(" | ")))
+            .map(|c| {
+                let waiver = c
+                    .waiver
+                    .as_deref()
+                    .map(|w| format!(" by waiver {w}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} {}{waiver} ({:?}): {}",
+                    c.check,
+                    c.outcome.as_str(),
+                    c.mode,
+                    c.messages.join(" | ")
+                )
+            })
             .collect();
         if failing.is_empty() {
-            format!("gate {}: {:?}", self.gate, self.decision)
+            format!("gate {}: {}", self.gate, self.decision.as_str())
         } else {
-            format!("gate {}: {:?}: {}", self.gate, self.decision, failing.join("; "))
+            format!("gate {}: {}: {}", self.gate, self.decision.as_str(), failing.join("; "))
         }
     }
 }
@@ -150,12 +276,16 @@ mod tests {
     use super::*;
     use crate::lifecycle::GateKind;
 
-    fn result(mode: Mode, outcome: Outcome) -> CheckResult {
+    fn result(check: &str, mode: Mode, outcome: Outcome) -> CheckResult {
         CheckResult {
-            check: format!("{mode:?}-{outcome:?}"),
+            check: check.into(),
+            binding: None,
             mode,
             outcome,
             messages: vec!["why".into()],
+            findings: vec![],
+            digest: None,
+            waiver: None,
         }
     }
 
@@ -172,12 +302,15 @@ mod tests {
         use Outcome::{Error, Fail, Pass};
         let table = [
             (vec![], Decision::Passed),
-            (vec![result(Block, Pass)], Decision::Passed),
-            (vec![result(Block, Outcome::Warn)], Decision::PassedWithWarnings),
-            (vec![result(Mode::Warn, Fail)], Decision::PassedWithWarnings),
-            (vec![result(Mode::Warn, Error)], Decision::PassedWithWarnings),
-            (vec![result(Block, Error)], Decision::Blocked),
-            (vec![result(Block, Pass), result(Block, Fail)], Decision::Blocked),
+            (vec![result("a", Block, Pass)], Decision::Passed),
+            (vec![result("a", Block, Outcome::Warn)], Decision::PassedWithWarnings),
+            (vec![result("a", Mode::Warn, Fail)], Decision::PassedWithWarnings),
+            (vec![result("a", Mode::Warn, Error)], Decision::PassedWithWarnings),
+            (vec![result("a", Block, Error)], Decision::Blocked),
+            (
+                vec![result("a", Block, Pass), result("b", Block, Fail)],
+                Decision::Blocked,
+            ),
         ];
         for (checks, expected) in table {
             let v = compose(gate(), checks.clone());
@@ -186,20 +319,54 @@ mod tests {
     }
 
     #[test]
+    fn waivers_suppress_only_the_failures_they_cover_and_never_errors() {
+        let results = vec![
+            result("a", Mode::Block, Outcome::Fail),
+            result("b", Mode::Block, Outcome::Fail),
+            result("c", Mode::Block, Outcome::Pass),
+            result("d", Mode::Block, Outcome::Error),
+        ];
+        let one = [ActiveWaiver {
+            id: "w1".into(),
+            check: Some("a".into()),
+        }];
+        let waived = apply_waivers(results.clone(), &one);
+        assert_eq!(waived[0].outcome, Outcome::Waived);
+        assert_eq!(waived[0].waiver.as_deref(), Some("w1"));
+        assert_eq!(waived[1].outcome, Outcome::Fail);
+        assert_eq!(
+            waived[2].waiver, None,
+            "a waiver is reported only where it suppressed a failure"
+        );
+        let all = [ActiveWaiver {
+            id: "w2".into(),
+            check: None,
+        }];
+        let waived = apply_waivers(results, &all);
+        assert_eq!(waived[1].outcome, Outcome::Waived);
+        assert_eq!(waived[3].outcome, Outcome::Error);
+        assert_eq!(
+            compose(gate(), waived).decision,
+            Decision::Blocked,
+            "the error still blocks"
+        );
+    }
+
+    #[test]
     fn explanation_names_every_failing_check() {
         let v = compose(
             gate(),
             vec![
-                result(Mode::Block, Outcome::Fail),
-                result(Mode::Block, Outcome::Error),
-                result(Mode::Block, Outcome::Pass),
+                result("fails", Mode::Block, Outcome::Fail),
+                result("errs", Mode::Block, Outcome::Error),
+                result("passes", Mode::Block, Outcome::Pass),
             ],
         );
         let text = v.explain();
         assert!(
-            text.contains("Block-Fail") && text.contains("Block-Error") && !text.contains("Block-Pass"),
+            text.contains("fails fail") && text.contains("errs error") && !text.contains("passes"),
             "{text}"
         );
-        assert!(text.starts_with("gate qa/entry: Blocked"));
+        assert!(text.starts_with("gate qa/entry: blocked"));
     }
 }

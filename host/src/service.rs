@@ -5,11 +5,15 @@
 
 mod access;
 mod evidence;
+mod gates;
 
 pub use access::CreatedToken;
 pub use evidence::{BindingOutcome, IngestOutcome, Target};
+pub use gates::{GatePlan, PlannedGate};
 
 use std::path::Path;
+
+use sha2::Digest;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -68,36 +72,57 @@ pub struct ChainReport {
     pub broken: Option<Break>,
 }
 
-/// A check bound to one gate.
+/// A check attached directly to one gate (tests, embedders); configured
+/// checks come from bindings.
 #[derive(Clone)]
-pub struct Binding {
+pub struct DirectCheck {
     pub gate: GateRef,
     pub check: Arc<dyn Check>,
 }
 
+/// What the gates run with, beyond the store.
+#[derive(Debug, Clone, Default)]
+pub struct GateSettings {
+    /// A directory of `.rego` files loaded beside the bundled packs.
+    pub policy_dir: Option<std::path::PathBuf>,
+    /// Bindings from the configuration file (read-only through the API).
+    pub bindings: Vec<crate::binding::Binding>,
+    pub limits: crate::policy::Limits,
+}
+
 pub struct Gatehouse {
     store: Arc<dyn Store>,
-    bindings: Vec<Binding>,
+    direct: Vec<DirectCheck>,
+    settings: GateSettings,
+    /// The compiled policies: bundled, then the directory, then uploads (later wins).
+    policies: std::sync::RwLock<Arc<crate::policy::PolicySet>>,
 }
 
 const MAX_PAGE: usize = 1000;
 
 impl Gatehouse {
-    pub fn new(store: Arc<dyn Store>) -> Gatehouse {
-        Gatehouse {
+    pub fn new(store: Arc<dyn Store>, settings: GateSettings) -> Result<Gatehouse> {
+        let set = gates::compile(&*store, &settings)?;
+        Ok(Gatehouse {
             store,
-            bindings: Vec::new(),
-        }
+            direct: Vec::new(),
+            settings,
+            policies: std::sync::RwLock::new(Arc::new(set)),
+        })
     }
 
-    /// Open the embedded store under `data_dir`.
+    /// Open the embedded store under `data_dir`, with the bundled policies.
     pub fn open(data_dir: &Path) -> Result<Gatehouse> {
-        Ok(Gatehouse::new(Arc::new(SqliteStore::open(data_dir)?)))
+        Gatehouse::open_with(data_dir, GateSettings::default())
     }
 
-    /// Bind a check to a gate (the policy layer builds these from bindings).
+    pub fn open_with(data_dir: &Path, settings: GateSettings) -> Result<Gatehouse> {
+        Gatehouse::new(Arc::new(SqliteStore::open(data_dir)?), settings)
+    }
+
+    /// Attach a check directly to a gate.
     pub fn bind(&mut self, gate: GateRef, check: Arc<dyn Check>) {
-        self.bindings.push(Binding { gate, check });
+        self.direct.push(DirectCheck { gate, check });
     }
 
     // ---- applications -------------------------------------------------
@@ -302,9 +327,15 @@ impl Gatehouse {
             }
             Err(e) => return Err(e),
         };
-        let gates = self.run_gates(application, &current, &plan)?;
+        let kind = if action == "version.release" {
+            "release"
+        } else {
+            "promote"
+        };
+        let mut gates = self.run_gates(application, &current, &plan, kind)?;
         if !dry_run {
-            for verdict in &gates {
+            for verdict in &mut gates {
+                verdict.evaluation_id = Some(gates::new_id("ev")?);
                 crate::metrics::record_gate(&verdict.gate.kind_str(), verdict.decision.as_str());
                 for check in &verdict.checks {
                     crate::metrics::record_check(check.outcome.as_str());
@@ -339,9 +370,11 @@ impl Gatehouse {
             "skipped": plan.skipped,
             "gates": outcome.gates,
         });
+        let (app_key, ver) = (current.application.clone(), current.version.clone());
         if !allowed {
+            let event = version_event(actor, action, &current, EventResult::Blocked, details);
             self.store
-                .append_event(version_event(actor, action, &current, EventResult::Blocked, details))?;
+                .commit_transition(None, &outcome.gates, &app_key, &ver, event)?;
             return Err(Error::Blocked {
                 verdicts: outcome.gates,
             });
@@ -352,8 +385,12 @@ impl Gatehouse {
         } else {
             EventResult::Success
         };
-        let event = version_event(actor, action, &outcome.version, result, details.clone());
-        match self.store.update_version(&outcome.version, current.revision, event) {
+        let event = version_event(actor, action, &outcome.version, result, details);
+        let next = Some((&outcome.version, current.revision));
+        match self
+            .store
+            .commit_transition(next, &outcome.gates, &app_key, &ver, event)
+        {
             Ok(e) => {
                 outcome.event_seq = Some(e.seq);
                 Ok(outcome)
@@ -368,33 +405,68 @@ impl Gatehouse {
         }
     }
 
-    fn run_gates(&self, application: &Application, version: &Version, plan: &Plan) -> Result<Vec<GateVerdict>> {
-        let evidence = if plan.gates.is_empty() {
-            Vec::new()
-        } else {
-            self.gate_evidence(version)?
-        };
-        Ok(plan
-            .gates
-            .iter()
-            .map(|gate_ref| {
-                let checks: Vec<&dyn Check> = self
-                    .bindings
+    /// Evaluate every gate of a plan: the bound checks (and direct ones) over
+    /// the input document, with the waivers in force.
+    fn run_gates(
+        &self,
+        application: &Application,
+        version: &Version,
+        plan: &Plan,
+        kind: &str,
+    ) -> Result<Vec<GateVerdict>> {
+        if plan.gates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let evidence = self.gate_evidence(version)?;
+        let waivers = self.store.waivers(Some(&version.application), Some(&version.version))?;
+        let bindings = self.all_bindings()?;
+        let set = self.policy_set();
+        let now = crate::time::now();
+        let mut verdicts = Vec::with_capacity(plan.gates.len());
+        for gate_ref in &plan.gates {
+            let active: Vec<crate::gate::ActiveWaiver> =
+                waivers.iter().filter_map(|w| w.active_for(gate_ref, &now)).collect();
+            let in_force: Vec<crate::waiver::Waiver> = waivers
+                .iter()
+                .filter(|w| w.active_for(gate_ref, &now).is_some())
+                .cloned()
+                .collect();
+            let transition = crate::document::Transition {
+                action: kind,
+                from_stage: plan.from.as_deref(),
+                to_stage: plan.to.as_deref(),
+                gate: gate_ref,
+            };
+            let document = crate::document::build(application, version, &transition, &evidence, &in_force);
+            let input = crate::policy::PolicySet::input(&document);
+            let bound: Vec<Box<dyn Check>> = bindings
+                .iter()
+                .filter(|b| b.applies(application, gate_ref).is_some())
+                .map(|b| gates::check_for(b, &set, &input, self.settings.limits))
+                .collect();
+            let mut checks: Vec<&dyn Check> = bound.iter().map(|c| c.as_ref()).collect();
+            checks.extend(
+                self.direct
                     .iter()
-                    .filter(|b| &b.gate == gate_ref)
-                    .map(|b| b.check.as_ref())
-                    .collect();
-                let ctx = gate::Context {
-                    application,
-                    version,
-                    from_stage: plan.from.as_deref(),
-                    to_stage: plan.to.as_deref(),
-                    gate: gate_ref,
-                    evidence: &evidence,
-                };
-                gate::evaluate(&ctx, &checks)
-            })
-            .collect())
+                    .filter(|d| &d.gate == gate_ref)
+                    .map(|d| d.check.as_ref()),
+            );
+            let ctx = gate::Context {
+                application,
+                version,
+                from_stage: plan.from.as_deref(),
+                to_stage: plan.to.as_deref(),
+                gate: gate_ref,
+                evidence: &evidence,
+                document: &document,
+            };
+            let mut verdict = gate::evaluate(&ctx, &checks, &active);
+            verdict.input_digest = Some(hex::encode(sha2::Sha256::digest(crate::audit::canonical_json(
+                &document,
+            ))));
+            verdicts.push(verdict);
+        }
+        Ok(verdicts)
     }
 
     fn load(&self, app: &str, version: &str) -> Result<(Application, Version, Lifecycle)> {

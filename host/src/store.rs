@@ -7,11 +7,15 @@ pub mod sqlite;
 use crate::access::Token;
 use crate::app::{Application, Criticality, Maturity};
 use crate::audit::{Event, EventResult, NewEvent};
+use crate::binding::Binding;
 use crate::error::Result;
 use crate::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
+use crate::gate::GateVerdict;
 use crate::keys::TrustedKey;
 use crate::lifecycle::Lifecycle;
+use crate::policy::Policy;
 use crate::version::{ReleaseStatus, Version};
+use crate::waiver::Waiver;
 
 pub use sqlite::SqliteStore;
 
@@ -101,6 +105,26 @@ pub trait Store: Send + Sync {
     fn tokens(&self) -> Result<Vec<Token>>;
     /// Cheap proof that the store answers (readiness).
     fn ping(&self) -> Result<()>;
+
+    fn put_binding(&self, binding: &Binding, event: NewEvent) -> Result<Event>;
+    fn delete_binding(&self, id: &str, event: NewEvent) -> Result<Event>;
+    fn bindings(&self) -> Result<Vec<Binding>>;
+    fn put_policy(&self, policy: &Policy, event: NewEvent) -> Result<Event>;
+    fn uploaded_policies(&self) -> Result<Vec<Policy>>;
+    fn put_waiver(&self, waiver: &Waiver, event: NewEvent) -> Result<Event>;
+    fn waiver(&self, id: &str) -> Result<Option<Waiver>>;
+    fn waivers(&self, app: Option<&str>, version: Option<&str>) -> Result<Vec<Waiver>>;
+    /// A transition's outcome in one transaction: the version's move (when
+    /// allowed; compare-and-set on its revision), every gate evaluation, the event.
+    fn commit_transition(
+        &self,
+        next: Option<(&Version, u64)>,
+        evaluations: &[GateVerdict],
+        application: &str,
+        version: &str,
+        event: NewEvent,
+    ) -> Result<Event>;
+    fn gate_evaluations(&self, app: &str, version: &str) -> Result<Vec<GateVerdict>>;
 
     /// Record an event that changes no other state (a refusal, a conflict).
     fn append_event(&self, event: NewEvent) -> Result<Event>;

@@ -7,7 +7,7 @@ use gatehouse::Error;
 use gatehouse::app::NewApplication;
 use gatehouse::audit::EventResult;
 use gatehouse::error::parse_input;
-use gatehouse::gate::{Check, Context, Mode, Outcome};
+use gatehouse::gate::{Check, CheckOutput, Context, Finding, Level, Mode, Outcome};
 use gatehouse::lifecycle::{GateKind, GateRef, LifecycleSpec};
 use gatehouse::service::{Gatehouse, PromoteRequest, ReleaseRequest, RollbackRequest};
 use gatehouse::store::{AppFilter, EventFilter};
@@ -98,8 +98,19 @@ impl Check for Fixed {
     fn mode(&self) -> Mode {
         self.1
     }
-    fn evaluate(&self, ctx: &Context<'_>) -> (Outcome, Vec<String>) {
-        (self.2, vec![format!("{} judged {}", self.0, ctx.version.version)])
+    fn evaluate(&self, ctx: &Context<'_>) -> CheckOutput {
+        CheckOutput {
+            outcome: self.2,
+            findings: vec![Finding {
+                level: Level::Deny,
+                message: format!("{} judged {}", self.0, ctx.version.version),
+                rule_id: None,
+                title: None,
+                rationale: None,
+                remediation: None,
+            }],
+            error: None,
+        }
     }
 }
 

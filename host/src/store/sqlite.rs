@@ -9,11 +9,15 @@ use super::{AppFilter, EventFilter, Store, VersionFilter};
 use crate::access::Token;
 use crate::app::Application;
 use crate::audit::{Event, EventResult, GENESIS_HASH, NewEvent};
+use crate::binding::Binding;
 use crate::error::{Error, Result};
 use crate::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
+use crate::gate::GateVerdict;
 use crate::keys::TrustedKey;
 use crate::lifecycle::Lifecycle;
+use crate::policy::Policy;
 use crate::version::Version;
+use crate::waiver::Waiver;
 
 pub const DB_FILE: &str = "gatehouse.db";
 
@@ -115,6 +119,32 @@ const MIGRATIONS: &[&str] = &[
         doc  TEXT NOT NULL
     ) STRICT;
     "#,
+    // 4: policy gates: bindings, uploaded policies, waivers, stored gate evaluations.
+    r#"
+    CREATE TABLE bindings (
+        id  TEXT PRIMARY KEY,
+        doc TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE policies (
+        name TEXT PRIMARY KEY,
+        doc  TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE waivers (
+        id          TEXT PRIMARY KEY,
+        application TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        doc         TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX waivers_version ON waivers(application, version);
+    CREATE TABLE gate_evaluations (
+        id          TEXT PRIMARY KEY,
+        application TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        doc         TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX gate_evaluations_version ON gate_evaluations(application, version, created_at);
+    "#,
 ];
 
 pub struct SqliteStore {
@@ -144,6 +174,22 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Every `doc` column a query returns, decoded.
+    fn docs<T: serde::de::DeserializeOwned, P: rusqlite::Params>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: P,
+    ) -> Result<Vec<T>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let docs = stmt
+                .query_map(params, |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            docs.iter().map(|d| from_doc(what, d)).collect()
+        })
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
@@ -832,5 +878,125 @@ impl Store for SqliteStore {
 
     fn ping(&self) -> Result<()> {
         self.with_conn(|conn| Ok(row(conn, "SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop)?))
+    }
+
+    fn put_binding(&self, binding: &Binding, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            exec(
+                tx,
+                "INSERT INTO bindings (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                params![binding.id, to_doc(binding)?],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn delete_binding(&self, id: &str, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            if exec(tx, "DELETE FROM bindings WHERE id = ?1", [id])? == 0 {
+                return Err(Error::NotFound {
+                    kind: "binding",
+                    id: id.to_string(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn bindings(&self) -> Result<Vec<Binding>> {
+        self.docs("binding", "SELECT doc FROM bindings ORDER BY id", [])
+    }
+
+    fn put_policy(&self, policy: &Policy, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            exec(
+                tx,
+                "INSERT INTO policies (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
+                params![policy.name, to_doc(policy)?],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn uploaded_policies(&self) -> Result<Vec<Policy>> {
+        self.docs("policy", "SELECT doc FROM policies ORDER BY name", [])
+    }
+
+    fn put_waiver(&self, waiver: &Waiver, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            exec(
+                tx,
+                "INSERT INTO waivers (id, application, version, doc) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                params![waiver.id, waiver.application, waiver.version, to_doc(waiver)?],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn waiver(&self, id: &str) -> Result<Option<Waiver>> {
+        Ok(self
+            .docs("waiver", "SELECT doc FROM waivers WHERE id = ?1", [id])?
+            .pop())
+    }
+
+    fn waivers(&self, app: Option<&str>, version: Option<&str>) -> Result<Vec<Waiver>> {
+        self.docs(
+            "waiver",
+            "SELECT doc FROM waivers WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR version = ?2)
+             ORDER BY json_extract(doc, '$.requested_at'), id",
+            params![app, version],
+        )
+    }
+
+    fn commit_transition(
+        &self,
+        next: Option<(&Version, u64)>,
+        evaluations: &[GateVerdict],
+        application: &str,
+        version: &str,
+        event: NewEvent,
+    ) -> Result<Event> {
+        self.write(event, |tx| {
+            if let Some((v, expected)) = next {
+                let n = exec(
+                    tx,
+                    "UPDATE versions SET stage = ?3, release_status = ?4, revision = ?5, doc = ?6
+                     WHERE application = ?1 AND version = ?2 AND revision = ?7",
+                    params![
+                        v.application,
+                        v.version,
+                        v.stage,
+                        v.release_status.as_str(),
+                        v.revision as i64,
+                        to_doc(v)?,
+                        expected as i64
+                    ],
+                )?;
+                if n == 0 {
+                    return Err(Error::conflict(format!(
+                        "version {}@{} was changed by another request at the same time; read it again and retry",
+                        v.application, v.version
+                    )));
+                }
+            }
+            let now = crate::time::now();
+            for e in evaluations {
+                exec(
+                    tx,
+                    "INSERT INTO gate_evaluations (id, application, version, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![e.evaluation_id, application, version, now, to_doc(e)?],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn gate_evaluations(&self, app: &str, version: &str) -> Result<Vec<GateVerdict>> {
+        self.docs(
+            "gate evaluation",
+            "SELECT doc FROM gate_evaluations WHERE application = ?1 AND version = ?2 ORDER BY created_at, id",
+            [app, version],
+        )
     }
 }

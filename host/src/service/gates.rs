@@ -1,0 +1,388 @@
+//! Gate use cases: the policy set, bindings, the gate plan, waivers and
+//! stored evaluations.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{GateSettings, Gatehouse, validate_actor};
+use crate::audit::{EventResult, NewEvent};
+use crate::binding::{Binding, BindingOrigin, BindingSpec};
+use crate::error::{Error, Result};
+use crate::gate::{Check, CheckOutput, GateVerdict, Mode, Outcome};
+use crate::lifecycle::GateRef;
+use crate::policy::{self, Limits, Origin, Policy, PolicyCheck, PolicySet};
+use crate::store::Store;
+use crate::waiver::{Waiver, WaiverRequest};
+
+/// A random id with a prefix (`ev_…`, `wv_…`).
+pub fn new_id(prefix: &str) -> Result<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Store(format!("no randomness from the operating system: {e}")))?;
+    Ok(format!("{prefix}_{}", hex::encode(bytes)))
+}
+
+/// Bundled packs, then the policy directory, then uploads: a later one with
+/// the same name replaces an earlier one.
+pub fn compile(store: &dyn Store, settings: &GateSettings) -> Result<PolicySet> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let mut all = policy::bundled()?;
+    if let Some(dir) = &settings.policy_dir {
+        all.extend(policy::from_directory(dir)?);
+    }
+    all.extend(store.uploaded_policies()?);
+    for p in all {
+        by_name.insert(p.name.clone(), p);
+    }
+    PolicySet::new(by_name.into_values().collect())
+}
+
+/// The check a binding puts on a gate. Unknown kinds fail closed.
+pub fn check_for(b: &Binding, set: &Arc<PolicySet>, input: &policy::Input, limits: Limits) -> Box<dyn Check> {
+    if b.check.starts_with("policy:") {
+        Box::new(PolicyCheck {
+            binding: b.id.clone(),
+            check: b.check.clone(),
+            mode: b.mode,
+            params: b.params.clone(),
+            set: set.clone(),
+            input: input.clone(),
+            limits,
+        })
+    } else {
+        Box::new(Unavailable {
+            binding: b.id.clone(),
+            check: b.check.clone(),
+            mode: b.mode,
+        })
+    }
+}
+
+/// A bound check this build cannot run (plugins arrive later): it errors, so a
+/// block-mode binding blocks.
+struct Unavailable {
+    binding: String,
+    check: String,
+    mode: Mode,
+}
+
+impl Check for Unavailable {
+    fn id(&self) -> &str {
+        &self.check
+    }
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+    fn binding(&self) -> Option<&str> {
+        Some(&self.binding)
+    }
+    fn evaluate(&self, _ctx: &crate::gate::Context<'_>) -> CheckOutput {
+        CheckOutput {
+            outcome: Outcome::Error,
+            findings: Vec::new(),
+            error: Some(format!(
+                "{} cannot run: only policy: checks are available in this build",
+                self.check
+            )),
+        }
+    }
+}
+
+/// Which checks a promotion would run, and why each binding matched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatePlan {
+    pub application: String,
+    pub version: String,
+    pub from_stage: Option<String>,
+    pub to_stage: Option<String>,
+    pub gates: Vec<PlannedGate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedGate {
+    pub gate: GateRef,
+    pub checks: Vec<PlannedCheck>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedCheck {
+    pub check: String,
+    pub binding: String,
+    pub mode: Mode,
+    pub why: String,
+    /// The policy's digest and origin, or why it cannot run.
+    pub policy: Option<PolicyRef>,
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyRef {
+    pub name: String,
+    pub digest: String,
+    pub origin: Origin,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyUpload {
+    pub source: String,
+}
+
+impl Gatehouse {
+    pub(super) fn policy_set(&self) -> Arc<PolicySet> {
+        match self.policies.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Config bindings first, then stored ones (ids are unique across both).
+    pub fn all_bindings(&self) -> Result<Vec<Binding>> {
+        let mut all = self.settings.bindings.clone();
+        all.extend(self.store.bindings()?);
+        Ok(all)
+    }
+
+    pub fn put_binding(&self, actor: &str, id: &str, spec: BindingSpec) -> Result<Binding> {
+        let actor = validate_actor(actor)?;
+        if self.settings.bindings.iter().any(|b| b.id == id) {
+            return Err(Error::conflict(format!(
+                "binding {id} comes from the configuration file; change it there"
+            )));
+        }
+        let binding = spec.into_binding(id, BindingOrigin::Api)?;
+        if let Some(name) = binding.check.strip_prefix("policy:")
+            && self.policy_set().get(name).is_none()
+        {
+            return Err(Error::invalid(
+                "check",
+                &binding.check,
+                "a loaded policy (see GET /v1/policies)",
+            ));
+        }
+        let event = simple_event(
+            actor,
+            "binding.put",
+            &format!("binding:{id}"),
+            json!({ "binding": binding }),
+        );
+        self.store.put_binding(&binding, event)?;
+        Ok(binding)
+    }
+
+    pub fn delete_binding(&self, actor: &str, id: &str) -> Result<()> {
+        let actor = validate_actor(actor)?;
+        if self.settings.bindings.iter().any(|b| b.id == id) {
+            return Err(Error::conflict(format!(
+                "binding {id} comes from the configuration file; change it there"
+            )));
+        }
+        self.store.delete_binding(
+            id,
+            simple_event(actor, "binding.delete", &format!("binding:{id}"), json!({})),
+        )?;
+        Ok(())
+    }
+
+    pub fn policies(&self) -> Vec<Policy> {
+        self.policy_set().policies().cloned().collect()
+    }
+
+    pub fn policy(&self, name: &str) -> Result<Policy> {
+        self.policy_set().get(name).cloned().ok_or_else(|| Error::NotFound {
+            kind: "policy",
+            id: name.to_string(),
+        })
+    }
+
+    /// Upload (or replace) a policy; it must compile with every other loaded policy.
+    pub fn upload_policy(&self, actor: &str, name: &str, upload: PolicyUpload) -> Result<Policy> {
+        let actor = validate_actor(actor)?;
+        let previous = self.policy_set().get(name).cloned();
+        let version = previous.as_ref().map_or(1, |p| {
+            if p.digest == policy::digest(&upload.source) {
+                p.version
+            } else {
+                p.version + 1
+            }
+        });
+        let p = policy::from_source(&format!("upload:{name}"), &upload.source, Origin::Uploaded, version)?;
+        if p.name != name {
+            return Err(Error::invalid(
+                "source",
+                format!("package {}", p.name),
+                format!("package {name}, as the path says"),
+            ));
+        }
+        let mut all: Vec<Policy> = self
+            .policy_set()
+            .policies()
+            .filter(|q| q.name != name)
+            .cloned()
+            .collect();
+        all.push(p.clone());
+        let set = PolicySet::new(all)?;
+        let event = simple_event(
+            actor,
+            "policy.upload",
+            &format!("policy:{name}"),
+            json!({ "name": name, "version": p.version, "digest": p.digest, "previous_digest": previous.map(|q| q.digest) }),
+        );
+        self.store.put_policy(&p, event)?;
+        if let Ok(mut guard) = self.policies.write() {
+            *guard = Arc::new(set);
+        }
+        Ok(p)
+    }
+
+    /// Which checks a promotion of the version to `target` would run, and why.
+    pub fn gate_plan(&self, app: &str, version: &str, target: &str) -> Result<GatePlan> {
+        let (application, v, lifecycle) = self.load(app, version)?;
+        let plan = if target == "release" {
+            lifecycle.plan_release(v.stage.as_deref(), v.release_status)?
+        } else {
+            lifecycle.plan_promotion(v.stage.as_deref(), v.release_status, target)?
+        };
+        let bindings = self.all_bindings()?;
+        let set = self.policy_set();
+        let gates = plan
+            .gates
+            .iter()
+            .map(|g| PlannedGate {
+                gate: g.clone(),
+                checks: bindings
+                    .iter()
+                    .filter_map(|b| b.applies(&application, g).map(|why| (b, why)))
+                    .map(|(b, why)| {
+                        let p = b.check.strip_prefix("policy:").and_then(|n| set.get(n));
+                        let problem = match (b.check.strip_prefix("policy:"), p) {
+                            (Some(_), Some(_)) => None,
+                            (Some(n), None) => {
+                                Some(format!("policy {n} is not loaded: this check will error and block"))
+                            }
+                            (None, _) => {
+                                Some("only policy: checks run in this build: this check will error".to_string())
+                            }
+                        };
+                        PlannedCheck {
+                            check: b.check.clone(),
+                            binding: b.id.clone(),
+                            mode: b.mode,
+                            why,
+                            policy: p.map(|p| PolicyRef {
+                                name: p.name.clone(),
+                                digest: p.digest.clone(),
+                                origin: p.origin,
+                                version: p.version,
+                            }),
+                            problem,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(GatePlan {
+            application: app.to_string(),
+            version: v.version,
+            from_stage: plan.from,
+            to_stage: plan.to,
+            gates,
+        })
+    }
+
+    pub fn gate_evaluations(&self, app: &str, version: &str) -> Result<Vec<GateVerdict>> {
+        self.version(app, version)?;
+        self.store.gate_evaluations(app, version)
+    }
+
+    // ---- waivers ----------------------------------------------------------
+
+    pub fn request_waiver(&self, actor: &str, req: WaiverRequest) -> Result<Waiver> {
+        let actor = validate_actor(actor)?;
+        self.version(&req.application, &req.version)?;
+        let lifecycle = self.lifecycle(&self.version(&req.application, &req.version)?.lifecycle)?;
+        if !lifecycle.stage_names().contains(&req.gate.stage.as_str()) {
+            return Err(Error::invalid(
+                "gate.stage",
+                &req.gate.stage,
+                format!(
+                    "a stage of lifecycle {}: {}",
+                    lifecycle.name,
+                    lifecycle.stage_names().join(", ")
+                ),
+            ));
+        }
+        let w = req.into_waiver(new_id("wv")?, actor, &crate::time::now())?;
+        self.store
+            .put_waiver(&w, waiver_event(actor, "waiver.request", &w, EventResult::Success))?;
+        Ok(w)
+    }
+
+    pub fn waiver(&self, id: &str) -> Result<Waiver> {
+        self.store.waiver(id)?.ok_or_else(|| Error::NotFound {
+            kind: "waiver",
+            id: id.to_string(),
+        })
+    }
+
+    pub fn waivers(&self, app: Option<&str>, version: Option<&str>) -> Result<Vec<Waiver>> {
+        self.store.waivers(app, version)
+    }
+
+    /// Approve or reject. A refusal (the requester deciding, a decided
+    /// waiver) is logged too.
+    pub fn decide_waiver(&self, actor: &str, id: &str, approve: bool, note: Option<String>) -> Result<Waiver> {
+        let actor = validate_actor(actor)?;
+        let w = self.waiver(id)?;
+        let action = if approve { "waiver.approve" } else { "waiver.reject" };
+        match w.decide(approve, actor, &crate::time::now(), note) {
+            Ok(decided) => {
+                self.store
+                    .put_waiver(&decided, waiver_event(actor, action, &decided, EventResult::Success))?;
+                Ok(decided)
+            }
+            Err(e) => {
+                let mut event = waiver_event(actor, action, &w, EventResult::Failure);
+                event.details = json!({ "waiver": w.id, "reason": e.to_string() });
+                self.store.append_event(event)?;
+                Err(e)
+            }
+        }
+    }
+
+    pub fn revoke_waiver(&self, actor: &str, id: &str) -> Result<Waiver> {
+        let actor = validate_actor(actor)?;
+        let revoked = self.waiver(id)?.revoke(actor, &crate::time::now())?;
+        self.store.put_waiver(
+            &revoked,
+            waiver_event(actor, "waiver.revoke", &revoked, EventResult::Success),
+        )?;
+        Ok(revoked)
+    }
+}
+
+fn simple_event(actor: &str, action: &str, subject: &str, details: serde_json::Value) -> NewEvent {
+    NewEvent {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: subject.to_string(),
+        application: None,
+        version: None,
+        result: EventResult::Success,
+        details,
+    }
+}
+
+fn waiver_event(actor: &str, action: &str, w: &Waiver, result: EventResult) -> NewEvent {
+    NewEvent {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: format!("waiver:{}", w.id),
+        application: Some(w.application.clone()),
+        version: Some(w.version.clone()),
+        result,
+        details: json!({ "waiver": w }),
+    }
+}

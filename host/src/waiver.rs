@@ -1,0 +1,214 @@
+//! Waivers: an honest, scoped, time-limited exception to a gate, requested by
+//! one actor and decided by another.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::gate::ActiveWaiver;
+use crate::lifecycle::GateRef;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaiverStatus {
+    Requested,
+    Approved,
+    Rejected,
+    Revoked,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Waiver {
+    pub id: String,
+    pub application: String,
+    pub version: String,
+    pub gate: GateRef,
+    /// One check, or every check of the gate when absent.
+    pub check: Option<String>,
+    pub justification: String,
+    pub expires_at: String,
+    pub status: WaiverStatus,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub decision_note: Option<String>,
+    pub revoked_by: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverRequest {
+    pub application: String,
+    pub version: String,
+    pub gate: GateRef,
+    pub check: Option<String>,
+    pub justification: String,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub note: Option<String>,
+}
+
+impl WaiverRequest {
+    pub fn into_waiver(self, id: String, actor: &str, now: &str) -> Result<Waiver> {
+        if self.justification.trim().len() < 10 {
+            return Err(Error::invalid(
+                "justification",
+                &self.justification,
+                "at least 10 characters saying why",
+            ));
+        }
+        let expires_at = crate::time::parse("expires_at", &self.expires_at)?;
+        if expires_at.as_str() <= now {
+            return Err(Error::invalid("expires_at", &self.expires_at, "a time in the future"));
+        }
+        Ok(Waiver {
+            id,
+            application: self.application,
+            version: self.version,
+            gate: self.gate,
+            check: self.check,
+            justification: self.justification,
+            expires_at,
+            status: WaiverStatus::Requested,
+            requested_by: actor.to_string(),
+            requested_at: now.to_string(),
+            decided_by: None,
+            decided_at: None,
+            decision_note: None,
+            revoked_by: None,
+            revoked_at: None,
+        })
+    }
+}
+
+impl Waiver {
+    /// Approve or reject: only a requested waiver, and never by its requester.
+    pub fn decide(&self, approve: bool, actor: &str, now: &str, note: Option<String>) -> Result<Waiver> {
+        if self.status != WaiverStatus::Requested {
+            return Err(Error::conflict(
+                format!("waiver {} is {:?}, not requested", self.id, self.status).to_lowercase(),
+            ));
+        }
+        if actor == self.requested_by {
+            return Err(Error::Forbidden {
+                reason: format!(
+                    "waiver {} was requested by {actor}; another approver must decide it",
+                    self.id
+                ),
+            });
+        }
+        let mut w = self.clone();
+        w.status = if approve {
+            WaiverStatus::Approved
+        } else {
+            WaiverStatus::Rejected
+        };
+        w.decided_by = Some(actor.to_string());
+        w.decided_at = Some(now.to_string());
+        w.decision_note = note;
+        Ok(w)
+    }
+
+    pub fn revoke(&self, actor: &str, now: &str) -> Result<Waiver> {
+        if matches!(self.status, WaiverStatus::Revoked | WaiverStatus::Rejected) {
+            return Err(Error::conflict(
+                format!("waiver {} is already {:?}", self.id, self.status).to_lowercase(),
+            ));
+        }
+        let mut w = self.clone();
+        w.status = WaiverStatus::Revoked;
+        w.revoked_by = Some(actor.to_string());
+        w.revoked_at = Some(now.to_string());
+        Ok(w)
+    }
+
+    /// In force for `gate` at `now`: approved, not expired, not revoked.
+    pub fn active_for(&self, gate: &GateRef, now: &str) -> Option<ActiveWaiver> {
+        (self.status == WaiverStatus::Approved && self.gate == *gate && now < self.expires_at.as_str()).then(|| {
+            ActiveWaiver {
+                id: self.id.clone(),
+                check: self.check.clone(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::GateKind;
+
+    fn request() -> Waiver {
+        WaiverRequest {
+            application: "payments".into(),
+            version: "1.0.0".into(),
+            gate: GateRef {
+                stage: "qa".into(),
+                kind: GateKind::Entry,
+            },
+            check: Some("policy:baseline.tests".into()),
+            justification: "flaky suite quarantined, see INC-42".into(),
+            expires_at: "2026-12-01T00:00:00Z".into(),
+        }
+        .into_waiver("w1".into(), "dev", "2026-11-26T00:00:00.000000Z")
+        .unwrap()
+    }
+
+    #[test]
+    fn the_requester_cannot_decide_and_only_approved_unexpired_waivers_are_active() {
+        let w = request();
+        let gate = w.gate.clone();
+        let now = "2026-11-27T00:00:00.000000Z";
+        assert!(w.active_for(&gate, now).is_none(), "requested is not active");
+        assert!(matches!(w.decide(true, "dev", now, None), Err(Error::Forbidden { .. })));
+        let approved = w.decide(true, "lead", now, Some("ok".into())).unwrap();
+        assert!(approved.active_for(&gate, now).is_some());
+        assert!(
+            approved.active_for(&gate, "2026-12-01T00:00:00.000000Z").is_none(),
+            "expired"
+        );
+        let other = GateRef {
+            stage: "prod".into(),
+            kind: GateKind::Entry,
+        };
+        assert!(approved.active_for(&other, now).is_none(), "scoped to its gate");
+        assert!(approved.decide(false, "lead2", now, None).is_err(), "decided once");
+        let revoked = approved.revoke("lead", now).unwrap();
+        assert!(revoked.active_for(&gate, now).is_none());
+    }
+
+    #[test]
+    fn requests_need_a_reason_and_a_future_expiry() {
+        let mut r = WaiverRequest {
+            application: "a".into(),
+            version: "1.0.0".into(),
+            gate: GateRef {
+                stage: "qa".into(),
+                kind: GateKind::Entry,
+            },
+            check: None,
+            justification: "short".into(),
+            expires_at: "2026-12-01T00:00:00Z".into(),
+        };
+        assert!(
+            r.clone()
+                .into_waiver("w".into(), "d", "2026-11-26T00:00:00.000000Z")
+                .unwrap_err()
+                .to_string()
+                .contains("justification")
+        );
+        r.justification = "a real reason for this".into();
+        r.expires_at = "2020-01-01T00:00:00Z".into();
+        assert!(
+            r.into_waiver("w".into(), "d", "2026-11-26T00:00:00.000000Z")
+                .unwrap_err()
+                .to_string()
+                .contains("expires_at")
+        );
+    }
+}

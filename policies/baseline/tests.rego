@@ -1,0 +1,46 @@
+# Tests ran and passed: a verified in-toto test-result with result PASSED, and
+# no verified test-result that failed.
+package baseline.tests
+
+import rego.v1
+
+test_result := "https://in-toto.io/attestation/test-result/v0.1"
+
+deny contains {
+	"rule_id": "BASELINE-TEST-1",
+	"title": "Passing test results present",
+	"msg": "no verified passing test result for this version",
+	"rationale": "Promoting untested builds moves unknown defects towards production.",
+	"remediation": "Sign the CI test result as an in-toto test-result statement and add it as evidence.",
+} if {
+	not has_passing
+}
+
+deny contains {
+	"rule_id": "BASELINE-TEST-2",
+	"title": "No failing test results",
+	"msg": sprintf("test result %v failed: %v", [e.predicate.url, concat(", ", e.predicate.failedTests)]),
+	"rationale": "A failing test result for the same artifacts is a known defect.",
+	"remediation": "Fix the failing tests and build a new version.",
+} if {
+	some e in input.evidence
+	e.predicate_type == test_result
+	e.predicate.result == "FAILED"
+}
+
+warn contains {
+	"rule_id": "BASELINE-TEST-3",
+	"title": "Warned tests",
+	"msg": sprintf("tests passed with warnings: %v", [concat(", ", e.predicate.warnedTests)]),
+	"remediation": "Look at the warned tests before they turn into failures.",
+} if {
+	some e in input.evidence
+	e.predicate_type == test_result
+	count(object.get(e.predicate, "warnedTests", [])) > 0
+}
+
+has_passing if {
+	some e in input.evidence
+	e.predicate_type == test_result
+	e.predicate.result == "PASSED"
+}

@@ -1,0 +1,26 @@
+# SLSA: the version reaches the required build level (parameter `min_level`,
+# default 2), taking each allowed builder's level from `builder_levels`
+# (builder id → level).
+package slsa.build_level
+
+import rego.v1
+
+min_level := object.get(data, ["params", "min_level"], 2)
+
+levels := [object.get(object.get(data, ["params", "builder_levels"], {}), b, 0) |
+	some e in input.evidence
+	e.predicate_type == "https://slsa.dev/provenance/v1"
+	b := object.get(e.predicate, ["runDetails", "builder", "id"], "")
+]
+
+reached := max(array.concat(levels, [0]))
+
+deny contains {
+	"rule_id": "SLSA-LEVEL-1",
+	"title": "Build level requirement",
+	"msg": sprintf("the version reaches SLSA build level %v; L%v is required", [reached, min_level]),
+	"rationale": "Higher build levels resist tampering during the build.",
+	"remediation": "Build on a platform rated at the required level and add its provenance.",
+} if {
+	reached < min_level
+}
