@@ -12,12 +12,15 @@ mod app;
 mod audit;
 mod client;
 mod evidence;
+mod gate;
 mod keys;
 mod lifecycle;
+mod policy;
 mod serve;
 mod token;
 mod transition;
 mod version;
+mod waiver;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +101,18 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::Command),
+    /// Plan gates and read stored gate evaluations.
+    #[command(subcommand)]
+    Gate(gate::Command),
+    /// List, show and upload Rego policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Bind checks to gates.
+    #[command(subcommand)]
+    Binding(policy::BindingCommand),
+    /// Request, decide and revoke waivers.
+    #[command(subcommand)]
+    Waiver(waiver::Command),
 }
 
 /// A command's failure: the error and the exit code it maps to.
@@ -207,6 +222,10 @@ fn run(cli: Cli, config: Config) -> CmdResult {
         Command::Evidence(cmd) => evidence::run(&ctx, cmd),
         Command::Keys(cmd) => keys::run(&ctx, cmd),
         Command::Token(cmd) => token::run(&ctx, cmd),
+        Command::Gate(cmd) => gate::run(&ctx, cmd),
+        Command::Policy(cmd) => policy::run_policy(&ctx, cmd),
+        Command::Binding(cmd) => policy::run_binding(&ctx, cmd),
+        Command::Waiver(cmd) => waiver::run(&ctx, cmd),
     }
 }
 
@@ -231,7 +250,7 @@ impl Ctx {
     fn client(&self) -> Result<Client, Failure> {
         match &self.server {
             Some(url) => Client::remote(url, self.token.clone()),
-            None => Client::local(&self.config.data_dir, &self.actor),
+            None => Client::local(&self.config, &self.actor),
         }
     }
 

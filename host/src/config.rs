@@ -27,10 +27,17 @@ pub struct ConfigFile {
     pub drain_timeout_ms: Option<u64>,
     pub log_format: Option<LogFormat>,
     pub log_filter: Option<String>,
+    /// A directory of `.rego` files loaded beside the bundled packs.
+    pub policy_dir: Option<PathBuf>,
+    /// How long one policy evaluation may run before it is an error.
+    pub policy_time_limit_ms: Option<u64>,
+    /// Bindings of checks to gates (`[[bindings]]` tables).
+    #[serde(default)]
+    pub bindings: Vec<crate::binding::ConfigBinding>,
 }
 
 /// The configuration in force, every value decided.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
@@ -39,13 +46,14 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
+    pub gates: crate::service::GateSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 7] = [
+pub const ENV_OVERRIDES: [(&str, &str); 8] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
@@ -53,6 +61,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 7] = [
     ("GATEHOUSE_DRAIN_TIMEOUT_MS", "drain_timeout_ms"),
     ("GATEHOUSE_LOG_FORMAT", "log_format"),
     ("GATEHOUSE_LOG", "log_filter"),
+    ("GATEHOUSE_POLICY_DIR", "policy_dir"),
 ];
 
 /// Read and parse the file; a missing or malformed file is a usage error naming it.
@@ -97,6 +106,9 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     if let Some(v) = env("GATEHOUSE_LOG") {
         file.log_filter = Some(v);
     }
+    if let Some(v) = env("GATEHOUSE_POLICY_DIR") {
+        file.policy_dir = Some(v.into());
+    }
     Ok(file)
 }
 
@@ -139,7 +151,47 @@ impl ConfigFile {
                 format!("a tracing filter such as info or gatehouse=debug ({e})"),
             )
         })?;
+        let time_limit = self.policy_time_limit_ms.unwrap_or(250);
+        if !(1..=60_000).contains(&time_limit) {
+            return Err(Error::invalid(
+                "policy_time_limit_ms",
+                time_limit,
+                "1 to 60000 milliseconds",
+            ));
+        }
+        let mut bindings = Vec::new();
+        for (i, b) in self.bindings.into_iter().enumerate() {
+            let binding = b
+                .spec
+                .into_binding(&b.id, crate::binding::BindingOrigin::Config)
+                .map_err(|e| Error::invalid(format!("bindings[{i}]"), &b.id, e.to_string()))?;
+            if bindings.iter().any(|x: &crate::binding::Binding| x.id == binding.id) {
+                return Err(Error::invalid(
+                    format!("bindings[{i}].id"),
+                    &binding.id,
+                    "an id used once",
+                ));
+            }
+            bindings.push(binding);
+        }
+        if let Some(dir) = &self.policy_dir
+            && !dir.is_dir()
+        {
+            return Err(Error::invalid(
+                "policy_dir",
+                dir.display().to_string(),
+                "an existing directory of .rego files",
+            ));
+        }
+        let gates = crate::service::GateSettings {
+            policy_dir: self.policy_dir,
+            bindings,
+            limits: crate::policy::Limits {
+                time: Duration::from_millis(time_limit),
+            },
+        };
         Ok(Config {
+            gates,
             data_dir,
             listen,
             body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),

@@ -9,6 +9,7 @@ use super::{Body, Call, Query, Reply, percent_decode};
 use crate::access::{Permission, Principal, Role};
 use crate::app::{ApplicationPatch, NewApplication};
 use crate::audit::EventResult;
+use crate::binding::BindingSpec;
 use crate::error::{Error, Result, parse_json_bytes};
 use crate::evidence::EvidenceFilter;
 use crate::keys::NewTrustedKey;
@@ -16,6 +17,7 @@ use crate::lifecycle::LifecycleSpec;
 use crate::service::{Gatehouse, PromoteRequest, ReleaseRequest, RollbackRequest, Target};
 use crate::store::{AppFilter, EventFilter, VersionFilter};
 use crate::version::{NewVersion, VersionPatch};
+use crate::waiver::{Decision as WaiverDecision, WaiverRequest};
 
 /// What a handler gets.
 pub struct Req<'a> {
@@ -43,9 +45,9 @@ const fn route(method: Method, path: &'static str, permission: Permission, handl
     }
 }
 
-use Permission::{Administer, Develop, Public, Read, Transition};
+use Permission::{Administer, Approve, Develop, Public, Read, Transition};
 
-pub static ROUTES: [Route; 32] = [
+pub static ROUTES: &[Route] = &[
     route(Method::GET, "/healthz", Public, |_, _| ok(json!({ "status": "ok" }))),
     route(Method::GET, "/readyz", Public, readyz),
     route(Method::GET, "/metrics", Public, |_, _| {
@@ -139,7 +141,72 @@ pub static ROUTES: [Route; 32] = [
     route(Method::POST, "/v1/tokens/{id}/revoke", Administer, |gh, r| {
         ok(json!(gh.revoke_token(r.actor, p(r, 0))?))
     }),
+    route(Method::GET, "/v1/policies", Read, |gh, _| {
+        let items: Vec<Value> = gh.policies().iter().map(policy_summary).collect();
+        ok(json!({ "items": items }))
+    }),
+    route(Method::GET, "/v1/policies/{name}", Read, |gh, r| {
+        ok(json!(gh.policy(p(r, 0))?))
+    }),
+    route(Method::PUT, "/v1/policies/{name}", Administer, |gh, r| {
+        let upload = parse_json_bytes("policy upload", r.body)?;
+        ok(json!(gh.upload_policy(r.actor, p(r, 0), upload)?))
+    }),
+    route(Method::GET, "/v1/bindings", Read, |gh, _| {
+        ok(json!({ "items": gh.all_bindings()? }))
+    }),
+    route(Method::PUT, "/v1/bindings/{id}", Administer, |gh, r| {
+        let spec: BindingSpec = parse_json_bytes("binding", r.body)?;
+        ok(json!(gh.put_binding(r.actor, p(r, 0), spec)?))
+    }),
+    route(Method::DELETE, "/v1/bindings/{id}", Administer, |gh, r| {
+        gh.delete_binding(r.actor, p(r, 0))?;
+        ok(json!({ "deleted": p(r, 0) }))
+    }),
+    route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/gate-plan",
+        Read,
+        |gh, r| {
+            let target =
+                r.q.get("target_stage")
+                    .ok_or_else(|| Error::invalid("target_stage", "(missing)", "a stage name, or release"))?;
+            ok(json!(gh.gate_plan(p(r, 0), p(r, 1), &target)?))
+        },
+    ),
+    route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/evaluations",
+        Read,
+        |gh, r| ok(json!({ "items": gh.gate_evaluations(p(r, 0), p(r, 1))? })),
+    ),
+    route(Method::GET, "/v1/waivers", Read, |gh, r| {
+        let (app, version) = (r.q.get("application"), r.q.get("version"));
+        ok(json!({ "items": gh.waivers(app.as_deref(), version.as_deref())? }))
+    }),
+    route(Method::POST, "/v1/waivers", Develop, |gh, r| {
+        let req: WaiverRequest = parse_json_bytes("waiver request", r.body)?;
+        created(json!(gh.request_waiver(r.actor, req)?))
+    }),
+    route(Method::GET, "/v1/waivers/{id}", Read, |gh, r| {
+        ok(json!(gh.waiver(p(r, 0))?))
+    }),
+    route(Method::POST, "/v1/waivers/{id}/approve", Approve, |gh, r| {
+        let d: WaiverDecision = body_or_default("decision", r.body)?;
+        ok(json!(gh.decide_waiver(r.actor, p(r, 0), true, d.note)?))
+    }),
+    route(Method::POST, "/v1/waivers/{id}/reject", Approve, |gh, r| {
+        let d: WaiverDecision = body_or_default("decision", r.body)?;
+        ok(json!(gh.decide_waiver(r.actor, p(r, 0), false, d.note)?))
+    }),
+    route(Method::POST, "/v1/waivers/{id}/revoke", Approve, |gh, r| {
+        ok(json!(gh.revoke_waiver(r.actor, p(r, 0))?))
+    }),
 ];
+
+fn policy_summary(p: &crate::policy::Policy) -> Value {
+    json!({ "name": p.name, "path": p.path, "origin": p.origin, "version": p.version, "digest": p.digest })
+}
 
 /// A route matched against a request path, with its parameters.
 pub struct Matched {
@@ -156,7 +223,7 @@ pub fn find(method: &Method, path: &str) -> Result<Matched> {
         .map(percent_decode)
         .collect::<Result<_>>()?;
     let mut allowed = Vec::new();
-    for route in &ROUTES {
+    for route in ROUTES {
         let Some(params) = match_template(route.path, &segments) else {
             continue;
         };

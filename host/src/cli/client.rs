@@ -19,9 +19,9 @@ pub enum Client {
 }
 
 impl Client {
-    pub fn local(data_dir: &std::path::Path, actor: &str) -> Result<Client, Failure> {
+    pub fn local(config: &crate::config::Config, actor: &str) -> Result<Client, Failure> {
         Ok(Client::Local {
-            gh: Box::new(Gatehouse::open(data_dir)?),
+            gh: Box::new(Gatehouse::open_with(&config.data_dir, config.gates.clone())?),
             actor: actor.to_string(),
         })
     }

@@ -21,7 +21,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let config = &ctx.config;
     let listen = args.listen.unwrap_or(config.listen);
     // Open (and migrate) the store before binding, so a bad data dir fails fast.
-    let gatehouse = Arc::new(Gatehouse::open(&config.data_dir)?);
+    let gatehouse = Arc::new(Gatehouse::open_with(&config.data_dir, config.gates.clone())?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
