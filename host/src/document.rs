@@ -1,12 +1,13 @@
 //! The input document: the one JSON shape every check receives (Rego as
 //! `input`, plugins as their context). Documented in docs/input-document.md.
+//! Built from borrowed parts and serialized once: no copies of the evidence.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use crate::app::Application;
-use crate::evidence::EvidenceEntry;
+use crate::app::{Application, Criticality, Maturity, Owners};
+use crate::evidence::{EvidenceEntry, Subject};
 use crate::lifecycle::GateRef;
-use crate::version::Version;
+use crate::version::{Artifact, ReleaseStatus, Vcs, Version};
 use crate::waiver::Waiver;
 
 /// The document version, bumped when a field changes meaning.
@@ -20,62 +21,118 @@ pub struct Transition<'a> {
     pub gate: &'a GateRef,
 }
 
-pub fn build(
-    app: &Application,
-    v: &Version,
-    t: &Transition<'_>,
-    evidence: &[EvidenceEntry],
-    waivers: &[Waiver],
-) -> Value {
-    let evidence: Vec<Value> = evidence
-        .iter()
-        .map(|e| {
-            let predicate = e
-                .statement
-                .as_ref()
-                .and_then(|s| s.get("predicate"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            json!({
-                "digest": e.binding.digest,
-                "predicate_type": e.predicate_type,
-                "subjects": e.subjects,
-                "signers": e.binding.signers,
-                "added_at": e.binding.added_at,
-                "predicate": predicate,
+#[derive(Serialize)]
+pub struct Document<'a> {
+    schema: &'static str,
+    application: ApplicationDoc<'a>,
+    version: VersionDoc<'a>,
+    artifacts: &'a [Artifact],
+    transition: TransitionDoc<'a>,
+    evidence: Vec<EvidenceDoc<'a>>,
+    sbom: SbomDoc,
+    findings: [(); 0],
+    waivers: &'a [Waiver],
+}
+
+#[derive(Serialize)]
+struct ApplicationDoc<'a> {
+    key: &'a str,
+    name: &'a str,
+    project: &'a str,
+    owners: &'a Owners,
+    criticality: Criticality,
+    maturity: Maturity,
+    labels: &'a std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct VersionDoc<'a> {
+    version: &'a str,
+    digest: String,
+    stage: Option<&'a str>,
+    release_status: ReleaseStatus,
+    vcs: Option<&'a Vcs>,
+    tag: Option<&'a str>,
+    lifecycle: &'a str,
+}
+
+#[derive(Serialize)]
+struct TransitionDoc<'a> {
+    action: &'a str,
+    from_stage: Option<&'a str>,
+    to_stage: Option<&'a str>,
+    gate: &'a GateRef,
+}
+
+#[derive(Serialize)]
+struct EvidenceDoc<'a> {
+    digest: &'a str,
+    predicate_type: Option<&'a str>,
+    subjects: &'a [Subject],
+    signers: &'a [String],
+    added_at: &'a str,
+    predicate: Option<&'a serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct SbomDoc {
+    components: [(); 0],
+}
+
+pub fn build<'a>(
+    app: &'a Application,
+    v: &'a Version,
+    t: &'a Transition<'a>,
+    evidence: &'a [EvidenceEntry],
+    waivers: &'a [Waiver],
+) -> Document<'a> {
+    Document {
+        schema: SCHEMA,
+        application: ApplicationDoc {
+            key: &app.key,
+            name: &app.name,
+            project: &app.project,
+            owners: &app.owners,
+            criticality: app.criticality,
+            maturity: app.maturity,
+            labels: &app.labels,
+        },
+        version: VersionDoc {
+            version: &v.version,
+            digest: v.digest(),
+            stage: v.stage.as_deref(),
+            release_status: v.release_status,
+            vcs: v.vcs.as_ref(),
+            tag: v.tag.as_deref(),
+            lifecycle: &v.lifecycle,
+        },
+        artifacts: &v.artifacts,
+        transition: TransitionDoc {
+            action: t.action,
+            from_stage: t.from_stage,
+            to_stage: t.to_stage,
+            gate: t.gate,
+        },
+        evidence: evidence
+            .iter()
+            .map(|e| EvidenceDoc {
+                digest: &e.binding.digest,
+                predicate_type: e.predicate_type.as_deref(),
+                subjects: &e.subjects,
+                signers: &e.binding.signers,
+                added_at: &e.binding.added_at,
+                predicate: e.statement.as_ref().and_then(|s| s.get("predicate")),
             })
-        })
-        .collect();
-    json!({
-        "schema": SCHEMA,
-        "application": {
-            "key": app.key,
-            "name": app.name,
-            "project": app.project,
-            "owners": app.owners,
-            "criticality": app.criticality,
-            "maturity": app.maturity,
-            "labels": app.labels,
-        },
-        "version": {
-            "version": v.version,
-            "digest": v.digest(),
-            "stage": v.stage,
-            "release_status": v.release_status,
-            "vcs": v.vcs,
-            "tag": v.tag,
-            "lifecycle": v.lifecycle,
-        },
-        "artifacts": v.artifacts,
-        "transition": {
-            "action": t.action,
-            "from_stage": t.from_stage,
-            "to_stage": t.to_stage,
-            "gate": t.gate,
-        },
-        "evidence": evidence,
-        "sbom": { "components": [] },
-        "findings": [],
-        "waivers": waivers,
-    })
+            .collect(),
+        sbom: SbomDoc { components: [] },
+        findings: [],
+        waivers,
+    }
+}
+
+impl Document<'_> {
+    /// The JSON text checks receive (its SHA-256 is recorded with each evaluation).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
 }

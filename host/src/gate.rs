@@ -124,8 +124,8 @@ pub struct Context<'a> {
     pub gate: &'a GateRef,
     /// Verified evidence for the version, still vouched for by a usable key.
     pub evidence: &'a [EvidenceEntry],
-    /// The input document every check receives (docs/input-document.md).
-    pub document: &'a serde_json::Value,
+    /// The input document every check receives, as JSON text (docs/input-document.md).
+    pub document: &'a str,
 }
 
 /// A check bound to a gate. Implementations must not panic on any input; an

@@ -61,9 +61,24 @@ pub type Input = regorus::Value;
 /// A compiled set of policies: one prepared engine, cloned per evaluation.
 #[derive(Clone)]
 pub struct PolicySet {
+    /// Prepared once (analysed, scheduled); clones share the compiled policy.
     engine: regorus::Engine,
     policies: Arc<BTreeMap<String, Policy>>,
+    /// Prepared engines carrying `data.params`, one per distinct parameter set.
+    with_params: Arc<std::sync::Mutex<BTreeMap<String, regorus::Engine>>>,
 }
+
+/// Analyse and schedule the modules now, so clones start prepared.
+fn warm(engine: &mut regorus::Engine) -> Result<()> {
+    engine.set_input(regorus::Value::new_object());
+    engine
+        .eval_query("true".to_string(), false)
+        .map(drop)
+        .map_err(|e| Error::Store(format!("policies could not be prepared: {e}")))
+}
+
+/// How many parameter sets keep a prepared engine.
+const PARAM_ENGINES: usize = 256;
 
 impl std::fmt::Debug for PolicySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -220,9 +235,11 @@ impl PolicySet {
                 )));
             }
         }
+        warm(&mut engine)?;
         Ok(PolicySet {
             engine,
             policies: Arc::new(by_name),
+            with_params: Arc::default(),
         })
     }
 
@@ -239,6 +256,36 @@ impl PolicySet {
         regorus::Value::from(doc.clone())
     }
 
+    /// Parse a JSON text once, for several evaluations; unparsable text is
+    /// Undefined, which every policy then judges as missing data.
+    pub fn input_from_json(text: &str) -> Input {
+        regorus::Value::from_json_str(text).unwrap_or(regorus::Value::Undefined)
+    }
+
+    /// A prepared engine with `params` as `data.params` (cached per parameter set).
+    fn engine_for(&self, params: &serde_json::Value) -> std::result::Result<regorus::Engine, String> {
+        if params.is_null() {
+            return Ok(self.engine.clone());
+        }
+        let key = params.to_string();
+        if let Ok(cache) = self.with_params.lock()
+            && let Some(e) = cache.get(&key)
+        {
+            return Ok(e.clone());
+        }
+        let mut engine = self.engine.clone();
+        engine
+            .add_data(regorus::Value::from(serde_json::json!({ "params": params })))
+            .map_err(|e| format!("parameters could not be loaded: {e}"))?;
+        warm(&mut engine).map_err(|e| e.to_string())?;
+        if let Ok(mut cache) = self.with_params.lock()
+            && cache.len() < PARAM_ENGINES
+        {
+            cache.insert(key, engine.clone());
+        }
+        Ok(engine)
+    }
+
     /// Evaluate one policy's `deny` and `warn` against `input`, with
     /// `params` visible as `data.params`.
     pub fn evaluate(
@@ -251,16 +298,14 @@ impl PolicySet {
         if !self.policies.contains_key(name) {
             return error(format!("policy {name} is not loaded (missing policies never pass)"));
         }
-        let mut engine = self.engine.clone();
+        let mut engine = match self.engine_for(params) {
+            Ok(e) => e,
+            Err(e) => return error(e),
+        };
         engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
             limit: limits.time,
-            check_interval: NonZeroU32::MIN,
+            check_interval: NonZeroU32::new(1024).unwrap_or(NonZeroU32::MIN),
         });
-        if !params.is_null()
-            && let Err(e) = engine.add_data(regorus::Value::from(serde_json::json!({ "params": params })))
-        {
-            return error(format!("parameters could not be loaded: {e}"));
-        }
         engine.set_input(input.clone());
         let mut findings = Vec::new();
         for level in [Level::Deny, Level::Warn] {

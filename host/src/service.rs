@@ -437,8 +437,8 @@ impl Gatehouse {
                 to_stage: plan.to.as_deref(),
                 gate: gate_ref,
             };
-            let document = crate::document::build(application, version, &transition, &evidence, &in_force);
-            let input = crate::policy::PolicySet::input(&document);
+            let document = crate::document::build(application, version, &transition, &evidence, &in_force).to_json();
+            let input = crate::policy::PolicySet::input_from_json(&document);
             let bound: Vec<Box<dyn Check>> = bindings
                 .iter()
                 .filter(|b| b.applies(application, gate_ref).is_some())
@@ -461,9 +461,7 @@ impl Gatehouse {
                 document: &document,
             };
             let mut verdict = gate::evaluate(&ctx, &checks, &active);
-            verdict.input_digest = Some(hex::encode(sha2::Sha256::digest(crate::audit::canonical_json(
-                &document,
-            ))));
+            verdict.input_digest = Some(hex::encode(sha2::Sha256::digest(document.as_bytes())));
             verdicts.push(verdict);
         }
         Ok(verdicts)
