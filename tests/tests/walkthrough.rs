@@ -43,6 +43,16 @@ fn the_readme_walkthrough_runs_as_written() {
     assert!(stdout.contains("activity log intact"), "{stdout}");
     assert!(stdout.contains("refused with exit code 1"), "{stdout}");
     assert!(stdout.contains("a developer may not promote: exit code 1"), "{stdout}");
+    assert!(stdout.contains("blocked with exit code 1"), "{stdout}");
+    assert!(
+        stderr.contains("[BASELINE-PROV-1] no verified build provenance"),
+        "{stderr}"
+    );
+    let (_, v) = server.get("/v1/applications/payments/versions/1.6.1");
+    assert_eq!(
+        v["stage"], "dev",
+        "dev passed on the signed test result; qa was blocked"
+    );
     assert!(stderr.contains("forbidden"), "{stderr}");
     assert!(
         stdout.contains("https://in-toto.io/attestation/test-result/v0.1\tverified\t"),
