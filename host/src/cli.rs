@@ -19,6 +19,7 @@ mod policy;
 mod serve;
 mod token;
 mod transition;
+mod verify;
 mod version;
 mod waiver;
 
@@ -82,8 +83,10 @@ enum Command {
     Version(version::Command),
     /// Promote a version to a stage through its gates.
     Promote(transition::PromoteArgs),
-    /// Release a version from the last stage through the release gate.
-    Release(transition::ReleaseArgs),
+    /// Release a version from the last stage through the release gate (or `release show`).
+    Release(transition::ReleaseCmd),
+    /// Verify a Trusted Release record offline; exit 0 when valid.
+    Verify(verify::Args),
     /// Move a version back one stage.
     Rollback(transition::RollbackArgs),
     /// Show or define lifecycles.
@@ -216,6 +219,7 @@ fn run(cli: Cli, config: Config) -> CmdResult {
         Command::Version(cmd) => version::run(&ctx, cmd),
         Command::Promote(args) => transition::promote(&ctx, args),
         Command::Release(args) => transition::release(&ctx, args),
+        Command::Verify(args) => verify::run(&ctx, args),
         Command::Rollback(args) => transition::rollback(&ctx, args),
         Command::Lifecycle(cmd) => lifecycle::run(&ctx, cmd),
         Command::Audit(cmd) => audit::run(&ctx, cmd),

@@ -31,6 +31,9 @@ pub struct ConfigFile {
     pub policy_dir: Option<PathBuf>,
     /// How long one policy evaluation may run before it is an error.
     pub policy_time_limit_ms: Option<u64>,
+    /// The key that signs Trusted Release records (PKCS#8 PEM); default
+    /// DATA_DIR/keys/release.ed25519.priv.pem, generated on first start.
+    pub release_key: Option<PathBuf>,
     /// Bindings of checks to gates (`[[bindings]]` tables).
     #[serde(default)]
     pub bindings: Vec<crate::binding::ConfigBinding>,
@@ -53,7 +56,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 8] = [
+pub const ENV_OVERRIDES: [(&str, &str); 9] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
@@ -62,6 +65,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 8] = [
     ("GATEHOUSE_LOG_FORMAT", "log_format"),
     ("GATEHOUSE_LOG", "log_filter"),
     ("GATEHOUSE_POLICY_DIR", "policy_dir"),
+    ("GATEHOUSE_RELEASE_KEY", "release_key"),
 ];
 
 /// Read and parse the file; a missing or malformed file is a usage error naming it.
@@ -108,6 +112,9 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     }
     if let Some(v) = env("GATEHOUSE_POLICY_DIR") {
         file.policy_dir = Some(v.into());
+    }
+    if let Some(v) = env("GATEHOUSE_RELEASE_KEY") {
+        file.release_key = Some(v.into());
     }
     Ok(file)
 }
@@ -183,7 +190,17 @@ impl ConfigFile {
                 "an existing directory of .rego files",
             ));
         }
+        if let Some(k) = &self.release_key
+            && !k.is_file()
+        {
+            return Err(Error::invalid(
+                "release_key",
+                k.display().to_string(),
+                "an existing PKCS#8 PEM file",
+            ));
+        }
         let gates = crate::service::GateSettings {
+            release_key: self.release_key,
             policy_dir: self.policy_dir,
             bindings,
             limits: crate::policy::Limits {

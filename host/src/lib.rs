@@ -22,6 +22,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
 pub mod policy;
+pub mod release;
 pub mod service;
 pub mod store;
 pub mod time;

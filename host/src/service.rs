@@ -6,6 +6,7 @@
 mod access;
 mod evidence;
 mod gates;
+mod records;
 
 pub use access::CreatedToken;
 pub use evidence::{BindingOutcome, IngestOutcome, Target};
@@ -88,6 +89,9 @@ pub struct GateSettings {
     /// Bindings from the configuration file (read-only through the API).
     pub bindings: Vec<crate::binding::Binding>,
     pub limits: crate::policy::Limits,
+    /// The release key (PKCS#8 PEM). Default: DATA_DIR/keys/release.ed25519.priv.pem,
+    /// generated on first start.
+    pub release_key: Option<std::path::PathBuf>,
 }
 
 pub struct Gatehouse {
@@ -96,18 +100,25 @@ pub struct Gatehouse {
     settings: GateSettings,
     /// The compiled policies: bundled, then the directory, then uploads (later wins).
     policies: std::sync::RwLock<Arc<crate::policy::PolicySet>>,
+    /// Signs Trusted Release records and log checkpoints.
+    release_key: ed25519_dalek::SigningKey,
 }
 
 const MAX_PAGE: usize = 1000;
 
 impl Gatehouse {
-    pub fn new(store: Arc<dyn Store>, settings: GateSettings) -> Result<Gatehouse> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: GateSettings,
+        release_key: ed25519_dalek::SigningKey,
+    ) -> Result<Gatehouse> {
         let set = gates::compile(&*store, &settings)?;
         Ok(Gatehouse {
             store,
             direct: Vec::new(),
             settings,
             policies: std::sync::RwLock::new(Arc::new(set)),
+            release_key,
         })
     }
 
@@ -117,7 +128,9 @@ impl Gatehouse {
     }
 
     pub fn open_with(data_dir: &Path, settings: GateSettings) -> Result<Gatehouse> {
-        Gatehouse::new(Arc::new(SqliteStore::open(data_dir)?), settings)
+        let store = Arc::new(SqliteStore::open(data_dir)?);
+        let key = records::load_release_key(data_dir, settings.release_key.as_deref())?;
+        Gatehouse::new(store, settings, key)
     }
 
     /// Attach a check directly to a gate.
@@ -277,7 +290,7 @@ impl Gatehouse {
             req.dry_run,
             json!({}),
             |v, _| {
-                v.release_status = ReleaseStatus::Released;
+                v.release_status = ReleaseStatus::TrustedRelease;
                 v.released_at = Some(v.updated_at.clone());
             },
         )
@@ -374,7 +387,7 @@ impl Gatehouse {
         if !allowed {
             let event = version_event(actor, action, &current, EventResult::Blocked, details);
             self.store
-                .commit_transition(None, &outcome.gates, &app_key, &ver, event)?;
+                .commit_transition(None, &outcome.gates, None, &app_key, &ver, event)?;
             return Err(Error::Blocked {
                 verdicts: outcome.gates,
             });
@@ -386,10 +399,15 @@ impl Gatehouse {
             EventResult::Success
         };
         let event = version_event(actor, action, &outcome.version, result, details);
+        let release = if action == "version.release" {
+            Some(self.release_write(application, &outcome.version, &outcome.gates, actor)?)
+        } else {
+            None
+        };
         let next = Some((&outcome.version, current.revision));
         match self
             .store
-            .commit_transition(next, &outcome.gates, &app_key, &ver, event)
+            .commit_transition(next, &outcome.gates, release.as_ref(), &app_key, &ver, event)
         {
             Ok(e) => {
                 outcome.event_seq = Some(e.seq);
@@ -591,6 +609,9 @@ impl Gatehouse {
                 }
             }
         }
+        if broken.is_none() {
+            broken = self.check_checkpoints(verifier.head().0)?;
+        }
         let (head_seq, head_hash) = verifier.head();
         Ok(ChainReport {
             events: verifier.checked,
@@ -598,6 +619,62 @@ impl Gatehouse {
             head_hash: head_hash.to_string(),
             broken,
         })
+    }
+}
+
+impl Gatehouse {
+    /// Every signed checkpoint must verify and match the chain: an event it
+    /// vouched for that is gone means the log was truncated or rewritten.
+    fn check_checkpoints(&self, head_seq: i64) -> Result<Option<Break>> {
+        let keys: std::collections::BTreeMap<String, ed25519_dalek::VerifyingKey> = self
+            .public_keys()?
+            .into_iter()
+            .filter_map(|k| {
+                crate::keys::parse_public_key("key", &k.public_key_pem)
+                    .ok()
+                    .map(|vk| (k.keyid, vk))
+            })
+            .collect();
+        for cp in self.store.checkpoints()? {
+            if let Err(reason) = crate::release::verify_checkpoint(&cp, &keys) {
+                return Ok(Some(Break {
+                    seq: cp.head.seq,
+                    reason: format!(
+                        "the checkpoint of {} for event {} is invalid: {reason}",
+                        cp.time, cp.head.seq
+                    ),
+                }));
+            }
+            if cp.head.seq > head_seq {
+                return Ok(Some(Break {
+                    seq: head_seq + 1,
+                    reason: format!(
+                        "events {} to {} are missing: a checkpoint signed at {} vouches for {} events (the log was truncated)",
+                        head_seq + 1,
+                        cp.head.seq,
+                        cp.time,
+                        cp.head.seq
+                    ),
+                }));
+            }
+            if cp.head.seq > 0 {
+                let at = self.store.events(&EventFilter {
+                    after_seq: Some(cp.head.seq - 1),
+                    limit: 1,
+                    ..EventFilter::default()
+                })?;
+                if at.first().map(|e| e.hash.as_str()) != Some(cp.head.hash.as_str()) {
+                    return Ok(Some(Break {
+                        seq: cp.head.seq,
+                        reason: format!(
+                            "event {} differs from the checkpoint signed at {}",
+                            cp.head.seq, cp.time
+                        ),
+                    }));
+                }
+            }
+        }
+        Ok(None)
     }
 }
 

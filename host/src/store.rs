@@ -14,6 +14,7 @@ use crate::gate::GateVerdict;
 use crate::keys::TrustedKey;
 use crate::lifecycle::Lifecycle;
 use crate::policy::Policy;
+use crate::release::{Checkpoint, LogHead, ReleaseWrite};
 use crate::version::{ReleaseStatus, Version};
 use crate::waiver::Waiver;
 
@@ -120,11 +121,19 @@ pub trait Store: Send + Sync {
         &self,
         next: Option<(&Version, u64)>,
         evaluations: &[GateVerdict],
+        release: Option<&ReleaseWrite>,
         application: &str,
         version: &str,
         event: NewEvent,
     ) -> Result<Event>;
     fn gate_evaluations(&self, app: &str, version: &str) -> Result<Vec<GateVerdict>>;
+    /// The (record, VSA) envelopes of a version's Trusted Release.
+    fn trusted_release(&self, app: &str, version: &str) -> Result<Option<(serde_json::Value, serde_json::Value)>>;
+    /// Every release key that signed something: (keyid, SPKI PEM, first used).
+    fn release_keys(&self) -> Result<Vec<(String, String, String)>>;
+    fn log_head(&self) -> Result<LogHead>;
+    fn put_checkpoint(&self, checkpoint: &Checkpoint, event: NewEvent) -> Result<Event>;
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
 
     /// Record an event that changes no other state (a refusal, a conflict).
     fn append_event(&self, event: NewEvent) -> Result<Event>;

@@ -64,7 +64,7 @@ fn a_version_climbs_to_prod_and_is_released_with_every_step_logged() {
     let o = gh
         .release("rm", "payments", "1.0.0", ReleaseRequest::default())
         .unwrap();
-    assert_eq!(o.version.release_status.as_str(), "released");
+    assert_eq!(o.version.release_status.as_str(), "trusted_release");
     assert_eq!(o.gates.len(), 1);
     assert_eq!(o.gates[0].gate.kind, GateKind::Release);
 
@@ -268,7 +268,7 @@ fn rollback_moves_back_and_clears_the_release() {
     assert!(o.version.released_at.is_none());
     let last = all_events(&gh).pop().unwrap();
     assert_eq!(last.details["request"]["reason"], "incident 42");
-    assert_eq!(last.details["request"]["release_status_before"], "released");
+    assert_eq!(last.details["request"]["release_status_before"], "trusted_release");
 }
 
 #[test]

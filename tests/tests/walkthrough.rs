@@ -37,7 +37,8 @@ fn the_readme_walkthrough_runs_as_written() {
     let (s, v) = server.get("/v1/applications/payments/versions/1.4.2");
     assert_eq!(s, 200);
     assert_eq!(v["stage"], "prod");
-    assert_eq!(v["release_status"], "released");
+    assert_eq!(v["release_status"], "trusted_release");
+    assert!(stdout.contains("OK: Trusted Release of payments@1.4.2"), "{stdout}");
     let (_, v) = server.get("/v1/applications/payments/versions/1.5.0");
     assert_eq!(v["stage"], "dev", "the refused skip left 1.5.0 in dev");
     assert!(stdout.contains("activity log intact"), "{stdout}");

@@ -199,6 +199,27 @@ pub static ROUTES: &[Route] = &[
         let d: WaiverDecision = body_or_default("decision", r.body)?;
         ok(json!(gh.decide_waiver(r.actor, p(r, 0), false, d.note)?))
     }),
+    route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/trusted-release",
+        Read,
+        |gh, r| ok(gh.trusted_release(p(r, 0), p(r, 1))?.0),
+    ),
+    route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/vsa",
+        Read,
+        |gh, r| ok(gh.trusted_release(p(r, 0), p(r, 1))?.1),
+    ),
+    route(Method::GET, "/v1/keys", Public, |gh, _| {
+        ok(json!({ "items": gh.public_keys()? }))
+    }),
+    route(Method::GET, "/v1/activity/checkpoints", Read, |gh, _| {
+        ok(json!({ "items": gh.checkpoints()? }))
+    }),
+    route(Method::POST, "/v1/activity/checkpoints", Administer, |gh, r| {
+        created(json!(gh.checkpoint(r.actor)?))
+    }),
     route(Method::POST, "/v1/waivers/{id}/revoke", Approve, |gh, r| {
         ok(json!(gh.revoke_waiver(r.actor, p(r, 0))?))
     }),

@@ -32,8 +32,10 @@ pub enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Walk the hash chain; exit 1 naming the first broken event.
+    /// Walk the hash chain and the signed checkpoints; exit 1 naming the first broken event.
     Verify,
+    /// Sign a checkpoint of the current log head.
+    Checkpoint,
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
@@ -65,6 +67,18 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             }
             let events = all_pages(&api, "/v1/activity", q, limit.unwrap_or(usize::MAX))?;
             ctx.print(&events, |events| events.iter().map(line).collect::<Vec<_>>().join("\n"));
+        }
+        Command::Checkpoint => {
+            let cp: crate::release::Checkpoint = decode(
+                "checkpoint",
+                api.call(hyper::Method::POST, "/v1/activity/checkpoints", &[], None)?,
+            )?;
+            ctx.print(&cp, |c| {
+                format!(
+                    "checkpoint of event {} ({}) signed by {}",
+                    c.head.seq, c.head.hash, c.keyid
+                )
+            });
         }
         Command::Verify => {
             let report: ChainReport = decode("chain report", api.get("/v1/activity/verify", &[])?)?;

@@ -18,6 +18,30 @@ pub struct PromoteArgs {
     dry_run: bool,
 }
 
+/// `gatehouse release APP VERSION` releases; `gatehouse release show APP VERSION` fetches the record.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ReleaseCmd {
+    #[command(subcommand)]
+    show: Option<ReleaseSub>,
+    #[command(flatten)]
+    args: Option<ReleaseArgs>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ReleaseSub {
+    /// Write a released version's Trusted Release record (or its VSA) to a file or stdout.
+    Show {
+        app: String,
+        version: String,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// The SLSA Verification Summary Attestation instead of the record.
+        #[arg(long)]
+        vsa: bool,
+    },
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ReleaseArgs {
     app: String,
@@ -49,7 +73,28 @@ pub fn promote(ctx: &Ctx, a: PromoteArgs) -> CmdResult {
     report(ctx, decode("transition", out)?)
 }
 
-pub fn release(ctx: &Ctx, a: ReleaseArgs) -> CmdResult {
+pub fn release(ctx: &Ctx, cmd: ReleaseCmd) -> CmdResult {
+    let a = match (cmd.show, cmd.args) {
+        (Some(ReleaseSub::Show { app, version, out, vsa }), _) => {
+            let which = if vsa { "vsa" } else { "trusted-release" };
+            let envelope = ctx.client()?.get(&path(&app, &version, which), &[])?;
+            let text = serde_json::to_string_pretty(&envelope).unwrap_or_default() + "\n";
+            return match out {
+                Some(file) => std::fs::write(&file, text)
+                    .map_err(|e| Failure::from(anyhow::anyhow!("cannot write {}: {e}", file.display()))),
+                None => {
+                    print!("{text}");
+                    Ok(())
+                }
+            };
+        }
+        (None, Some(a)) => a,
+        (None, None) => {
+            return Err(super::usage(
+                "give APP VERSION to release, or `release show APP VERSION`".into(),
+            ));
+        }
+    };
     let body = json!({ "dry_run": a.dry_run });
     let out = ctx
         .client()?

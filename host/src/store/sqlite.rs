@@ -16,8 +16,10 @@ use crate::gate::GateVerdict;
 use crate::keys::TrustedKey;
 use crate::lifecycle::Lifecycle;
 use crate::policy::Policy;
+use crate::release::{Checkpoint, LogHead, ReleaseWrite};
 use crate::version::Version;
 use crate::waiver::Waiver;
+use serde_json::Value;
 
 pub const DB_FILE: &str = "gatehouse.db";
 
@@ -144,6 +146,31 @@ const MIGRATIONS: &[&str] = &[
         doc         TEXT NOT NULL
     ) STRICT;
     CREATE INDEX gate_evaluations_version ON gate_evaluations(application, version, created_at);
+    "#,
+    // 5: Trusted Release records, the release keys that signed them, signed log checkpoints.
+    r#"
+    CREATE TABLE trusted_releases (
+        application TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        digest      TEXT NOT NULL UNIQUE,
+        record      TEXT NOT NULL,
+        vsa         TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (application, version)
+    ) STRICT;
+    CREATE TRIGGER trusted_releases_immutable BEFORE UPDATE ON trusted_releases
+        BEGIN SELECT RAISE(ABORT, 'trusted release records are immutable'); END;
+    CREATE TABLE release_keys (
+        keyid      TEXT PRIMARY KEY,
+        public_pem TEXT NOT NULL,
+        first_used TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE checkpoints (
+        id         INTEGER PRIMARY KEY,
+        head_seq   INTEGER NOT NULL,
+        head_hash  TEXT NOT NULL,
+        doc        TEXT NOT NULL
+    ) STRICT;
     "#,
 ];
 
@@ -272,6 +299,15 @@ fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>>
         sealed.push(e);
     }
     Ok(sealed)
+}
+
+fn insert_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<()> {
+    exec(
+        tx,
+        "INSERT INTO checkpoints (head_seq, head_hash, doc) VALUES (?1, ?2, ?3)",
+        params![cp.head.seq, cp.head.hash, to_doc(cp)?],
+    )?;
+    Ok(())
 }
 
 /// Keep the digest → version index in step with a version's artifacts.
@@ -953,11 +989,33 @@ impl Store for SqliteStore {
         &self,
         next: Option<(&Version, u64)>,
         evaluations: &[GateVerdict],
+        release: Option<&ReleaseWrite>,
         application: &str,
         version: &str,
         event: NewEvent,
     ) -> Result<Event> {
         self.write(event, |tx| {
+            if let Some(r) = release {
+                let inserted = exec(
+                    tx,
+                    "INSERT INTO trusted_releases (application, version, digest, record, vsa, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![application, version, r.digest, r.record.to_string(), r.vsa.to_string(), r.checkpoint.time],
+                );
+                match inserted {
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(Error::conflict(format!(
+                            "{application}@{version} already has a Trusted Release record; records are immutable (create a new version)"
+                        )));
+                    }
+                    other => other.map(drop)?,
+                }
+                exec(
+                    tx,
+                    "INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)",
+                    params![r.keyid, r.public_pem, r.checkpoint.time],
+                )?;
+                insert_checkpoint(tx, &r.checkpoint)?;
+            }
             if let Some((v, expected)) = next {
                 let n = exec(
                     tx,
@@ -998,5 +1056,52 @@ impl Store for SqliteStore {
             "SELECT doc FROM gate_evaluations WHERE application = ?1 AND version = ?2 ORDER BY created_at, id",
             [app, version],
         )
+    }
+
+    fn trusted_release(&self, app: &str, version: &str) -> Result<Option<(Value, Value)>> {
+        self.with_conn(|conn| {
+            let row: Option<(String, String)> = row(
+                conn,
+                "SELECT record, vsa FROM trusted_releases WHERE application = ?1 AND version = ?2",
+                [app, version],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+            row.map(|(r, v)| Ok((from_doc("record", &r)?, from_doc("vsa", &v)?)))
+                .transpose()
+        })
+    }
+
+    fn release_keys(&self) -> Result<Vec<(String, String, String)>> {
+        self.with_conn(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT keyid, public_pem, first_used FROM release_keys ORDER BY first_used")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn log_head(&self) -> Result<LogHead> {
+        self.with_conn(|conn| {
+            let head: Option<(i64, String)> = row(
+                conn,
+                "SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+            let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+            Ok(LogHead { seq, hash })
+        })
+    }
+
+    fn put_checkpoint(&self, cp: &Checkpoint, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| insert_checkpoint(tx, cp))
+    }
+
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        self.docs("checkpoint", "SELECT doc FROM checkpoints ORDER BY id", [])
     }
 }

@@ -1,0 +1,71 @@
+//! `gatehouse verify RECORD --key PUB.pem [--artifact FILE]...`: check a
+//! Trusted Release record offline, with no server.
+
+use std::path::PathBuf;
+
+use super::{CmdResult, Ctx, Failure, read_text_file, usage};
+use crate::keys::{self, KeyRing, TrustedKey};
+use crate::release;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The record (a DSSE envelope).
+    record: PathBuf,
+    /// The release public key (SPKI PEM or raw hex), e.g. from GET /v1/keys.
+    #[arg(long)]
+    key: PathBuf,
+    /// A file whose sha256 must be a subject of the record (repeatable).
+    #[arg(long = "artifact")]
+    artifacts: Vec<PathBuf>,
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
+    let vk = keys::parse_public_key(&format!("--key {}", a.key.display()), &read_text_file(&a.key)?)?;
+    let ring = KeyRing::new([TrustedKey {
+        keyid: keys::keyid(&vk),
+        name: a.key.display().to_string(),
+        owner: String::new(),
+        keytype: "ed25519".into(),
+        public: hex::encode(vk.as_bytes()),
+        allowed_predicate_types: vec![],
+        not_before: None,
+        not_after: None,
+        revoked_at: None,
+        revoked_reason: None,
+        created_at: String::new(),
+        created_by: String::new(),
+    }]);
+    let bytes = std::fs::read(&a.record).map_err(|e| usage(format!("cannot read {}: {e}", a.record.display())))?;
+    let mut artifacts = Vec::new();
+    for f in &a.artifacts {
+        let mut file = std::fs::File::open(f).map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        std::io::copy(&mut file, &mut hasher).map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
+        artifacts.push((f.display().to_string(), hex::encode(sha2::Digest::finalize(hasher))));
+    }
+    let summary =
+        release::verify(&bytes, &ring, &artifacts).map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
+    ctx.print(&summary, |s| {
+        format!(
+            "OK: Trusted Release of {}@{} released {} by {} — stages: {} — {} checks — waivers: {} — signed by {}{}",
+            s.application,
+            s.version,
+            s.released_at,
+            s.released_by,
+            s.stages.join(", "),
+            s.checks,
+            if s.waivers.is_empty() {
+                "none".to_string()
+            } else {
+                s.waivers.join(", ")
+            },
+            s.signers.join(", "),
+            if artifacts.is_empty() {
+                String::new()
+            } else {
+                format!(" — artifacts matched: {}", artifacts.len())
+            }
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! Trusted Release records, the release key, and signed log checkpoints.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::{Gatehouse, validate_actor};
+use crate::app::Application;
+use crate::audit::{EventResult, NewEvent};
+use crate::error::{Error, Result};
+use crate::gate::GateVerdict;
+use crate::keys;
+use crate::release::{self, Checkpoint, Inputs, ReleaseWrite};
+use crate::version::Version;
+
+/// The release key from `configured`, or the default one under the data
+/// directory, generated (mode 0600) the first time.
+pub fn load_release_key(data_dir: &Path, configured: Option<&Path>) -> Result<SigningKey> {
+    let path = configured.map_or_else(
+        || data_dir.join("keys").join("release.ed25519.priv.pem"),
+        Path::to_path_buf,
+    );
+    match std::fs::read_to_string(&path) {
+        Ok(pem) => keys::parse_private_key("release_key", &pem),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && configured.is_none() => {
+            let key = keys::generate()?;
+            let fail =
+                |e: std::io::Error| Error::Store(format!("cannot write the release key {}: {e}", path.display()));
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(fail)?;
+            }
+            write_private(&path, &keys::private_key_pem(&key)?).map_err(fail)?;
+            let public = path.with_file_name("release.ed25519.pub.pem");
+            std::fs::write(&public, keys::public_key_pem(&key.verifying_key())?).map_err(fail)?;
+            tracing::info!(path = %path.display(), keyid = %keys::keyid(&key.verifying_key()), "generated the release key");
+            Ok(key)
+        }
+        Err(e) => Err(Error::invalid(
+            "release_key",
+            path.display().to_string(),
+            format!("a readable PKCS#8 PEM file ({e})"),
+        )),
+    }
+}
+
+fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(pem.as_bytes())
+}
+
+/// A public key Gatehouse signs with, now or before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublicKey {
+    pub keyid: String,
+    pub public_key_pem: String,
+    pub current: bool,
+    pub first_used: Option<String>,
+}
+
+impl Gatehouse {
+    /// Build and sign the record, VSA and checkpoint for a release about to commit.
+    pub(super) fn release_write(
+        &self,
+        app: &Application,
+        v: &Version,
+        gates: &[GateVerdict],
+        actor: &str,
+    ) -> Result<ReleaseWrite> {
+        if self.store.trusted_release(&v.application, &v.version)?.is_some() {
+            return Err(Error::conflict(format!(
+                "{}@{} already has a Trusted Release record; records are immutable (create a new version)",
+                v.application, v.version
+            )));
+        }
+        let mut evaluations = self.store.gate_evaluations(&v.application, &v.version)?;
+        evaluations.extend(gates.iter().cloned());
+        let evidence = self.gate_evidence(v)?;
+        let waivers = self.store.waivers(Some(&v.application), Some(&v.version))?;
+        let head = self.store.log_head()?;
+        let released_at = v.released_at.clone().unwrap_or_else(crate::time::now);
+        let inputs = Inputs {
+            application: app,
+            version: v,
+            released_at: &released_at,
+            released_by: actor,
+            evaluations: &evaluations,
+            evidence: &evidence,
+            waivers: &waivers,
+            log_head: &head,
+        };
+        let policy_digest = self.policy_digest()?;
+        let (record, vsa) = release::sign(&self.release_key, &inputs, &policy_digest);
+        let vk = self.release_key.verifying_key();
+        Ok(ReleaseWrite {
+            digest: hex::encode(Sha256::digest(crate::audit::canonical_json(&record))),
+            record,
+            vsa,
+            keyid: keys::keyid(&vk),
+            public_pem: keys::public_key_pem(&vk)?,
+            checkpoint: release::checkpoint(&self.release_key, &head, &released_at),
+        })
+    }
+
+    /// One digest over every binding and the digest of every loaded policy.
+    fn policy_digest(&self) -> Result<String> {
+        let bindings = self.all_bindings()?;
+        let policies: Vec<Value> = self.policies().iter().map(|p| json!([p.name, p.digest])).collect();
+        Ok(hex::encode(Sha256::digest(crate::audit::canonical_json(
+            &json!({ "bindings": bindings, "policies": policies }),
+        ))))
+    }
+
+    /// The record and the VSA of a released version.
+    pub fn trusted_release(&self, app: &str, version: &str) -> Result<(Value, Value)> {
+        self.version(app, version)?;
+        self.store
+            .trusted_release(app, version)?
+            .ok_or_else(|| Error::NotFound {
+                kind: "trusted release record",
+                id: format!("{app}@{version}"),
+            })
+    }
+
+    /// The current release key and every one that signed a record before.
+    pub fn public_keys(&self) -> Result<Vec<PublicKey>> {
+        let current = keys::keyid(&self.release_key.verifying_key());
+        let mut out = vec![PublicKey {
+            keyid: current.clone(),
+            public_key_pem: keys::public_key_pem(&self.release_key.verifying_key())?,
+            current: true,
+            first_used: None,
+        }];
+        for (keyid, pem, first_used) in self.store.release_keys()? {
+            if keyid == current {
+                if let Some(k) = out.first_mut() {
+                    k.first_used = Some(first_used);
+                }
+            } else {
+                out.push(PublicKey {
+                    keyid,
+                    public_key_pem: pem,
+                    current: false,
+                    first_used: Some(first_used),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sign the current log head on demand.
+    pub fn checkpoint(&self, actor: &str) -> Result<Checkpoint> {
+        let actor = validate_actor(actor)?;
+        let head = self.store.log_head()?;
+        let cp = release::checkpoint(&self.release_key, &head, &crate::time::now());
+        let event = NewEvent {
+            actor: actor.to_string(),
+            action: "log.checkpoint".into(),
+            subject: "activity-log".into(),
+            application: None,
+            version: None,
+            result: EventResult::Success,
+            details: json!({ "head_seq": head.seq, "head_hash": head.hash }),
+        };
+        self.store.put_checkpoint(&cp, event)?;
+        Ok(cp)
+    }
+
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        self.store.checkpoints()
+    }
+}
