@@ -335,3 +335,113 @@ fn a_released_version_has_a_record_anyone_can_verify() {
 fn record_head(statement: &Value) -> i64 {
     statement["predicate"]["activity_log"]["seq"].as_i64().unwrap()
 }
+
+#[test]
+fn rotating_the_release_key_keeps_old_records_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let release = |server: &Server, version: &str| {
+        let token = server.token("ops");
+        let call = |method: &str, path: &str, body: Value| {
+            request(
+                server.addr,
+                method,
+                path,
+                Some(body.to_string().as_bytes()),
+                Some(&token),
+            )
+        };
+        let (s, _) = call("POST", "/v1/applications", json!({"key": "app1"}));
+        assert!(s == 201 || s == 409);
+        assert_eq!(
+            call("POST", "/v1/applications/app1/versions", json!({"version": version})).0,
+            201
+        );
+        for stage in ["dev", "qa", "staging", "prod"] {
+            assert_eq!(
+                call(
+                    "POST",
+                    &format!("/v1/applications/app1/versions/{version}/promote"),
+                    json!({"target_stage": stage})
+                )
+                .0,
+                200
+            );
+        }
+        assert_eq!(
+            call(
+                "POST",
+                &format!("/v1/applications/app1/versions/{version}/release"),
+                json!({})
+            )
+            .0,
+            200
+        );
+        let (_, record) = call(
+            "GET",
+            &format!("/v1/applications/app1/versions/{version}/trusted-release"),
+            json!(null),
+        );
+        record
+    };
+    // First key: the default one, generated under the data directory.
+    let server = Server::start(d);
+    let old_record = release(&server, "1.0.0");
+    drop(server);
+    let old_pub = d.join("keys/release.ed25519.pub.pem");
+    assert!(old_pub.exists(), "the generated key's public half is written beside it");
+    // Rotate: a new key by path.
+    let o = cli(d, &["keys", "generate", "--out", d.join("new-key").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = d.join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "release_key = {:?}\n",
+            d.join("new-key/ed25519.priv.pem").display().to_string()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(d, &["--config", config.to_str().unwrap()]);
+    let new_record = release(&server, "2.0.0");
+    let (_, keys) = request(server.addr, "GET", "/v1/keys", None, None);
+    let items = keys["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{keys}");
+    assert_eq!(items.iter().filter(|k| k["current"] == true).count(), 1);
+    let old_key = d.join("old.pem");
+    std::fs::write(
+        &old_key,
+        items.iter().find(|k| k["current"] == false).unwrap()["public_key_pem"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let new_key = d.join("new.pem");
+    std::fs::write(
+        &new_key,
+        items.iter().find(|k| k["current"] == true).unwrap()["public_key_pem"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&old_key).unwrap(),
+        std::fs::read_to_string(&old_pub).unwrap()
+    );
+    for (record, key, ok) in [
+        (&old_record, &old_key, true),
+        (&new_record, &new_key, true),
+        (&old_record, &new_key, false),
+    ] {
+        let f = d.join("r.json");
+        std::fs::write(&f, record.to_string()).unwrap();
+        let o = Command::new(gatehouse_e2e::gatehouse_bin())
+            .args(["verify", f.to_str().unwrap(), "--key", key.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.success(), ok, "{}", stderr(&o));
+    }
+    // The checkpoints signed with the old key still verify after rotation.
+    let o = cli(d, &["--config", config.to_str().unwrap(), "audit", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
