@@ -21,6 +21,7 @@ mod token;
 mod transition;
 mod verify;
 mod version;
+mod vuln;
 mod waiver;
 
 use std::path::PathBuf;
@@ -69,6 +70,8 @@ pub struct Cli {
 pub enum Output {
     Text,
     Json,
+    /// Tab-separated lines (where a command has a tabular form; otherwise text).
+    Tsv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +119,9 @@ enum Command {
     /// Request, decide and revoke waivers.
     #[command(subcommand)]
     Waiver(waiver::Command),
+    /// Match SBOMs against OSV advisories.
+    #[command(subcommand)]
+    Vuln(vuln::Command),
 }
 
 /// A command's failure: the error and the exit code it maps to.
@@ -230,6 +236,7 @@ fn run(cli: Cli, config: Config) -> CmdResult {
         Command::Policy(cmd) => policy::run_policy(&ctx, cmd),
         Command::Binding(cmd) => policy::run_binding(&ctx, cmd),
         Command::Waiver(cmd) => waiver::run(&ctx, cmd),
+        Command::Vuln(cmd) => vuln::run(&ctx, cmd),
     }
 }
 
@@ -262,7 +269,7 @@ impl Ctx {
     fn print<T: serde::Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
         match self.output {
             Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
-            Output::Text => println!("{}", human(value)),
+            Output::Text | Output::Tsv => println!("{}", human(value)),
         }
     }
 }

@@ -23,10 +23,12 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod policy;
 pub mod release;
+pub mod sbom;
 pub mod service;
 pub mod store;
 pub mod time;
 pub mod version;
+pub mod vuln;
 pub mod waiver;
 
 pub use error::{Error, Result};

@@ -1,0 +1,512 @@
+//! Vulnerability matching: OSV advisories against SBOM components, exactly
+//! per the OSV schema (`affected[].versions`, `ranges` of type ECOSYSTEM and
+//! SEMVER with `introduced`/`fixed`/`last_affected`; GIT ranges ignored;
+//! withdrawn advisories never match), with per-ecosystem version ordering.
+
+pub mod ordering;
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::sbom::{Component, osv_name};
+
+/// An advisory as matching needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Advisory {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub modified: String,
+    pub withdrawn: Option<String>,
+    pub summary: Option<String>,
+    /// `critical|high|medium|low`, from the advisory's own rating or its CVSS vector.
+    pub severity: Option<String>,
+    pub affected: Vec<Affected>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Affected {
+    pub ecosystem: String,
+    /// Normalised as components are (PEP 503 for PyPI).
+    pub name: String,
+    pub versions: Vec<String>,
+    pub ranges: Vec<Range>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    /// `ECOSYSTEM` or `SEMVER` (`GIT` ranges are dropped when parsing).
+    pub kind: String,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    Introduced(String),
+    Fixed(String),
+    LastAffected(String),
+    Limit(String),
+}
+
+/// Parse one OSV document; `source` names it in errors.
+pub fn parse_advisory(source: &str, bytes: &[u8]) -> Result<Advisory> {
+    let bad = |detail: String| Error::Malformed {
+        what: format!("advisory {source}"),
+        detail,
+    };
+    let doc: Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let text = |v: &Value, field: &str| v.get(field).and_then(Value::as_str).map(str::to_string);
+    let id = text(&doc, "id").ok_or_else(|| bad("field `id` is missing or not a string".into()))?;
+    let modified = text(&doc, "modified").ok_or_else(|| bad("field `modified` is missing or not a string".into()))?;
+    let aliases = doc
+        .get("aliases")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut affected = Vec::new();
+    for (i, a) in doc
+        .get("affected")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let pkg = a
+            .get("package")
+            .ok_or_else(|| bad(format!("`affected[{i}].package` is missing")))?;
+        let ecosystem =
+            text(pkg, "ecosystem").ok_or_else(|| bad(format!("`affected[{i}].package.ecosystem` is missing")))?;
+        // "PyPI", "Debian:11": the part before ':' names the ordering.
+        let ecosystem = ecosystem.split(':').next().unwrap_or_default().to_string();
+        let name = text(pkg, "name").ok_or_else(|| bad(format!("`affected[{i}].package.name` is missing")))?;
+        let versions = a
+            .get("versions")
+            .and_then(Value::as_array)
+            .map(|v| v.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut ranges = Vec::new();
+        for (j, r) in a
+            .get("ranges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let kind = text(r, "type").ok_or_else(|| bad(format!("`affected[{i}].ranges[{j}].type` is missing")))?;
+            if kind == "GIT" {
+                continue;
+            }
+            let mut events = Vec::new();
+            for e in r.get("events").and_then(Value::as_array).into_iter().flatten() {
+                let ev = if let Some(v) = text(e, "introduced") {
+                    Event::Introduced(v)
+                } else if let Some(v) = text(e, "fixed") {
+                    Event::Fixed(v)
+                } else if let Some(v) = text(e, "last_affected") {
+                    Event::LastAffected(v)
+                } else if let Some(v) = text(e, "limit") {
+                    Event::Limit(v)
+                } else {
+                    return Err(bad(format!(
+                        "`affected[{i}].ranges[{j}].events` has an event of no known kind: {e}"
+                    )));
+                };
+                events.push(ev);
+            }
+            ranges.push(Range { kind, events });
+        }
+        affected.push(Affected {
+            name: osv_name(&ecosystem, &name),
+            ecosystem,
+            versions,
+            ranges,
+        });
+    }
+    Ok(Advisory {
+        severity: severity(&doc),
+        summary: text(&doc, "summary"),
+        withdrawn: text(&doc, "withdrawn"),
+        id,
+        aliases,
+        modified,
+        affected,
+    })
+}
+
+/// The advisory's own rating, else the worst CVSS v3 base score among its vectors.
+fn severity(doc: &Value) -> Option<String> {
+    if let Some(s) = doc.pointer("/database_specific/severity").and_then(Value::as_str) {
+        let s = s.to_ascii_lowercase();
+        if matches!(s.as_str(), "critical" | "high" | "medium" | "moderate" | "low") {
+            return Some(if s == "moderate" { "medium".into() } else { s });
+        }
+    }
+    let scores = doc
+        .get("severity")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("score").and_then(Value::as_str))
+        .filter_map(cvss3_base_score);
+    let best = scores.fold(None::<f64>, |acc, s| Some(acc.map_or(s, |a| a.max(s))))?;
+    Some(
+        match best {
+            s if s >= 9.0 => "critical",
+            s if s >= 7.0 => "high",
+            s if s >= 4.0 => "medium",
+            s if s > 0.0 => "low",
+            _ => "none",
+        }
+        .to_string(),
+    )
+}
+
+/// The CVSS v3.x base score of a vector such as `CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H`.
+pub fn cvss3_base_score(vector: &str) -> Option<f64> {
+    if !vector.starts_with("CVSS:3") {
+        return None;
+    }
+    let m: BTreeMap<&str, &str> = vector.split('/').skip(1).filter_map(|p| p.split_once(':')).collect();
+    let changed = *m.get("S")? == "C";
+    let av = match *m.get("AV")? {
+        "N" => 0.85,
+        "A" => 0.62,
+        "L" => 0.55,
+        "P" => 0.2,
+        _ => return None,
+    };
+    let ac = match *m.get("AC")? {
+        "L" => 0.77,
+        "H" => 0.44,
+        _ => return None,
+    };
+    let pr = match (*m.get("PR")?, changed) {
+        ("N", _) => 0.85,
+        ("L", false) => 0.62,
+        ("L", true) => 0.68,
+        ("H", false) => 0.27,
+        ("H", true) => 0.5,
+        _ => return None,
+    };
+    let ui = match *m.get("UI")? {
+        "N" => 0.85,
+        "R" => 0.62,
+        _ => return None,
+    };
+    let cia = |k: &str| -> Option<f64> {
+        Some(match *m.get(k)? {
+            "H" => 0.56,
+            "L" => 0.22,
+            "N" => 0.0,
+            _ => return None,
+        })
+    };
+    let iss = 1.0 - (1.0 - cia("C")?) * (1.0 - cia("I")?) * (1.0 - cia("A")?);
+    let impact = if changed {
+        7.52 * (iss - 0.029) - 3.25 * (iss - 0.02).powi(15)
+    } else {
+        6.42 * iss
+    };
+    let exploitability = 8.22 * av * ac * pr * ui;
+    if impact <= 0.0 {
+        return Some(0.0);
+    }
+    let raw = if changed {
+        (1.08 * (impact + exploitability)).min(10.0)
+    } else {
+        (impact + exploitability).min(10.0)
+    };
+    Some(roundup(raw))
+}
+
+/// CVSS v3.1 Roundup: the smallest one-decimal number not below `x`.
+fn roundup(x: f64) -> f64 {
+    let int = (x * 100_000.0).round() as i64;
+    if int % 10_000 == 0 {
+        int as f64 / 100_000.0
+    } else {
+        ((int / 10_000) + 1) as f64 / 10.0
+    }
+}
+
+/// Advisories loaded from files, with what could not be read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub advisories: Vec<Advisory>,
+    /// (file, reason) for each document that was not an advisory.
+    pub rejected: Vec<(String, String)>,
+}
+
+/// Every `.json` file under a directory (or one file). A bad advisory is
+/// reported and counted; it does not stop the rest.
+pub fn load_path(path: &Path) -> Result<Loaded> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        collect(path, &mut files).map_err(|e| {
+            Error::invalid(
+                "advisories",
+                path.display().to_string(),
+                format!("a readable directory ({e})"),
+            )
+        })?;
+    } else {
+        files.push(path.to_path_buf());
+    }
+    files.sort();
+    let mut loaded = Loaded::default();
+    for f in files {
+        let name = f.display().to_string();
+        match std::fs::read(&f) {
+            Ok(bytes) => match parse_advisory(&name, &bytes) {
+                Ok(a) => loaded.advisories.push(a),
+                Err(e) => loaded.rejected.push((name, e.to_string())),
+            },
+            Err(e) => loaded.rejected.push((name, format!("cannot read: {e}"))),
+        }
+    }
+    Ok(loaded)
+}
+
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "json") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Advisories indexed by (ecosystem, normalised name).
+#[derive(Debug, Default)]
+pub struct Index {
+    advisories: Vec<Advisory>,
+    by_package: BTreeMap<(String, String), Vec<usize>>,
+}
+
+/// One component affected by one advisory, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Match {
+    pub purl: String,
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    pub severity: Option<String>,
+    pub reason: String,
+}
+
+impl Index {
+    pub fn new(advisories: Vec<Advisory>) -> Index {
+        let mut by_package: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        for (i, a) in advisories.iter().enumerate() {
+            let keys: BTreeSet<(String, String)> = a
+                .affected
+                .iter()
+                .map(|x| (x.ecosystem.clone(), x.name.clone()))
+                .collect();
+            for k in keys {
+                by_package.entry(k).or_default().push(i);
+            }
+        }
+        Index { advisories, by_package }
+    }
+
+    pub fn len(&self) -> usize {
+        self.advisories.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.advisories.is_empty()
+    }
+
+    /// Every (component, advisory) pair that matches, each advisory once per component.
+    pub fn matches(&self, components: &[Component]) -> Vec<Match> {
+        let mut out = BTreeSet::new();
+        for c in components {
+            let Some(eco) = &c.ecosystem else { continue };
+            let Some(ids) = self.by_package.get(&(eco.clone(), c.name.clone())) else {
+                continue;
+            };
+            for &i in ids {
+                let Some(a) = self.advisories.get(i) else { continue };
+                if a.withdrawn.is_some() {
+                    continue;
+                }
+                if let Some(reason) = affects(a, eco, &c.name, &c.version) {
+                    out.insert(Match {
+                        purl: c.purl.clone(),
+                        advisory: a.id.clone(),
+                        aliases: a.aliases.clone(),
+                        severity: a.severity.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+/// Why `version` of the package is affected by `a`, or None.
+pub fn affects(a: &Advisory, ecosystem: &str, name: &str, version: &str) -> Option<String> {
+    for x in a.affected.iter().filter(|x| x.ecosystem == ecosystem && x.name == name) {
+        let parsed = ordering::parse(ecosystem, version);
+        let listed = x
+            .versions
+            .iter()
+            .any(|v| match (&parsed, ordering::parse(ecosystem, v)) {
+                (Some(p), Some(q)) => ordering::compare(p, &q) == Some(Ordering::Equal),
+                _ => v == version,
+            });
+        if listed {
+            return Some(format!("{version} is listed in affected versions"));
+        }
+        for r in &x.ranges {
+            let scheme = if r.kind == "SEMVER" { "SEMVER" } else { ecosystem };
+            if let Some(why) = in_range(scheme, version, &r.events) {
+                return Some(why);
+            }
+        }
+    }
+    None
+}
+
+/// OSV range evaluation: sorted events; introduced opens, fixed closes at
+/// (not including) its version, last_affected closes after it.
+fn in_range(scheme: &str, version: &str, events: &[Event]) -> Option<String> {
+    if !ordering::orderable(scheme) {
+        return None;
+    }
+    let v = ordering::parse(scheme, version)?;
+    // Each event's version parsed; "0" is the lowest of all.
+    let mut parsed: Vec<(Option<ordering::Parsed>, &Event)> = events
+        .iter()
+        .map(|e| {
+            let s = match e {
+                Event::Introduced(s) | Event::Fixed(s) | Event::LastAffected(s) | Event::Limit(s) => s,
+            };
+            let p = if s == "0" { None } else { ordering::parse(scheme, s) };
+            (p, e)
+        })
+        .filter(|(p, e)| p.is_some() || matches!(e, Event::Introduced(s) if s == "0"))
+        .collect();
+    parsed.sort_by(|(a, _), (b, _)| match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(x), Some(y)) => ordering::compare(x, y).unwrap_or(Ordering::Equal),
+    });
+    let mut affected = None::<String>;
+    for (p, e) in &parsed {
+        let cmp = p
+            .as_ref()
+            .map_or(Some(Ordering::Greater), |p| ordering::compare(&v, p))?;
+        match e {
+            Event::Introduced(s) if cmp != Ordering::Less => affected = Some(format!("introduced {s}")),
+            Event::Fixed(_) if cmp != Ordering::Less => affected = None,
+            Event::LastAffected(_) if cmp == Ordering::Greater => affected = None,
+            Event::Limit(_) if cmp != Ordering::Less => affected = None,
+            _ => {}
+        }
+    }
+    affected.map(|why| {
+        let closing = parsed
+            .iter()
+            .find_map(|(p, e)| match e {
+                Event::Fixed(s)
+                    if p.as_ref()
+                        .is_some_and(|p| ordering::compare(&v, p) == Some(Ordering::Less)) =>
+                {
+                    Some(format!(", fixed in {s}"))
+                }
+                Event::LastAffected(s)
+                    if p.as_ref()
+                        .is_some_and(|p| ordering::compare(&v, p) != Some(Ordering::Greater)) =>
+                {
+                    Some(format!(", last affected {s}"))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| ", no fix".to_string());
+        format!("{version} in range: {why}{closing}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adv(events: Vec<Event>, versions: Vec<&str>) -> Advisory {
+        Advisory {
+            id: "T-1".into(),
+            aliases: vec![],
+            modified: "2026-01-01T00:00:00Z".into(),
+            withdrawn: None,
+            summary: None,
+            severity: None,
+            affected: vec![Affected {
+                ecosystem: "npm".into(),
+                name: "pkg".into(),
+                versions: versions.into_iter().map(str::to_string).collect(),
+                ranges: vec![Range {
+                    kind: "SEMVER".into(),
+                    events,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn ranges_follow_the_osv_rules() {
+        use Event::*;
+        let a = adv(vec![Fixed("2.0.0".into()), Introduced("1.0.0".into())], vec![]);
+        assert!(
+            affects(&a, "npm", "pkg", "1.5.0").is_some(),
+            "unsorted events are sorted"
+        );
+        assert!(affects(&a, "npm", "pkg", "2.0.0").is_none(), "fixed is not affected");
+        assert!(affects(&a, "npm", "pkg", "0.9.0").is_none());
+        let a = adv(vec![Introduced("0".into()), LastAffected("1.2.0".into())], vec![]);
+        assert!(affects(&a, "npm", "pkg", "1.2.0").is_some());
+        assert!(affects(&a, "npm", "pkg", "1.2.1").is_none());
+        let a = adv(vec![Introduced("5.0.0-alpha.1".into())], vec![]);
+        assert!(affects(&a, "npm", "pkg", "5.0.0").is_some(), "no fix: open-ended");
+        assert!(affects(&a, "npm", "pkg", "4.9.9").is_none());
+        let a = adv(
+            vec![
+                Introduced("0".into()),
+                Fixed("1.0.0".into()),
+                Introduced("2.0.0".into()),
+                Fixed("2.1.0".into()),
+            ],
+            vec![],
+        );
+        assert!(affects(&a, "npm", "pkg", "1.5.0").is_none(), "between two ranges");
+        assert!(affects(&a, "npm", "pkg", "2.0.5").is_some());
+        let a = adv(vec![], vec!["3.2.0"]);
+        assert!(affects(&a, "npm", "pkg", "3.2.0").is_some());
+    }
+
+    #[test]
+    fn cvss_scores() {
+        assert_eq!(
+            cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
+            Some(9.8)
+        );
+        assert_eq!(
+            cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"),
+            Some(6.1)
+        );
+        assert_eq!(
+            cvss3_base_score("CVSS:3.0/AV:L/AC:H/PR:H/UI:R/S:U/C:N/I:N/A:N"),
+            Some(0.0)
+        );
+        assert_eq!(cvss3_base_score("CVSS:2.0/AV:N"), None);
+    }
+}

@@ -1,0 +1,148 @@
+//! SBOM matching against the real advisories in ../shared/data/osv, exactly
+//! as ../shared/data/expected says, and the traps the data README lists.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may panic
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use gatehouse::sbom::{self, Component};
+use gatehouse::vuln::{self, Index};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+
+fn index() -> Index {
+    let loaded = vuln::load_path(&Path::new(DATA).join("osv")).unwrap();
+    assert!(loaded.advisories.len() > 200, "{}", loaded.advisories.len());
+    Index::new(loaded.advisories)
+}
+
+fn pairs(index: &Index, sbom_file: &str) -> BTreeSet<(String, String)> {
+    let bytes = std::fs::read(Path::new(DATA).join("sbom").join(sbom_file)).unwrap();
+    let doc = sbom::parse(sbom_file, &bytes).unwrap();
+    index
+        .matches(&doc.components)
+        .into_iter()
+        .map(|m| (m.purl, m.advisory))
+        .collect()
+}
+
+fn expected(name: &str) -> BTreeSet<(String, String)> {
+    std::fs::read_to_string(Path::new(DATA).join("expected").join(format!("{name}.pairs.tsv")))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (p, a) = l.split_once('\t').unwrap();
+            (p.to_string(), a.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_sbom_matches_exactly_the_expected_pairs() {
+    let index = index();
+    for (file, name) in [
+        ("python/python-env.cdx-1.6.json", "python-env.cdx-1.6"),
+        ("python/python-env.cdx-1.5.json", "python-env.cdx-1.5"),
+        ("npm/npm-project.cdx-1.6.json", "npm-project.cdx-1.6"),
+        ("npm/npm-project.cdx-1.5.flat.json", "npm-project.cdx-1.5.flat"),
+        ("npm/npm-project.spdx-2.3.json", "npm-project.spdx-2.3"),
+    ] {
+        let got = pairs(&index, file);
+        let want = expected(name);
+        let missing: Vec<_> = want.difference(&got).collect();
+        let extra: Vec<_> = got.difference(&want).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{file}: missing {missing:?}, extra {extra:?}"
+        );
+    }
+}
+
+fn one(purl: &str) -> Vec<Component> {
+    vec![sbom::component(purl).unwrap()]
+}
+
+fn ids(index: &Index, purl: &str) -> BTreeSet<String> {
+    index.matches(&one(purl)).into_iter().map(|m| m.advisory).collect()
+}
+
+#[test]
+fn withdrawn_advisories_never_match() {
+    let index = index();
+    // PYSEC-2023-141 (pynetbox) is withdrawn; it lists 2.0.1 as affected.
+    assert!(!ids(&index, "pkg:pypi/pynetbox@2.0.1").contains("PYSEC-2023-141"));
+}
+
+#[test]
+fn pypi_names_are_pep503_normalised_and_versions_compared_by_pep440() {
+    let index = index();
+    let upper = ids(&index, "pkg:pypi/Jinja2@2.10");
+    assert!(upper.contains("PYSEC-2019-217"), "{upper:?}");
+    assert_eq!(upper, ids(&index, "pkg:pypi/jinja2@2.10"));
+    assert_eq!(
+        ids(&index, "pkg:pypi/django@3.2"),
+        ids(&index, "pkg:pypi/django@3.2.0"),
+        "3.2 == 3.2.0"
+    );
+}
+
+#[test]
+fn git_ranges_are_ignored_and_one_advisory_is_reported_once_per_component() {
+    let index = index();
+    // GHSA-9wv6-86v2-598j lists path-to-regexp in three affected entries.
+    let m: Vec<_> = index
+        .matches(&one("pkg:npm/path-to-regexp@0.1.7"))
+        .into_iter()
+        .filter(|m| m.advisory == "GHSA-9wv6-86v2-598j")
+        .collect();
+    assert_eq!(m.len(), 1);
+    // PYSEC-2015-17 (requests) has a GIT range beside its ECOSYSTEM one: the GIT one does nothing.
+    let a = vuln::parse_advisory(
+        "PYSEC-2015-17",
+        &std::fs::read(Path::new(DATA).join("osv/pypa/PYSEC-2015-17.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(a.affected.iter().all(|x| x.ranges.iter().all(|r| r.kind != "GIT")));
+}
+
+#[test]
+fn alias_duplicates_are_both_reported_with_their_aliases() {
+    let index = index();
+    let m = index.matches(&one("pkg:pypi/jinja2@2.10"));
+    let ghsa = m.iter().find(|m| m.advisory == "GHSA-462w-v97r-4m45").unwrap();
+    let pysec = m.iter().find(|m| m.advisory == "PYSEC-2019-217").unwrap();
+    assert!(
+        ghsa.aliases.iter().any(|a| a == "CVE-2019-10906") && pysec.aliases.iter().any(|a| a == "CVE-2019-10906"),
+        "{ghsa:?} {pysec:?}"
+    );
+}
+
+#[test]
+fn a_bad_advisory_is_reported_and_the_rest_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(DATA).join("osv/ghsa/GHSA-29mw-wpgm-hmr9.json"),
+        dir.path().join("good.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.json"), "{ not json").unwrap();
+    std::fs::write(dir.path().join("noid.json"), r#"{"modified": "2020-01-01T00:00:00Z"}"#).unwrap();
+    let loaded = vuln::load_path(dir.path()).unwrap();
+    assert_eq!(loaded.advisories.len(), 1);
+    assert_eq!(loaded.rejected.len(), 2);
+    assert!(
+        loaded
+            .rejected
+            .iter()
+            .any(|(f, r)| f.ends_with("noid.json") && r.contains("`id`")),
+        "{:?}",
+        loaded.rejected
+    );
+    assert!(
+        loaded
+            .rejected
+            .iter()
+            .any(|(f, r)| f.ends_with("broken.json") && r.contains("JSON"))
+    );
+}
