@@ -78,7 +78,7 @@ fn benches(c: &mut Criterion) {
             to_stage: Some("prod"),
             gate: &gate_ref,
         };
-        let doc = document::build(&app, &version, &t, &evidence, &[]).to_json();
+        let doc = document::build(&app, &version, &t, &evidence, &[], &[]).to_json();
         let input = PolicySet::input_from_json(&doc);
         let checks: Vec<PolicyCheck> = names
             .iter()
@@ -136,9 +136,9 @@ fn benches(c: &mut Criterion) {
         to_stage: Some("prod"),
         gate: &gate_ref,
     };
-    let doc = document::build(&app, &version, &t, &evidence, &[]).to_json();
+    let doc = document::build(&app, &version, &t, &evidence, &[], &[]).to_json();
     group.bench_function("build_document_100_evidence", |b| {
-        b.iter(|| black_box(document::build(&app, &version, &t, &evidence, &[]).to_json()))
+        b.iter(|| black_box(document::build(&app, &version, &t, &evidence, &[], &[]).to_json()))
     });
     group.bench_function("prepare_input_100_evidence", |b| {
         b.iter(|| black_box(PolicySet::input_from_json(&doc)))

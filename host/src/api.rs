@@ -4,6 +4,7 @@
 //! Store work runs on the blocking pool, bounded by a per-request timeout.
 
 pub mod routes;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

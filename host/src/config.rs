@@ -31,6 +31,8 @@ pub struct ConfigFile {
     pub policy_dir: Option<PathBuf>,
     /// How long one policy evaluation may run before it is an error.
     pub policy_time_limit_ms: Option<u64>,
+    /// Where to POST (http://host:port/path) when a trusted release becomes affected by an advisory.
+    pub webhook_url: Option<String>,
     /// The key that signs Trusted Release records (PKCS#8 PEM); default
     /// DATA_DIR/keys/release.ed25519.priv.pem, generated on first start.
     pub release_key: Option<PathBuf>,
@@ -56,7 +58,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 9] = [
+pub const ENV_OVERRIDES: [(&str, &str); 10] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
@@ -66,6 +68,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 9] = [
     ("GATEHOUSE_LOG", "log_filter"),
     ("GATEHOUSE_POLICY_DIR", "policy_dir"),
     ("GATEHOUSE_RELEASE_KEY", "release_key"),
+    ("GATEHOUSE_WEBHOOK_URL", "webhook_url"),
 ];
 
 /// Read and parse the file; a missing or malformed file is a usage error naming it.
@@ -112,6 +115,9 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     }
     if let Some(v) = env("GATEHOUSE_POLICY_DIR") {
         file.policy_dir = Some(v.into());
+    }
+    if let Some(v) = env("GATEHOUSE_WEBHOOK_URL") {
+        file.webhook_url = Some(v);
     }
     if let Some(v) = env("GATEHOUSE_RELEASE_KEY") {
         file.release_key = Some(v.into());
@@ -199,7 +205,16 @@ impl ConfigFile {
                 "an existing PKCS#8 PEM file",
             ));
         }
+        if let Some(u) = &self.webhook_url {
+            let ok = u
+                .strip_prefix("http://")
+                .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+            if !ok {
+                return Err(Error::invalid("webhook_url", u, "an http://host:port/path URL"));
+            }
+        }
         let gates = crate::service::GateSettings {
+            webhook_url: self.webhook_url,
             release_key: self.release_key,
             policy_dir: self.policy_dir,
             bindings,

@@ -8,6 +8,7 @@ use crate::app::{Application, Criticality, Maturity, Owners};
 use crate::evidence::{EvidenceEntry, Subject};
 use crate::lifecycle::GateRef;
 use crate::version::{Artifact, ReleaseStatus, Vcs, Version};
+use crate::vuln::Finding;
 use crate::waiver::Waiver;
 
 /// The document version, bumped when a field changes meaning.
@@ -30,8 +31,18 @@ pub struct Document<'a> {
     transition: TransitionDoc<'a>,
     evidence: Vec<EvidenceDoc<'a>>,
     sbom: SbomDoc,
-    findings: [(); 0],
+    findings: Vec<FindingDoc<'a>>,
     waivers: &'a [Waiver],
+}
+
+#[derive(Serialize)]
+struct FindingDoc<'a> {
+    purl: &'a str,
+    advisory: &'a str,
+    aliases: &'a [String],
+    severity: Option<&'a str>,
+    /// Known-exploited data is not imported yet: always false.
+    known_exploited: bool,
 }
 
 #[derive(Serialize)]
@@ -84,6 +95,7 @@ pub fn build<'a>(
     v: &'a Version,
     t: &'a Transition<'a>,
     evidence: &'a [EvidenceEntry],
+    findings: &'a [Finding],
     waivers: &'a [Waiver],
 ) -> Document<'a> {
     Document {
@@ -125,7 +137,16 @@ pub fn build<'a>(
             })
             .collect(),
         sbom: SbomDoc { components: [] },
-        findings: [],
+        findings: findings
+            .iter()
+            .map(|f| FindingDoc {
+                purl: &f.purl,
+                advisory: &f.advisory,
+                aliases: &f.aliases,
+                severity: f.severity.as_deref(),
+                known_exploited: false,
+            })
+            .collect(),
         waivers,
     }
 }

@@ -7,10 +7,12 @@ mod access;
 mod evidence;
 mod gates;
 mod records;
+mod vulns;
 
 pub use access::CreatedToken;
 pub use evidence::{BindingOutcome, IngestOutcome, Target};
 pub use gates::{GatePlan, PlannedGate};
+pub use vulns::{BlastRadius, ImportReport, SbomAttached};
 
 use std::path::Path;
 
@@ -89,6 +91,8 @@ pub struct GateSettings {
     /// Bindings from the configuration file (read-only through the API).
     pub bindings: Vec<crate::binding::Binding>,
     pub limits: crate::policy::Limits,
+    /// Where to POST when a trusted release becomes affected by an advisory.
+    pub webhook_url: Option<String>,
     /// The release key (PKCS#8 PEM). Default: DATA_DIR/keys/release.ed25519.priv.pem,
     /// generated on first start.
     pub release_key: Option<std::path::PathBuf>,
@@ -436,6 +440,9 @@ impl Gatehouse {
             return Ok(Vec::new());
         }
         let evidence = self.gate_evidence(version)?;
+        let findings = self
+            .store
+            .findings(Some(&version.application), Some(&version.version), None)?;
         let waivers = self.store.waivers(Some(&version.application), Some(&version.version))?;
         let bindings = self.all_bindings()?;
         let set = self.policy_set();
@@ -455,7 +462,8 @@ impl Gatehouse {
                 to_stage: plan.to.as_deref(),
                 gate: gate_ref,
             };
-            let document = crate::document::build(application, version, &transition, &evidence, &in_force).to_json();
+            let document =
+                crate::document::build(application, version, &transition, &evidence, &findings, &in_force).to_json();
             let input = crate::policy::PolicySet::input_from_json(&document);
             let bound: Vec<Box<dyn Check>> = bindings
                 .iter()

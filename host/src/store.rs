@@ -15,7 +15,9 @@ use crate::keys::TrustedKey;
 use crate::lifecycle::Lifecycle;
 use crate::policy::Policy;
 use crate::release::{Checkpoint, LogHead, ReleaseWrite};
+use crate::sbom::Component;
 use crate::version::{ReleaseStatus, Version};
+use crate::vuln::{Advisory, Finding};
 use crate::waiver::Waiver;
 
 pub use sqlite::SqliteStore;
@@ -134,6 +136,26 @@ pub trait Store: Send + Sync {
     fn log_head(&self) -> Result<LogHead>;
     fn put_checkpoint(&self, checkpoint: &Checkpoint, event: NewEvent) -> Result<Event>;
     fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
+
+    /// Attach SBOM components to a version (added to any it has).
+    fn put_components(&self, app: &str, version: &str, components: &[Component], event: NewEvent) -> Result<Event>;
+    fn components(&self, app: &str, version: &str) -> Result<Vec<Component>>;
+    /// Every stored component of these (ecosystem, name) packages, with its application and version.
+    fn components_of_packages(&self, packages: &[(String, String)]) -> Result<Vec<(String, String, Component)>>;
+    fn advisory_modified(&self, id: &str) -> Result<Option<String>>;
+    fn advisories(&self) -> Result<Vec<Advisory>>;
+    fn advisory(&self, id: &str) -> Result<Option<Advisory>>;
+    /// Store new or changed advisories, drop the findings of `stale` ones, add
+    /// the new findings, with their events: one transaction.
+    fn import_advisories(
+        &self,
+        advisories: &[Advisory],
+        findings: &[Finding],
+        stale: &[String],
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>>;
+    fn put_findings(&self, findings: &[Finding], event: NewEvent) -> Result<Event>;
+    fn findings(&self, app: Option<&str>, version: Option<&str>, advisory: Option<&str>) -> Result<Vec<Finding>>;
 
     /// Record an event that changes no other state (a refusal, a conflict).
     fn append_event(&self, event: NewEvent) -> Result<Event>;

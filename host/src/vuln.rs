@@ -291,6 +291,19 @@ pub struct Index {
     by_package: BTreeMap<(String, String), Vec<usize>>,
 }
 
+/// A stored finding: a version's component affected by an advisory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub application: String,
+    pub version: String,
+    pub purl: String,
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    pub severity: Option<String>,
+    pub reason: String,
+    pub found_at: String,
+}
+
 /// One component affected by one advisory, and why.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Match {

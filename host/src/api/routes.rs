@@ -211,6 +211,27 @@ pub static ROUTES: &[Route] = &[
         Read,
         |gh, r| ok(gh.trusted_release(p(r, 0), p(r, 1))?.1),
     ),
+    route(
+        Method::POST,
+        "/v1/applications/{app}/versions/{version}/sboms",
+        Develop,
+        |gh, r| {
+            let source = r.q.get("source").unwrap_or_else(|| "upload".to_string());
+            created(json!(gh.attach_sbom(r.actor, p(r, 0), p(r, 1), &source, r.body)?))
+        },
+    ),
+    route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/findings",
+        Read,
+        |gh, r| ok(json!({ "items": gh.findings(p(r, 0), p(r, 1))? })),
+    ),
+    route(Method::POST, "/v1/advisories", Administer, |gh, r| {
+        ok(json!(gh.import_advisories(r.actor, advisory_documents(r.body)?)?))
+    }),
+    route(Method::GET, "/v1/vulnerabilities/{id}/blast-radius", Read, |gh, r| {
+        ok(json!(gh.blast_radius(p(r, 0))?))
+    }),
     route(Method::GET, "/v1/keys", Public, |gh, _| {
         ok(json!({ "items": gh.public_keys()? }))
     }),
@@ -224,6 +245,30 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.revoke_waiver(r.actor, p(r, 0))?))
     }),
 ];
+
+/// One OSV document, a JSON array of them, or JSON Lines.
+fn advisory_documents(body: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => Ok(items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("body[{i}]"), v.to_string().into_bytes()))
+            .collect()),
+        Ok(_) => Ok(vec![("body".to_string(), body.to_vec())]),
+        Err(_) => {
+            let text = std::str::from_utf8(body).map_err(|_| Error::Malformed {
+                what: "advisories".into(),
+                detail: "neither JSON nor UTF-8 JSON Lines".into(),
+            })?;
+            Ok(text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| (format!("line {}", i + 1), l.as_bytes().to_vec()))
+                .collect())
+        }
+    }
+}
 
 fn policy_summary(p: &crate::policy::Policy) -> Value {
     json!({ "name": p.name, "path": p.path, "origin": p.origin, "version": p.version, "digest": p.digest })

@@ -1,8 +1,28 @@
 //! `gatehouse vuln match`: an SBOM against OSV advisories, offline.
+#![allow(clippy::indexing_slicing)] // serde_json::Value indexing yields Null; it never panics
 
 use std::path::PathBuf;
 
 use super::{CmdResult, Ctx, Output, usage};
+
+fn collect_json(path: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect_json(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "json") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
 use crate::{sbom, vuln};
 
 #[derive(Debug, clap::Subcommand)]
@@ -16,10 +36,149 @@ pub enum Command {
         #[arg(long)]
         advisories: PathBuf,
     },
+    /// Import OSV advisories (a file or a directory); new and changed ones are
+    /// matched against every stored version.
+    Import { path: PathBuf },
+    /// Attach an SBOM to a version.
+    Attach {
+        app: String,
+        version: String,
+        #[arg(long)]
+        sbom: PathBuf,
+    },
+    /// A version's findings.
+    Findings { app: String, version: String },
+    /// Which applications, versions, stages and trusted releases an advisory affects.
+    BlastRadius { id: String },
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
     match cmd {
+        Command::Import { path } => {
+            let mut files = Vec::new();
+            collect_json(&path, &mut files).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+            let mut docs = Vec::new();
+            for f in files {
+                let text =
+                    std::fs::read_to_string(&f).map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
+                docs.push(text);
+            }
+            let body = format!(
+                "[{}]",
+                docs.iter()
+                    .filter(|d| serde_json::from_str::<serde_json::Value>(d).is_ok())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let skipped = docs
+                .iter()
+                .filter(|d| serde_json::from_str::<serde_json::Value>(d).is_err())
+                .count();
+            if skipped > 0 {
+                eprintln!("warning: {skipped} file(s) are not JSON and were skipped");
+            }
+            let (status, report) = ctx
+                .client()?
+                .send(hyper::Method::POST, "/v1/advisories", &[], body.into_bytes())?;
+            if status != 200 {
+                return Err(super::client::failure(status, &report));
+            }
+            ctx.print(&report, |r| {
+                format!(
+                    "advisories: {} new, {} updated, {} unchanged, {} rejected; {} new findings; trusted releases affected: {}",
+                    r["new"].as_array().map_or(0, Vec::len),
+                    r["updated"].as_array().map_or(0, Vec::len),
+                    r["unchanged"],
+                    r["rejected"].as_array().map_or(0, Vec::len),
+                    r["new_findings"].as_array().map_or(0, Vec::len),
+                    r["trusted_releases_affected"]
+                )
+            });
+        }
+        Command::Attach {
+            app,
+            version,
+            sbom: file,
+        } => {
+            let bytes = std::fs::read(&file).map_err(|e| usage(format!("cannot read {}: {e}", file.display())))?;
+            let path = format!(
+                "/v1/applications/{}/versions/{}/sboms",
+                super::client::seg(&app),
+                super::client::seg(&version)
+            );
+            let (status, out) = ctx.client()?.send(
+                hyper::Method::POST,
+                &path,
+                &[("source", file.display().to_string())],
+                bytes,
+            )?;
+            if status != 201 {
+                return Err(super::client::failure(status, &out));
+            }
+            ctx.print(&out, |o| {
+                format!(
+                    "attached {} components ({}); {} new findings",
+                    o["components"],
+                    o["format"].as_str().unwrap_or(""),
+                    o["findings"].as_array().map_or(0, Vec::len)
+                )
+            });
+        }
+        Command::Findings { app, version } => {
+            let path = format!(
+                "/v1/applications/{}/versions/{}/findings",
+                super::client::seg(&app),
+                super::client::seg(&version)
+            );
+            let out = ctx.client()?.get(&path, &[])?;
+            ctx.print(&out, |o| {
+                o["items"].as_array().map_or_else(String::new, |items| {
+                    items
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}\t{}\t{}",
+                                f["purl"].as_str().unwrap_or(""),
+                                f["advisory"].as_str().unwrap_or(""),
+                                f["severity"].as_str().unwrap_or("-")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            });
+        }
+        Command::BlastRadius { id } => {
+            let out = ctx.client()?.get(
+                &format!("/v1/vulnerabilities/{}/blast-radius", super::client::seg(&id)),
+                &[],
+            )?;
+            ctx.print(&out, |o| {
+                let mut lines = vec![format!(
+                    "{} ({}), aliases: {}",
+                    o["advisory"].as_str().unwrap_or(""),
+                    o["severity"].as_str().unwrap_or("unrated"),
+                    o["aliases"]
+                )];
+                for a in o["affected"].as_array().into_iter().flatten() {
+                    lines.push(format!(
+                        "  {}@{}\tstage {}\t{}{}\t{}",
+                        a["application"].as_str().unwrap_or(""),
+                        a["version"].as_str().unwrap_or(""),
+                        a["stage"].as_str().unwrap_or("-"),
+                        a["release_status"].as_str().unwrap_or(""),
+                        if a["trusted_release"] == true {
+                            " (trusted release)"
+                        } else {
+                            ""
+                        },
+                        a["components"]
+                    ));
+                }
+                lines.join("\n")
+            });
+        }
         Command::Match { sbom: path, advisories } => {
             let bytes = std::fs::read(&path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
             let doc = sbom::parse(&path.display().to_string(), &bytes)?;

@@ -143,6 +143,22 @@ impl Gatehouse {
             self.store
                 .record_evidence(&batch.records, &batch.bindings, batch.events)?;
         }
+        // Verified SBOM evidence attaches its components to the version.
+        for b in batch.bindings.iter().filter(|b| b.verified) {
+            let Some(record) = batch.records.iter().find(|r| r.digest == b.digest) else {
+                continue;
+            };
+            if !record
+                .predicate_type
+                .as_deref()
+                .is_some_and(|t| super::vulns::SBOM_TYPES.contains(&t))
+            {
+                continue;
+            }
+            if let Some(predicate) = record.statement().and_then(|s| s.get("predicate").cloned()) {
+                self.attach_sbom_evidence(actor, &b.application, &b.version, &b.digest, &predicate);
+            }
+        }
         Ok(outcomes)
     }
 

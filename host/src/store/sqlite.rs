@@ -17,7 +17,9 @@ use crate::keys::TrustedKey;
 use crate::lifecycle::Lifecycle;
 use crate::policy::Policy;
 use crate::release::{Checkpoint, LogHead, ReleaseWrite};
+use crate::sbom::Component;
 use crate::version::Version;
+use crate::vuln::{Advisory, Finding};
 use crate::waiver::Waiver;
 use serde_json::Value;
 
@@ -171,6 +173,33 @@ const MIGRATIONS: &[&str] = &[
         head_hash  TEXT NOT NULL,
         doc        TEXT NOT NULL
     ) STRICT;
+    "#,
+    // 6: SBOM components per version, advisories, findings.
+    r#"
+    CREATE TABLE components (
+        application TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        purl        TEXT NOT NULL,
+        ecosystem   TEXT,
+        name        TEXT NOT NULL,
+        pkg_version TEXT NOT NULL,
+        PRIMARY KEY (application, version, purl)
+    ) STRICT;
+    CREATE INDEX components_package ON components(ecosystem, name);
+    CREATE TABLE advisories (
+        id       TEXT PRIMARY KEY,
+        modified TEXT NOT NULL,
+        doc      TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE findings (
+        application TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        purl        TEXT NOT NULL,
+        advisory    TEXT NOT NULL,
+        doc         TEXT NOT NULL,
+        PRIMARY KEY (application, version, purl, advisory)
+    ) STRICT;
+    CREATE INDEX findings_advisory ON findings(advisory);
     "#,
 ];
 
@@ -1103,5 +1132,120 @@ impl Store for SqliteStore {
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
         self.docs("checkpoint", "SELECT doc FROM checkpoints ORDER BY id", [])
+    }
+
+    fn put_components(&self, app: &str, version: &str, components: &[Component], event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            for c in components {
+                exec(
+                    tx,
+                    "INSERT OR IGNORE INTO components (application, version, purl, ecosystem, name, pkg_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![app, version, c.purl, c.ecosystem, c.name, c.version],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn components(&self, app: &str, version: &str) -> Result<Vec<Component>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT purl, ecosystem, name, pkg_version FROM components WHERE application = ?1 AND version = ?2 ORDER BY purl",
+            )?;
+            let rows = stmt
+                .query_map([app, version], |r| {
+                    Ok(Component { purl: r.get(0)?, ecosystem: r.get(1)?, name: r.get(2)?, version: r.get(3)? })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn components_of_packages(&self, packages: &[(String, String)]) -> Result<Vec<(String, String, Component)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT application, version, purl, ecosystem, name, pkg_version FROM components WHERE ecosystem = ?1 AND name = ?2",
+            )?;
+            let mut out = Vec::new();
+            for (eco, name) in packages {
+                let rows = stmt
+                    .query_map([eco, name], |r| {
+                        Ok((r.get(0)?, r.get(1)?, Component { purl: r.get(2)?, ecosystem: r.get(3)?, name: r.get(4)?, version: r.get(5)? }))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                out.extend(rows);
+            }
+            Ok(out)
+        })
+    }
+
+    fn advisory_modified(&self, id: &str) -> Result<Option<String>> {
+        self.with_conn(|conn| {
+            Ok(row(conn, "SELECT modified FROM advisories WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+        })
+    }
+
+    fn advisories(&self) -> Result<Vec<Advisory>> {
+        self.docs("advisory", "SELECT doc FROM advisories ORDER BY id", [])
+    }
+
+    fn advisory(&self, id: &str) -> Result<Option<Advisory>> {
+        Ok(self
+            .docs("advisory", "SELECT doc FROM advisories WHERE id = ?1", [id])?
+            .pop())
+    }
+
+    fn import_advisories(
+        &self,
+        advisories: &[Advisory],
+        findings: &[Finding],
+        stale: &[String],
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Event>> {
+        self.write_many(events, |tx| {
+            for a in advisories {
+                exec(
+                    tx,
+                    "INSERT INTO advisories (id, modified, doc) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET modified = excluded.modified, doc = excluded.doc",
+                    params![a.id, a.modified, to_doc(a)?],
+                )?;
+            }
+            for id in stale {
+                exec(tx, "DELETE FROM findings WHERE advisory = ?1", [id])?;
+            }
+            for f in findings {
+                exec(
+                    tx,
+                    "INSERT OR REPLACE INTO findings (application, version, purl, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![f.application, f.version, f.purl, f.advisory, to_doc(f)?],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn put_findings(&self, findings: &[Finding], event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            for f in findings {
+                exec(
+                    tx,
+                    "INSERT OR REPLACE INTO findings (application, version, purl, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![f.application, f.version, f.purl, f.advisory, to_doc(f)?],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn findings(&self, app: Option<&str>, version: Option<&str>, advisory: Option<&str>) -> Result<Vec<Finding>> {
+        self.docs(
+            "finding",
+            "SELECT doc FROM findings WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR version = ?2) AND (?3 IS NULL OR advisory = ?3)
+             ORDER BY application, version, purl, advisory",
+            params![app, version, advisory],
+        )
     }
 }

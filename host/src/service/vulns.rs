@@ -1,0 +1,305 @@
+//! SBOMs on versions, advisory import with re-matching, findings, blast radius.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Gatehouse, validate_actor};
+use crate::audit::{EventResult, NewEvent};
+use crate::error::{Error, Result};
+use crate::sbom;
+use crate::version::{ReleaseStatus, Version};
+use crate::vuln::{self, Advisory, Finding};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SbomAttached {
+    pub format: String,
+    pub components: usize,
+    pub quirks: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub new: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: usize,
+    pub withdrawn: Vec<String>,
+    pub rejected: Vec<(String, String)>,
+    pub new_findings: Vec<Finding>,
+    /// Trusted releases that became affected (each notified to the webhook).
+    pub trusted_releases_affected: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BlastRadius {
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    /// Other stored advisories sharing an alias (one group).
+    pub group: Vec<String>,
+    pub severity: Option<String>,
+    pub affected: Vec<AffectedVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AffectedVersion {
+    pub application: String,
+    pub version: String,
+    pub stage: Option<String>,
+    pub release_status: ReleaseStatus,
+    pub trusted_release: bool,
+    pub components: Vec<String>,
+}
+
+pub const SBOM_TYPES: [&str; 3] = [
+    "https://cyclonedx.org/bom",
+    "https://spdx.dev/Document",
+    "https://spdx.dev/Document/v2.3",
+];
+
+impl Gatehouse {
+    /// Attach an SBOM's components to a version and match them against the stored advisories.
+    pub fn attach_sbom(
+        &self,
+        actor: &str,
+        app: &str,
+        version: &str,
+        source: &str,
+        bytes: &[u8],
+    ) -> Result<SbomAttached> {
+        let actor = validate_actor(actor)?;
+        let v = self.version(app, version)?;
+        let doc = sbom::parse(source, bytes)?;
+        let event = NewEvent {
+            actor: actor.to_string(),
+            action: "sbom.attach".into(),
+            subject: v.subject(),
+            application: Some(v.application.clone()),
+            version: Some(v.version.clone()),
+            result: EventResult::Success,
+            details: json!({ "source": source, "format": doc.format, "components": doc.components.len(), "quirks": doc.quirks }),
+        };
+        self.store.put_components(app, version, &doc.components, event)?;
+        let findings = self.rematch_version(actor, &v)?;
+        Ok(SbomAttached {
+            format: doc.format,
+            components: doc.components.len(),
+            quirks: doc.quirks,
+            findings,
+        })
+    }
+
+    /// Match a version's components against every stored advisory; store what is new.
+    fn rematch_version(&self, actor: &str, v: &Version) -> Result<Vec<Finding>> {
+        let components = self.store.components(&v.application, &v.version)?;
+        let index = vuln::Index::new(self.store.advisories()?);
+        let known: BTreeSet<(String, String)> = self
+            .store
+            .findings(Some(&v.application), Some(&v.version), None)?
+            .into_iter()
+            .map(|f| (f.purl, f.advisory))
+            .collect();
+        let now = crate::time::now();
+        let new: Vec<Finding> = index
+            .matches(&components)
+            .into_iter()
+            .filter(|m| !known.contains(&(m.purl.clone(), m.advisory.clone())))
+            .map(|m| finding(v, m, &now))
+            .collect();
+        if !new.is_empty() {
+            let event = NewEvent {
+                actor: actor.to_string(),
+                action: "vuln.findings".into(),
+                subject: v.subject(),
+                application: Some(v.application.clone()),
+                version: Some(v.version.clone()),
+                result: EventResult::Warning,
+                details: json!({ "new": new.iter().map(|f| json!([f.purl, f.advisory])).collect::<Vec<_>>() }),
+            };
+            self.store.put_findings(&new, event)?;
+        }
+        Ok(new)
+    }
+
+    /// SBOM evidence (a CycloneDX or SPDX predicate) attaches its components.
+    pub(super) fn attach_sbom_evidence(
+        &self,
+        actor: &str,
+        app: &str,
+        version: &str,
+        digest: &str,
+        predicate: &serde_json::Value,
+    ) {
+        let bytes = predicate.to_string();
+        if let Err(e) = self.attach_sbom(actor, app, version, &format!("evidence:{digest}"), bytes.as_bytes()) {
+            tracing::warn!(%app, %version, %digest, error = %e, "SBOM evidence could not be read as an SBOM");
+        }
+    }
+
+    /// Import OSV documents: new or changed ones (by `modified`) are stored and
+    /// re-matched against every stored version; withdrawn ones lose their findings.
+    pub fn import_advisories(&self, actor: &str, docs: Vec<(String, Vec<u8>)>) -> Result<ImportReport> {
+        let actor = validate_actor(actor)?;
+        let mut report = ImportReport::default();
+        let mut changed: Vec<Advisory> = Vec::new();
+        for (source, bytes) in docs {
+            let a = match vuln::parse_advisory(&source, &bytes) {
+                Ok(a) => a,
+                Err(e) => {
+                    report.rejected.push((source, e.to_string()));
+                    continue;
+                }
+            };
+            match self.store.advisory_modified(&a.id)? {
+                Some(m) if m == a.modified => report.unchanged += 1,
+                Some(_) => {
+                    report.updated.push(a.id.clone());
+                    changed.push(a);
+                }
+                None => {
+                    report.new.push(a.id.clone());
+                    changed.push(a);
+                }
+            }
+        }
+        let now = crate::time::now();
+        let packages: Vec<(String, String)> = changed
+            .iter()
+            .filter(|a| a.withdrawn.is_none())
+            .flat_map(|a| a.affected.iter().map(|x| (x.ecosystem.clone(), x.name.clone())))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut versions: BTreeMap<(String, String), Version> = BTreeMap::new();
+        let index = vuln::Index::new(changed.clone());
+        let mut findings = Vec::new();
+        let mut by_version: BTreeMap<(String, String), Vec<sbom::Component>> = BTreeMap::new();
+        for (app, ver, c) in self.store.components_of_packages(&packages)? {
+            by_version.entry((app, ver)).or_default().push(c);
+        }
+        for ((app, ver), comps) in by_version {
+            let Ok(v) = self.version(&app, &ver) else { continue };
+            for m in index.matches(&comps) {
+                findings.push(finding(&v, m, &now));
+            }
+            versions.insert((app, ver), v);
+        }
+        report.withdrawn = changed
+            .iter()
+            .filter(|a| a.withdrawn.is_some())
+            .map(|a| a.id.clone())
+            .collect();
+        let stale: Vec<String> = report.updated.clone();
+        let mut events = vec![NewEvent {
+            actor: actor.to_string(),
+            action: "advisory.import".into(),
+            subject: "advisories".into(),
+            application: None,
+            version: None,
+            result: if report.rejected.is_empty() {
+                EventResult::Success
+            } else {
+                EventResult::Warning
+            },
+            details: json!({ "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
+                             "withdrawn": report.withdrawn, "rejected": report.rejected.len(), "findings": findings.len() }),
+        }];
+        for f in &findings {
+            events.push(NewEvent {
+                actor: actor.to_string(),
+                action: "vuln.finding".into(),
+                subject: format!("version:{}@{}", f.application, f.version),
+                application: Some(f.application.clone()),
+                version: Some(f.version.clone()),
+                result: EventResult::Warning,
+                details: json!({ "purl": f.purl, "advisory": f.advisory, "aliases": f.aliases, "severity": f.severity }),
+            });
+        }
+        self.store.import_advisories(&changed, &findings, &stale, events)?;
+        for f in &findings {
+            let trusted = versions
+                .get(&(f.application.clone(), f.version.clone()))
+                .is_some_and(|v| v.release_status == ReleaseStatus::TrustedRelease);
+            if trusted {
+                report
+                    .trusted_releases_affected
+                    .push(format!("{}@{}", f.application, f.version));
+                if let Some(url) = &self.settings.webhook_url {
+                    let body = json!({ "event": "trusted_release_affected", "application": f.application, "version": f.version,
+                                       "purl": f.purl, "advisory": f.advisory, "aliases": f.aliases, "severity": f.severity });
+                    crate::api::webhook::deliver(url, body, 5);
+                }
+            }
+        }
+        report.trusted_releases_affected.sort();
+        report.trusted_releases_affected.dedup();
+        report.new_findings = findings;
+        Ok(report)
+    }
+
+    pub fn findings(&self, app: &str, version: &str) -> Result<Vec<Finding>> {
+        self.version(app, version)?;
+        self.store.findings(Some(app), Some(version), None)
+    }
+
+    /// Which applications, versions, stages and trusted releases contain an advisory (or its aliases).
+    pub fn blast_radius(&self, id: &str) -> Result<BlastRadius> {
+        let all = self.store.advisories()?;
+        let a = all
+            .iter()
+            .find(|a| a.id == id || a.aliases.iter().any(|x| x == id))
+            .ok_or_else(|| Error::NotFound {
+                kind: "advisory",
+                id: id.to_string(),
+            })?;
+        let names: BTreeSet<&str> = std::iter::once(a.id.as_str())
+            .chain(a.aliases.iter().map(String::as_str))
+            .collect();
+        let group: Vec<String> = all
+            .iter()
+            .filter(|b| {
+                b.id != a.id && (names.contains(b.id.as_str()) || b.aliases.iter().any(|x| names.contains(x.as_str())))
+            })
+            .map(|b| b.id.clone())
+            .collect();
+        let mut affected: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        for adv in std::iter::once(a.id.as_str()).chain(group.iter().map(String::as_str)) {
+            for f in self.store.findings(None, None, Some(adv))? {
+                affected.entry((f.application, f.version)).or_default().insert(f.purl);
+            }
+        }
+        let mut out = Vec::new();
+        for ((app, ver), comps) in affected {
+            let v = self.version(&app, &ver)?;
+            out.push(AffectedVersion {
+                trusted_release: v.release_status == ReleaseStatus::TrustedRelease,
+                stage: v.stage,
+                release_status: v.release_status,
+                application: app,
+                version: ver,
+                components: comps.into_iter().collect(),
+            });
+        }
+        Ok(BlastRadius {
+            advisory: a.id.clone(),
+            aliases: a.aliases.clone(),
+            group,
+            severity: a.severity.clone(),
+            affected: out,
+        })
+    }
+}
+
+fn finding(v: &Version, m: vuln::Match, now: &str) -> Finding {
+    Finding {
+        application: v.application.clone(),
+        version: v.version.clone(),
+        purl: m.purl,
+        advisory: m.advisory,
+        aliases: m.aliases,
+        severity: m.severity,
+        reason: m.reason,
+        found_at: now.to_string(),
+    }
+}
