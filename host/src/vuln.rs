@@ -242,34 +242,83 @@ pub struct Loaded {
     pub rejected: Vec<(String, String)>,
 }
 
-/// Every `.json` file under a directory (or one file). A bad advisory is
-/// reported and counted; it does not stop the rest.
-pub fn load_path(path: &Path) -> Result<Loaded> {
+/// The raw documents at `path`: one file, every `.json` file under a
+/// directory, or every `.json` entry of a zip dump (as osv.dev publishes).
+pub fn read_documents(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Error::invalid(
+            "advisories",
+            path.display().to_string(),
+            format!("a readable file, directory or zip ({e})"),
+        )
+    };
+    if path.extension().is_some_and(|e| e == "zip") {
+        let file = std::fs::File::open(path).map_err(|e| unreadable(&e))?;
+        let mut archive = zip::ZipArchive::new(file).map_err(|e| unreadable(&e))?;
+        let mut out = Vec::new();
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).map_err(|e| unreadable(&e))?;
+            let entry_name = entry.name().map(|n| n.to_string()).unwrap_or_default();
+            if !entry.is_file() || !entry_name.ends_with(".json") {
+                continue;
+            }
+            let name = format!("{}!{entry_name}", path.display());
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| unreadable(&e))?;
+            out.push((name, bytes));
+        }
+        return Ok(out);
+    }
     let mut files = Vec::new();
     if path.is_dir() {
-        collect(path, &mut files).map_err(|e| {
-            Error::invalid(
-                "advisories",
-                path.display().to_string(),
-                format!("a readable directory ({e})"),
-            )
-        })?;
+        collect(path, &mut files).map_err(|e| unreadable(&e))?;
     } else {
         files.push(path.to_path_buf());
     }
     files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            std::fs::read(&f)
+                .map(|b| (f.display().to_string(), b))
+                .map_err(|e| unreadable(&e))
+        })
+        .collect()
+}
+
+/// Parse every document at `path`. A bad advisory is reported and counted;
+/// it does not stop the rest.
+pub fn load_path(path: &Path) -> Result<Loaded> {
     let mut loaded = Loaded::default();
-    for f in files {
-        let name = f.display().to_string();
-        match std::fs::read(&f) {
-            Ok(bytes) => match parse_advisory(&name, &bytes) {
-                Ok(a) => loaded.advisories.push(a),
-                Err(e) => loaded.rejected.push((name, e.to_string())),
-            },
-            Err(e) => loaded.rejected.push((name, format!("cannot read: {e}"))),
+    for (name, bytes) in read_documents(path)? {
+        match parse_advisory(&name, &bytes) {
+            Ok(a) => loaded.advisories.push(a),
+            Err(e) => loaded.rejected.push((name, e.to_string())),
         }
     }
     Ok(loaded)
+}
+
+/// Groups of advisory ids that share an alias (PYSEC and GHSA for one CVE).
+pub fn alias_groups(matches: &[Match]) -> Vec<Vec<String>> {
+    let mut groups: Vec<(BTreeSet<String>, BTreeSet<String>)> = Vec::new();
+    for m in matches {
+        let names: BTreeSet<String> = std::iter::once(m.advisory.clone())
+            .chain(m.aliases.iter().cloned())
+            .collect();
+        match groups.iter_mut().find(|(_, n)| !n.is_disjoint(&names)) {
+            Some((ids, n)) => {
+                ids.insert(m.advisory.clone());
+                n.extend(names);
+            }
+            None => groups.push(([m.advisory.clone()].into(), names)),
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(ids, _)| ids.len() > 1)
+        .map(|(ids, _)| ids.into_iter().collect())
+        .collect()
 }
 
 fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
@@ -288,7 +337,10 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()>
 #[derive(Debug, Default)]
 pub struct Index {
     advisories: Vec<Advisory>,
-    by_package: BTreeMap<(String, String), Vec<usize>>,
+    /// Per advisory, per affected entry: its versions and range events parsed once.
+    prepared: Vec<Vec<Prepared>>,
+    /// ecosystem → name → advisories (two levels, so lookups borrow and never allocate).
+    by_package: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
 }
 
 /// A stored finding: a version's component affected by an advisory.
@@ -316,18 +368,31 @@ pub struct Match {
 
 impl Index {
     pub fn new(advisories: Vec<Advisory>) -> Index {
-        let mut by_package: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        let mut by_package: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
         for (i, a) in advisories.iter().enumerate() {
-            let keys: BTreeSet<(String, String)> = a
+            let keys: BTreeSet<(&str, &str)> = a
                 .affected
                 .iter()
-                .map(|x| (x.ecosystem.clone(), x.name.clone()))
+                .map(|x| (x.ecosystem.as_str(), x.name.as_str()))
                 .collect();
-            for k in keys {
-                by_package.entry(k).or_default().push(i);
+            for (eco, name) in keys {
+                by_package
+                    .entry(eco.to_string())
+                    .or_default()
+                    .entry(name.to_string())
+                    .or_default()
+                    .push(i);
             }
         }
-        Index { advisories, by_package }
+        let prepared = advisories
+            .iter()
+            .map(|a| a.affected.iter().map(Prepared::new).collect())
+            .collect();
+        Index {
+            advisories,
+            prepared,
+            by_package,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -343,7 +408,8 @@ impl Index {
         let mut out = BTreeSet::new();
         for c in components {
             let Some(eco) = &c.ecosystem else { continue };
-            let Some(ids) = self.by_package.get(&(eco.clone(), c.name.clone())) else {
+            let parsed = Lazy::new(eco, &c.version);
+            let Some(ids) = self.by_package.get(eco.as_str()).and_then(|m| m.get(c.name.as_str())) else {
                 continue;
             };
             for &i in ids {
@@ -351,7 +417,14 @@ impl Index {
                 if a.withdrawn.is_some() {
                     continue;
                 }
-                if let Some(reason) = affects(a, eco, &c.name, &c.version) {
+                let preps = self.prepared.get(i).map(Vec::as_slice).unwrap_or_default();
+                let hit = a
+                    .affected
+                    .iter()
+                    .zip(preps)
+                    .filter(|(x, _)| x.ecosystem == *eco && x.name == c.name)
+                    .find_map(|(_, p)| p.affects(eco, &c.version, &parsed));
+                if let Some(reason) = hit {
                     out.insert(Match {
                         purl: c.purl.clone(),
                         advisory: a.id.clone(),
@@ -368,26 +441,154 @@ impl Index {
 
 /// Why `version` of the package is affected by `a`, or None.
 pub fn affects(a: &Advisory, ecosystem: &str, name: &str, version: &str) -> Option<String> {
+    let parsed = ordering::parse(ecosystem, version);
     for x in a.affected.iter().filter(|x| x.ecosystem == ecosystem && x.name == name) {
-        let parsed = ordering::parse(ecosystem, version);
-        let listed = x
-            .versions
-            .iter()
-            .any(|v| match (&parsed, ordering::parse(ecosystem, v)) {
-                (Some(p), Some(q)) => ordering::compare(p, &q) == Some(Ordering::Equal),
-                _ => v == version,
-            });
-        if listed {
-            return Some(format!("{version} is listed in affected versions"));
-        }
+        // Ranges first: a few events, where `versions` lists can hold hundreds.
         for r in &x.ranges {
             let scheme = if r.kind == "SEMVER" { "SEMVER" } else { ecosystem };
             if let Some(why) = in_range(scheme, version, &r.events) {
                 return Some(why);
             }
         }
+        if x.versions.iter().any(|v| v == version) {
+            return Some(format!("{version} is listed in affected versions"));
+        }
+        let listed = parsed.as_ref().is_some_and(|p| {
+            x.versions.iter().any(|v| {
+                ordering::parse(ecosystem, v).is_some_and(|q| ordering::compare(p, &q) == Some(Ordering::Equal))
+            })
+        });
+        if listed {
+            return Some(format!("{version} equals a listed affected version"));
+        }
     }
     None
+}
+
+/// An affected entry with its versions and events parsed once.
+#[derive(Debug)]
+struct Prepared {
+    /// Listed versions as written, for an exact match.
+    listed_raw: std::collections::HashSet<String>,
+    /// Listed versions parsed and sorted, for a binary search.
+    listed: Vec<ordering::Parsed>,
+    ranges: Vec<PreparedRange>,
+}
+
+/// A range's scheme and its events sorted by version (None is the `0` sentinel).
+type PreparedRange = (String, Vec<(Option<ordering::Parsed>, Event)>);
+
+/// A component's version parsed per scheme on first use.
+struct Lazy<'a> {
+    ecosystem: &'a str,
+    version: &'a str,
+    native: std::cell::OnceCell<Option<ordering::Parsed>>,
+    semver: std::cell::OnceCell<Option<ordering::Parsed>>,
+}
+
+impl<'a> Lazy<'a> {
+    fn new(ecosystem: &'a str, version: &'a str) -> Lazy<'a> {
+        Lazy {
+            ecosystem,
+            version,
+            native: std::cell::OnceCell::new(),
+            semver: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn get(&self, scheme: &str) -> Option<&ordering::Parsed> {
+        if scheme == "SEMVER" {
+            self.semver
+                .get_or_init(|| ordering::parse("SEMVER", self.version))
+                .as_ref()
+        } else {
+            self.native
+                .get_or_init(|| ordering::parse(self.ecosystem, self.version))
+                .as_ref()
+        }
+    }
+}
+
+impl Prepared {
+    fn new(x: &Affected) -> Prepared {
+        let listed_raw = x.versions.iter().cloned().collect();
+        let mut listed: Vec<ordering::Parsed> = x
+            .versions
+            .iter()
+            .filter_map(|v| ordering::parse(&x.ecosystem, v))
+            .collect();
+        listed.sort_by(|a, b| ordering::compare(a, b).unwrap_or(Ordering::Equal));
+        let ranges = x
+            .ranges
+            .iter()
+            .filter_map(|r| {
+                let scheme = if r.kind == "SEMVER" {
+                    "SEMVER".to_string()
+                } else {
+                    x.ecosystem.clone()
+                };
+                if !ordering::orderable(&scheme) {
+                    return None;
+                }
+                let mut events: Vec<(Option<ordering::Parsed>, Event)> = r
+                    .events
+                    .iter()
+                    .map(|e| {
+                        let s = match e {
+                            Event::Introduced(s) | Event::Fixed(s) | Event::LastAffected(s) | Event::Limit(s) => s,
+                        };
+                        (if s == "0" { None } else { ordering::parse(&scheme, s) }, e.clone())
+                    })
+                    .filter(|(p, e)| p.is_some() || matches!(e, Event::Introduced(s) if s == "0"))
+                    .collect();
+                events.sort_by(|(a, _), (b, _)| match (a, b) {
+                    (None, None) => Ordering::Equal,
+                    (None, Some(_)) => Ordering::Less,
+                    (Some(_), None) => Ordering::Greater,
+                    (Some(x), Some(y)) => ordering::compare(x, y).unwrap_or(Ordering::Equal),
+                });
+                Some((scheme, events))
+            })
+            .collect();
+        Prepared {
+            listed_raw,
+            listed,
+            ranges,
+        }
+    }
+
+    fn affects(&self, _ecosystem: &str, version: &str, parsed: &Lazy<'_>) -> Option<String> {
+        for (scheme, events) in &self.ranges {
+            let Some(v) = parsed.get(scheme) else { continue };
+            let mut open = None::<&str>;
+            for (p, e) in events {
+                let cmp = match p {
+                    None => Ordering::Greater,
+                    Some(p) => match ordering::compare(v, p) {
+                        Some(o) => o,
+                        None => continue,
+                    },
+                };
+                match e {
+                    Event::Introduced(s) if cmp != Ordering::Less => open = Some(s),
+                    Event::Fixed(_) | Event::Limit(_) if cmp != Ordering::Less => open = None,
+                    Event::LastAffected(_) if cmp == Ordering::Greater => open = None,
+                    _ => {}
+                }
+            }
+            if let Some(s) = open {
+                return Some(format!("{version} in range: introduced {s}"));
+            }
+        }
+        if self.listed_raw.contains(version) {
+            return Some(format!("{version} is listed in affected versions"));
+        }
+        let v = parsed.get(parsed.ecosystem)?;
+        self.listed
+            .binary_search_by(|q| ordering::compare(q, v).unwrap_or(Ordering::Less))
+            .is_ok()
+            .then(|| format!("{version} equals a listed affected version"))
+    }
 }
 
 /// OSV range evaluation: sorted events; introduced opens, fixed closes at

@@ -146,3 +146,36 @@ fn a_bad_advisory_is_reported_and_the_rest_still_load() {
             .any(|(f, r)| f.ends_with("broken.json") && r.contains("JSON"))
     );
 }
+
+#[test]
+fn a_zip_dump_loads_like_a_directory_and_alias_twins_group() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let zip_path = dir.path().join("PyPI.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for f in [
+        "pypa/PYSEC-2019-217.json",
+        "ghsa/GHSA-462w-v97r-4m45.json",
+        "pypa/PYSEC-2021-66.json",
+    ] {
+        let name = f.rsplit('/').next().unwrap();
+        zip.start_file(name, options).unwrap();
+        zip.write_all(&std::fs::read(Path::new(DATA).join("osv").join(f)).unwrap())
+            .unwrap();
+    }
+    zip.start_file("README.txt", options).unwrap();
+    zip.write_all(b"not an advisory").unwrap();
+    zip.finish().unwrap();
+    let loaded = vuln::load_path(&zip_path).unwrap();
+    assert_eq!(loaded.advisories.len(), 3);
+    assert!(loaded.rejected.is_empty());
+    let index = Index::new(loaded.advisories);
+    let m = index.matches(&one("pkg:pypi/jinja2@2.10"));
+    assert_eq!(m.len(), 3);
+    let groups = vuln::alias_groups(&m);
+    assert!(
+        groups.contains(&vec!["GHSA-462w-v97r-4m45".to_string(), "PYSEC-2019-217".to_string()]),
+        "{groups:?}"
+    );
+}

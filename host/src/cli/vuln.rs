@@ -5,24 +5,6 @@ use std::path::PathBuf;
 
 use super::{CmdResult, Ctx, Output, usage};
 
-fn collect_json(path: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_file() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            collect_json(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "json") {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
 use crate::{sbom, vuln};
 
 #[derive(Debug, clap::Subcommand)]
@@ -55,29 +37,14 @@ pub enum Command {
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
     match cmd {
         Command::Import { path } => {
-            let mut files = Vec::new();
-            collect_json(&path, &mut files).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
             let mut docs = Vec::new();
-            for f in files {
-                let text =
-                    std::fs::read_to_string(&f).map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
-                docs.push(text);
+            for (name, bytes) in vuln::read_documents(&path)? {
+                match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    Ok(v) => docs.push(v),
+                    Err(e) => eprintln!("warning: skipped {name}: not JSON ({e})"),
+                }
             }
-            let body = format!(
-                "[{}]",
-                docs.iter()
-                    .filter(|d| serde_json::from_str::<serde_json::Value>(d).is_ok())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            let skipped = docs
-                .iter()
-                .filter(|d| serde_json::from_str::<serde_json::Value>(d).is_err())
-                .count();
-            if skipped > 0 {
-                eprintln!("warning: {skipped} file(s) are not JSON and were skipped");
-            }
+            let body = serde_json::Value::Array(docs).to_string();
             let (status, report) = ctx
                 .client()?
                 .send(hyper::Method::POST, "/v1/advisories", &[], body.into_bytes())?;
@@ -196,6 +163,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                     let report = serde_json::json!({
                         "sbom": { "file": path.display().to_string(), "format": doc.format, "components": doc.components.len(), "quirks": doc.quirks },
                         "advisories": { "loaded": index.len(), "rejected": loaded.rejected.len() },
+                        "alias_groups": vuln::alias_groups(&matches),
                         "matches": matches,
                     });
                     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
