@@ -134,6 +134,27 @@ impl KeyRing {
         KeyRing { keys }
     }
 
+    /// A ring of one key, for offline checks against a key given on the command line.
+    pub fn single(name: &str, vk: VerifyingKey) -> KeyRing {
+        let key = TrustedKey {
+            keyid: keyid(&vk),
+            name: name.to_string(),
+            owner: String::new(),
+            keytype: "ed25519".into(),
+            public: hex::encode(vk.as_bytes()),
+            allowed_predicate_types: vec![],
+            not_before: None,
+            not_after: None,
+            revoked_at: None,
+            revoked_reason: None,
+            created_at: String::new(),
+            created_by: String::new(),
+        };
+        KeyRing {
+            keys: [(key.keyid.clone(), (key, vk))].into(),
+        }
+    }
+
     pub fn get(&self, keyid: &str) -> Option<(&TrustedKey, &VerifyingKey)> {
         self.keys.get(keyid).map(|(k, vk)| (k, vk))
     }

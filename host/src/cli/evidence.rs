@@ -11,7 +11,7 @@ use hyper::Method;
 use super::client::seg;
 use super::{CmdResult, Ctx, Failure, decode, read_text_file, usage};
 use crate::evidence::{self, EvidenceEntry, Subject};
-use crate::keys::{self, TrustedKey};
+use crate::keys;
 use crate::service::IngestOutcome;
 
 #[derive(Debug, clap::Subcommand)]
@@ -189,23 +189,9 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
 
 fn verify_offline(ctx: &Ctx, key: &Path, envelope: &Path, artifacts: &[PathBuf]) -> CmdResult {
     let vk = keys::parse_public_key(&format!("--key {}", key.display()), &read_text_file(key)?)?;
-    let trusted = TrustedKey {
-        keyid: keys::keyid(&vk),
-        name: key.display().to_string(),
-        owner: String::new(),
-        keytype: "ed25519".into(),
-        public: hex::encode(vk.as_bytes()),
-        allowed_predicate_types: vec![],
-        not_before: None,
-        not_after: None,
-        revoked_at: None,
-        revoked_reason: None,
-        created_at: String::new(),
-        created_by: String::new(),
-    };
     let refused = |r: evidence::Refusal| Failure::from(anyhow::anyhow!("refused: {r}"));
     let env = evidence::parse_envelope(&read_bytes(envelope)?).map_err(refused)?;
-    let ring = keys::KeyRing::new([trusted]);
+    let ring = keys::KeyRing::single(&key.display().to_string(), vk);
     let verified = evidence::verify(&env, &ring, &crate::time::now(), 1).map_err(refused)?;
     let mut matched = Vec::new();
     for a in artifacts {

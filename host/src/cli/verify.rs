@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{CmdResult, Ctx, Failure, read_text_file, usage};
-use crate::keys::{self, KeyRing, TrustedKey};
+use crate::keys::{self, KeyRing};
 use crate::release;
 
 #[derive(Debug, clap::Args)]
@@ -21,20 +21,7 @@ pub struct Args {
 
 pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
     let vk = keys::parse_public_key(&format!("--key {}", a.key.display()), &read_text_file(&a.key)?)?;
-    let ring = KeyRing::new([TrustedKey {
-        keyid: keys::keyid(&vk),
-        name: a.key.display().to_string(),
-        owner: String::new(),
-        keytype: "ed25519".into(),
-        public: hex::encode(vk.as_bytes()),
-        allowed_predicate_types: vec![],
-        not_before: None,
-        not_after: None,
-        revoked_at: None,
-        revoked_reason: None,
-        created_at: String::new(),
-        created_by: String::new(),
-    }]);
+    let ring = KeyRing::single(&a.key.display().to_string(), vk);
     let bytes = std::fs::read(&a.record).map_err(|e| usage(format!("cannot read {}: {e}", a.record.display())))?;
     let mut artifacts = Vec::new();
     for f in &a.artifacts {

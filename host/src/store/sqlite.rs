@@ -339,6 +339,31 @@ fn insert_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<()> {
     Ok(())
 }
 
+/// Write `v` if the stored version still has `expected` as its revision (compare-and-set).
+fn replace_version(tx: &Transaction<'_>, v: &Version, expected: u64) -> Result<()> {
+    let n = exec(
+        tx,
+        "UPDATE versions SET stage = ?3, release_status = ?4, revision = ?5, doc = ?6
+         WHERE application = ?1 AND version = ?2 AND revision = ?7",
+        params![
+            v.application,
+            v.version,
+            v.stage,
+            v.release_status.as_str(),
+            v.revision as i64,
+            to_doc(v)?,
+            expected as i64
+        ],
+    )?;
+    if n == 0 {
+        return Err(Error::conflict(format!(
+            "version {}@{} was changed by another request at the same time; read it again and retry",
+            v.application, v.version
+        )));
+    }
+    index_artifacts(tx, v)
+}
+
 /// Keep the digest → version index in step with a version's artifacts.
 fn index_artifacts(tx: &Transaction<'_>, v: &Version) -> Result<()> {
     exec(
@@ -563,29 +588,7 @@ impl Store for SqliteStore {
     }
 
     fn update_version(&self, v: &Version, expected_revision: u64, event: NewEvent) -> Result<Event> {
-        self.write(event, |tx| {
-            let n = exec(
-                tx,
-                "UPDATE versions SET stage = ?3, release_status = ?4, revision = ?5, doc = ?6
-                 WHERE application = ?1 AND version = ?2 AND revision = ?7",
-                params![
-                    v.application,
-                    v.version,
-                    v.stage,
-                    v.release_status.as_str(),
-                    v.revision as i64,
-                    to_doc(v)?,
-                    expected_revision as i64
-                ],
-            )?;
-            if n == 0 {
-                return Err(Error::conflict(format!(
-                    "version {}@{} was changed by another request at the same time; read it again and retry",
-                    v.application, v.version
-                )));
-            }
-            index_artifacts(tx, v)
-        })
+        self.write(event, |tx| replace_version(tx, v, expected_revision))
     }
 
     fn version(&self, app: &str, version: &str) -> Result<Option<Version>> {
@@ -1046,26 +1049,7 @@ impl Store for SqliteStore {
                 insert_checkpoint(tx, &r.checkpoint)?;
             }
             if let Some((v, expected)) = next {
-                let n = exec(
-                    tx,
-                    "UPDATE versions SET stage = ?3, release_status = ?4, revision = ?5, doc = ?6
-                     WHERE application = ?1 AND version = ?2 AND revision = ?7",
-                    params![
-                        v.application,
-                        v.version,
-                        v.stage,
-                        v.release_status.as_str(),
-                        v.revision as i64,
-                        to_doc(v)?,
-                        expected as i64
-                    ],
-                )?;
-                if n == 0 {
-                    return Err(Error::conflict(format!(
-                        "version {}@{} was changed by another request at the same time; read it again and retry",
-                        v.application, v.version
-                    )));
-                }
+                replace_version(tx, v, expected)?;
             }
             let now = crate::time::now();
             for e in evaluations {
