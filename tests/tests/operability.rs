@@ -50,7 +50,7 @@ fn every_route_refuses_every_caller_it_should_and_says_why() {
         .unwrap()
         .to_string();
     assert!(cli(d, &["token", "revoke", &id]).status.success());
-    let soon = jiff_like_in(1);
+    let soon = jiff_like_in(2);
     let o = cli(
         d,
         &[
@@ -66,7 +66,7 @@ fn every_route_refuses_every_caller_it_should_and_says_why() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let expiring = stdout(&o).trim().to_string();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2600));
     callers.push(("no token".into(), None));
     callers.push(("revoked".into(), Some(revoked)));
     callers.push(("expired".into(), Some(expiring)));
