@@ -297,11 +297,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// Chain and insert events after the current head, reading the head once.
 fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>> {
-    let head: Option<(i64, String)> = tx
-        .query_row("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
+    let head: Option<(i64, String)> = row(
+        tx,
+        "SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?;
     let (mut seq, mut hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
     let mut insert = tx.prepare_cached(
         "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
@@ -500,12 +502,9 @@ impl Store for SqliteStore {
     }
 
     fn application(&self, key: &str) -> Result<Option<Application>> {
-        self.with_conn(|conn| {
-            let doc: Option<String> = conn
-                .query_row("SELECT doc FROM applications WHERE key = ?1", [key], |r| r.get(0))
-                .optional()?;
-            doc.map(|d| from_doc("application", &d)).transpose()
-        })
+        Ok(self
+            .docs("application", "SELECT doc FROM applications WHERE key = ?1", [key])?
+            .pop())
     }
 
     fn applications(&self, f: &AppFilter) -> Result<Vec<Application>> {
@@ -592,16 +591,13 @@ impl Store for SqliteStore {
     }
 
     fn version(&self, app: &str, version: &str) -> Result<Option<Version>> {
-        self.with_conn(|conn| {
-            let doc: Option<String> = conn
-                .query_row(
-                    "SELECT doc FROM versions WHERE application = ?1 AND version = ?2",
-                    [app, version],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            doc.map(|d| from_doc("version", &d)).transpose()
-        })
+        Ok(self
+            .docs(
+                "version",
+                "SELECT doc FROM versions WHERE application = ?1 AND version = ?2",
+                [app, version],
+            )?
+            .pop())
     }
 
     fn versions(&self, app: &str, f: &VersionFilter) -> Result<Vec<(i64, Version)>> {
@@ -642,35 +638,23 @@ impl Store for SqliteStore {
     }
 
     fn lifecycle(&self, name: &str) -> Result<Option<Lifecycle>> {
-        self.with_conn(|conn| {
-            let doc: Option<String> = conn
-                .query_row("SELECT doc FROM lifecycles WHERE name = ?1", [name], |r| r.get(0))
-                .optional()?;
-            doc.map(|d| from_doc("lifecycle", &d)).transpose()
-        })
+        Ok(self
+            .docs("lifecycle", "SELECT doc FROM lifecycles WHERE name = ?1", [name])?
+            .pop())
     }
 
     fn lifecycle_for_project(&self, project: &str) -> Result<Option<Lifecycle>> {
-        self.with_conn(|conn| {
-            let doc: Option<String> = conn
-                .query_row(
-                    "SELECT l.doc FROM lifecycle_projects p JOIN lifecycles l ON l.name = p.lifecycle WHERE p.project = ?1",
-                    [project],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            doc.map(|d| from_doc("lifecycle", &d)).transpose()
-        })
+        Ok(self
+            .docs(
+                "lifecycle",
+                "SELECT l.doc FROM lifecycle_projects p JOIN lifecycles l ON l.name = p.lifecycle WHERE p.project = ?1",
+                [project],
+            )?
+            .pop())
     }
 
     fn lifecycles(&self) -> Result<Vec<Lifecycle>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT doc FROM lifecycles ORDER BY name")?;
-            let docs = stmt
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            docs.iter().map(|d| from_doc("lifecycle", d)).collect()
-        })
+        self.docs("lifecycle", "SELECT doc FROM lifecycles ORDER BY name", [])
     }
 
     fn put_lifecycle(&self, lc: &Lifecycle, event: NewEvent) -> Result<Event> {
@@ -778,22 +762,13 @@ impl Store for SqliteStore {
     }
 
     fn trusted_key(&self, keyid: &str) -> Result<Option<TrustedKey>> {
-        self.with_conn(|conn| {
-            let doc: Option<String> = conn
-                .query_row("SELECT doc FROM trusted_keys WHERE keyid = ?1", [keyid], |r| r.get(0))
-                .optional()?;
-            doc.map(|d| from_doc("trusted key", &d)).transpose()
-        })
+        Ok(self
+            .docs("trusted key", "SELECT doc FROM trusted_keys WHERE keyid = ?1", [keyid])?
+            .pop())
     }
 
     fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT doc FROM trusted_keys ORDER BY keyid")?;
-            let docs = stmt
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            docs.iter().map(|d| from_doc("trusted key", d)).collect()
-        })
+        self.docs("trusted key", "SELECT doc FROM trusted_keys ORDER BY keyid", [])
     }
 
     fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>> {
@@ -809,16 +784,13 @@ impl Store for SqliteStore {
     }
 
     fn evidence_binding(&self, digest: &str, app: &str, version: &str) -> Result<Option<EvidenceBinding>> {
-        self.with_conn(|conn| {
-            let doc: Option<String> = conn
-                .query_row(
-                    "SELECT doc FROM evidence_versions WHERE digest = ?1 AND application = ?2 AND version = ?3",
-                    [digest, app, version],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            doc.map(|d| from_doc("evidence binding", &d)).transpose()
-        })
+        Ok(self
+            .docs(
+                "evidence binding",
+                "SELECT doc FROM evidence_versions WHERE digest = ?1 AND application = ?2 AND version = ?3",
+                [digest, app, version],
+            )?
+            .pop())
     }
 
     fn record_evidence(
@@ -858,12 +830,9 @@ impl Store for SqliteStore {
     }
 
     fn evidence(&self, digest: &str) -> Result<Option<EvidenceRecord>> {
-        self.with_conn(|conn| {
-            let doc: Option<String> = conn
-                .query_row("SELECT doc FROM evidence WHERE digest = ?1", [digest], |r| r.get(0))
-                .optional()?;
-            doc.map(|d| from_doc("evidence", &d)).transpose()
-        })
+        Ok(self
+            .docs("evidence", "SELECT doc FROM evidence WHERE digest = ?1", [digest])?
+            .pop())
     }
 
     fn version_evidence(&self, app: &str, version: &str, f: &EvidenceFilter) -> Result<Vec<EvidenceEntry>> {
@@ -935,13 +904,7 @@ impl Store for SqliteStore {
     }
 
     fn tokens(&self) -> Result<Vec<Token>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT doc FROM tokens ORDER BY name, id")?;
-            let docs = stmt
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            docs.iter().map(|d| from_doc("token", d)).collect()
-        })
+        self.docs("token", "SELECT doc FROM tokens ORDER BY name, id", [])
     }
 
     fn ping(&self) -> Result<()> {
