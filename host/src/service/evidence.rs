@@ -351,20 +351,20 @@ impl Gatehouse {
         };
         let now = crate::time::now();
         let entries = self.store.version_evidence(&v.application, &v.version, &filter)?;
-        let mut usable = Vec::with_capacity(entries.len());
-        for e in entries {
-            let mut vouched = false;
-            for id in &e.binding.signers {
-                if self.store.trusted_key(id)?.is_some_and(|k| k.usable_at(&now).is_ok()) {
-                    vouched = true;
-                    break;
-                }
-            }
-            if vouched {
-                usable.push(e);
-            }
+        if entries.is_empty() {
+            return Ok(entries);
         }
-        Ok(usable)
+        let usable_keys: std::collections::BTreeSet<String> = self
+            .store
+            .trusted_keys()?
+            .into_iter()
+            .filter(|k| k.usable_at(&now).is_ok())
+            .map(|k| k.keyid)
+            .collect();
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.binding.signers.iter().any(|id| usable_keys.contains(id)))
+            .collect())
     }
 }
 
