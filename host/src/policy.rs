@@ -256,6 +256,23 @@ impl PolicySet {
         regorus::Value::from(doc.clone())
     }
 
+    /// `input` with the values at the given paths replaced, sharing everything
+    /// else (regorus values are copy-on-write). None when a path is not an object.
+    pub fn input_with(input: &Input, replacements: &[(&[&str], &serde_json::Value)]) -> Option<Input> {
+        let mut out = input.clone();
+        for (path, value) in replacements {
+            let (last, parents) = path.split_last()?;
+            let mut at = &mut out;
+            for key in parents {
+                at = at.as_object_mut().ok()?.get_mut(&regorus::Value::from(*key))?;
+            }
+            at.as_object_mut()
+                .ok()?
+                .insert(regorus::Value::from(*last), regorus::Value::from((*value).clone()));
+        }
+        Some(out)
+    }
+
     /// Parse a JSON text once, for several evaluations; unparsable text is
     /// Undefined, which every policy then judges as missing data.
     pub fn input_from_json(text: &str) -> Input {
@@ -460,6 +477,27 @@ deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", 
             assert_eq!(e.outcome, Outcome::Error, "{name}: {e:?}");
             assert!(e.error.is_some());
         }
+    }
+
+    #[test]
+    fn replacing_fields_equals_parsing_the_changed_document() {
+        let a = json!({"transition": {"action": "promote", "gate": {"stage": "dev", "kind": "exit"}}, "waivers": [], "evidence": [1, 2]});
+        let b = json!({"transition": {"action": "promote", "gate": {"stage": "qa", "kind": "entry"}}, "waivers": [{"id": "w1"}], "evidence": [1, 2]});
+        let base = PolicySet::input_from_json(&a.to_string());
+        let swapped = PolicySet::input_with(
+            &base,
+            &[
+                (&["transition", "gate"], &b["transition"]["gate"]),
+                (&["waivers"], &b["waivers"]),
+            ],
+        )
+        .unwrap();
+        assert_eq!(swapped, PolicySet::input_from_json(&b.to_string()));
+        assert_eq!(
+            base,
+            PolicySet::input_from_json(&a.to_string()),
+            "the base is untouched"
+        );
     }
 
     #[test]

@@ -448,6 +448,7 @@ impl Gatehouse {
         let set = self.policy_set();
         let now = crate::time::now();
         let mut verdicts = Vec::with_capacity(plan.gates.len());
+        let mut base_input: Option<crate::policy::Input> = None;
         for gate_ref in &plan.gates {
             let active: Vec<crate::gate::ActiveWaiver> =
                 waivers.iter().filter_map(|w| w.active_for(gate_ref, &now)).collect();
@@ -464,7 +465,22 @@ impl Gatehouse {
             };
             let document =
                 crate::document::build(application, version, &transition, &evidence, &findings, &in_force).to_json();
-            let input = crate::policy::PolicySet::input_from_json(&document);
+            // The gates of one transition differ only in the gate and the waivers in force:
+            // convert the document once and swap those two fields for the next gate.
+            let input = base_input
+                .as_ref()
+                .and_then(|base| {
+                    let gate = serde_json::to_value(gate_ref).ok()?;
+                    let in_force_json = serde_json::to_value(&in_force).ok()?;
+                    crate::policy::PolicySet::input_with(
+                        base,
+                        &[(&["transition", "gate"], &gate), (&["waivers"], &in_force_json)],
+                    )
+                })
+                .unwrap_or_else(|| crate::policy::PolicySet::input_from_json(&document));
+            if base_input.is_none() {
+                base_input = Some(input.clone());
+            }
             let bound: Vec<Box<dyn Check>> = bindings
                 .iter()
                 .filter(|b| b.applies(application, gate_ref).is_some())
