@@ -366,6 +366,17 @@ fn replace_version(tx: &Transaction<'_>, v: &Version, expected: u64) -> Result<(
     index_artifacts(tx, v)
 }
 
+fn insert_findings(tx: &Transaction<'_>, findings: &[Finding]) -> Result<()> {
+    for f in findings {
+        exec(
+            tx,
+            "INSERT OR REPLACE INTO findings (application, version, purl, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![f.application, f.version, f.purl, f.advisory, to_doc(f)?],
+        )?;
+    }
+    Ok(())
+}
+
 /// Keep the digest → version index in step with a version's artifacts.
 fn index_artifacts(tx: &Transaction<'_>, v: &Version) -> Result<()> {
     exec(
@@ -1163,28 +1174,12 @@ impl Store for SqliteStore {
             for id in stale {
                 exec(tx, "DELETE FROM findings WHERE advisory = ?1", [id])?;
             }
-            for f in findings {
-                exec(
-                    tx,
-                    "INSERT OR REPLACE INTO findings (application, version, purl, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![f.application, f.version, f.purl, f.advisory, to_doc(f)?],
-                )?;
-            }
-            Ok(())
+            insert_findings(tx, findings)
         })
     }
 
     fn put_findings(&self, findings: &[Finding], event: NewEvent) -> Result<Event> {
-        self.write(event, |tx| {
-            for f in findings {
-                exec(
-                    tx,
-                    "INSERT OR REPLACE INTO findings (application, version, purl, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![f.application, f.version, f.purl, f.advisory, to_doc(f)?],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(event, |tx| insert_findings(tx, findings))
     }
 
     fn findings(&self, app: Option<&str>, version: Option<&str>, advisory: Option<&str>) -> Result<Vec<Finding>> {
