@@ -15,6 +15,7 @@ mod evidence;
 mod gate;
 mod keys;
 mod lifecycle;
+mod plugin;
 mod policy;
 mod serve;
 mod token;
@@ -122,6 +123,11 @@ enum Command {
     /// Match SBOMs against OSV advisories.
     #[command(subcommand)]
     Vuln(vuln::Command),
+    /// List, inspect, test-load and sign WebAssembly plugins.
+    #[command(subcommand)]
+    Plugin(plugin::Command),
+    /// Run a collector plugin now: its statements become signed evidence of the version.
+    Collect(plugin::CollectArgs),
 }
 
 /// A command's failure: the error and the exit code it maps to.
@@ -237,6 +243,8 @@ fn run(cli: Cli, config: Config) -> CmdResult {
         Command::Binding(cmd) => policy::run_binding(&ctx, cmd),
         Command::Waiver(cmd) => waiver::run(&ctx, cmd),
         Command::Vuln(cmd) => vuln::run(&ctx, cmd),
+        Command::Plugin(cmd) => plugin::run(&ctx, cmd),
+        Command::Collect(args) => plugin::collect(&ctx, args),
     }
 }
 

@@ -39,6 +39,15 @@ pub struct ConfigFile {
     /// Bindings of checks to gates (`[[bindings]]` tables).
     #[serde(default)]
     pub bindings: Vec<crate::binding::ConfigBinding>,
+    /// A directory of plugin manifests (`*.toml`) loaded beside the bundled plugins.
+    pub plugin_dir: Option<PathBuf>,
+    /// Refuse plugins from plugin_dir without a valid signature by a key in plugin_keys.
+    pub require_signed_plugins: Option<bool>,
+    /// Public keys (SPKI PEM files) trusted to sign plugins; the file stem names the vendor.
+    #[serde(default)]
+    pub plugin_keys: Vec<PathBuf>,
+    /// Where compiled plugins are cached by digest (default DATA_DIR/plugin-cache).
+    pub plugin_cache_dir: Option<PathBuf>,
 }
 
 /// The configuration in force, every value decided.
@@ -58,7 +67,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 10] = [
+pub const ENV_OVERRIDES: [(&str, &str); 13] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
@@ -69,6 +78,9 @@ pub const ENV_OVERRIDES: [(&str, &str); 10] = [
     ("GATEHOUSE_POLICY_DIR", "policy_dir"),
     ("GATEHOUSE_RELEASE_KEY", "release_key"),
     ("GATEHOUSE_WEBHOOK_URL", "webhook_url"),
+    ("GATEHOUSE_PLUGIN_DIR", "plugin_dir"),
+    ("GATEHOUSE_REQUIRE_SIGNED_PLUGINS", "require_signed_plugins"),
+    ("GATEHOUSE_PLUGIN_CACHE_DIR", "plugin_cache_dir"),
 ];
 
 /// Read and parse the file; a missing or malformed file is a usage error naming it.
@@ -121,6 +133,19 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     }
     if let Some(v) = env("GATEHOUSE_RELEASE_KEY") {
         file.release_key = Some(v.into());
+    }
+    if let Some(v) = env("GATEHOUSE_PLUGIN_DIR") {
+        file.plugin_dir = Some(v.into());
+    }
+    if let Some(v) = env("GATEHOUSE_PLUGIN_CACHE_DIR") {
+        file.plugin_cache_dir = Some(v.into());
+    }
+    if let Some(v) = env("GATEHOUSE_REQUIRE_SIGNED_PLUGINS") {
+        file.require_signed_plugins = Some(match v.as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => return Err(Error::invalid("GATEHOUSE_REQUIRE_SIGNED_PLUGINS", v, "true or false")),
+        });
     }
     Ok(file)
 }
@@ -213,7 +238,33 @@ impl ConfigFile {
                 return Err(Error::invalid("webhook_url", u, "an http://host:port/path URL"));
             }
         }
+        if let Some(dir) = &self.plugin_dir
+            && !dir.is_dir()
+        {
+            return Err(Error::invalid(
+                "plugin_dir",
+                dir.display().to_string(),
+                "an existing directory of plugin manifests",
+            ));
+        }
+        let mut trusted_keys = Vec::new();
+        for (i, path) in self.plugin_keys.iter().enumerate() {
+            let field = format!("plugin_keys[{i}]");
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid(&field, path.display().to_string(), format!("a readable public key file ({e})"))
+            })?;
+            let key = crate::keys::parse_public_key(&field, &text)?;
+            let name = path.file_stem().map_or_else(|| field.clone(), |s| s.to_string_lossy().into_owned());
+            let name = name.trim_end_matches(".pub").trim_end_matches(".ed25519").to_string();
+            trusted_keys.push(crate::plugin::VendorKey::new(&name, key));
+        }
         let gates = crate::service::GateSettings {
+            plugins: crate::plugin::PluginSettings {
+                dir: self.plugin_dir,
+                require_signed: self.require_signed_plugins.unwrap_or(false),
+                trusted_keys,
+                cache_dir: self.plugin_cache_dir,
+            },
             webhook_url: self.webhook_url,
             release_key: self.release_key,
             policy_dir: self.policy_dir,

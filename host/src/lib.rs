@@ -21,6 +21,7 @@ pub mod gate;
 pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
+pub mod plugin;
 pub mod policy;
 pub mod release;
 pub mod sbom;

@@ -394,6 +394,7 @@ fn collect(level: Level, value: &regorus::Value) -> std::result::Result<Vec<Find
                 title: None,
                 rationale: None,
                 remediation: None,
+                severity: None,
             }),
             serde_json::Value::Object(map) => {
                 let text = |k: &str| map.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -406,6 +407,7 @@ fn collect(level: Level, value: &regorus::Value) -> std::result::Result<Vec<Find
                     title: text("title"),
                     rationale: text("rationale"),
                     remediation: text("remediation"),
+                    severity: None,
                 })
             }
             other => Err(format!(

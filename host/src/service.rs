@@ -6,12 +6,14 @@
 mod access;
 mod evidence;
 mod gates;
+mod plugins;
 mod records;
 mod vulns;
 
 pub use access::CreatedToken;
 pub use evidence::{BindingOutcome, IngestOutcome, Target};
 pub use gates::{GatePlan, PlannedGate};
+pub use plugins::{CollectOutcome, CollectRequest};
 pub use vulns::{BlastRadius, ImportReport, SbomAttached};
 
 use std::path::Path;
@@ -96,6 +98,8 @@ pub struct GateSettings {
     /// The release key (PKCS#8 PEM). Default: DATA_DIR/keys/release.ed25519.priv.pem,
     /// generated on first start.
     pub release_key: Option<std::path::PathBuf>,
+    /// Where plugins come from and what they must carry.
+    pub plugins: crate::plugin::PluginSettings,
 }
 
 pub struct Gatehouse {
@@ -106,6 +110,10 @@ pub struct Gatehouse {
     policies: std::sync::RwLock<Arc<crate::policy::PolicySet>>,
     /// Signs Trusted Release records and log checkpoints.
     release_key: ed25519_dalek::SigningKey,
+    /// The plugin registry and sandboxes.
+    plugins: Arc<crate::plugin::PluginHost>,
+    /// Signs the statements collectors return.
+    collector_key: ed25519_dalek::SigningKey,
 }
 
 const MAX_PAGE: usize = 1000;
@@ -117,12 +125,15 @@ impl Gatehouse {
         release_key: ed25519_dalek::SigningKey,
     ) -> Result<Gatehouse> {
         let set = gates::compile(&*store, &settings)?;
+        let plugins = Arc::new(crate::plugin::PluginHost::load(&settings.plugins)?);
         Ok(Gatehouse {
             store,
             direct: Vec::new(),
             settings,
             policies: std::sync::RwLock::new(Arc::new(set)),
             release_key,
+            plugins,
+            collector_key: crate::keys::generate()?,
         })
     }
 
@@ -131,10 +142,16 @@ impl Gatehouse {
         Gatehouse::open_with(data_dir, GateSettings::default())
     }
 
-    pub fn open_with(data_dir: &Path, settings: GateSettings) -> Result<Gatehouse> {
+    pub fn open_with(data_dir: &Path, mut settings: GateSettings) -> Result<Gatehouse> {
         let store = Arc::new(SqliteStore::open(data_dir)?);
         let key = records::load_release_key(data_dir, settings.release_key.as_deref())?;
-        Gatehouse::new(store, settings, key)
+        if settings.plugins.cache_dir.is_none() {
+            settings.plugins.cache_dir = Some(data_dir.join("plugin-cache"));
+        }
+        let collector_key = records::load_collector_key(data_dir)?;
+        let mut gh = Gatehouse::new(store, settings, key)?;
+        gh.collector_key = collector_key;
+        Ok(gh)
     }
 
     /// Attach a check directly to a gate.
@@ -349,7 +366,7 @@ impl Gatehouse {
         } else {
             "promote"
         };
-        let mut gates = self.run_gates(application, &current, &plan, kind)?;
+        let mut gates = self.run_gates(application, &current, &plan, kind, !dry_run)?;
         if !dry_run {
             for verdict in &mut gates {
                 verdict.evaluation_id = Some(gates::new_id("ev")?);
@@ -427,19 +444,22 @@ impl Gatehouse {
         }
     }
 
-    /// Evaluate every gate of a plan: the bound checks (and direct ones) over
-    /// the input document, with the waivers in force.
+    /// Evaluate every gate of a plan: first the gate's bound collectors (whose
+    /// statements become evidence), then the bound checks (and direct ones)
+    /// over the input document, with the waivers in force. `collect` is false
+    /// for dry runs: collectors are then reported, not run.
     fn run_gates(
         &self,
         application: &Application,
         version: &Version,
         plan: &Plan,
         kind: &str,
+        collect: bool,
     ) -> Result<Vec<GateVerdict>> {
         if plan.gates.is_empty() {
             return Ok(Vec::new());
         }
-        let evidence = self.gate_evidence(version)?;
+        let mut evidence = self.gate_evidence(version)?;
         let findings = self
             .store
             .findings(Some(&version.application), Some(&version.version), None)?;
@@ -450,6 +470,25 @@ impl Gatehouse {
         let mut verdicts = Vec::with_capacity(plan.gates.len());
         let mut base_input: Option<crate::policy::Input> = None;
         for gate_ref in &plan.gates {
+            let (is_collector, is_check): (Vec<&crate::binding::Binding>, Vec<&crate::binding::Binding>) = bindings
+                .iter()
+                .filter(|b| b.applies(application, gate_ref).is_some())
+                .partition(|b| self.is_collector(&b.check));
+            let transition = crate::document::Transition {
+                action: kind,
+                from_stage: plan.from.as_deref(),
+                to_stage: plan.to.as_deref(),
+                gate: gate_ref,
+            };
+            let collected: Vec<Box<dyn Check>> = is_collector
+                .iter()
+                .map(|b| self.run_collector(b, application, version, &transition, collect))
+                .collect::<Result<_>>()?;
+            if collect && !collected.is_empty() {
+                // New evidence: every document from here on is built afresh.
+                evidence = self.gate_evidence(version)?;
+                base_input = None;
+            }
             let active: Vec<crate::gate::ActiveWaiver> =
                 waivers.iter().filter_map(|w| w.active_for(gate_ref, &now)).collect();
             let in_force: Vec<crate::waiver::Waiver> = waivers
@@ -457,12 +496,6 @@ impl Gatehouse {
                 .filter(|w| w.active_for(gate_ref, &now).is_some())
                 .cloned()
                 .collect();
-            let transition = crate::document::Transition {
-                action: kind,
-                from_stage: plan.from.as_deref(),
-                to_stage: plan.to.as_deref(),
-                gate: gate_ref,
-            };
             let document =
                 crate::document::build(application, version, &transition, &evidence, &findings, &in_force).to_json();
             // The gates of one transition differ only in the gate and the waivers in force:
@@ -481,12 +514,11 @@ impl Gatehouse {
             if base_input.is_none() {
                 base_input = Some(input.clone());
             }
-            let bound: Vec<Box<dyn Check>> = bindings
+            let bound: Vec<Box<dyn Check>> = is_check
                 .iter()
-                .filter(|b| b.applies(application, gate_ref).is_some())
-                .map(|b| gates::check_for(b, &set, &input, self.settings.limits))
+                .map(|b| gates::check_for(b, &set, &input, self.settings.limits, &self.plugins))
                 .collect();
-            let mut checks: Vec<&dyn Check> = bound.iter().map(|c| c.as_ref()).collect();
+            let mut checks: Vec<&dyn Check> = collected.iter().chain(&bound).map(|c| c.as_ref()).collect();
             checks.extend(
                 self.direct
                     .iter()

@@ -108,6 +108,7 @@ impl Check for Fixed {
                 title: None,
                 rationale: None,
                 remediation: None,
+                severity: None,
             }],
             error: None,
         }

@@ -24,6 +24,26 @@ pub fn gatehouse_bin() -> PathBuf {
     bin
 }
 
+/// The cargo target directory of this run (`target/`).
+pub fn target_dir() -> PathBuf {
+    let bin = gatehouse_bin();
+    bin.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("target directory")
+}
+
+/// Where the build put the plugin components, test-only guests included.
+pub fn wasm_dir() -> PathBuf {
+    target_dir().join("wasm-plugins").join("wasm32-wasip2").join("plugin")
+}
+
+/// One compilation cache for every test's plugins: each component is compiled
+/// once per run, not once per test.
+pub fn plugin_cache() -> PathBuf {
+    target_dir().join("plugin-cache-tests")
+}
+
 /// A running `gatehouse serve`.
 pub struct Server {
     pub child: Child,
@@ -44,6 +64,7 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .env("GATEHOUSE_LOG", "warn")
+            .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -175,6 +196,7 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
         .arg(data_dir)
         .args(args)
         .env("GATEHOUSE_ACTOR", "cli-tester")
+        .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
         .output()
         .expect("run gatehouse")
 }

@@ -131,6 +131,17 @@ pub static ROUTES: &[Route] = &[
     }),
     route(Method::POST, "/v1/trusted-keys/{keyid}/revoke", Administer, revoke_key),
     route(Method::POST, "/v1/evidence", Develop, add_evidence),
+    route(Method::GET, "/v1/plugins", Read, |gh, _| ok(json!({ "items": gh.plugins() }))),
+    route(Method::GET, "/v1/plugins/{name}", Read, |gh, r| ok(json!(gh.plugin(p(r, 0))?))),
+    route(
+        Method::POST,
+        "/v1/applications/{app}/versions/{version}/collect",
+        Develop,
+        |gh, r| {
+            let req: crate::service::CollectRequest = parse_json_bytes("collect request", r.body)?;
+            ok(json!(gh.collect(r.actor, p(r, 0), p(r, 1), req)?))
+        },
+    ),
     route(Method::GET, "/v1/evidence/{digest}", Read, |gh, r| {
         ok(json!(gh.evidence(p(r, 0))?))
     }),

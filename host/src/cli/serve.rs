@@ -22,6 +22,14 @@ pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let listen = args.listen.unwrap_or(config.listen);
     // Open (and migrate) the store before binding, so a bad data dir fails fast.
     let gatehouse = Arc::new(Gatehouse::open_with(&config.data_dir, config.gates.clone())?);
+    // Compile every plugin in the background (cached on disk by digest), so
+    // the first gate does not wait and a broken component shows in the log.
+    let warming = gatehouse.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = warming.warm_plugins() {
+            tracing::error!(error = %e, "a plugin cannot run; gates bound to it will block");
+        }
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

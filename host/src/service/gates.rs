@@ -39,8 +39,23 @@ pub fn compile(store: &dyn Store, settings: &GateSettings) -> Result<PolicySet> 
 }
 
 /// The check a binding puts on a gate. Unknown kinds fail closed.
-pub fn check_for(b: &Binding, set: &Arc<PolicySet>, input: &policy::Input, limits: Limits) -> Box<dyn Check> {
-    if b.check.starts_with("policy:") {
+pub fn check_for(
+    b: &Binding,
+    set: &Arc<PolicySet>,
+    input: &policy::Input,
+    limits: Limits,
+    plugins: &Arc<crate::plugin::PluginHost>,
+) -> Box<dyn Check> {
+    if let Some(name) = b.check.strip_prefix("plugin:") {
+        Box::new(super::plugins::PluginCheck {
+            binding: b.id.clone(),
+            check: b.check.clone(),
+            mode: b.mode,
+            params: b.params.clone(),
+            plugin: plugins.get(name),
+            host: plugins.clone(),
+        })
+    } else if b.check.starts_with("policy:") {
         Box::new(PolicyCheck {
             binding: b.id.clone(),
             check: b.check.clone(),
@@ -59,8 +74,8 @@ pub fn check_for(b: &Binding, set: &Arc<PolicySet>, input: &policy::Input, limit
     }
 }
 
-/// A bound check this build cannot run (plugins arrive later): it errors, so a
-/// block-mode binding blocks.
+/// A bound check of a kind this build cannot run: it errors, so a block-mode
+/// binding blocks.
 struct Unavailable {
     binding: String,
     check: String,
@@ -82,7 +97,7 @@ impl Check for Unavailable {
             outcome: Outcome::Error,
             findings: Vec::new(),
             error: Some(format!(
-                "{} cannot run: only policy: checks are available in this build",
+                "{} cannot run: only policy: and plugin: checks exist",
                 self.check
             )),
         }
@@ -160,6 +175,15 @@ impl Gatehouse {
                 "check",
                 &binding.check,
                 "a loaded policy (see GET /v1/policies)",
+            ));
+        }
+        if let Some(name) = binding.check.strip_prefix("plugin:")
+            && self.plugins.get(name).is_none()
+        {
+            return Err(Error::invalid(
+                "check",
+                &binding.check,
+                "a loaded plugin (see GET /v1/plugins)",
             ));
         }
         let event = simple_event(
@@ -262,9 +286,13 @@ impl Gatehouse {
                             (Some(n), None) => {
                                 Some(format!("policy {n} is not loaded: this check will error and block"))
                             }
-                            (None, _) => {
-                                Some("only policy: checks run in this build: this check will error".to_string())
-                            }
+                            (None, _) => match b.check.strip_prefix("plugin:").map(|n| (n, self.plugins.get(n))) {
+                                Some((_, Some(_))) => None,
+                                Some((n, None)) => {
+                                    Some(format!("plugin {n} is not loaded: this check will error and block"))
+                                }
+                                None => Some("unknown kind of check: it will error".to_string()),
+                            },
                         };
                         PlannedCheck {
                             check: b.check.clone(),

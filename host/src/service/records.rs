@@ -19,27 +19,38 @@ use crate::version::Version;
 /// The release key from `configured`, or the default one under the data
 /// directory, generated (mode 0600) the first time.
 pub fn load_release_key(data_dir: &Path, configured: Option<&Path>) -> Result<SigningKey> {
+    load_key(data_dir, configured, "release")
+}
+
+/// The key that signs collectors' statements: DATA_DIR/keys/collector.ed25519.priv.pem,
+/// generated (mode 0600) the first time.
+pub fn load_collector_key(data_dir: &Path) -> Result<SigningKey> {
+    load_key(data_dir, None, "collector")
+}
+
+fn load_key(data_dir: &Path, configured: Option<&Path>, role: &str) -> Result<SigningKey> {
     let path = configured.map_or_else(
-        || data_dir.join("keys").join("release.ed25519.priv.pem"),
+        || data_dir.join("keys").join(format!("{role}.ed25519.priv.pem")),
         Path::to_path_buf,
     );
+    let field = format!("{role}_key");
     match std::fs::read_to_string(&path) {
-        Ok(pem) => keys::parse_private_key("release_key", &pem),
+        Ok(pem) => keys::parse_private_key(&field, &pem),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && configured.is_none() => {
             let key = keys::generate()?;
             let fail =
-                |e: std::io::Error| Error::Store(format!("cannot write the release key {}: {e}", path.display()));
+                |e: std::io::Error| Error::Store(format!("cannot write the {role} key {}: {e}", path.display()));
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(fail)?;
             }
             write_private(&path, &keys::private_key_pem(&key)?).map_err(fail)?;
-            let public = path.with_file_name("release.ed25519.pub.pem");
+            let public = path.with_file_name(format!("{role}.ed25519.pub.pem"));
             std::fs::write(&public, keys::public_key_pem(&key.verifying_key())?).map_err(fail)?;
-            tracing::info!(path = %path.display(), keyid = %keys::keyid(&key.verifying_key()), "generated the release key");
+            tracing::info!(path = %path.display(), keyid = %keys::keyid(&key.verifying_key()), "generated the {role} key");
             Ok(key)
         }
         Err(e) => Err(Error::invalid(
-            "release_key",
+            field,
             path.display().to_string(),
             format!("a readable PKCS#8 PEM file ({e})"),
         )),

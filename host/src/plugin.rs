@@ -1,0 +1,435 @@
+//! WebAssembly component plugins: gate checks and evidence collectors that
+//! implement the `gatehouse:plugin@0.1.0` WIT worlds (`wit/`).
+//!
+//! This module owns the plugin registry (bundled plugins built into the
+//! binary, then a plugin directory of manifests), signatures and pins, and
+//! the calls. Only `sandbox` touches wasmtime. A plugin is compiled on first
+//! use (or by [`PluginHost::warm`], which `serve` calls at start), and every
+//! call runs in a fresh sandbox; whatever goes wrong in one becomes a
+//! [`Failure`] naming the limit, never a panic or a hang of the host.
+
+pub mod manifest;
+mod sandbox;
+pub mod signature;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+pub use manifest::{Capabilities, ConfigValue, Manifest, World};
+pub use signature::{Signer, VendorKey};
+
+mod bundled {
+    include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
+}
+
+/// Where the build put the test-only guest components (`tests/guests/*`).
+pub const GUEST_WASM_DIR: &str = bundled::WASM_DIR;
+
+/// What a call gets: the essentials typed, the rest as the JSON input document.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub application: String,
+    pub version: String,
+    pub action: String,
+    pub from_stage: Option<String>,
+    pub to_stage: Option<String>,
+    pub gate: String,
+    /// The binding's params, a JSON object.
+    pub params: String,
+    /// The input document (docs/input-document.md).
+    pub input: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule: String,
+    pub message: String,
+    pub severity: Severity,
+    pub remediation: Option<String>,
+}
+
+/// A gate check's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub findings: Vec<Finding>,
+}
+
+/// A collector's answer: one statement, before the host signs it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    pub predicate_type: String,
+    pub predicate: serde_json::Value,
+}
+
+/// Why a call produced no usable answer. Each is an `error` outcome at a gate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The plugin returned `error` itself.
+    Plugin { code: String, message: String },
+    Timeout { limit_ms: u64 },
+    Memory { limit: u64, requested: u64 },
+    Fuel { limit: u64 },
+    StackOverflow,
+    /// A trap: a panic, `unreachable`, a failed stdio write.
+    Trap(String),
+    OutputTooLarge { bytes: u64, limit: u64 },
+    /// A result that breaks the contract (empty rule, predicate not an object…).
+    Malformed(String),
+    /// The plugin tried something its manifest does not grant.
+    Capability(String),
+    /// The plugin could not be run at all (refused at load, failed to compile, pool exhausted).
+    Unavailable(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Plugin { code, message } => write!(f, "the plugin reported an error ({code}): {message}"),
+            Failure::Timeout { limit_ms } => write!(f, "exceeded its time limit (timeout_ms = {limit_ms})"),
+            Failure::Memory { limit, requested } => write!(
+                f,
+                "exceeded its memory limit (max_memory_bytes = {limit}; it asked for {requested})"
+            ),
+            Failure::Fuel { limit } => write!(f, "ran out of fuel (max_fuel = {limit})"),
+            Failure::StackOverflow => write!(f, "overflowed its call stack (deep recursion)"),
+            Failure::Trap(t) => write!(f, "trapped: {t}"),
+            Failure::OutputTooLarge { bytes, limit } => write!(
+                f,
+                "returned {bytes} bytes, over its output limit (max_output_bytes = {limit})"
+            ),
+            Failure::Malformed(m) => write!(f, "returned a malformed result: {m}"),
+            Failure::Capability(c) => write!(f, "capability violation: {c}"),
+            Failure::Unavailable(u) => write!(f, "cannot run: {u}"),
+        }
+    }
+}
+
+/// How the registry is assembled.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSettings {
+    /// A directory of plugin manifests (`*.toml`), loaded after the bundled plugins;
+    /// one with a bundled plugin's name replaces it.
+    pub dir: Option<PathBuf>,
+    /// Refuse plugins from `dir` that carry no valid vendor signature.
+    pub require_signed: bool,
+    pub trusted_keys: Vec<VendorKey>,
+    /// Where compiled components are cached (DATA_DIR/plugin-cache).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PluginOrigin {
+    Bundled,
+    File { manifest: PathBuf, wasm: PathBuf },
+}
+
+/// A plugin admitted to the registry.
+pub struct Plugin {
+    pub manifest: Manifest,
+    pub digest: String,
+    pub signer: Signer,
+    pub origin: PluginOrigin,
+    wasm: Arc<[u8]>,
+    prepared: OnceLock<std::result::Result<sandbox::Prepared, String>>,
+}
+
+/// What `plugin list|inspect` and `GET /v1/plugins` show.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub world: World,
+    pub description: String,
+    /// SHA-256 of the component.
+    pub digest: String,
+    pub size_bytes: usize,
+    pub signer: Signer,
+    pub origin: PluginOrigin,
+    pub capabilities: Capabilities,
+    pub config: BTreeMap<String, ConfigValue>,
+    /// `compiled`, `not yet compiled`, or why it cannot run.
+    pub state: String,
+}
+
+impl Plugin {
+    pub fn info(&self) -> PluginInfo {
+        PluginInfo {
+            name: self.manifest.name.clone(),
+            version: self.manifest.version.clone(),
+            world: self.manifest.world,
+            description: self.manifest.description.clone(),
+            digest: self.digest.clone(),
+            size_bytes: self.wasm.len(),
+            signer: self.signer.clone(),
+            origin: self.origin.clone(),
+            capabilities: self.manifest.capabilities.clone(),
+            config: self.manifest.config.clone(),
+            state: match self.prepared.get() {
+                None => "not yet compiled".into(),
+                Some(Ok(_)) => "compiled".into(),
+                Some(Err(e)) => format!("cannot run: {e}"),
+            },
+        }
+    }
+}
+
+/// The registry and the sandboxes plugins run in.
+pub struct PluginHost {
+    plugins: BTreeMap<String, Arc<Plugin>>,
+    cache_dir: Option<PathBuf>,
+    sandboxes: OnceLock<std::result::Result<sandbox::Sandboxes, String>>,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl PluginHost {
+    /// The bundled plugins, then the plugin directory. Any manifest there that
+    /// cannot be admitted is an error naming the file: a plugin directory is
+    /// loaded whole or not at all.
+    pub fn load(settings: &PluginSettings) -> Result<PluginHost> {
+        let mut plugins = BTreeMap::new();
+        for (toml, wasm) in bundled::PLUGINS {
+            let m = manifest::parse(toml, "bundled manifest", Path::new("/"))?;
+            let plugin = Plugin {
+                digest: sha256_hex(wasm),
+                signer: Signer::Bundled,
+                origin: PluginOrigin::Bundled,
+                wasm: Arc::from(*wasm),
+                prepared: OnceLock::new(),
+                manifest: m,
+            };
+            plugins.insert(plugin.manifest.name.clone(), Arc::new(plugin));
+        }
+        if let Some(dir) = &settings.dir {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| Error::invalid("plugin_dir", dir.display().to_string(), format!("a readable directory ({e})")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            let mut from_dir = BTreeMap::new();
+            for f in files {
+                let plugin = load_file(&f, settings)?;
+                let name = plugin.manifest.name.clone();
+                if let Some(first) = from_dir.insert(name.clone(), f.clone()) {
+                    return Err(Error::invalid(
+                        format!("{}: name", f.display()),
+                        &name,
+                        format!("a name no other manifest uses ({} does)", first.display()),
+                    ));
+                }
+                plugins.insert(name, Arc::new(plugin));
+            }
+        }
+        Ok(PluginHost {
+            plugins,
+            cache_dir: settings.cache_dir.clone(),
+            sandboxes: OnceLock::new(),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.get(name).cloned()
+    }
+
+    pub fn list(&self) -> Vec<PluginInfo> {
+        self.plugins.values().map(|p| p.info()).collect()
+    }
+
+    fn sandboxes(&self) -> std::result::Result<&sandbox::Sandboxes, String> {
+        self.sandboxes
+            .get_or_init(|| sandbox::Sandboxes::new(self.cache_dir.as_deref()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn prepared<'a>(&self, plugin: &'a Plugin) -> std::result::Result<(&sandbox::Sandboxes, &'a sandbox::Prepared), Failure> {
+        let sandboxes = self.sandboxes().map_err(Failure::Unavailable)?;
+        let prepared = plugin
+            .prepared
+            .get_or_init(|| sandboxes.prepare(&plugin.wasm, &plugin.digest, plugin.manifest.world))
+            .as_ref()
+            .map_err(|e| Failure::Unavailable(e.clone()))?;
+        Ok((sandboxes, prepared))
+    }
+
+    /// Compile every plugin now, so that a broken one is found at start.
+    pub fn warm(&self) -> Result<()> {
+        for p in self.plugins.values() {
+            if let Err(f) = self.prepared(p) {
+                return Err(Error::invalid(
+                    format!("plugin {}", p.manifest.name),
+                    &p.digest,
+                    format!("a component that can run here ({f})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run a gate check in a fresh sandbox.
+    pub fn check(&self, plugin: &Plugin, ctx: &CallContext) -> std::result::Result<Verdict, Failure> {
+        let (sandboxes, prepared) = self.prepared(plugin)?;
+        let (result, log) = sandboxes.check(prepared, &plugin.manifest, ctx);
+        emit(&plugin.manifest.name, &log);
+        result
+    }
+
+    /// Run a collector in a fresh sandbox.
+    pub fn collect(&self, plugin: &Plugin, ctx: &CallContext) -> std::result::Result<Vec<Statement>, Failure> {
+        let (sandboxes, prepared) = self.prepared(plugin)?;
+        let (result, log) = sandboxes.collect(prepared, &plugin.manifest, ctx);
+        emit(&plugin.manifest.name, &log);
+        result
+    }
+}
+
+/// The plugin's lines in the host's log, each prefixed with its name.
+fn emit(plugin: &str, lines: &[sandbox::LogLine]) {
+    for l in lines {
+        match l.level {
+            tracing::Level::ERROR => tracing::error!(plugin, stream = l.stream, "[plugin:{plugin}] {}", l.text),
+            tracing::Level::WARN => tracing::warn!(plugin, stream = l.stream, "[plugin:{plugin}] {}", l.text),
+            tracing::Level::INFO => tracing::info!(plugin, stream = l.stream, "[plugin:{plugin}] {}", l.text),
+            tracing::Level::DEBUG => tracing::debug!(plugin, stream = l.stream, "[plugin:{plugin}] {}", l.text),
+            _ => tracing::trace!(plugin, stream = l.stream, "[plugin:{plugin}] {}", l.text),
+        }
+    }
+}
+
+/// Admit one plugin from its manifest file: the manifest valid, the component
+/// present and matching its pin, the signature (if any) valid, and a
+/// signature present when the settings require one.
+pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::invalid("plugin manifest", &origin, format!("a readable file ({e})")))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let m = manifest::parse(&text, &origin, base)?;
+    let Some(wasm_path) = m.wasm.clone() else {
+        return Err(Error::invalid(
+            format!("{origin}: wasm"),
+            "(missing)",
+            "the path of the component, relative to the manifest",
+        ));
+    };
+    let Some(pin) = m.sha256.clone() else {
+        return Err(Error::invalid(
+            format!("{origin}: sha256"),
+            "(missing)",
+            "the component's SHA-256 (a plugin from a directory must be pinned)",
+        ));
+    };
+    let wasm = std::fs::read(&wasm_path).map_err(|e| {
+        Error::invalid(
+            format!("{origin}: wasm"),
+            wasm_path.display().to_string(),
+            format!("a readable component file ({e})"),
+        )
+    })?;
+    let digest = sha256_hex(&wasm);
+    if digest != pin {
+        return Err(Error::invalid(
+            format!("{origin}: sha256"),
+            &pin,
+            format!("the SHA-256 of {} ({digest}): the component is not the one pinned", wasm_path.display()),
+        ));
+    }
+    let sig_path = signature_path(&wasm_path);
+    let signer = match std::fs::read(&sig_path) {
+        Ok(bytes) => signature::verify(&bytes, &digest, &settings.trusted_keys).map_err(|reason| {
+            Error::invalid(
+                format!("{origin}: signature"),
+                sig_path.display().to_string(),
+                format!("a valid signature by a trusted plugin key, but {reason}"),
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if settings.require_signed {
+                return Err(Error::invalid(
+                    format!("{origin}: signature"),
+                    sig_path.display().to_string(),
+                    "a signature file: require_signed_plugins = true and this plugin is unsigned (gatehouse plugin sign)",
+                ));
+            }
+            Signer::Unsigned
+        }
+        Err(e) => {
+            return Err(Error::invalid(
+                format!("{origin}: signature"),
+                sig_path.display().to_string(),
+                format!("a readable file ({e})"),
+            ));
+        }
+    };
+    Ok(Plugin {
+        digest,
+        signer,
+        origin: PluginOrigin::File {
+            manifest: path.to_path_buf(),
+            wasm: wasm_path,
+        },
+        wasm: Arc::from(wasm),
+        prepared: OnceLock::new(),
+        manifest: m,
+    })
+}
+
+/// Where a component's signature lives: `PLUGIN.wasm.sig`.
+pub fn signature_path(wasm: &Path) -> PathBuf {
+    let mut p = wasm.as_os_str().to_owned();
+    p.push(".sig");
+    PathBuf::from(p)
+}
+
+/// A one-off host for `gatehouse plugin load`: admit the manifest and compile it.
+pub fn load_and_compile(path: &Path, settings: &PluginSettings) -> Result<PluginInfo> {
+    let plugin = Arc::new(load_file(path, settings)?);
+    let host = PluginHost {
+        plugins: BTreeMap::from([(plugin.manifest.name.clone(), plugin.clone())]),
+        cache_dir: settings.cache_dir.clone(),
+        sandboxes: OnceLock::new(),
+    };
+    host.warm()?;
+    Ok(plugin.info())
+}

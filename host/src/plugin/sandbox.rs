@@ -1,0 +1,665 @@
+//! The one place wasmtime lives: one engine per process (pooling allocator,
+//! epoch interruption, fuel), components compiled once and cached on disk by
+//! digest, `InstancePre` per plugin, and a fresh store per call with the
+//! plugin's limits. Calls run on the plugin runtime's own tokio runtime with
+//! async bindings, under a wall-clock deadline that also covers time spent
+//! waiting in host calls (HTTP, sleeping); a store is dropped after every call,
+//! trapped or not.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use super::manifest::{ConfigValue, HOST_MAX_MEMORY_BYTES, Manifest, World};
+use super::{CallContext, Failure, Finding, Outcome, Severity, Statement, Verdict};
+
+mod bindings {
+    pub mod gate_check {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "gatehouse:plugin/gate-check@0.1.0",
+            exports: { default: async },
+        });
+    }
+    pub mod collector {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "gatehouse:plugin/collector@0.1.0",
+            exports: { default: async },
+            with: {
+                "gatehouse:plugin/types@0.1.0": super::gate_check::gatehouse::plugin::types,
+                "gatehouse:plugin/host@0.1.0": super::gate_check::gatehouse::plugin::host,
+            },
+        });
+    }
+}
+
+use bindings::gate_check::gatehouse::plugin::{host as wit_host, types as wit};
+
+/// How often the epoch ticks: the granularity of `timeout_ms`.
+const TICK: Duration = Duration::from_millis(1);
+/// Concurrent sandboxes the pool holds.
+const POOL_INSTANCES: u32 = 128;
+const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// The engine, the linker with every import a plugin may use, and the runtime calls run on.
+pub struct Sandboxes {
+    engine: Engine,
+    linker: Linker<SandboxState>,
+    runtime: tokio::runtime::Runtime,
+    cache_dir: Option<PathBuf>,
+    ticking: Arc<AtomicBool>,
+}
+
+impl Drop for Sandboxes {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A component compiled and linked, ready for fresh instances.
+pub enum Prepared {
+    GateCheck(bindings::gate_check::GateCheckPre<SandboxState>),
+    Collector(bindings::collector::CollectorPre<SandboxState>),
+}
+
+impl Sandboxes {
+    pub fn new(cache_dir: Option<&Path>) -> Result<Sandboxes, String> {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 8)
+            .total_memories(POOL_INSTANCES)
+            .total_tables(POOL_INSTANCES * 4)
+            .total_stacks(POOL_INSTANCES)
+            .max_memories_per_component(2)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16)
+            .max_memory_size(usize::try_from(HOST_MAX_MEMORY_BYTES).unwrap_or(usize::MAX));
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .consume_fuel(true)
+            .max_wasm_stack(MAX_WASM_STACK)
+            .async_stack_size(MAX_WASM_STACK * 4)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| format!("cannot start the plugin engine: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("linking WASI: {e}"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| format!("linking wasi:http: {e}"))?;
+        bindings::gate_check::GateCheck::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| format!("linking the host interface: {e}"))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("gatehouse-plugins")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the plugin runtime: {e}"))?;
+        let ticking = Arc::new(AtomicBool::new(true));
+        let (weak, flag) = (engine.weak(), ticking.clone());
+        std::thread::Builder::new()
+            .name("gatehouse-plugin-epoch".into())
+            .spawn(move || {
+                while flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the epoch ticker: {e}"))?;
+        Ok(Sandboxes {
+            engine,
+            linker,
+            runtime,
+            cache_dir: cache_dir.map(Path::to_path_buf),
+            ticking,
+        })
+    }
+
+    /// Compile (or load the cached compilation of) a component and link it
+    /// against the world its manifest names.
+    pub fn prepare(&self, wasm: &[u8], digest: &str, world: World) -> Result<Prepared, String> {
+        let component = self.component(wasm, digest)?;
+        let pre: InstancePre<SandboxState> = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("the component needs imports the sandbox does not offer: {e:#}"))?;
+        Ok(match world {
+            World::GateCheck => Prepared::GateCheck(bindings::gate_check::GateCheckPre::new(pre).map_err(|e| {
+                format!("the component does not implement gatehouse:plugin/gate-check@0.1.0: {e:#}")
+            })?),
+            World::Collector => Prepared::Collector(bindings::collector::CollectorPre::new(pre).map_err(|e| {
+                format!("the component does not implement gatehouse:plugin/collector@0.1.0: {e:#}")
+            })?),
+        })
+    }
+
+    fn component(&self, wasm: &[u8], digest: &str) -> Result<Component, String> {
+        let cached = self.cache_dir.as_ref().map(|dir| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            self.engine.precompile_compatibility_hash().hash(&mut h);
+            dir.join(format!("{digest}-{:016x}.cwasm", h.finish()))
+        });
+        if let Some(path) = &cached
+            && path.is_file()
+            && let Some(c) = load_compiled(&self.engine, path)
+        {
+            return Ok(c);
+        }
+        let component = Component::new(&self.engine, wasm).map_err(|e| format!("not a valid component: {e:#}"))?;
+        if let Some(path) = &cached
+            && let Ok(bytes) = component.serialize()
+        {
+            // A cache that cannot be written only costs the next start a compilation.
+            let _ = write_atomically(path, &bytes);
+        }
+        Ok(component)
+    }
+
+    /// Run `check` in a fresh sandbox.
+    pub fn check(&self, prepared: &Prepared, manifest: &Manifest, ctx: &CallContext) -> (Result<Verdict, Failure>, Vec<LogLine>) {
+        let Prepared::GateCheck(pre) = prepared else {
+            return (Err(Failure::Unavailable(format!("{} is a collector, not a gate check", manifest.name))), Vec::new());
+        };
+        let wit_ctx = to_wit(ctx);
+        self.run(manifest, async |store| {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.call_check(&mut *store, &wit_ctx).await
+        })
+        .map_or_else(
+            |(f, log)| (Err(f), log),
+            |(answer, log, limits)| (answer.map_err(plugin_error).and_then(|v| verdict(v, &limits)), log),
+        )
+    }
+
+    /// Run `collect` in a fresh sandbox.
+    pub fn collect(&self, prepared: &Prepared, manifest: &Manifest, ctx: &CallContext) -> (Result<Vec<Statement>, Failure>, Vec<LogLine>) {
+        let Prepared::Collector(pre) = prepared else {
+            return (Err(Failure::Unavailable(format!("{} is a gate check, not a collector", manifest.name))), Vec::new());
+        };
+        let wit_ctx = to_wit(ctx);
+        self.run(manifest, async |store| {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.call_collect(&mut *store, &wit_ctx).await
+        })
+        .map_or_else(
+            |(f, log)| (Err(f), log),
+            |(answer, log, limits)| (answer.map_err(plugin_error).and_then(|s| statements(s, &limits)), log),
+        )
+    }
+
+    /// One call: a fresh store with the manifest's limits, the deadline armed,
+    /// and every way the call can go wrong turned into a [`Failure`].
+    #[allow(clippy::type_complexity)]
+    fn run<R>(
+        &self,
+        manifest: &Manifest,
+        call: impl AsyncFnOnce(&mut Store<SandboxState>) -> wasmtime::Result<R>,
+    ) -> Result<(R, Vec<LogLine>, Limits), (Failure, Vec<LogLine>)> {
+        let caps = &manifest.capabilities;
+        let limits = Limits::of(manifest);
+        let state = match SandboxState::new(manifest) {
+            Ok(s) => s,
+            Err(e) => return Err((Failure::Unavailable(e), Vec::new())),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        if store.set_fuel(caps.max_fuel.unwrap_or(u64::MAX)).is_err() {
+            return Err((Failure::Unavailable("fuel is not enabled in this engine".into()), Vec::new()));
+        }
+        let ticks = caps.timeout_ms.div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1)) + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let deadline = Duration::from_millis(caps.timeout_ms);
+        let outcome = self.runtime.block_on(async {
+            match tokio::time::timeout(deadline, call(&mut store)).await {
+                Ok(r) => Some(r),
+                Err(_) => None,
+            }
+        });
+        let state = store.into_data();
+        let denied = state.hooks.denied.first().cloned();
+        let exceeded = state.limiter.exceeded;
+        let stdio_full = state.stdio_full(caps.max_log_bytes);
+        let log = state.into_log().lines;
+        match outcome {
+            None => Err((Failure::Timeout { limit_ms: caps.timeout_ms }, log)),
+            Some(Ok(r)) => match denied {
+                Some(denied) => Err((Failure::Capability(denied), log)),
+                None => Ok((r, log, limits)),
+            },
+            Some(Err(e)) => {
+                let failure = if let Some(denied) = denied {
+                    Failure::Capability(denied)
+                } else if let Some(bytes) = exceeded {
+                    Failure::Memory {
+                        limit: caps.max_memory_bytes,
+                        requested: bytes as u64,
+                    }
+                } else if let Some(stream) = stdio_full {
+                    Failure::Trap(format!(
+                        "it wrote more than max_log_bytes ({}) to {stream}, and the failed write ended it: {}",
+                        caps.max_log_bytes,
+                        describe(&e)
+                    ))
+                } else {
+                    match e.downcast_ref::<Trap>() {
+                        Some(Trap::Interrupt) => Failure::Timeout { limit_ms: caps.timeout_ms },
+                        Some(Trap::OutOfFuel) => Failure::Fuel {
+                            limit: caps.max_fuel.unwrap_or(u64::MAX),
+                        },
+                        Some(Trap::StackOverflow) => Failure::StackOverflow,
+                        _ => Failure::Trap(describe(&e)),
+                    }
+                };
+                Err((failure, log))
+            }
+        }
+    }
+}
+
+fn describe(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    let text = text.split("\nwasm backtrace:").next().unwrap_or(&text).trim().replace('\n', " ");
+    if text.chars().count() > 500 {
+        format!("{}…", text.chars().take(500).collect::<String>())
+    } else {
+        text
+    }
+}
+
+#[allow(unsafe_code)]
+fn load_compiled(engine: &Engine, path: &Path) -> Option<Component> {
+    // SAFETY: `deserialize_file` trusts the file to be a compilation by this
+    // engine. The file lives in the data directory, was written by this
+    // process (atomically, by rename) under a name made of the component's
+    // SHA-256 and this engine's compatibility hash, and wasmtime checks the
+    // engine configuration and version recorded in it. Whoever can write the
+    // data directory can already change every record Gatehouse keeps.
+    unsafe { Component::deserialize_file(engine, path) }.ok()
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Limits checked on what a call returns.
+pub struct Limits {
+    max_output: u64,
+}
+
+impl Limits {
+    fn of(m: &Manifest) -> Limits {
+        Limits {
+            max_output: m.capabilities.max_output_bytes,
+        }
+    }
+}
+
+fn to_wit(ctx: &CallContext) -> wit::Context {
+    wit::Context {
+        application: ctx.application.clone(),
+        version: ctx.version.clone(),
+        transition: wit::Transition {
+            action: ctx.action.clone(),
+            from_stage: ctx.from_stage.clone(),
+            to_stage: ctx.to_stage.clone(),
+            gate: ctx.gate.clone(),
+        },
+        params: ctx.params.clone(),
+        input: ctx.input.clone(),
+    }
+}
+
+fn plugin_error(e: wit::Error) -> Failure {
+    Failure::Plugin {
+        code: truncate(&e.code, 64),
+        message: truncate(&e.message, 2000),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        s.to_string()
+    } else {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+fn output_too_large(total: u64, limits: &Limits) -> Option<Failure> {
+    (total > limits.max_output).then_some(Failure::OutputTooLarge {
+        bytes: total,
+        limit: limits.max_output,
+    })
+}
+
+fn verdict(v: wit::Verdict, limits: &Limits) -> Result<Verdict, Failure> {
+    let total: u64 = v
+        .findings
+        .iter()
+        .map(|f| (f.rule.len() + f.message.len() + f.remediation.as_ref().map_or(0, String::len)) as u64)
+        .sum();
+    if let Some(f) = output_too_large(total, limits) {
+        return Err(f);
+    }
+    let mut findings = Vec::with_capacity(v.findings.len());
+    for (i, f) in v.findings.into_iter().enumerate() {
+        if f.rule.trim().is_empty() || f.message.trim().is_empty() {
+            return Err(Failure::Malformed(format!("findings[{i}] has an empty rule or message")));
+        }
+        findings.push(Finding {
+            rule: f.rule,
+            message: f.message,
+            severity: match f.severity {
+                wit::Severity::Info => Severity::Info,
+                wit::Severity::Low => Severity::Low,
+                wit::Severity::Medium => Severity::Medium,
+                wit::Severity::High => Severity::High,
+                wit::Severity::Critical => Severity::Critical,
+            },
+            remediation: f.remediation,
+        });
+    }
+    let outcome = match v.outcome {
+        wit::Outcome::Pass => Outcome::Pass,
+        wit::Outcome::Warn => Outcome::Warn,
+        wit::Outcome::Fail => Outcome::Fail,
+    };
+    Ok(Verdict { outcome, findings })
+}
+
+fn statements(s: Vec<wit::Statement>, limits: &Limits) -> Result<Vec<Statement>, Failure> {
+    let total: u64 = s.iter().map(|s| (s.predicate_type.len() + s.predicate.len()) as u64).sum();
+    if let Some(f) = output_too_large(total, limits) {
+        return Err(f);
+    }
+    s.into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let pt = s.predicate_type.trim();
+            if pt.is_empty() || pt.chars().any(char::is_whitespace) {
+                return Err(Failure::Malformed(format!(
+                    "statements[{i}].predicate-type {:?} is not a type URI",
+                    truncate(&s.predicate_type, 80)
+                )));
+            }
+            let predicate: serde_json::Value = serde_json::from_str(&s.predicate)
+                .map_err(|e| Failure::Malformed(format!("statements[{i}].predicate is not JSON: {e}")))?;
+            if !predicate.is_object() {
+                return Err(Failure::Malformed(format!("statements[{i}].predicate is not a JSON object")));
+            }
+            Ok(Statement {
+                predicate_type: s.predicate_type,
+                predicate,
+            })
+        })
+        .collect()
+}
+
+/// One line a plugin logged during a call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub level: tracing::Level,
+    pub stream: &'static str,
+    pub text: String,
+}
+
+#[derive(Default)]
+struct LogBudget {
+    left: u64,
+    dropped: u64,
+    lines: Vec<LogLine>,
+}
+
+impl LogBudget {
+    fn push(&mut self, level: tracing::Level, stream: &'static str, text: &str) {
+        let cost = text.len() as u64;
+        if cost > self.left {
+            self.dropped += 1;
+            return;
+        }
+        self.left -= cost;
+        self.lines.push(LogLine {
+            level,
+            stream,
+            text: text.to_string(),
+        });
+    }
+}
+
+/// Memory growth beyond the manifest's limit traps, and is remembered so the
+/// failure can name the limit.
+struct Limiter {
+    max_memory: usize,
+    exceeded: Option<usize>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.exceeded = Some(desired);
+            return Err(wasmtime::Error::msg(format!(
+                "memory limit of {} bytes exceeded",
+                self.max_memory
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+
+    fn instances(&self) -> usize {
+        32
+    }
+    fn tables(&self) -> usize {
+        32
+    }
+    fn memories(&self) -> usize {
+        4
+    }
+}
+
+/// `wasi:http` requests go out only to allow-listed hosts; refusals are remembered.
+struct AllowList {
+    hosts: Vec<String>,
+    timeout: Duration,
+    denied: Vec<String>,
+}
+
+impl WasiHttpHooks for AllowList {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default().to_string();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        if !super::manifest::host_allowed(&self.hosts, &host, port) {
+            self.denied.push(format!(
+                "the plugin tried to reach {host}:{port}, which is not in its allowed_hosts ({})",
+                if self.hosts.is_empty() { "none granted".to_string() } else { self.hosts.join(", ") }
+            ));
+            drop(fut);
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        let t = Some(self.timeout);
+        let options = wasmtime_wasi_http::RequestOptions {
+            connect_timeout: options.and_then(|o| o.connect_timeout).min(t).or(t),
+            first_byte_timeout: options.and_then(|o| o.first_byte_timeout).min(t).or(t),
+            between_bytes_timeout: options.and_then(|o| o.between_bytes_timeout).min(t).or(t),
+        };
+        drop(fut);
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                res.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+            ))
+        })
+    }
+}
+
+/// What one sandbox holds: WASI with only the granted directories, no
+/// environment, arguments or stdin, stdout/stderr into a bounded buffer.
+pub struct SandboxState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: AllowList,
+    limiter: Limiter,
+    config: Arc<std::collections::BTreeMap<String, ConfigValue>>,
+    log: LogBudget,
+    stdout: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    stderr: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+}
+
+impl SandboxState {
+    fn new(m: &Manifest) -> Result<SandboxState, String> {
+        let caps = &m.capabilities;
+        let budget = usize::try_from(caps.max_log_bytes).unwrap_or(usize::MAX);
+        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(budget);
+        let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(budget);
+        let mut b = WasiCtx::builder();
+        b.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_blocking_current_thread(true)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for dir in &caps.allowed_paths {
+            let guest = dir.to_string_lossy();
+            b.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly)
+                .map_err(|e| format!("cannot open granted directory {}: {e}", dir.display()))?;
+        }
+        Ok(SandboxState {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: AllowList {
+                hosts: caps.allowed_hosts.clone(),
+                timeout: Duration::from_millis(caps.timeout_ms),
+                denied: Vec::new(),
+            },
+            limiter: Limiter {
+                max_memory: usize::try_from(caps.max_memory_bytes).unwrap_or(usize::MAX),
+                exceeded: None,
+            },
+            config: Arc::new(m.config.clone()),
+            log: LogBudget {
+                left: caps.max_log_bytes,
+                ..LogBudget::default()
+            },
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Which stdio pipe, if any, filled up (the guest's next write failed).
+    fn stdio_full(&self, budget: u64) -> Option<&'static str> {
+        [("stdout", &self.stdout), ("stderr", &self.stderr)]
+            .into_iter()
+            .find(|(_, p)| p.contents().len() as u64 >= budget)
+            .map(|(name, _)| name)
+    }
+
+    fn into_log(mut self) -> LogBudget {
+        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let bytes = pipe.contents();
+            let text = String::from_utf8_lossy(&bytes);
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                self.log.push(tracing::Level::INFO, stream, line);
+            }
+        }
+        if self.log.dropped > 0 {
+            let n = self.log.dropped;
+            self.log.lines.push(LogLine {
+                level: tracing::Level::WARN,
+                stream: "host",
+                text: format!("{n} log line(s) dropped: over max_log_bytes"),
+            });
+        }
+        self.log
+    }
+}
+
+impl WasiView for SandboxState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for SandboxState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl wit::Host for SandboxState {}
+
+impl wit_host::Host for SandboxState {
+    fn log(&mut self, level: wit_host::Level, message: String) {
+        let level = match level {
+            wit_host::Level::Trace => tracing::Level::TRACE,
+            wit_host::Level::Debug => tracing::Level::DEBUG,
+            wit_host::Level::Info => tracing::Level::INFO,
+            wit_host::Level::Warn => tracing::Level::WARN,
+            wit_host::Level::Error => tracing::Level::ERROR,
+        };
+        self.log.push(level, "log", &message);
+    }
+
+    fn config(&mut self, key: String) -> Option<wit_host::ConfigValue> {
+        Some(match self.config.get(&key)? {
+            ConfigValue::Text(s) => wit_host::ConfigValue::Text(s.clone()),
+            ConfigValue::List(l) => wit_host::ConfigValue::List(l.clone()),
+            ConfigValue::Boolean(b) => wit_host::ConfigValue::Boolean(*b),
+            ConfigValue::Integer(i) => wit_host::ConfigValue::Integer(*i),
+        })
+    }
+
+    fn config_keys(&mut self) -> Vec<String> {
+        self.config.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,383 @@
+//! Plugin use cases: plugin checks at gates, collectors (before a gate's
+//! checks and on demand), and the registry as the API shows it.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Gatehouse, IngestOutcome, Target, validate_actor};
+use crate::app::Application;
+use crate::error::{Error, Result};
+use crate::evidence::Subject;
+use crate::gate::{Check, CheckOutput, Context, Finding, Level, Mode, Outcome};
+use crate::plugin::{self, CallContext, Plugin, PluginHost, PluginInfo, World};
+use crate::version::Version;
+
+/// A gate-check plugin bound to a gate.
+pub struct PluginCheck {
+    pub binding: String,
+    pub check: String,
+    pub mode: Mode,
+    pub params: serde_json::Value,
+    /// None when no plugin of that name is loaded (the check errors).
+    pub plugin: Option<Arc<Plugin>>,
+    pub host: Arc<PluginHost>,
+}
+
+fn error(message: String) -> CheckOutput {
+    CheckOutput {
+        outcome: Outcome::Error,
+        findings: Vec::new(),
+        error: Some(message),
+    }
+}
+
+impl Check for PluginCheck {
+    fn id(&self) -> &str {
+        &self.check
+    }
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+    fn binding(&self) -> Option<&str> {
+        Some(&self.binding)
+    }
+    fn digest(&self) -> Option<String> {
+        self.plugin.as_ref().map(|p| p.digest.clone())
+    }
+
+    fn evaluate(&self, ctx: &Context<'_>) -> CheckOutput {
+        let Some(plugin) = &self.plugin else {
+            return error(format!("{}: no plugin of that name is loaded (gatehouse plugin list)", self.check));
+        };
+        if plugin.manifest.world != World::GateCheck {
+            return error(format!("{} is a {}, not a gate check", self.check, plugin.manifest.world.as_str()));
+        }
+        let call = CallContext {
+            application: ctx.application.key.clone(),
+            version: ctx.version.version.clone(),
+            action: if ctx.gate.kind == crate::lifecycle::GateKind::Release {
+                "release".into()
+            } else {
+                "promote".into()
+            },
+            from_stage: ctx.from_stage.map(str::to_string),
+            to_stage: ctx.to_stage.map(str::to_string),
+            gate: ctx.gate.to_string(),
+            params: params_text(&self.params),
+            input: ctx.document.to_string(),
+        };
+        match self.host.check(plugin, &call) {
+            Ok(v) => {
+                let level = if v.outcome == plugin::Outcome::Fail {
+                    Level::Deny
+                } else {
+                    Level::Warn
+                };
+                CheckOutput {
+                    outcome: match v.outcome {
+                        plugin::Outcome::Pass => Outcome::Pass,
+                        plugin::Outcome::Warn => Outcome::Warn,
+                        plugin::Outcome::Fail => Outcome::Fail,
+                    },
+                    findings: v
+                        .findings
+                        .into_iter()
+                        .map(|f| Finding {
+                            level,
+                            message: f.message,
+                            rule_id: Some(f.rule),
+                            title: None,
+                            rationale: None,
+                            remediation: f.remediation,
+                            severity: Some(f.severity.as_str().to_string()),
+                        })
+                        .collect(),
+                    error: None,
+                }
+            }
+            Err(f) => error(format!("{} {f}", self.check)),
+        }
+    }
+}
+
+fn params_text(params: &serde_json::Value) -> String {
+    if params.is_null() {
+        "{}".to_string()
+    } else {
+        params.to_string()
+    }
+}
+
+/// A collector's part in a gate, decided before the checks run.
+struct Collected {
+    binding: String,
+    check: String,
+    mode: Mode,
+    digest: Option<String>,
+    output: CheckOutput,
+}
+
+impl Check for Collected {
+    fn id(&self) -> &str {
+        &self.check
+    }
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+    fn binding(&self) -> Option<&str> {
+        Some(&self.binding)
+    }
+    fn digest(&self) -> Option<String> {
+        self.digest.clone()
+    }
+    fn evaluate(&self, _ctx: &Context<'_>) -> CheckOutput {
+        self.output.clone()
+    }
+}
+
+/// `POST /v1/applications/{app}/versions/{version}/collect`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectRequest {
+    pub plugin: String,
+    #[serde(default)]
+    pub params: serde_json::Value,
+}
+
+/// What a collector run stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollectOutcome {
+    pub plugin: String,
+    pub digest: String,
+    pub evidence: Vec<IngestOutcome>,
+}
+
+impl Gatehouse {
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.plugins.list()
+    }
+
+    pub fn plugin(&self, name: &str) -> Result<PluginInfo> {
+        self.plugins.get(name).map(|p| p.info()).ok_or_else(|| Error::NotFound {
+            kind: "plugin",
+            id: name.to_string(),
+        })
+    }
+
+    /// Compile every plugin now (`serve` does this at start).
+    pub fn warm_plugins(&self) -> Result<()> {
+        self.plugins.warm()
+    }
+
+    pub(super) fn is_collector(&self, check: &str) -> bool {
+        check
+            .strip_prefix("plugin:")
+            .and_then(|n| self.plugins.get(n))
+            .is_some_and(|p| p.manifest.world == World::Collector)
+    }
+
+    /// Run one collector binding for a gate; the result becomes that binding's check result.
+    pub(super) fn run_collector(
+        &self,
+        b: &crate::binding::Binding,
+        application: &Application,
+        version: &Version,
+        transition: &crate::document::Transition<'_>,
+        collect: bool,
+    ) -> Result<Box<dyn Check>> {
+        let plugin = b.check.strip_prefix("plugin:").and_then(|n| self.plugins.get(n));
+        let digest = plugin.as_ref().map(|p| p.digest.clone());
+        let output = match plugin {
+            None => error(format!("{}: no plugin of that name is loaded", b.check)),
+            Some(_) if !collect => CheckOutput {
+                outcome: Outcome::Warn,
+                findings: vec![Finding {
+                    level: Level::Warn,
+                    message: "dry run: the collector did not run, so its evidence is not part of this evaluation"
+                        .into(),
+                    rule_id: None,
+                    title: None,
+                    rationale: None,
+                    remediation: None,
+                    severity: None,
+                }],
+                error: None,
+            },
+            Some(p) => {
+                let call = CallContext {
+                    application: application.key.clone(),
+                    version: version.version.clone(),
+                    action: transition.action.to_string(),
+                    from_stage: transition.from_stage.map(str::to_string),
+                    to_stage: transition.to_stage.map(str::to_string),
+                    gate: transition.gate.to_string(),
+                    params: params_text(&b.params),
+                    input: "{}".into(),
+                };
+                match self.collect_and_store(&p, &call, version) {
+                    Ok(stored) => summary(&stored),
+                    Err(e) => error(format!("{} {e}", b.check)),
+                }
+            }
+        };
+        Ok(Box::new(Collected {
+            binding: b.id.clone(),
+            check: b.check.clone(),
+            mode: b.mode,
+            digest,
+            output,
+        }))
+    }
+
+    /// Run a collector on demand (`gatehouse collect`).
+    pub fn collect(&self, actor: &str, app: &str, version: &str, req: CollectRequest) -> Result<CollectOutcome> {
+        validate_actor(actor)?;
+        let application = self.application(app)?;
+        let v = self.version(app, version)?;
+        let plugin = self.plugins.get(&req.plugin).ok_or_else(|| Error::NotFound {
+            kind: "plugin",
+            id: req.plugin.clone(),
+        })?;
+        if plugin.manifest.world != World::Collector {
+            return Err(Error::invalid("plugin", &req.plugin, "a collector plugin"));
+        }
+        if !(req.params.is_null() || req.params.is_object()) {
+            return Err(Error::invalid("params", req.params.to_string(), "a JSON object"));
+        }
+        let call = CallContext {
+            application: application.key.clone(),
+            version: v.version.clone(),
+            action: "collect".into(),
+            from_stage: v.stage.clone(),
+            to_stage: None,
+            gate: String::new(),
+            params: params_text(&req.params),
+            input: "{}".into(),
+        };
+        let evidence = self
+            .collect_and_store(&plugin, &call, &v)
+            .map_err(|e| Error::conflict(format!("collector {} {e}", req.plugin)))?;
+        Ok(CollectOutcome {
+            plugin: req.plugin,
+            digest: plugin.digest.clone(),
+            evidence,
+        })
+    }
+
+    /// Call the collector, sign each statement with the collector key, and
+    /// ingest it as evidence of the version (one transaction per statement
+    /// batch, through the same path as evidence from outside).
+    fn collect_and_store(
+        &self,
+        plugin: &Plugin,
+        call: &CallContext,
+        version: &Version,
+    ) -> std::result::Result<Vec<IngestOutcome>, String> {
+        let statements = self.plugins.collect(plugin, call).map_err(|f| f.to_string())?;
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.trust_collector_key().map_err(|e| format!("cannot trust the collector key: {e}"))?;
+        let subjects = subjects_of(version);
+        let mut bundle = String::new();
+        for s in statements {
+            let env = crate::evidence::sign(&self.collector_key, subjects.clone(), &s.predicate_type, s.predicate);
+            bundle.push_str(&env.to_string());
+            bundle.push('\n');
+        }
+        let actor = format!("plugin:{}@sha256:{}", plugin.manifest.name, plugin.digest);
+        let target = Target::Version {
+            application: version.application.clone(),
+            version: version.version.clone(),
+        };
+        let outcomes = self
+            .add_evidence(&actor, bundle.as_bytes(), &target, 1)
+            .map_err(|e| format!("storing its statements failed: {e}"))?;
+        if let Some(refused) = outcomes.iter().find(|o| !o.accepted()) {
+            let reason = refused
+                .refusal
+                .as_ref()
+                .or_else(|| refused.bindings.iter().find_map(|b| b.refusal.as_ref()))
+                .map_or_else(|| "refused".to_string(), |r| r.reason.clone());
+            return Err(format!("returned a statement the evidence store refused: {reason}"));
+        }
+        Ok(outcomes)
+    }
+
+    /// The collector key must be a trusted evidence key; the first collection
+    /// trusts it (a logged change). A revoked collector key stays revoked.
+    fn trust_collector_key(&self) -> Result<()> {
+        let vk = self.collector_key.verifying_key();
+        let keyid = crate::keys::keyid(&vk);
+        if self.store.trusted_keys()?.iter().any(|k| k.keyid == keyid) {
+            return Ok(());
+        }
+        self.trust_key(
+            "gatehouse",
+            crate::keys::NewTrustedKey {
+                name: "gatehouse-collectors".into(),
+                owner: "gatehouse".into(),
+                public_key: hex::encode(vk.as_bytes()),
+                allowed_predicate_types: Vec::new(),
+                not_before: None,
+                not_after: None,
+            },
+        )?;
+        Ok(())
+    }
+}
+
+/// What collected statements are about: the version's artifacts, or the version itself.
+fn subjects_of(v: &Version) -> Vec<Subject> {
+    let artifacts: Vec<Subject> = v
+        .artifacts
+        .iter()
+        .map(|a| Subject {
+            name: a.name.clone(),
+            digest: [("sha256".to_string(), a.sha256.clone())].into_iter().collect(),
+        })
+        .collect();
+    if artifacts.is_empty() {
+        vec![Subject {
+            name: format!("{}@{}", v.application, v.version),
+            digest: [("sha256".to_string(), v.digest())].into_iter().collect(),
+        }]
+    } else {
+        artifacts
+    }
+}
+
+fn summary(stored: &[IngestOutcome]) -> CheckOutput {
+    let digests: Vec<String> = stored
+        .iter()
+        .filter_map(|o| o.digest.as_ref())
+        .map(|d| format!("sha256:{}", &d[..d.len().min(12)]))
+        .collect();
+    CheckOutput {
+        outcome: Outcome::Pass,
+        findings: vec![Finding {
+            level: Level::Warn,
+            message: if digests.is_empty() {
+                "collected no statements".to_string()
+            } else {
+                format!("collected {} statement(s) as evidence: {}", digests.len(), digests.join(", "))
+            },
+            rule_id: None,
+            title: None,
+            rationale: None,
+            remediation: None,
+            severity: Some("info".into()),
+        }],
+        error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn null_params_are_an_empty_object() {
+        assert_eq!(super::params_text(&serde_json::Value::Null), "{}");
+        assert_eq!(super::params_text(&serde_json::json!({"a": 1})), r#"{"a":1}"#);
+    }
+}
