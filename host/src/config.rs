@@ -254,9 +254,7 @@ impl ConfigFile {
                 Error::invalid(&field, path.display().to_string(), format!("a readable public key file ({e})"))
             })?;
             let key = crate::keys::parse_public_key(&field, &text)?;
-            let name = path.file_stem().map_or_else(|| field.clone(), |s| s.to_string_lossy().into_owned());
-            let name = name.trim_end_matches(".pub").trim_end_matches(".ed25519").to_string();
-            trusted_keys.push(crate::plugin::VendorKey::new(&name, key));
+            trusted_keys.push(crate::plugin::VendorKey::new(&crate::plugin::signature::vendor_name(path), key));
         }
         let gates = crate::service::GateSettings {
             plugins: crate::plugin::PluginSettings {

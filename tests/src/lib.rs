@@ -59,12 +59,18 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_env(data_dir, extra, &[])
+    }
+
+    /// Start with extra arguments and environment variables.
+    pub fn start_env(data_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut child = Command::new(gatehouse_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("GATEHOUSE_LOG", "warn")
             .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -161,10 +161,9 @@ fn local_settings(ctx: &Ctx, extra_keys: &[PathBuf], require_signed: bool) -> Re
     let mut settings = ctx.config.gates.plugins.clone();
     for k in extra_keys {
         let vk = keys::parse_public_key(&format!("--trusted-key {}", k.display()), &read_text_file(k)?)?;
-        let name = k.file_stem().map_or_else(|| "vendor".into(), |s| s.to_string_lossy().into_owned());
         settings
             .trusted_keys
-            .push(plugin::VendorKey::new(name.trim_end_matches(".pub").trim_end_matches(".ed25519"), vk));
+            .push(plugin::VendorKey::new(&plugin::signature::vendor_name(k), vk));
     }
     settings.require_signed |= require_signed;
     if settings.cache_dir.is_none() {

@@ -259,7 +259,15 @@ impl Sandboxes {
                             limit: caps.max_fuel.unwrap_or(u64::MAX),
                         },
                         Some(Trap::StackOverflow) => Failure::StackOverflow,
-                        _ => Failure::Trap(describe(&e)),
+                        Some(Trap::MemoryOutOfBounds) if recursing(&e) => Failure::StackOverflow,
+                        _ => {
+                            let panic = log
+                                .iter()
+                                .rev()
+                                .find(|l| l.stream == "stderr" && l.text.contains("panicked"))
+                                .map(|l| format!(" after {}", truncate(l.text.trim(), 300)));
+                            Failure::Trap(format!("{}{}", describe(&e), panic.unwrap_or_default()))
+                        }
                     }
                 };
                 Err((failure, log))
@@ -268,14 +276,25 @@ impl Sandboxes {
     }
 }
 
+/// The reason of a failed call, without the wasm backtrace.
 fn describe(e: &wasmtime::Error) -> String {
-    let text = format!("{e:#}");
-    let text = text.split("\nwasm backtrace:").next().unwrap_or(&text).trim().replace('\n', " ");
-    if text.chars().count() > 500 {
-        format!("{}…", text.chars().take(500).collect::<String>())
-    } else {
-        text
-    }
+    let text = match e.downcast_ref::<Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => e.root_cause().to_string(),
+    };
+    truncate(text.trim(), 500)
+}
+
+/// A Rust (or C) guest keeps its stack in linear memory: running off its end
+/// is an out-of-bounds access deep in one recursing function, not a host
+/// stack overflow. The captured backtrace is capped (20 frames): it is
+/// recursion when every captured caller is the same function.
+fn recursing(e: &wasmtime::Error) -> bool {
+    e.downcast_ref::<wasmtime::WasmBacktrace>().is_some_and(|b| {
+        let frames = b.frames();
+        let caller = frames.get(1).map(|f| f.func_index());
+        frames.len() >= 16 && frames.iter().skip(1).all(|f| Some(f.func_index()) == caller)
+    })
 }
 
 #[allow(unsafe_code)]

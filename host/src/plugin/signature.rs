@@ -31,6 +31,20 @@ impl VendorKey {
     }
 }
 
+/// A vendor's name from its key file: `acme.pub.pem` is "acme", and a
+/// generic `acme/ed25519.pub.pem` (as `gatehouse keys generate` writes) is too.
+pub fn vendor_name(path: &std::path::Path) -> String {
+    let stem = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = stem.trim_end_matches(".pem").trim_end_matches(".pub").trim_end_matches(".ed25519");
+    if stem.is_empty() || stem == "ed25519" {
+        path.parent()
+            .and_then(|p| p.file_name())
+            .map_or_else(|| "vendor".to_string(), |n| n.to_string_lossy().into_owned())
+    } else {
+        stem.to_string()
+    }
+}
+
 /// Who vouches for a loaded plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

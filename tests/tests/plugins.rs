@@ -1,0 +1,308 @@
+//! Wasm plugins end to end on the real binary: bundled gate checks judging
+//! real evidence, hostile plugins failing closed with the limit they hit,
+//! signatures and pins, collectors turning files and a loopback vendor API
+//! into signed evidence.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+use gatehouse_e2e::{Server, cli, create_token, request, stderr, stdout, wasm_dir};
+use serde_json::{Value, json};
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(rel)
+}
+
+fn sha256_file(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+/// Copy a built component into `dir` and write a manifest pinned to it.
+fn manifest(dir: &Path, file: &str, component: &str, body: &str) -> PathBuf {
+    let wasm = dir.join(format!("{component}.wasm"));
+    if !wasm.exists() {
+        std::fs::copy(wasm_dir().join(format!("{component}.wasm")), &wasm).unwrap();
+    }
+    let path = dir.join(file);
+    let text = format!(
+        "wasm = \"{component}.wasm\"\nsha256 = \"{}\"\nversion = \"0.1.0\"\n{body}",
+        sha256_file(&wasm)
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    plugins: PathBuf,
+    config: PathBuf,
+}
+
+fn env(config_extra: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&plugins).unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(&config, format!("plugin_dir = {:?}\n{config_extra}", plugins.display().to_string())).unwrap();
+    Env {
+        data,
+        plugins,
+        config,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    fn start(&self) -> Server {
+        Server::start_with(&self.data, &["--config", self.config.to_str().unwrap()])
+    }
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["--config", self.config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        cli(&self.data, &all)
+    }
+}
+
+fn bind(server: &Server, id: &str, check: &str, stage: &str, params: Value) {
+    let (s, r) = server.send(
+        "PUT",
+        &format!("/v1/bindings/{id}"),
+        Some(json!({"check": check, "gate": {"stage": stage, "kind": "entry"}, "params": params}).to_string().as_bytes()),
+        "admin",
+    );
+    assert_eq!(s, 200, "bind {check}: {r}");
+}
+
+fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["error"]["gates"]
+        .as_array()
+        .or_else(|| r["gates"].as_array())
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["checks"].as_array().unwrap().iter())
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no result for {name} in {r}"))
+}
+
+fn messages(c: &Value) -> String {
+    c["messages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect::<Vec<_>>().join(" | ")
+}
+
+#[test]
+fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
+    let e = env("");
+    let granted = e.plugins.join("granted");
+    std::fs::create_dir_all(&granted).unwrap();
+    std::fs::write(granted.join("ok.txt"), "fine").unwrap();
+    let secret = e.plugins.join("secret.txt");
+    std::fs::write(&secret, "TOP-SECRET").unwrap();
+    std::os::unix::fs::symlink(&secret, granted.join("escape")).unwrap();
+    let grant = format!("allowed_paths = [{:?}]", granted.display().to_string());
+    let cases: Vec<(&str, String, String)> = vec![
+        ("loop", "mode = \"loop\"".into(), "timeout_ms = 200".into()),
+        ("memory-bomb", "mode = \"memory-bomb\"".into(), "max_memory_bytes = 16777216".into()),
+        ("recursion", "mode = \"recursion\"".into(), String::new()),
+        ("panic", "mode = \"panic\"".into(), String::new()),
+        ("read-absolute", format!("mode = \"read\"\ntarget = {:?}", secret.display().to_string()), grant.clone()),
+        ("read-dotdot", format!("mode = \"read\"\ntarget = \"{}/../secret.txt\"", granted.display()), grant.clone()),
+        ("read-symlink", format!("mode = \"read\"\ntarget = \"{}/escape\"", granted.display()), grant.clone()),
+        ("write-readonly", format!("mode = \"write\"\ntarget = \"{}/ok.txt\"", granted.display()), grant.clone()),
+        ("env", "mode = \"env\"".into(), String::new()),
+        ("http-denied", "mode = \"http\"\ntarget = \"http://127.0.0.1:9/steal\"".into(), String::new()),
+        ("huge-result", "mode = \"huge-result\"".into(), "max_memory_bytes = 268435456".into()),
+        ("fuel", "mode = \"loop\"".into(), "max_fuel = 1000000".into()),
+        ("well-behaved", "mode = \"pass\"".into(), String::new()),
+    ];
+    for (name, config, caps) in &cases {
+        manifest(
+            &e.plugins,
+            &format!("{name}.toml"),
+            "hostile",
+            &format!("name = \"hostile-{name}\"\nworld = \"gate-check\"\n[config]\n{config}\n[capabilities]\n{caps}\n"),
+        );
+    }
+    // A canary in the host's environment must not reach the plugin.
+    let server = Server::start_env(
+        &e.data,
+        &["--config", e.config.to_str().unwrap()],
+        &[("GATEHOUSE_CANARY", "must-not-leak")],
+    );
+    gatehouse_e2e::seed(&server, "shop", "1.0.0");
+    for (name, _, _) in &cases {
+        bind(&server, &format!("h-{name}"), &format!("plugin:hostile-{name}"), "dev", json!({}));
+    }
+    let (s, r) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "dev"}));
+    assert_eq!(s, 409, "{r}");
+    let expect = |name: &str, needle: &str| {
+        let c = check(&r, &format!("plugin:hostile-{name}"));
+        assert_eq!(c["outcome"], "error", "{name}: {c}");
+        let m = messages(c);
+        assert!(m.contains(needle), "{name}: expected {needle:?} in {m}");
+        assert!(!m.contains("TOP-SECRET") && !m.contains("must-not-leak"), "{name} leaked: {m}");
+    };
+    expect("loop", "exceeded its time limit (timeout_ms = 200)");
+    expect("memory-bomb", "exceeded its memory limit (max_memory_bytes = 16777216");
+    expect("recursion", "overflowed its call stack");
+    expect("panic", "trapped");
+    expect("read-absolute", "read ");
+    expect("read-dotdot", "read ");
+    expect("read-symlink", "read ");
+    expect("write-readonly", "write ");
+    expect("env", "no environment variables and no arguments");
+    expect("http-denied", "capability violation: the plugin tried to reach 127.0.0.1:9, which is not in its allowed_hosts (none granted)");
+    expect("huge-result", "over its output limit (max_output_bytes = 1048576)");
+    expect("fuel", "ran out of fuel (max_fuel = 1000000)");
+    let ok = check(&r, "plugin:hostile-well-behaved");
+    assert_eq!(ok["outcome"], "pass", "{ok}");
+    assert_eq!(ok["digest"].as_str().map(str::len), Some(64));
+    // The sidecar is still healthy and still judges.
+    assert_eq!(request(server.addr, "GET", "/healthz", None, None).0, 200);
+    let (s, r2) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "dev", "dry_run": true}));
+    assert_eq!(s, 200, "a dry run reports, it does not refuse: {r2}");
+    assert_eq!(check(&r2, "plugin:hostile-well-behaved")["outcome"], "pass");
+}
+
+/// A version of the relgov fixture crate with the shared data's signed evidence.
+fn relgov(server: &Server, env_files: &[&str]) {
+    let pem = std::fs::read_to_string(data("dsse/keys/primary.ed25519.pub.pem")).unwrap();
+    let (s, r) = server.post("/v1/trusted-keys", &json!({"name": "ci", "public_key": pem}));
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = server.post("/v1/applications", &json!({"key": "relgov", "project": "shop"}));
+    assert_eq!(s, 201, "{r}");
+    let art = json!([{ "name": "relgov-fixture-rust-0.1.0.crate", "kind": "package",
+        "sha256": "8f18949ce8589e6a87c18447bd2faf91aa83b8dc5b1ebb57daea2a13c98e350d" }]);
+    let (s, r) = server.post("/v1/applications/relgov/versions", &json!({"version": "0.1.0", "artifacts": art}));
+    assert_eq!(s, 201, "{r}");
+    for f in env_files {
+        let body = std::fs::read(data(&format!("dsse/valid/{f}"))).unwrap();
+        let (s, r) = server.send("POST", "/v1/evidence", Some(&body), "admin");
+        assert_eq!(s, 200, "{f}: {r}");
+    }
+}
+
+#[test]
+fn bundled_gate_checks_judge_real_signed_evidence() {
+    let e = env("");
+    let server = e.start();
+    relgov(&server, &["cyclonedx-sbom.dsse.json", "slsa-provenance-v1.dsse.json"]);
+
+    // The registry lists the bundled plugins with world, digest and signer.
+    let (s, list) = server.get("/v1/plugins");
+    assert_eq!(s, 200);
+    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for n in ["license-policy", "provenance-builder", "junit-collector", "sarif-collector", "vendor-scan-collector"] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    let (_, lp) = server.get("/v1/plugins/license-policy");
+    assert_eq!((lp["world"].as_str(), lp["signer"]["kind"].as_str()), (Some("gate-check"), Some("bundled")));
+    assert_eq!(lp["digest"].as_str().map(str::len), Some(64));
+    let o = e.cli(&["plugin", "list"]);
+    assert!(stdout(&o).contains("license-policy\t0.1.0\tgate-check\tsha256:"), "{}", stdout(&o));
+
+    // The SBOM's components under "MIT" alone (no OR choice) are denied, by purl.
+    bind(&server, "lic", "plugin:license-policy", "dev", json!({"deny": ["MIT"]}));
+    bind(&server, "prov", "plugin:provenance-builder", "dev", json!({"allowed_builders": ["https://github.com/actions/runner"]}));
+    let (s, r) = server.post("/v1/applications/relgov/versions/0.1.0/promote", &json!({"target_stage": "dev"}));
+    assert_eq!(s, 409, "{r}");
+    let lic = check(&r, "plugin:license-policy");
+    assert_eq!(lic["outcome"], "fail", "{lic}");
+    assert_eq!(lic["findings"].as_array().unwrap().len(), 3, "{lic}");
+    assert_eq!(lic["findings"][0]["rule_id"], "LIC-001");
+    assert_eq!(lic["findings"][0]["severity"], "high");
+    assert!(messages(lic).contains("pkg:cargo/") && messages(lic).contains("denied MIT"), "{}", messages(lic));
+    let prov = check(&r, "plugin:provenance-builder");
+    assert_eq!(prov["outcome"], "fail");
+    assert!(messages(prov).contains("[PROV-003] builder https://example.com/relgov-fixture/builders/local@v1 is not among"), "{}", messages(prov));
+
+    // Rebound with the operator's real lists, both pass and the version moves.
+    bind(&server, "lic", "plugin:license-policy", "dev", json!({"deny": ["GPL-3.0-only", "AGPL-3.0-only"]}));
+    bind(&server, "prov", "plugin:provenance-builder", "dev", json!({"allowed_builders": ["https://example.com/relgov-fixture/builders/*"]}));
+    let (s, r) = server.post("/v1/applications/relgov/versions/0.1.0/promote", &json!({"target_stage": "dev"}));
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(check(&r, "plugin:license-policy")["outcome"], "pass");
+    assert_eq!(check(&r, "plugin:provenance-builder")["outcome"], "pass");
+
+    // A binding to a plugin that does not exist is refused up front.
+    let (s, r) = server.send(
+        "PUT",
+        "/v1/bindings/ghost",
+        Some(json!({"check": "plugin:ghost", "gate": {"stage": "qa", "kind": "entry"}}).to_string().as_bytes()),
+        "admin",
+    );
+    assert_eq!(s, 400, "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("a loaded plugin"), "{r}");
+}
+
+fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let out = dir.join(name);
+    let o = cli(dir, &["keys", "generate", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (out.join("ed25519.priv.pem"), out.join("ed25519.pub.pem"))
+}
+
+#[test]
+fn signed_plugins_are_verified_and_unsigned_ones_refused_when_required() {
+    let e = env("");
+    let keys = e.plugins.parent().unwrap().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let (vendor_priv, vendor_pub) = keygen(&keys, "acme");
+    let (other_priv, _) = keygen(&keys, "mallory");
+    let m = manifest(&e.plugins, "pass.toml", "hostile", "name = \"polite\"\nworld = \"gate-check\"\n[config]\nmode = \"pass\"\n");
+    let m = m.to_str().unwrap();
+    let wasm = e.plugins.join("hostile.wasm");
+
+    // Unsigned: loads while signatures are optional, refused when required.
+    let o = e.cli(&["plugin", "load", m]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("signer:       unsigned"), "{}", stdout(&o));
+    let o = e.cli(&["plugin", "load", m, "--require-signed"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("require_signed_plugins = true and this plugin is unsigned"), "{}", stderr(&o));
+
+    // Signed by a key the operator does not trust: refused even when not required.
+    let o = e.cli(&["plugin", "sign", "--key", other_priv.to_str().unwrap(), wasm.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = e.cli(&["plugin", "load", m, "--trusted-key", vendor_pub.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not among the trusted plugin keys"), "{}", stderr(&o));
+
+    // Signed by the vendor: loads, and says who signed it.
+    let o = e.cli(&["plugin", "sign", "--key", vendor_priv.to_str().unwrap(), "--name", "polite", wasm.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(e.plugins.join("hostile.wasm.sig").is_file());
+    let o = e.cli(&["plugin", "load", m, "--require-signed", "--trusted-key", vendor_pub.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("signer:       acme (key "), "{}", stdout(&o));
+    assert!(stdout(&o).contains("state:        compiled"), "{}", stdout(&o));
+
+    // A component that is not the pinned one is refused, naming both digests.
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    bytes.extend_from_slice(b"\0");
+    std::fs::write(&wasm, &bytes).unwrap();
+    let o = e.cli(&["plugin", "load", m, "--trusted-key", vendor_pub.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("the component is not the one pinned"), "{}", stderr(&o));
+
+    // The sidecar refuses to start on a plugin directory it cannot load whole.
+    let config = e.plugins.parent().unwrap().join("strict.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_dir = {:?}\nrequire_signed_plugins = true\nplugin_keys = [{:?}]\n",
+            e.plugins.display().to_string(),
+            vendor_pub.display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(gatehouse_e2e::gatehouse_bin())
+        .args(["--config", config.to_str().unwrap(), "--data-dir", e.data.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass.toml: sha256"), "{}", stderr(&o));
+}
