@@ -346,11 +346,38 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
         .map_err(|e| Error::invalid("plugin manifest", &origin, format!("a readable file ({e})")))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let m = manifest::parse(&text, &origin, base)?;
+    if let Some(name) = &m.bundled {
+        let Some((bm, wasm)) = bundled_component(name)? else {
+            return Err(Error::invalid(
+                format!("{origin}: bundled"),
+                name,
+                format!("the name of a bundled plugin ({})", bundled_names()?.join(", ")),
+            ));
+        };
+        if bm.world != m.world {
+            return Err(Error::invalid(
+                format!("{origin}: world"),
+                m.world.as_str(),
+                format!("{}, the world of the bundled {name}", bm.world.as_str()),
+            ));
+        }
+        return Ok(Plugin {
+            digest: sha256_hex(wasm),
+            signer: Signer::Bundled,
+            origin: PluginOrigin::File {
+                manifest: path.to_path_buf(),
+                wasm: PathBuf::from(format!("bundled:{name}")),
+            },
+            wasm: Arc::from(wasm),
+            prepared: OnceLock::new(),
+            manifest: m,
+        });
+    }
     let Some(wasm_path) = m.wasm.clone() else {
         return Err(Error::invalid(
             format!("{origin}: wasm"),
             "(missing)",
-            "the path of the component, relative to the manifest",
+            "the path of the component, relative to the manifest (or `bundled = NAME`)",
         ));
     };
     let Some(pin) = m.sha256.clone() else {
@@ -413,6 +440,24 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
         prepared: OnceLock::new(),
         manifest: m,
     })
+}
+
+/// The manifest and component of a bundled plugin.
+fn bundled_component(name: &str) -> Result<Option<(Manifest, &'static [u8])>> {
+    for (toml, wasm) in bundled::PLUGINS {
+        let m = manifest::parse(toml, "bundled manifest", Path::new("/"))?;
+        if m.name == name {
+            return Ok(Some((m, wasm)));
+        }
+    }
+    Ok(None)
+}
+
+fn bundled_names() -> Result<Vec<String>> {
+    bundled::PLUGINS
+        .iter()
+        .map(|(toml, _)| Ok(manifest::parse(toml, "bundled manifest", Path::new("/"))?.name))
+        .collect()
 }
 
 /// Where a component's signature lives: `PLUGIN.wasm.sig`.

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use gatehouse_e2e::{Server, cli, create_token, request, stderr, stdout, wasm_dir};
+use gatehouse_e2e::{Server, cli, request, stderr, stdout, wasm_dir};
 use serde_json::{Value, json};
 
 fn data(rel: &str) -> PathBuf {
@@ -305,4 +305,185 @@ fn signed_plugins_are_verified_and_unsigned_ones_refused_when_required() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("pass.toml: sha256"), "{}", stderr(&o));
+}
+
+/// A one-request HTTP server on loopback that answers `body` and reports the request line.
+fn vendor_api(body: &'static str) -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let _ = tx.send(line.trim().to_string());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(reply.as_bytes()).unwrap();
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest);
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn collectors_turn_reports_and_a_vendor_api_into_signed_evidence() {
+    let e = env("");
+    let root = e.plugins.parent().unwrap().to_path_buf();
+    let reports = root.join("reports");
+    let scans = root.join("scans");
+    std::fs::create_dir_all(&reports).unwrap();
+    std::fs::create_dir_all(&scans).unwrap();
+    std::fs::write(
+        reports.join("unit.xml"),
+        r#"<testsuites><testsuite name="unit"><testcase classname="pay" name="charges"/><testcase classname="pay" name="refunds"/></testsuite></testsuites>"#,
+    )
+    .unwrap();
+    std::fs::write(
+        scans.join("semgrep.sarif"),
+        r#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"semgrep","version":"1.90.0"}},"results":[{"ruleId":"sqli","level":"error"},{"ruleId":"md5"}]}]}"#,
+    )
+    .unwrap();
+    let (port, requests) = vendor_api(r#"{"scanner": "acme-scan", "critical": 0, "high": 2}"#);
+    let grant = |dir: &Path| format!("allowed_paths = [{:?}]", dir.display().to_string());
+    std::fs::write(
+        e.plugins.join("junit.toml"),
+        format!("name = \"junit-ci\"\nversion = \"1.0.0\"\nworld = \"collector\"\nbundled = \"junit-collector\"\n[config]\ndir = {:?}\n[capabilities]\n{}\n", reports.display().to_string(), grant(&reports)),
+    )
+    .unwrap();
+    std::fs::write(
+        e.plugins.join("sarif.toml"),
+        format!("name = \"sarif-ci\"\nversion = \"1.0.0\"\nworld = \"collector\"\nbundled = \"sarif-collector\"\n[config]\ndir = {:?}\n[capabilities]\n{}\n", scans.display().to_string(), grant(&scans)),
+    )
+    .unwrap();
+    for (name, allowed) in [("vendor-ci", port), ("vendor-elsewhere", port.wrapping_add(1))] {
+        std::fs::write(
+            e.plugins.join(format!("{name}.toml")),
+            format!("name = \"{name}\"\nversion = \"1.0.0\"\nworld = \"collector\"\nbundled = \"vendor-scan-collector\"\n[config]\nurl = \"http://127.0.0.1:{port}/api/reports/{{application}}/{{version}}\"\n[capabilities]\nallowed_hosts = [\"127.0.0.1:{allowed}\"]\n"),
+        )
+        .unwrap();
+    }
+    let server = e.start();
+    gatehouse_e2e::seed(&server, "shop", "2.0.0");
+
+    // A collector bound to a gate runs before its checks: the tests policy sees its evidence.
+    bind(&server, "junit", "plugin:junit-ci", "dev", json!({}));
+    bind(&server, "tests", "policy:baseline.tests", "dev", json!({}));
+    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/promote", &json!({"target_stage": "dev"}));
+    assert_eq!(s, 200, "{r}");
+    let junit = check(&r, "plugin:junit-ci");
+    assert_eq!(junit["outcome"], "pass", "{junit}");
+    assert!(messages(junit).contains("collected 1 statement(s) as evidence"), "{junit}");
+    assert_eq!(check(&r, "policy:baseline.tests")["outcome"], "pass");
+    let (_, ev) = server.get("/v1/applications/shop/versions/2.0.0/evidence");
+    let item = &ev["items"][0];
+    assert_eq!(item["predicate_type"], "https://in-toto.io/attestation/test-result/v0.1");
+    assert_eq!(item["statement"]["predicate"]["passedTests"], json!(["pay::charges", "pay::refunds"]));
+    assert_eq!(item["subjects"][0]["digest"]["sha256"], gatehouse_e2e::sha(0xab));
+    assert!(item["added_by"].as_str().unwrap().starts_with("plugin:junit-ci@sha256:"), "{item}");
+    let (_, keys) = server.get("/v1/trusted-keys");
+    assert!(keys["items"].as_array().unwrap().iter().any(|k| k["name"] == "gatehouse-collectors"), "{keys}");
+
+    // On demand: the SARIF collector through the CLI.
+    let o = e.cli(&["collect", "shop", "2.0.0", "--plugin", "sarif-ci"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("sarif-ci collected 1 statement(s)"), "{}", stdout(&o));
+    let (_, ev) = server.get("/v1/applications/shop/versions/2.0.0/evidence?predicate_type=https://gatehouse.dev/attestation/scan-summary/v0.1");
+    assert_eq!(ev["items"][0]["statement"]["predicate"]["errorRules"], json!(["sqli"]), "{ev}");
+
+    // The vendor API on loopback, reached only because the manifest allows that host and port.
+    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/collect", &json!({"plugin": "vendor-ci"}));
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(requests.recv_timeout(std::time::Duration::from_secs(5)).unwrap(), "GET /api/reports/shop/2.0.0 HTTP/1.1");
+    assert_eq!(r["evidence"].as_array().unwrap().len(), 1);
+    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/collect", &json!({"plugin": "vendor-elsewhere"}));
+    assert_eq!(s, 409, "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains(&format!("capability violation: the plugin tried to reach 127.0.0.1:{port}, which is not in its allowed_hosts")),
+        "{r}"
+    );
+}
+
+/// Build a plugin written in another language with its own toolchain, into `out`.
+fn build_foreign(program: &str, args: &[&str], cwd: &Path, out: &Path) {
+    let o = std::process::Command::new(program).args(args).current_dir(cwd).output().unwrap_or_else(|e| {
+        panic!("{program} is needed to build this plugin (the README's test command installs it): {e}")
+    });
+    assert!(
+        o.status.success() && out.is_file(),
+        "{program} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn gate_checks_written_in_javascript_and_python_run_beside_rust_ones() {
+    let e = env("");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let js_dir = repo.join("plugins/js-sbom-required");
+    let py_dir = repo.join("plugins/py-owners-required");
+    let js = e.plugins.join("js_sbom_required.wasm");
+    let py = e.plugins.join("py_owners_required.wasm");
+    build_foreign("node", &["build.mjs", js.to_str().unwrap()], &js_dir, &js);
+    build_foreign(
+        "componentize-py",
+        &["-d", "../../wit", "-w", "gatehouse:plugin/gate-check@0.1.0", "componentize", "app", "-o", py.to_str().unwrap()],
+        &py_dir,
+        &py,
+    );
+    // The manifests as shipped, pinned to what was just built.
+    for (dir, wasm, file) in [(&js_dir, &js, "js.toml"), (&py_dir, &py, "py.toml")] {
+        let shipped = std::fs::read_to_string(dir.join("gatehouse-plugin.toml")).unwrap();
+        std::fs::write(e.plugins.join(file), format!("sha256 = \"{}\"\n{shipped}", sha256_file(wasm))).unwrap();
+    }
+    let o = e.cli(&["plugin", "load", e.plugins.join("py.toml").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let server = e.start();
+    let keys = e.plugins.parent().unwrap().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let artifact = keys.join("ledger.tgz");
+    std::fs::write(&artifact, b"ledger").unwrap();
+    let (s, r) = server.post("/v1/applications", &json!({"key": "ledger", "project": "fin", "criticality": "critical",
+        "owners": {"users": ["alice"]}}));
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = server.post("/v1/applications/ledger/versions", &json!({"version": "3.1.0",
+        "artifacts": [{"name": "ledger.tgz", "kind": "file", "sha256": sha256_file(&artifact)}]}));
+    assert_eq!(s, 201, "{r}");
+    bind(&server, "js", "plugin:js-sbom-required", "dev", json!({}));
+    bind(&server, "py", "plugin:py-owners-required", "dev", json!({}));
+    let (s, r) = server.post("/v1/applications/ledger/versions/3.1.0/promote", &json!({"target_stage": "dev"}));
+    assert_eq!(s, 409, "{r}");
+    let js_result = check(&r, "plugin:js-sbom-required");
+    assert_eq!(js_result["outcome"], "fail", "{js_result}");
+    assert!(messages(js_result).contains("[SBOM-JS-001] ledger 3.1.0 has no verified SBOM (checked at dev/entry)"), "{js_result}");
+    let py_result = check(&r, "plugin:py-owners-required");
+    assert_eq!(py_result["outcome"], "fail", "{py_result}");
+    assert!(messages(py_result).contains("[OWN-PY-001] ledger names 1 owner(s); a critical application needs 2"), "{py_result}");
+
+    // Fix both: a second owner, and a signed SBOM about the artifact.
+    let (s, r) = server.send("PATCH", "/v1/applications/ledger", Some(json!({"owners": {"users": ["alice"], "groups": ["team-fin"]}}).to_string().as_bytes()), "admin");
+    assert_eq!(s, 200, "{r}");
+    let (ci_priv, ci_pub) = keygen(&keys, "ci");
+    let (s, r) = server.post("/v1/trusted-keys", &json!({"name": "ci", "public_key": std::fs::read_to_string(&ci_pub).unwrap()}));
+    assert_eq!(s, 201, "{r}");
+    let env_path = keys.join("sbom.dsse.json");
+    let o = cli(&keys, &["evidence", "sign", "--key", ci_priv.to_str().unwrap(), "--predicate-type", "https://cyclonedx.org/bom",
+        "--predicate", data("sbom/npm/npm-project.cdx-1.6.json").to_str().unwrap(), "--subject", artifact.to_str().unwrap(),
+        "--out", env_path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (s, r) = server.send("POST", "/v1/evidence", Some(&std::fs::read(&env_path).unwrap()), "admin");
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = server.post("/v1/applications/ledger/versions/3.1.0/promote", &json!({"target_stage": "dev"}));
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(check(&r, "plugin:js-sbom-required")["outcome"], "pass");
+    assert_eq!(check(&r, "plugin:py-owners-required")["outcome"], "pass");
 }

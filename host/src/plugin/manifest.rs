@@ -59,6 +59,8 @@ struct ManifestFile {
     wasm: Option<PathBuf>,
     /// SHA-256 of the component: the pin. Required for every plugin that is not bundled.
     sha256: Option<String>,
+    /// Run the component of this bundled plugin with this manifest's config and grants.
+    bundled: Option<String>,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -121,6 +123,8 @@ pub struct Manifest {
     /// Absolute (or manifest-relative, resolved) path of the component; None when bundled.
     pub wasm: Option<PathBuf>,
     pub sha256: Option<String>,
+    /// The bundled component this manifest runs, instead of `wasm`.
+    pub bundled: Option<String>,
     pub config: BTreeMap<String, ConfigValue>,
     pub capabilities: Capabilities,
 }
@@ -224,6 +228,13 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
             other => other,
         },
     };
+    if file.bundled.is_some() && (file.wasm.is_some() || file.sha256.is_some()) {
+        return Err(Error::invalid(
+            field("bundled"),
+            file.bundled.as_deref().unwrap_or_default(),
+            "either `bundled` or `wasm` with `sha256`, not both",
+        ));
+    }
     let wasm = file.wasm.map(|w| if w.is_absolute() { w } else { base.join(w) });
     Ok(Manifest {
         name: file.name,
@@ -232,6 +243,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
         description: file.description,
         wasm,
         sha256: file.sha256,
+        bundled: file.bundled,
         config,
         capabilities,
     })
