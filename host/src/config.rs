@@ -251,10 +251,17 @@ impl ConfigFile {
         for (i, path) in self.plugin_keys.iter().enumerate() {
             let field = format!("plugin_keys[{i}]");
             let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::invalid(&field, path.display().to_string(), format!("a readable public key file ({e})"))
+                Error::invalid(
+                    &field,
+                    path.display().to_string(),
+                    format!("a readable public key file ({e})"),
+                )
             })?;
             let key = crate::keys::parse_public_key(&field, &text)?;
-            trusted_keys.push(crate::plugin::VendorKey::new(&crate::plugin::signature::vendor_name(path), key));
+            trusted_keys.push(crate::plugin::VendorKey::new(
+                &crate::plugin::signature::vendor_name(path),
+                key,
+            ));
         }
         let gates = crate::service::GateSettings {
             plugins: crate::plugin::PluginSettings {

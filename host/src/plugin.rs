@@ -101,14 +101,27 @@ pub struct Statement {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
     /// The plugin returned `error` itself.
-    Plugin { code: String, message: String },
-    Timeout { limit_ms: u64 },
-    Memory { limit: u64, requested: u64 },
-    Fuel { limit: u64 },
+    Plugin {
+        code: String,
+        message: String,
+    },
+    Timeout {
+        limit_ms: u64,
+    },
+    Memory {
+        limit: u64,
+        requested: u64,
+    },
+    Fuel {
+        limit: u64,
+    },
     StackOverflow,
     /// A trap: a panic, `unreachable`, a failed stdio write.
     Trap(String),
-    OutputTooLarge { bytes: u64, limit: u64 },
+    OutputTooLarge {
+        bytes: u64,
+        limit: u64,
+    },
     /// A result that breaks the contract (empty rule, predicate not an object…).
     Malformed(String),
     /// The plugin tried something its manifest does not grant.
@@ -242,7 +255,13 @@ impl PluginHost {
         }
         if let Some(dir) = &settings.dir {
             let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|e| Error::invalid("plugin_dir", dir.display().to_string(), format!("a readable directory ({e})")))?
+                .map_err(|e| {
+                    Error::invalid(
+                        "plugin_dir",
+                        dir.display().to_string(),
+                        format!("a readable directory ({e})"),
+                    )
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect();
@@ -283,7 +302,10 @@ impl PluginHost {
             .map_err(Clone::clone)
     }
 
-    fn prepared<'a>(&self, plugin: &'a Plugin) -> std::result::Result<(&sandbox::Sandboxes, &'a sandbox::Prepared), Failure> {
+    fn prepared<'a>(
+        &self,
+        plugin: &'a Plugin,
+    ) -> std::result::Result<(&sandbox::Sandboxes, &'a sandbox::Prepared), Failure> {
         let sandboxes = self.sandboxes().map_err(Failure::Unavailable)?;
         let prepared = plugin
             .prepared
@@ -321,6 +343,28 @@ impl PluginHost {
         let (result, log) = sandboxes.collect(prepared, &plugin.manifest, ctx);
         emit(&plugin.manifest.name, &log);
         result
+    }
+}
+
+/// A gate check instantiated once and called repeatedly in the same sandbox.
+/// Gates always use a fresh sandbox; this is for benchmarks and batch tools
+/// that accept state carried between calls.
+pub struct WarmCheck {
+    host: Arc<PluginHost>,
+    plugin: Arc<Plugin>,
+    sandbox: sandbox::Warm,
+}
+
+impl WarmCheck {
+    pub fn new(host: Arc<PluginHost>, plugin: Arc<Plugin>) -> std::result::Result<WarmCheck, Failure> {
+        let (sandboxes, prepared) = host.prepared(&plugin)?;
+        let sandbox = sandboxes.warm(prepared, &plugin.manifest)?;
+        Ok(WarmCheck { host, plugin, sandbox })
+    }
+
+    pub fn check(&mut self, ctx: &CallContext) -> std::result::Result<Verdict, Failure> {
+        let (sandboxes, _) = self.host.prepared(&self.plugin)?;
+        sandboxes.call_warm(&mut self.sandbox, ctx)
     }
 }
 
@@ -399,7 +443,10 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
         return Err(Error::invalid(
             format!("{origin}: sha256"),
             &pin,
-            format!("the SHA-256 of {} ({digest}): the component is not the one pinned", wasm_path.display()),
+            format!(
+                "the SHA-256 of {} ({digest}): the component is not the one pinned",
+                wasm_path.display()
+            ),
         ));
     }
     let sig_path = signature_path(&wasm_path);

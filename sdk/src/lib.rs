@@ -92,9 +92,9 @@ pub mod bindings {
 pub use bindings::collector::Guest as Collector;
 /// `export_collector!(MyType)`: make `MyType`'s [`Collector`] impl the component's `collect` export.
 pub use bindings::collector::export_collector;
+pub use bindings::gate_check::Guest as GateCheck;
 /// `export_gate_check!(MyType)`: make `MyType`'s [`GateCheck`] impl the component's `check` export.
 pub use bindings::gate_check::export_gate_check;
-pub use bindings::gate_check::Guest as GateCheck;
 pub use bindings::gate_check::gatehouse::plugin::host::{ConfigValue, Level};
 pub use bindings::gate_check::gatehouse::plugin::types::{
     Context, Error, Finding, Outcome, Severity, Statement, Transition, Verdict,
@@ -308,7 +308,10 @@ pub mod http {
                 }
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(Error::new("http", format!("{url}: reading the body: {}", e.to_debug_string())));
+                    return Err(Error::new(
+                        "http",
+                        format!("{url}: reading the body: {}", e.to_debug_string()),
+                    ));
                 }
             }
         }

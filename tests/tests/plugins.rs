@@ -11,12 +11,19 @@ use gatehouse_e2e::{Server, cli, request, stderr, stdout, wasm_dir};
 use serde_json::{Value, json};
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel)
 }
 
 fn sha256_file(path: &Path) -> String {
     let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// Copy a built component into `dir` and write a manifest pinned to it.
@@ -48,7 +55,11 @@ fn env(config_extra: &str) -> Env {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::create_dir_all(&plugins).unwrap();
     let config = dir.path().join("gatehouse.toml");
-    std::fs::write(&config, format!("plugin_dir = {:?}\n{config_extra}", plugins.display().to_string())).unwrap();
+    std::fs::write(
+        &config,
+        format!("plugin_dir = {:?}\n{config_extra}", plugins.display().to_string()),
+    )
+    .unwrap();
     Env {
         data,
         plugins,
@@ -72,7 +83,11 @@ fn bind(server: &Server, id: &str, check: &str, stage: &str, params: Value) {
     let (s, r) = server.send(
         "PUT",
         &format!("/v1/bindings/{id}"),
-        Some(json!({"check": check, "gate": {"stage": stage, "kind": "entry"}, "params": params}).to_string().as_bytes()),
+        Some(
+            json!({"check": check, "gate": {"stage": stage, "kind": "entry"}, "params": params})
+                .to_string()
+                .as_bytes(),
+        ),
         "admin",
     );
     assert_eq!(s, 200, "bind {check}: {r}");
@@ -90,7 +105,13 @@ fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
 }
 
 fn messages(c: &Value) -> String {
-    c["messages"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect::<Vec<_>>().join(" | ")
+    c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 #[test]
@@ -105,16 +126,44 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
     let grant = format!("allowed_paths = [{:?}]", granted.display().to_string());
     let cases: Vec<(&str, String, String)> = vec![
         ("loop", "mode = \"loop\"".into(), "timeout_ms = 200".into()),
-        ("memory-bomb", "mode = \"memory-bomb\"".into(), "max_memory_bytes = 16777216".into()),
+        (
+            "memory-bomb",
+            "mode = \"memory-bomb\"".into(),
+            "max_memory_bytes = 16777216".into(),
+        ),
         ("recursion", "mode = \"recursion\"".into(), String::new()),
         ("panic", "mode = \"panic\"".into(), String::new()),
-        ("read-absolute", format!("mode = \"read\"\ntarget = {:?}", secret.display().to_string()), grant.clone()),
-        ("read-dotdot", format!("mode = \"read\"\ntarget = \"{}/../secret.txt\"", granted.display()), grant.clone()),
-        ("read-symlink", format!("mode = \"read\"\ntarget = \"{}/escape\"", granted.display()), grant.clone()),
-        ("write-readonly", format!("mode = \"write\"\ntarget = \"{}/ok.txt\"", granted.display()), grant.clone()),
+        (
+            "read-absolute",
+            format!("mode = \"read\"\ntarget = {:?}", secret.display().to_string()),
+            grant.clone(),
+        ),
+        (
+            "read-dotdot",
+            format!("mode = \"read\"\ntarget = \"{}/../secret.txt\"", granted.display()),
+            grant.clone(),
+        ),
+        (
+            "read-symlink",
+            format!("mode = \"read\"\ntarget = \"{}/escape\"", granted.display()),
+            grant.clone(),
+        ),
+        (
+            "write-readonly",
+            format!("mode = \"write\"\ntarget = \"{}/ok.txt\"", granted.display()),
+            grant.clone(),
+        ),
         ("env", "mode = \"env\"".into(), String::new()),
-        ("http-denied", "mode = \"http\"\ntarget = \"http://127.0.0.1:9/steal\"".into(), String::new()),
-        ("huge-result", "mode = \"huge-result\"".into(), "max_memory_bytes = 268435456".into()),
+        (
+            "http-denied",
+            "mode = \"http\"\ntarget = \"http://127.0.0.1:9/steal\"".into(),
+            String::new(),
+        ),
+        (
+            "huge-result",
+            "mode = \"huge-result\"".into(),
+            "max_memory_bytes = 268435456".into(),
+        ),
         ("fuel", "mode = \"loop\"".into(), "max_fuel = 1000000".into()),
         ("well-behaved", "mode = \"pass\"".into(), String::new()),
     ];
@@ -134,16 +183,28 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
     );
     gatehouse_e2e::seed(&server, "shop", "1.0.0");
     for (name, _, _) in &cases {
-        bind(&server, &format!("h-{name}"), &format!("plugin:hostile-{name}"), "dev", json!({}));
+        bind(
+            &server,
+            &format!("h-{name}"),
+            &format!("plugin:hostile-{name}"),
+            "dev",
+            json!({}),
+        );
     }
-    let (s, r) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "dev"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/1.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 409, "{r}");
     let expect = |name: &str, needle: &str| {
         let c = check(&r, &format!("plugin:hostile-{name}"));
         assert_eq!(c["outcome"], "error", "{name}: {c}");
         let m = messages(c);
         assert!(m.contains(needle), "{name}: expected {needle:?} in {m}");
-        assert!(!m.contains("TOP-SECRET") && !m.contains("must-not-leak"), "{name} leaked: {m}");
+        assert!(
+            !m.contains("TOP-SECRET") && !m.contains("must-not-leak"),
+            "{name} leaked: {m}"
+        );
     };
     expect("loop", "exceeded its time limit (timeout_ms = 200)");
     expect("memory-bomb", "exceeded its memory limit (max_memory_bytes = 16777216");
@@ -154,7 +215,10 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
     expect("read-symlink", "read ");
     expect("write-readonly", "write ");
     expect("env", "no environment variables and no arguments");
-    expect("http-denied", "capability violation: the plugin tried to reach 127.0.0.1:9, which is not in its allowed_hosts (none granted)");
+    expect(
+        "http-denied",
+        "capability violation: the plugin tried to reach 127.0.0.1:9, which is not in its allowed_hosts (none granted)",
+    );
     expect("huge-result", "over its output limit (max_output_bytes = 1048576)");
     expect("fuel", "ran out of fuel (max_fuel = 1000000)");
     let ok = check(&r, "plugin:hostile-well-behaved");
@@ -162,7 +226,10 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
     assert_eq!(ok["digest"].as_str().map(str::len), Some(64));
     // The sidecar is still healthy and still judges.
     assert_eq!(request(server.addr, "GET", "/healthz", None, None).0, 200);
-    let (s, r2) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "dev", "dry_run": true}));
+    let (s, r2) = server.post(
+        "/v1/applications/shop/versions/1.0.0/promote",
+        &json!({"target_stage": "dev", "dry_run": true}),
+    );
     assert_eq!(s, 200, "a dry run reports, it does not refuse: {r2}");
     assert_eq!(check(&r2, "plugin:hostile-well-behaved")["outcome"], "pass");
 }
@@ -176,7 +243,10 @@ fn relgov(server: &Server, env_files: &[&str]) {
     assert_eq!(s, 201, "{r}");
     let art = json!([{ "name": "relgov-fixture-rust-0.1.0.crate", "kind": "package",
         "sha256": "8f18949ce8589e6a87c18447bd2faf91aa83b8dc5b1ebb57daea2a13c98e350d" }]);
-    let (s, r) = server.post("/v1/applications/relgov/versions", &json!({"version": "0.1.0", "artifacts": art}));
+    let (s, r) = server.post(
+        "/v1/applications/relgov/versions",
+        &json!({"version": "0.1.0", "artifacts": art}),
+    );
     assert_eq!(s, 201, "{r}");
     for f in env_files {
         let body = std::fs::read(data(&format!("dsse/valid/{f}"))).unwrap();
@@ -194,35 +264,85 @@ fn bundled_gate_checks_judge_real_signed_evidence() {
     // The registry lists the bundled plugins with world, digest and signer.
     let (s, list) = server.get("/v1/plugins");
     assert_eq!(s, 200);
-    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for n in ["license-policy", "provenance-builder", "junit-collector", "sarif-collector", "vendor-scan-collector"] {
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "license-policy",
+        "provenance-builder",
+        "junit-collector",
+        "sarif-collector",
+        "vendor-scan-collector",
+    ] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
     let (_, lp) = server.get("/v1/plugins/license-policy");
-    assert_eq!((lp["world"].as_str(), lp["signer"]["kind"].as_str()), (Some("gate-check"), Some("bundled")));
+    assert_eq!(
+        (lp["world"].as_str(), lp["signer"]["kind"].as_str()),
+        (Some("gate-check"), Some("bundled"))
+    );
     assert_eq!(lp["digest"].as_str().map(str::len), Some(64));
     let o = e.cli(&["plugin", "list"]);
-    assert!(stdout(&o).contains("license-policy\t0.1.0\tgate-check\tsha256:"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("license-policy\t0.1.0\tgate-check\tsha256:"),
+        "{}",
+        stdout(&o)
+    );
 
     // The SBOM's components under "MIT" alone (no OR choice) are denied, by purl.
     bind(&server, "lic", "plugin:license-policy", "dev", json!({"deny": ["MIT"]}));
-    bind(&server, "prov", "plugin:provenance-builder", "dev", json!({"allowed_builders": ["https://github.com/actions/runner"]}));
-    let (s, r) = server.post("/v1/applications/relgov/versions/0.1.0/promote", &json!({"target_stage": "dev"}));
+    bind(
+        &server,
+        "prov",
+        "plugin:provenance-builder",
+        "dev",
+        json!({"allowed_builders": ["https://github.com/actions/runner"]}),
+    );
+    let (s, r) = server.post(
+        "/v1/applications/relgov/versions/0.1.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 409, "{r}");
     let lic = check(&r, "plugin:license-policy");
     assert_eq!(lic["outcome"], "fail", "{lic}");
     assert_eq!(lic["findings"].as_array().unwrap().len(), 3, "{lic}");
     assert_eq!(lic["findings"][0]["rule_id"], "LIC-001");
     assert_eq!(lic["findings"][0]["severity"], "high");
-    assert!(messages(lic).contains("pkg:cargo/") && messages(lic).contains("denied MIT"), "{}", messages(lic));
+    assert!(
+        messages(lic).contains("pkg:cargo/") && messages(lic).contains("denied MIT"),
+        "{}",
+        messages(lic)
+    );
     let prov = check(&r, "plugin:provenance-builder");
     assert_eq!(prov["outcome"], "fail");
-    assert!(messages(prov).contains("[PROV-003] builder https://example.com/relgov-fixture/builders/local@v1 is not among"), "{}", messages(prov));
+    assert!(
+        messages(prov).contains("[PROV-003] builder https://example.com/relgov-fixture/builders/local@v1 is not among"),
+        "{}",
+        messages(prov)
+    );
 
     // Rebound with the operator's real lists, both pass and the version moves.
-    bind(&server, "lic", "plugin:license-policy", "dev", json!({"deny": ["GPL-3.0-only", "AGPL-3.0-only"]}));
-    bind(&server, "prov", "plugin:provenance-builder", "dev", json!({"allowed_builders": ["https://example.com/relgov-fixture/builders/*"]}));
-    let (s, r) = server.post("/v1/applications/relgov/versions/0.1.0/promote", &json!({"target_stage": "dev"}));
+    bind(
+        &server,
+        "lic",
+        "plugin:license-policy",
+        "dev",
+        json!({"deny": ["GPL-3.0-only", "AGPL-3.0-only"]}),
+    );
+    bind(
+        &server,
+        "prov",
+        "plugin:provenance-builder",
+        "dev",
+        json!({"allowed_builders": ["https://example.com/relgov-fixture/builders/*"]}),
+    );
+    let (s, r) = server.post(
+        "/v1/applications/relgov/versions/0.1.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 200, "{r}");
     assert_eq!(check(&r, "plugin:license-policy")["outcome"], "pass");
     assert_eq!(check(&r, "plugin:provenance-builder")["outcome"], "pass");
@@ -231,11 +351,18 @@ fn bundled_gate_checks_judge_real_signed_evidence() {
     let (s, r) = server.send(
         "PUT",
         "/v1/bindings/ghost",
-        Some(json!({"check": "plugin:ghost", "gate": {"stage": "qa", "kind": "entry"}}).to_string().as_bytes()),
+        Some(
+            json!({"check": "plugin:ghost", "gate": {"stage": "qa", "kind": "entry"}})
+                .to_string()
+                .as_bytes(),
+        ),
         "admin",
     );
     assert_eq!(s, 400, "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("a loaded plugin"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("a loaded plugin"),
+        "{r}"
+    );
 }
 
 fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -252,7 +379,12 @@ fn signed_plugins_are_verified_and_unsigned_ones_refused_when_required() {
     std::fs::create_dir_all(&keys).unwrap();
     let (vendor_priv, vendor_pub) = keygen(&keys, "acme");
     let (other_priv, _) = keygen(&keys, "mallory");
-    let m = manifest(&e.plugins, "pass.toml", "hostile", "name = \"polite\"\nworld = \"gate-check\"\n[config]\nmode = \"pass\"\n");
+    let m = manifest(
+        &e.plugins,
+        "pass.toml",
+        "hostile",
+        "name = \"polite\"\nworld = \"gate-check\"\n[config]\nmode = \"pass\"\n",
+    );
     let m = m.to_str().unwrap();
     let wasm = e.plugins.join("hostile.wasm");
 
@@ -262,20 +394,49 @@ fn signed_plugins_are_verified_and_unsigned_ones_refused_when_required() {
     assert!(stdout(&o).contains("signer:       unsigned"), "{}", stdout(&o));
     let o = e.cli(&["plugin", "load", m, "--require-signed"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(stderr(&o).contains("require_signed_plugins = true and this plugin is unsigned"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("require_signed_plugins = true and this plugin is unsigned"),
+        "{}",
+        stderr(&o)
+    );
 
     // Signed by a key the operator does not trust: refused even when not required.
-    let o = e.cli(&["plugin", "sign", "--key", other_priv.to_str().unwrap(), wasm.to_str().unwrap()]);
+    let o = e.cli(&[
+        "plugin",
+        "sign",
+        "--key",
+        other_priv.to_str().unwrap(),
+        wasm.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = e.cli(&["plugin", "load", m, "--trusted-key", vendor_pub.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not among the trusted plugin keys"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not among the trusted plugin keys"),
+        "{}",
+        stderr(&o)
+    );
 
     // Signed by the vendor: loads, and says who signed it.
-    let o = e.cli(&["plugin", "sign", "--key", vendor_priv.to_str().unwrap(), "--name", "polite", wasm.to_str().unwrap()]);
+    let o = e.cli(&[
+        "plugin",
+        "sign",
+        "--key",
+        vendor_priv.to_str().unwrap(),
+        "--name",
+        "polite",
+        wasm.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(e.plugins.join("hostile.wasm.sig").is_file());
-    let o = e.cli(&["plugin", "load", m, "--require-signed", "--trusted-key", vendor_pub.to_str().unwrap()]);
+    let o = e.cli(&[
+        "plugin",
+        "load",
+        m,
+        "--require-signed",
+        "--trusted-key",
+        vendor_pub.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("signer:       acme (key "), "{}", stdout(&o));
     assert!(stdout(&o).contains("state:        compiled"), "{}", stdout(&o));
@@ -286,7 +447,11 @@ fn signed_plugins_are_verified_and_unsigned_ones_refused_when_required() {
     std::fs::write(&wasm, &bytes).unwrap();
     let o = e.cli(&["plugin", "load", m, "--trusted-key", vendor_pub.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("the component is not the one pinned"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the component is not the one pinned"),
+        "{}",
+        stderr(&o)
+    );
 
     // The sidecar refuses to start on a plugin directory it cannot load whole.
     let config = e.plugins.parent().unwrap().join("strict.toml");
@@ -300,7 +465,15 @@ fn signed_plugins_are_verified_and_unsigned_ones_refused_when_required() {
     )
     .unwrap();
     let o = std::process::Command::new(gatehouse_e2e::gatehouse_bin())
-        .args(["--config", config.to_str().unwrap(), "--data-dir", e.data.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            e.data.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -377,46 +550,94 @@ fn collectors_turn_reports_and_a_vendor_api_into_signed_evidence() {
     // A collector bound to a gate runs before its checks: the tests policy sees its evidence.
     bind(&server, "junit", "plugin:junit-ci", "dev", json!({}));
     bind(&server, "tests", "policy:baseline.tests", "dev", json!({}));
-    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/promote", &json!({"target_stage": "dev"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/2.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 200, "{r}");
     let junit = check(&r, "plugin:junit-ci");
     assert_eq!(junit["outcome"], "pass", "{junit}");
-    assert!(messages(junit).contains("collected 1 statement(s) as evidence"), "{junit}");
+    assert!(
+        messages(junit).contains("collected 1 statement(s) as evidence"),
+        "{junit}"
+    );
     assert_eq!(check(&r, "policy:baseline.tests")["outcome"], "pass");
     let (_, ev) = server.get("/v1/applications/shop/versions/2.0.0/evidence");
     let item = &ev["items"][0];
-    assert_eq!(item["predicate_type"], "https://in-toto.io/attestation/test-result/v0.1");
-    assert_eq!(item["statement"]["predicate"]["passedTests"], json!(["pay::charges", "pay::refunds"]));
+    assert_eq!(
+        item["predicate_type"],
+        "https://in-toto.io/attestation/test-result/v0.1"
+    );
+    assert_eq!(
+        item["statement"]["predicate"]["passedTests"],
+        json!(["pay::charges", "pay::refunds"])
+    );
     assert_eq!(item["subjects"][0]["digest"]["sha256"], gatehouse_e2e::sha(0xab));
-    assert!(item["added_by"].as_str().unwrap().starts_with("plugin:junit-ci@sha256:"), "{item}");
+    assert!(
+        item["added_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("plugin:junit-ci@sha256:"),
+        "{item}"
+    );
     let (_, keys) = server.get("/v1/trusted-keys");
-    assert!(keys["items"].as_array().unwrap().iter().any(|k| k["name"] == "gatehouse-collectors"), "{keys}");
+    assert!(
+        keys["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "gatehouse-collectors"),
+        "{keys}"
+    );
 
     // On demand: the SARIF collector through the CLI.
     let o = e.cli(&["collect", "shop", "2.0.0", "--plugin", "sarif-ci"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("sarif-ci collected 1 statement(s)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("sarif-ci collected 1 statement(s)"),
+        "{}",
+        stdout(&o)
+    );
     let (_, ev) = server.get("/v1/applications/shop/versions/2.0.0/evidence?predicate_type=https://gatehouse.dev/attestation/scan-summary/v0.1");
-    assert_eq!(ev["items"][0]["statement"]["predicate"]["errorRules"], json!(["sqli"]), "{ev}");
+    assert_eq!(
+        ev["items"][0]["statement"]["predicate"]["errorRules"],
+        json!(["sqli"]),
+        "{ev}"
+    );
 
     // The vendor API on loopback, reached only because the manifest allows that host and port.
-    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/collect", &json!({"plugin": "vendor-ci"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/2.0.0/collect",
+        &json!({"plugin": "vendor-ci"}),
+    );
     assert_eq!(s, 200, "{r}");
-    assert_eq!(requests.recv_timeout(std::time::Duration::from_secs(5)).unwrap(), "GET /api/reports/shop/2.0.0 HTTP/1.1");
+    assert_eq!(
+        requests.recv_timeout(std::time::Duration::from_secs(5)).unwrap(),
+        "GET /api/reports/shop/2.0.0 HTTP/1.1"
+    );
     assert_eq!(r["evidence"].as_array().unwrap().len(), 1);
-    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/collect", &json!({"plugin": "vendor-elsewhere"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/2.0.0/collect",
+        &json!({"plugin": "vendor-elsewhere"}),
+    );
     assert_eq!(s, 409, "{r}");
     assert!(
-        r["error"]["message"].as_str().unwrap().contains(&format!("capability violation: the plugin tried to reach 127.0.0.1:{port}, which is not in its allowed_hosts")),
+        r["error"]["message"].as_str().unwrap().contains(&format!(
+            "capability violation: the plugin tried to reach 127.0.0.1:{port}, which is not in its allowed_hosts"
+        )),
         "{r}"
     );
 }
 
 /// Build a plugin written in another language with its own toolchain, into `out`.
 fn build_foreign(program: &str, args: &[&str], cwd: &Path, out: &Path) {
-    let o = std::process::Command::new(program).args(args).current_dir(cwd).output().unwrap_or_else(|e| {
-        panic!("{program} is needed to build this plugin (the README's test command installs it): {e}")
-    });
+    let o = std::process::Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} is needed to build this plugin (the README's test command installs it): {e}")
+        });
     assert!(
         o.status.success() && out.is_file(),
         "{program} {args:?} failed:\n{}\n{}",
@@ -436,14 +657,27 @@ fn gate_checks_written_in_javascript_and_python_run_beside_rust_ones() {
     build_foreign("node", &["build.mjs", js.to_str().unwrap()], &js_dir, &js);
     build_foreign(
         "componentize-py",
-        &["-d", "../../wit", "-w", "gatehouse:plugin/gate-check@0.1.0", "componentize", "app", "-o", py.to_str().unwrap()],
+        &[
+            "-d",
+            "../../wit",
+            "-w",
+            "gatehouse:plugin/gate-check@0.1.0",
+            "componentize",
+            "app",
+            "-o",
+            py.to_str().unwrap(),
+        ],
         &py_dir,
         &py,
     );
     // The manifests as shipped, pinned to what was just built.
     for (dir, wasm, file) in [(&js_dir, &js, "js.toml"), (&py_dir, &py, "py.toml")] {
         let shipped = std::fs::read_to_string(dir.join("gatehouse-plugin.toml")).unwrap();
-        std::fs::write(e.plugins.join(file), format!("sha256 = \"{}\"\n{shipped}", sha256_file(wasm))).unwrap();
+        std::fs::write(
+            e.plugins.join(file),
+            format!("sha256 = \"{}\"\n{shipped}", sha256_file(wasm)),
+        )
+        .unwrap();
     }
     let o = e.cli(&["plugin", "load", e.plugins.join("py.toml").to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -452,37 +686,86 @@ fn gate_checks_written_in_javascript_and_python_run_beside_rust_ones() {
     std::fs::create_dir_all(&keys).unwrap();
     let artifact = keys.join("ledger.tgz");
     std::fs::write(&artifact, b"ledger").unwrap();
-    let (s, r) = server.post("/v1/applications", &json!({"key": "ledger", "project": "fin", "criticality": "critical",
-        "owners": {"users": ["alice"]}}));
+    let (s, r) = server.post(
+        "/v1/applications",
+        &json!({"key": "ledger", "project": "fin", "criticality": "critical",
+        "owners": {"users": ["alice"]}}),
+    );
     assert_eq!(s, 201, "{r}");
-    let (s, r) = server.post("/v1/applications/ledger/versions", &json!({"version": "3.1.0",
-        "artifacts": [{"name": "ledger.tgz", "kind": "file", "sha256": sha256_file(&artifact)}]}));
+    let (s, r) = server.post(
+        "/v1/applications/ledger/versions",
+        &json!({"version": "3.1.0",
+        "artifacts": [{"name": "ledger.tgz", "kind": "file", "sha256": sha256_file(&artifact)}]}),
+    );
     assert_eq!(s, 201, "{r}");
     bind(&server, "js", "plugin:js-sbom-required", "dev", json!({}));
     bind(&server, "py", "plugin:py-owners-required", "dev", json!({}));
-    let (s, r) = server.post("/v1/applications/ledger/versions/3.1.0/promote", &json!({"target_stage": "dev"}));
+    let (s, r) = server.post(
+        "/v1/applications/ledger/versions/3.1.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 409, "{r}");
     let js_result = check(&r, "plugin:js-sbom-required");
     assert_eq!(js_result["outcome"], "fail", "{js_result}");
-    assert!(messages(js_result).contains("[SBOM-JS-001] ledger 3.1.0 has no verified SBOM (checked at dev/entry)"), "{js_result}");
+    assert!(
+        messages(js_result).contains("[SBOM-JS-001] ledger 3.1.0 has no verified SBOM (checked at dev/entry)"),
+        "{js_result}"
+    );
     let py_result = check(&r, "plugin:py-owners-required");
     assert_eq!(py_result["outcome"], "fail", "{py_result}");
-    assert!(messages(py_result).contains("[OWN-PY-001] ledger names 1 owner(s); a critical application needs 2"), "{py_result}");
+    assert!(
+        messages(py_result).contains("[OWN-PY-001] ledger names 1 owner(s); a critical application needs 2"),
+        "{py_result}"
+    );
 
     // Fix both: a second owner, and a signed SBOM about the artifact.
-    let (s, r) = server.send("PATCH", "/v1/applications/ledger", Some(json!({"owners": {"users": ["alice"], "groups": ["team-fin"]}}).to_string().as_bytes()), "admin");
+    let (s, r) = server.send(
+        "PATCH",
+        "/v1/applications/ledger",
+        Some(
+            json!({"owners": {"users": ["alice"], "groups": ["team-fin"]}})
+                .to_string()
+                .as_bytes(),
+        ),
+        "admin",
+    );
     assert_eq!(s, 200, "{r}");
     let (ci_priv, ci_pub) = keygen(&keys, "ci");
-    let (s, r) = server.post("/v1/trusted-keys", &json!({"name": "ci", "public_key": std::fs::read_to_string(&ci_pub).unwrap()}));
+    let (s, r) = server.post(
+        "/v1/trusted-keys",
+        &json!({"name": "ci", "public_key": std::fs::read_to_string(&ci_pub).unwrap()}),
+    );
     assert_eq!(s, 201, "{r}");
     let env_path = keys.join("sbom.dsse.json");
-    let o = cli(&keys, &["evidence", "sign", "--key", ci_priv.to_str().unwrap(), "--predicate-type", "https://cyclonedx.org/bom",
-        "--predicate", data("sbom/npm/npm-project.cdx-1.6.json").to_str().unwrap(), "--subject", artifact.to_str().unwrap(),
-        "--out", env_path.to_str().unwrap()]);
+    let o = cli(
+        &keys,
+        &[
+            "evidence",
+            "sign",
+            "--key",
+            ci_priv.to_str().unwrap(),
+            "--predicate-type",
+            "https://cyclonedx.org/bom",
+            "--predicate",
+            data("sbom/npm/npm-project.cdx-1.6.json").to_str().unwrap(),
+            "--subject",
+            artifact.to_str().unwrap(),
+            "--out",
+            env_path.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    let (s, r) = server.send("POST", "/v1/evidence", Some(&std::fs::read(&env_path).unwrap()), "admin");
+    let (s, r) = server.send(
+        "POST",
+        "/v1/evidence",
+        Some(&std::fs::read(&env_path).unwrap()),
+        "admin",
+    );
     assert_eq!(s, 200, "{r}");
-    let (s, r) = server.post("/v1/applications/ledger/versions/3.1.0/promote", &json!({"target_stage": "dev"}));
+    let (s, r) = server.post(
+        "/v1/applications/ledger/versions/3.1.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 200, "{r}");
     assert_eq!(check(&r, "plugin:js-sbom-required")["outcome"], "pass");
     assert_eq!(check(&r, "plugin:py-owners-required")["outcome"], "pass");

@@ -131,8 +131,12 @@ pub static ROUTES: &[Route] = &[
     }),
     route(Method::POST, "/v1/trusted-keys/{keyid}/revoke", Administer, revoke_key),
     route(Method::POST, "/v1/evidence", Develop, add_evidence),
-    route(Method::GET, "/v1/plugins", Read, |gh, _| ok(json!({ "items": gh.plugins() }))),
-    route(Method::GET, "/v1/plugins/{name}", Read, |gh, r| ok(json!(gh.plugin(p(r, 0))?))),
+    route(Method::GET, "/v1/plugins", Read, |gh, _| {
+        ok(json!({ "items": gh.plugins() }))
+    }),
+    route(Method::GET, "/v1/plugins/{name}", Read, |gh, r| {
+        ok(json!(gh.plugin(p(r, 0))?))
+    }),
     route(
         Method::POST,
         "/v1/applications/{app}/versions/{version}/collect",

@@ -56,7 +56,11 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
         Command::List => {
             let items: Vec<PluginInfo> = decode(
                 "plugins",
-                ctx.client()?.get("/v1/plugins", &[])?.get("items").cloned().unwrap_or_default(),
+                ctx.client()?
+                    .get("/v1/plugins", &[])?
+                    .get("items")
+                    .cloned()
+                    .unwrap_or_default(),
             )?;
             ctx.print(&items, |items| {
                 items
@@ -83,7 +87,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             } else {
                 decode(
                     "plugin",
-                    ctx.client()?.get(&format!("/v1/plugins/{}", seg(&name_or_manifest)), &[])?,
+                    ctx.client()?
+                        .get(&format!("/v1/plugins/{}", seg(&name_or_manifest)), &[])?,
                 )?
             };
             ctx.print(&info, describe);
@@ -131,7 +136,11 @@ pub fn collect(ctx: &Ctx, args: CollectArgs) -> CmdResult {
     let body = json!({ "plugin": args.plugin, "params": params });
     let out = ctx.client()?.call(
         Method::POST,
-        &format!("/v1/applications/{}/versions/{}/collect", seg(&args.app), seg(&args.version)),
+        &format!(
+            "/v1/applications/{}/versions/{}/collect",
+            seg(&args.app),
+            seg(&args.version)
+        ),
         &[],
         Some(&body),
     )?;
@@ -147,8 +156,8 @@ pub fn collect(ctx: &Ctx, args: CollectArgs) -> CmdResult {
         for i in items {
             lines.push(format!(
                 "  sha256:{}\t{}",
-                i["digest"].as_str().unwrap_or_default(),
-                i["predicate_type"].as_str().unwrap_or_default()
+                i.get("digest").and_then(Value::as_str).unwrap_or_default(),
+                i.get("predicate_type").and_then(Value::as_str).unwrap_or_default()
             ));
         }
         lines.join("\n")
@@ -191,14 +200,22 @@ fn describe(p: &PluginInfo) -> String {
         format!("state:        {}", p.state),
         format!(
             "paths:        {}",
-            list(c.allowed_paths.iter().map(|p| format!("{} (read-only)", p.display())).collect())
+            list(
+                c.allowed_paths
+                    .iter()
+                    .map(|p| format!("{} (read-only)", p.display()))
+                    .collect()
+            )
         ),
         format!("hosts:        {}", list(c.allowed_hosts.clone())),
         format!("memory:       {} bytes", c.max_memory_bytes),
         format!("timeout:      {} ms", c.timeout_ms),
         format!("output:       {} bytes", c.max_output_bytes),
         format!("log:          {} bytes", c.max_log_bytes),
-        format!("fuel:         {}", c.max_fuel.map_or("unlimited".to_string(), |f| f.to_string())),
+        format!(
+            "fuel:         {}",
+            c.max_fuel.map_or("unlimited".to_string(), |f| f.to_string())
+        ),
     ];
     for (k, v) in &p.config {
         lines.push(format!("config.{k} = {}", serde_json::to_string(v).unwrap_or_default()));

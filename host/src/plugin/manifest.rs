@@ -144,7 +144,11 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
         ));
     }
     if semver::Version::parse(&file.version).is_err() {
-        return Err(Error::invalid(field("version"), &file.version, "a semantic version such as 1.2.0"));
+        return Err(Error::invalid(
+            field("version"),
+            &file.version,
+            "a semantic version such as 1.2.0",
+        ));
     }
     if let Some(d) = &file.sha256
         && !(d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
@@ -153,8 +157,13 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
     }
     let mut config = BTreeMap::new();
     for (key, value) in file.config {
-        let v = config_value(&value)
-            .ok_or_else(|| Error::invalid(field(&format!("config.{key}")), &value, "a string, a list of strings, a boolean or an integer"))?;
+        let v = config_value(&value).ok_or_else(|| {
+            Error::invalid(
+                field(&format!("config.{key}")),
+                &value,
+                "a string, a list of strings, a boolean or an integer",
+            )
+        })?;
         config.insert(key, v);
     }
     let c = file.capabilities;
@@ -222,9 +231,21 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
             1024,
             HOST_MAX_OUTPUT_BYTES,
         )?,
-        max_log_bytes: bounded("max_log_bytes", c.max_log_bytes, DEFAULT_LOG_BYTES, 0, HOST_MAX_LOG_BYTES)?,
+        max_log_bytes: bounded(
+            "max_log_bytes",
+            c.max_log_bytes,
+            DEFAULT_LOG_BYTES,
+            0,
+            HOST_MAX_LOG_BYTES,
+        )?,
         max_fuel: match c.max_fuel {
-            Some(0) => return Err(Error::invalid(field("capabilities.max_fuel"), 0, "a positive amount of fuel")),
+            Some(0) => {
+                return Err(Error::invalid(
+                    field("capabilities.max_fuel"),
+                    0,
+                    "a positive amount of fuel",
+                ));
+            }
             other => other,
         },
     };
@@ -267,7 +288,9 @@ fn config_value(v: &toml::Value) -> Option<ConfigValue> {
 pub fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// `host` or `host:port`, as the authority of an http(s) URL.
@@ -334,17 +357,32 @@ timeout_ms = 200
             .unwrap_err()
             .to_string();
         assert!(e.contains("allow_env"), "{e}");
-        let e = parse(&GOOD.replace("timeout_ms = 200", "max_memory_bytes = 4294967296"), "m.toml", &base())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("capabilities.max_memory_bytes") && e.contains("most this host can enforce"), "{e}");
-        let e = parse(&GOOD.replace("\"scanner.example.com\"", "\"https://scanner.example.com/\""), "m.toml", &base())
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            &GOOD.replace("timeout_ms = 200", "max_memory_bytes = 4294967296"),
+            "m.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("capabilities.max_memory_bytes") && e.contains("most this host can enforce"),
+            "{e}"
+        );
+        let e = parse(
+            &GOOD.replace("\"scanner.example.com\"", "\"https://scanner.example.com/\""),
+            "m.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("allowed_hosts[0]"), "{e}");
-        let e = parse(&GOOD.replace("\"scanner.example.com\"", "\"*.example.com\""), "m.toml", &base())
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            &GOOD.replace("\"scanner.example.com\"", "\"*.example.com\""),
+            "m.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("wildcard"), "{e}");
         let e = parse(
             &GOOD.replace("timeout_ms = 200", "allowed_paths = [\"/definitely/not/here\"]"),
@@ -353,18 +391,29 @@ timeout_ms = 200
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("allowed_paths[0]") && e.contains("existing directory"), "{e}");
-        let e = parse(&GOOD.replace("timeout_ms = 200", "allowed_paths = [\"/\"]"), "m.toml", &base())
-            .unwrap_err()
-            .to_string();
+        assert!(
+            e.contains("allowed_paths[0]") && e.contains("existing directory"),
+            "{e}"
+        );
+        let e = parse(
+            &GOOD.replace("timeout_ms = 200", "allowed_paths = [\"/\"]"),
+            "m.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("root of the file system"), "{e}");
         let e = parse(&GOOD.replace("strict = true", "ratio = 0.5"), "m.toml", &base())
             .unwrap_err()
             .to_string();
         assert!(e.contains("config.ratio"), "{e}");
-        let e = parse(&GOOD.replace("world = \"gate-check\"", "world = \"exporter\""), "m.toml", &base())
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            &GOOD.replace("world = \"gate-check\"", "world = \"exporter\""),
+            "m.toml",
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("world") || e.contains("exporter"), "{e}");
     }
 

@@ -52,7 +52,9 @@ const MAX_WASM_STACK: usize = 512 * 1024;
 pub struct Sandboxes {
     engine: Engine,
     linker: Linker<SandboxState>,
-    runtime: tokio::runtime::Runtime,
+    /// Always Some until dropped; taken then, so it can shut down without blocking
+    /// (the last owner may be dropped inside another runtime).
+    runtime: Option<tokio::runtime::Runtime>,
     cache_dir: Option<PathBuf>,
     ticking: Arc<AtomicBool>,
 }
@@ -60,6 +62,9 @@ pub struct Sandboxes {
 impl Drop for Sandboxes {
     fn drop(&mut self) {
         self.ticking.store(false, Ordering::Relaxed);
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -119,7 +124,7 @@ impl Sandboxes {
         Ok(Sandboxes {
             engine,
             linker,
-            runtime,
+            runtime: Some(runtime),
             cache_dir: cache_dir.map(Path::to_path_buf),
             ticking,
         })
@@ -134,12 +139,15 @@ impl Sandboxes {
             .instantiate_pre(&component)
             .map_err(|e| format!("the component needs imports the sandbox does not offer: {e:#}"))?;
         Ok(match world {
-            World::GateCheck => Prepared::GateCheck(bindings::gate_check::GateCheckPre::new(pre).map_err(|e| {
-                format!("the component does not implement gatehouse:plugin/gate-check@0.1.0: {e:#}")
-            })?),
-            World::Collector => Prepared::Collector(bindings::collector::CollectorPre::new(pre).map_err(|e| {
-                format!("the component does not implement gatehouse:plugin/collector@0.1.0: {e:#}")
-            })?),
+            World::GateCheck => {
+                Prepared::GateCheck(bindings::gate_check::GateCheckPre::new(pre).map_err(|e| {
+                    format!("the component does not implement gatehouse:plugin/gate-check@0.1.0: {e:#}")
+                })?)
+            }
+            World::Collector => Prepared::Collector(
+                bindings::collector::CollectorPre::new(pre)
+                    .map_err(|e| format!("the component does not implement gatehouse:plugin/collector@0.1.0: {e:#}"))?,
+            ),
         })
     }
 
@@ -167,9 +175,20 @@ impl Sandboxes {
     }
 
     /// Run `check` in a fresh sandbox.
-    pub fn check(&self, prepared: &Prepared, manifest: &Manifest, ctx: &CallContext) -> (Result<Verdict, Failure>, Vec<LogLine>) {
+    pub fn check(
+        &self,
+        prepared: &Prepared,
+        manifest: &Manifest,
+        ctx: &CallContext,
+    ) -> (Result<Verdict, Failure>, Vec<LogLine>) {
         let Prepared::GateCheck(pre) = prepared else {
-            return (Err(Failure::Unavailable(format!("{} is a collector, not a gate check", manifest.name))), Vec::new());
+            return (
+                Err(Failure::Unavailable(format!(
+                    "{} is a collector, not a gate check",
+                    manifest.name
+                ))),
+                Vec::new(),
+            );
         };
         let wit_ctx = to_wit(ctx);
         self.run(manifest, async |store| {
@@ -183,9 +202,20 @@ impl Sandboxes {
     }
 
     /// Run `collect` in a fresh sandbox.
-    pub fn collect(&self, prepared: &Prepared, manifest: &Manifest, ctx: &CallContext) -> (Result<Vec<Statement>, Failure>, Vec<LogLine>) {
+    pub fn collect(
+        &self,
+        prepared: &Prepared,
+        manifest: &Manifest,
+        ctx: &CallContext,
+    ) -> (Result<Vec<Statement>, Failure>, Vec<LogLine>) {
         let Prepared::Collector(pre) = prepared else {
-            return (Err(Failure::Unavailable(format!("{} is a gate check, not a collector", manifest.name))), Vec::new());
+            return (
+                Err(Failure::Unavailable(format!(
+                    "{} is a gate check, not a collector",
+                    manifest.name
+                ))),
+                Vec::new(),
+            );
         };
         let wit_ctx = to_wit(ctx);
         self.run(manifest, async |store| {
@@ -196,6 +226,70 @@ impl Sandboxes {
             |(f, log)| (Err(f), log),
             |(answer, log, limits)| (answer.map_err(plugin_error).and_then(|s| statements(s, &limits)), log),
         )
+    }
+
+    /// Instantiate a gate check once, for repeated calls in the same sandbox.
+    pub fn warm(&self, prepared: &Prepared, manifest: &Manifest) -> Result<Warm, Failure> {
+        let Prepared::GateCheck(pre) = prepared else {
+            return Err(Failure::Unavailable(format!("{} is not a gate check", manifest.name)));
+        };
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Failure::Unavailable("the plugin runtime has shut down".into()))?;
+        let mut store = Store::new(&self.engine, SandboxState::new(manifest).map_err(Failure::Unavailable)?);
+        store.limiter(|s| &mut s.limiter);
+        arm(&mut store, manifest).map_err(Failure::Unavailable)?;
+        let instance = runtime
+            .block_on(pre.instantiate_async(&mut store))
+            .map_err(|e| Failure::Trap(describe(&e)))?;
+        Ok(Warm {
+            store,
+            instance,
+            poisoned: false,
+            max_output: manifest.capabilities.max_output_bytes,
+            manifest: manifest.clone(),
+        })
+    }
+
+    /// Call `check` again in a warm sandbox, with the deadline and fuel re-armed.
+    /// After any failure the sandbox is poisoned and refuses further calls.
+    pub fn call_warm(&self, warm: &mut Warm, ctx: &CallContext) -> Result<Verdict, Failure> {
+        if warm.poisoned {
+            return Err(Failure::Unavailable(
+                "this sandbox trapped earlier; start a new one".into(),
+            ));
+        }
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| Failure::Unavailable("the plugin runtime has shut down".into()))?;
+        arm(&mut warm.store, &warm.manifest).map_err(Failure::Unavailable)?;
+        let wit_ctx = to_wit(ctx);
+        let deadline = Duration::from_millis(warm.manifest.capabilities.timeout_ms);
+        let (instance, store) = (&warm.instance, &mut warm.store);
+        let answer = runtime.block_on(async {
+            tokio::time::timeout(deadline, instance.call_check(&mut *store, &wit_ctx))
+                .await
+                .ok()
+        });
+        let limits = Limits {
+            max_output: warm.max_output,
+        };
+        match answer {
+            Some(Ok(Ok(v))) => verdict(v, &limits),
+            Some(Ok(Err(e))) => Err(plugin_error(e)),
+            Some(Err(e)) => {
+                warm.poisoned = true;
+                Err(Failure::Trap(describe(&e)))
+            }
+            None => {
+                warm.poisoned = true;
+                Err(Failure::Timeout {
+                    limit_ms: warm.manifest.capabilities.timeout_ms,
+                })
+            }
+        }
     }
 
     /// One call: a fresh store with the manifest's limits, the deadline armed,
@@ -215,25 +309,34 @@ impl Sandboxes {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         if store.set_fuel(caps.max_fuel.unwrap_or(u64::MAX)).is_err() {
-            return Err((Failure::Unavailable("fuel is not enabled in this engine".into()), Vec::new()));
+            return Err((
+                Failure::Unavailable("fuel is not enabled in this engine".into()),
+                Vec::new(),
+            ));
         }
         let ticks = caps.timeout_ms.div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1)) + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let deadline = Duration::from_millis(caps.timeout_ms);
-        let outcome = self.runtime.block_on(async {
-            match tokio::time::timeout(deadline, call(&mut store)).await {
-                Ok(r) => Some(r),
-                Err(_) => None,
-            }
-        });
+        let Some(runtime) = &self.runtime else {
+            return Err((
+                Failure::Unavailable("the plugin runtime has shut down".into()),
+                Vec::new(),
+            ));
+        };
+        let outcome = runtime.block_on(async { tokio::time::timeout(deadline, call(&mut store)).await.ok() });
         let state = store.into_data();
         let denied = state.hooks.denied.first().cloned();
         let exceeded = state.limiter.exceeded;
         let stdio_full = state.stdio_full(caps.max_log_bytes);
         let log = state.into_log().lines;
         match outcome {
-            None => Err((Failure::Timeout { limit_ms: caps.timeout_ms }, log)),
+            None => Err((
+                Failure::Timeout {
+                    limit_ms: caps.timeout_ms,
+                },
+                log,
+            )),
             Some(Ok(r)) => match denied {
                 Some(denied) => Err((Failure::Capability(denied), log)),
                 None => Ok((r, log, limits)),
@@ -254,7 +357,9 @@ impl Sandboxes {
                     ))
                 } else {
                     match e.downcast_ref::<Trap>() {
-                        Some(Trap::Interrupt) => Failure::Timeout { limit_ms: caps.timeout_ms },
+                        Some(Trap::Interrupt) => Failure::Timeout {
+                            limit_ms: caps.timeout_ms,
+                        },
                         Some(Trap::OutOfFuel) => Failure::Fuel {
                             limit: caps.max_fuel.unwrap_or(u64::MAX),
                         },
@@ -274,6 +379,27 @@ impl Sandboxes {
             }
         }
     }
+}
+
+/// Set the call's fuel and arm its epoch deadline (before every call).
+fn arm(store: &mut Store<SandboxState>, manifest: &Manifest) -> Result<(), String> {
+    let caps = &manifest.capabilities;
+    store
+        .set_fuel(caps.max_fuel.unwrap_or(u64::MAX))
+        .map_err(|e| format!("cannot set fuel: {e}"))?;
+    let ticks = caps.timeout_ms.div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1)) + 1;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+    Ok(())
+}
+
+/// One sandbox kept across calls (benchmarks, batch tools); gates never use one.
+pub struct Warm {
+    store: Store<SandboxState>,
+    instance: bindings::gate_check::GateCheck,
+    poisoned: bool,
+    max_output: u64,
+    manifest: Manifest,
 }
 
 /// The reason of a failed call, without the wasm backtrace.
@@ -383,7 +509,9 @@ fn verdict(v: wit::Verdict, limits: &Limits) -> Result<Verdict, Failure> {
     let mut findings = Vec::with_capacity(v.findings.len());
     for (i, f) in v.findings.into_iter().enumerate() {
         if f.rule.trim().is_empty() || f.message.trim().is_empty() {
-            return Err(Failure::Malformed(format!("findings[{i}] has an empty rule or message")));
+            return Err(Failure::Malformed(format!(
+                "findings[{i}] has an empty rule or message"
+            )));
         }
         findings.push(Finding {
             rule: f.rule,
@@ -407,7 +535,10 @@ fn verdict(v: wit::Verdict, limits: &Limits) -> Result<Verdict, Failure> {
 }
 
 fn statements(s: Vec<wit::Statement>, limits: &Limits) -> Result<Vec<Statement>, Failure> {
-    let total: u64 = s.iter().map(|s| (s.predicate_type.len() + s.predicate.len()) as u64).sum();
+    let total: u64 = s
+        .iter()
+        .map(|s| (s.predicate_type.len() + s.predicate.len()) as u64)
+        .sum();
     if let Some(f) = output_too_large(total, limits) {
         return Err(f);
     }
@@ -424,7 +555,9 @@ fn statements(s: Vec<wit::Statement>, limits: &Limits) -> Result<Vec<Statement>,
             let predicate: serde_json::Value = serde_json::from_str(&s.predicate)
                 .map_err(|e| Failure::Malformed(format!("statements[{i}].predicate is not JSON: {e}")))?;
             if !predicate.is_object() {
-                return Err(Failure::Malformed(format!("statements[{i}].predicate is not a JSON object")));
+                return Err(Failure::Malformed(format!(
+                    "statements[{i}].predicate is not a JSON object"
+                )));
             }
             Ok(Statement {
                 predicate_type: s.predicate_type,
@@ -530,7 +663,11 @@ impl WasiHttpHooks for AllowList {
         if !super::manifest::host_allowed(&self.hosts, &host, port) {
             self.denied.push(format!(
                 "the plugin tried to reach {host}:{port}, which is not in its allowed_hosts ({})",
-                if self.hosts.is_empty() { "none granted".to_string() } else { self.hosts.join(", ") }
+                if self.hosts.is_empty() {
+                    "none granted".to_string()
+                } else {
+                    self.hosts.join(", ")
+                }
             ));
             drop(fut);
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });

@@ -34,8 +34,14 @@ impl VendorKey {
 /// A vendor's name from its key file: `acme.pub.pem` is "acme", and a
 /// generic `acme/ed25519.pub.pem` (as `gatehouse keys generate` writes) is too.
 pub fn vendor_name(path: &std::path::Path) -> String {
-    let stem = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stem = stem.trim_end_matches(".pem").trim_end_matches(".pub").trim_end_matches(".ed25519");
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = stem
+        .trim_end_matches(".pem")
+        .trim_end_matches(".pub")
+        .trim_end_matches(".ed25519");
     if stem.is_empty() || stem == "ed25519" {
         path.parent()
             .and_then(|p| p.file_name())
@@ -88,7 +94,8 @@ pub fn sign(key: &SigningKey, wasm_sha256: &str, name: Option<&str>, now: &str) 
 /// Verify a signature file for a component of digest `wasm_sha256`. The
 /// reason on failure is complete enough to show an operator as is.
 pub fn verify(sig_file: &[u8], wasm_sha256: &str, trusted: &[VendorKey]) -> Result<Signer, String> {
-    let env = evidence::parse_envelope(sig_file).map_err(|r| format!("the signature file is not a DSSE envelope: {}", r.reason))?;
+    let env = evidence::parse_envelope(sig_file)
+        .map_err(|r| format!("the signature file is not a DSSE envelope: {}", r.reason))?;
     if env.payload_type != PAYLOAD_TYPE {
         return Err(format!(
             "the signature's payloadType is {:?}, expected {PAYLOAD_TYPE:?}",
@@ -107,7 +114,10 @@ pub fn verify(sig_file: &[u8], wasm_sha256: &str, trusted: &[VendorKey]) -> Resu
             .and_then(|b| Signature::from_slice(&b).ok())
             .is_some_and(|sig| k.key.verify_strict(&message, &sig).is_ok());
         if !ok {
-            return Err(format!("the signature by trusted key {} ({}) does not verify", k.name, k.keyid));
+            return Err(format!(
+                "the signature by trusted key {} ({}) does not verify",
+                k.name, k.keyid
+            ));
         }
         signer = Some(k);
     }
@@ -117,16 +127,24 @@ pub fn verify(sig_file: &[u8], wasm_sha256: &str, trusted: &[VendorKey]) -> Resu
         } else {
             format!(
                 "it is signed by {}, which is not among the trusted plugin keys",
-                if unknown.is_empty() { "no key".to_string() } else { unknown.join(", ") }
+                if unknown.is_empty() {
+                    "no key".to_string()
+                } else {
+                    unknown.join(", ")
+                }
             )
         });
     };
     let payload: Value =
         serde_json::from_slice(&env.payload).map_err(|e| format!("the signed payload is not JSON: {e}"))?;
-    if payload["_type"] != SIGNATURE_TYPE {
-        return Err(format!("the signed payload's _type is {}, expected {SIGNATURE_TYPE}", payload["_type"]));
+    let field = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default();
+    if field("_type") != SIGNATURE_TYPE {
+        return Err(format!(
+            "the signed payload's _type is {:?}, expected {SIGNATURE_TYPE}",
+            field("_type")
+        ));
     }
-    let signed = payload["wasm_sha256"].as_str().unwrap_or_default();
+    let signed = field("wasm_sha256");
     if signed != wasm_sha256 {
         return Err(format!(
             "the signature is for a component with sha256 {signed}, not this one ({wasm_sha256})"
@@ -158,9 +176,7 @@ mod tests {
         let e = verify(other.as_bytes(), "aa", &trusted).unwrap_err();
         assert!(e.contains("not among the trusted"), "{e}");
         let mut tampered: Value = serde_json::from_str(&sig).unwrap();
-        tampered["payload"] = json!(STANDARD.encode(
-            json!({"_type": SIGNATURE_TYPE, "wasm_sha256": "bb"}).to_string()
-        ));
+        tampered["payload"] = json!(STANDARD.encode(json!({"_type": SIGNATURE_TYPE, "wasm_sha256": "bb"}).to_string()));
         let e = verify(tampered.to_string().as_bytes(), "bb", &trusted).unwrap_err();
         assert!(e.contains("does not verify"), "{e}");
         let e = verify(b"not json", "aa", &trusted).unwrap_err();

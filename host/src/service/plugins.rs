@@ -48,10 +48,17 @@ impl Check for PluginCheck {
 
     fn evaluate(&self, ctx: &Context<'_>) -> CheckOutput {
         let Some(plugin) = &self.plugin else {
-            return error(format!("{}: no plugin of that name is loaded (gatehouse plugin list)", self.check));
+            return error(format!(
+                "{}: no plugin of that name is loaded (gatehouse plugin list)",
+                self.check
+            ));
         };
         if plugin.manifest.world != World::GateCheck {
-            return error(format!("{} is a {}, not a gate check", self.check, plugin.manifest.world.as_str()));
+            return error(format!(
+                "{} is a {}, not a gate check",
+                self.check,
+                plugin.manifest.world.as_str()
+            ));
         }
         let call = CallContext {
             application: ctx.application.key.clone(),
@@ -278,7 +285,8 @@ impl Gatehouse {
         if statements.is_empty() {
             return Ok(Vec::new());
         }
-        self.trust_collector_key().map_err(|e| format!("cannot trust the collector key: {e}"))?;
+        self.trust_collector_key()
+            .map_err(|e| format!("cannot trust the collector key: {e}"))?;
         let subjects = subjects_of(version);
         let mut bundle = String::new();
         for s in statements {
@@ -361,7 +369,11 @@ fn summary(stored: &[IngestOutcome]) -> CheckOutput {
             message: if digests.is_empty() {
                 "collected no statements".to_string()
             } else {
-                format!("collected {} statement(s) as evidence: {}", digests.len(), digests.join(", "))
+                format!(
+                    "collected {} statement(s) as evidence: {}",
+                    digests.len(),
+                    digests.join(", ")
+                )
             },
             rule_id: None,
             title: None,

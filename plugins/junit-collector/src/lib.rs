@@ -42,7 +42,10 @@ impl Collector for JunitCollector {
         let mut tally = Tally::default();
         for f in &files {
             let text = std::fs::read_to_string(f).map_err(|e| Error::new("read", format!("{}: {e}", f.display())))?;
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             read_report(&name, &text, &mut tally)?;
         }
         gatehouse_sdk::log::info(&format!(
@@ -65,7 +68,10 @@ pub fn read_report(name: &str, xml: &str, tally: &mut Tally) -> Result<(), Error
     if !matches!(root.tag_name().name(), "testsuites" | "testsuite") {
         return Err(Error::new(
             "bad-report",
-            format!("{name}: root element is <{}>, expected <testsuites> or <testsuite>", root.tag_name().name()),
+            format!(
+                "{name}: root element is <{}>, expected <testsuites> or <testsuite>",
+                root.tag_name().name()
+            ),
         ));
     }
     for case in root.descendants().filter(|n| n.has_tag_name("testcase")) {
@@ -73,7 +79,9 @@ pub fn read_report(name: &str, xml: &str, tally: &mut Tally) -> Result<(), Error
             Some(class) if !class.is_empty() => format!("{class}::{}", case.attribute("name").unwrap_or("?")),
             _ => case.attribute("name").unwrap_or("?").to_string(),
         };
-        let failed = case.children().any(|c| c.has_tag_name("failure") || c.has_tag_name("error"));
+        let failed = case
+            .children()
+            .any(|c| c.has_tag_name("failure") || c.has_tag_name("error"));
         let skipped = case.children().any(|c| c.has_tag_name("skipped"));
         if failed {
             tally.failed.push(test);
@@ -127,6 +135,10 @@ mod tests {
     #[test]
     fn a_non_junit_document_is_refused_by_name() {
         let err = read_report("b.xml", "<html/>", &mut Tally::default()).unwrap_err();
-        assert!(err.message.contains("b.xml") && err.message.contains("<html>"), "{}", err.message);
+        assert!(
+            err.message.contains("b.xml") && err.message.contains("<html>"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -28,7 +28,9 @@ impl GateCheck for LicensePolicy {
     fn check(ctx: Context) -> Result<Verdict, Error> {
         let params = ctx.params_json()?;
         let deny = match params.get("deny") {
-            Some(v) => strings(v).ok_or_else(|| Error::new("bad-params", "params.deny must be a list of licence ids"))?,
+            Some(v) => {
+                strings(v).ok_or_else(|| Error::new("bad-params", "params.deny must be a list of licence ids"))?
+            }
             None => gatehouse_sdk::config::list("deny"),
         };
         let warn_unknown = params
@@ -45,7 +47,11 @@ impl GateCheck for LicensePolicy {
                     .remediation("attach a signed CycloneDX or SPDX SBOM to the version"),
             ]));
         }
-        gatehouse_sdk::log::debug(&format!("{} components, {} denied licences", components.len(), deny.len()));
+        gatehouse_sdk::log::debug(&format!(
+            "{} components, {} denied licences",
+            components.len(),
+            deny.len()
+        ));
         Ok(Verdict::from_findings(judge(&components, &deny, warn_unknown)))
     }
 }
@@ -221,7 +227,11 @@ pub fn judge(components: &[Licensed], deny: &[String], warn_unknown: bool) -> Ve
             findings.push(
                 Finding::new(
                     "LIC-001",
-                    format!("{who} is licensed under denied {} (declared: {})", ids.join(", "), declared.join("; ")),
+                    format!(
+                        "{who} is licensed under denied {} (declared: {})",
+                        ids.join(", "),
+                        declared.join("; ")
+                    ),
                 )
                 .severity(Severity::High)
                 .remediation("replace the component, or ask for a waiver with the legal team's approval"),
@@ -242,8 +252,11 @@ mod tests {
     use super::*;
 
     fn evidence(predicate_type: &str, path: &str) -> Value {
-        let text = std::fs::read_to_string(format!("{}/../../../shared/data/sbom/{path}", env!("CARGO_MANIFEST_DIR")))
-            .expect("shared SBOM");
+        let text = std::fs::read_to_string(format!(
+            "{}/../../../shared/data/sbom/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("shared SBOM");
         let predicate: Value = serde_json::from_str(&text).expect("json");
         serde_json::json!({ "evidence": [{ "predicate_type": predicate_type, "predicate": predicate }] })
     }
@@ -254,7 +267,12 @@ mod tests {
         let components = sbom_components(&input);
         assert!(components.len() > 10);
         let findings = judge(&components, &["MPL-2.0".to_string()], false);
-        assert_eq!(findings.len(), 1, "{:?}", findings.iter().map(|f| &f.message).collect::<Vec<_>>());
+        assert_eq!(
+            findings.len(),
+            1,
+            "{:?}",
+            findings.iter().map(|f| &f.message).collect::<Vec<_>>()
+        );
         assert!(findings[0].message.contains("pkg:pypi/"), "{}", findings[0].message);
         assert!(findings[0].message.contains("MPL-2.0"));
         assert!(judge(&components, &["GPL-3.0-only".to_string()], false).is_empty());
@@ -266,7 +284,11 @@ mod tests {
         let components = sbom_components(&input);
         let isc = judge(&components, &["isc".to_string()], false);
         assert_eq!(isc.len(), 3);
-        assert!(isc.iter().all(|f| f.message.contains("pkg:npm/")), "{:?}", isc[0].message);
+        assert!(
+            isc.iter().all(|f| f.message.contains("pkg:npm/")),
+            "{:?}",
+            isc[0].message
+        );
     }
 
     #[test]
@@ -282,13 +304,20 @@ mod tests {
 
     #[test]
     fn or_choices_in_the_real_cargo_sbom_are_honoured() {
-        let path = format!("{}/../../../shared/data/dsse/valid/cyclonedx-sbom.statement.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../../shared/data/dsse/valid/cyclonedx-sbom.statement.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let statement: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        let input = serde_json::json!({ "evidence": [{ "predicate_type": CYCLONEDX, "predicate": statement["predicate"] }] });
+        let input =
+            serde_json::json!({ "evidence": [{ "predicate_type": CYCLONEDX, "predicate": statement["predicate"] }] });
         let components = sbom_components(&input);
         assert_eq!(judge(&components, &["Unlicense".to_string()], false).len(), 0);
         assert_eq!(judge(&components, &["MIT".to_string()], false).len(), 3);
-        assert_eq!(judge(&components, &["MIT".to_string(), "Apache-2.0".to_string()], false).len(), 29);
+        assert_eq!(
+            judge(&components, &["MIT".to_string(), "Apache-2.0".to_string()], false).len(),
+            29
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ impl GateCheck for ProvenanceBuilder {
         let allowed = match params.get("allowed_builders") {
             Some(v) => v
                 .as_array()
-                .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
+                .and_then(|a| {
+                    a.iter()
+                        .map(|s| s.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                })
                 .ok_or_else(|| Error::new("bad-params", "params.allowed_builders must be a list of builder ids"))?,
             None => gatehouse_sdk::config::list("allowed_builders"),
         };
@@ -37,7 +41,11 @@ pub fn builders(input: &Value) -> Vec<Option<String>> {
         .into_iter()
         .flatten()
         .filter_map(|e| match e["predicate_type"].as_str()? {
-            SLSA_V1 => Some(e["predicate"]["runDetails"]["builder"]["id"].as_str().map(str::to_string)),
+            SLSA_V1 => Some(
+                e["predicate"]["runDetails"]["builder"]["id"]
+                    .as_str()
+                    .map(str::to_string),
+            ),
             SLSA_V02 => Some(e["predicate"]["builder"]["id"].as_str().map(str::to_string)),
             _ => None,
         })
@@ -101,7 +109,10 @@ mod tests {
     #[test]
     fn the_real_provenance_builder_is_judged_against_the_allow_list() {
         let found = builders(&fixture_input());
-        assert_eq!(found, [Some("https://example.com/relgov-fixture/builders/local@v1".to_string())]);
+        assert_eq!(
+            found,
+            [Some("https://example.com/relgov-fixture/builders/local@v1".to_string())]
+        );
         assert!(judge(&found, &["https://example.com/relgov-fixture/builders/*".to_string()]).is_empty());
         let refused = judge(&found, &["https://github.com/actions/runner".to_string()]);
         assert_eq!(refused.len(), 1);

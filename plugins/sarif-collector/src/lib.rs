@@ -30,7 +30,10 @@ impl Collector for SarifCollector {
         files.sort();
         let mut out = Vec::new();
         for f in &files {
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let text = std::fs::read_to_string(f).map_err(|e| Error::new("read", format!("{name}: {e}")))?;
             out.extend(summaries(&name, &text)?);
         }
@@ -56,7 +59,11 @@ pub fn summaries(name: &str, text: &str) -> Result<Vec<Statement>, Error> {
         let mut error_rules: Vec<String> = Vec::new();
         for r in run["results"].as_array().into_iter().flatten() {
             let level = r["level"].as_str().unwrap_or("warning");
-            let level = if matches!(level, "error" | "warning" | "note" | "none") { level } else { "warning" };
+            let level = if matches!(level, "error" | "warning" | "note" | "none") {
+                level
+            } else {
+                "warning"
+            };
             counts[level] = json!(counts[level].as_u64().unwrap_or(0) + 1);
             if level == "error"
                 && let Some(rule) = r["ruleId"].as_str()

@@ -27,7 +27,10 @@ impl GateCheck for Hostile {
             "recursion" => Ok(Verdict::fail(vec![Finding::new("R", format!("{}", deep(0)))])),
             "panic" => panic!("hostile plugin panics on purpose"),
             "read" => match std::fs::read_to_string(&target) {
-                Ok(text) => Ok(Verdict::fail(vec![Finding::new("LEAK", format!("read {target}: {text}"))])),
+                Ok(text) => Ok(Verdict::fail(vec![Finding::new(
+                    "LEAK",
+                    format!("read {target}: {text}"),
+                )])),
                 Err(e) => Err(Error::new("denied", format!("read {target}: {e}"))),
             },
             "write" => match std::fs::write(&target, b"owned") {
@@ -40,16 +43,26 @@ impl GateCheck for Hostile {
                 if vars.is_empty() && args.is_empty() {
                     Err(Error::new("denied", "no environment variables and no arguments"))
                 } else {
-                    Ok(Verdict::fail(vec![Finding::new("LEAK", format!("env {vars:?} args {args:?}"))]))
+                    Ok(Verdict::fail(vec![Finding::new(
+                        "LEAK",
+                        format!("env {vars:?} args {args:?}"),
+                    )]))
                 }
             }
             "http" => match gatehouse_sdk::http::get(&target, 1 << 20) {
-                Ok(r) => Ok(Verdict::fail(vec![Finding::new("LEAK", format!("GET {target}: {}", r.status))])),
+                Ok(r) => Ok(Verdict::fail(vec![Finding::new(
+                    "LEAK",
+                    format!("GET {target}: {}", r.status),
+                )])),
                 Err(e) => Err(e),
             },
             "huge-result" => {
                 let message = "x".repeat(1 << 20);
-                Ok(Verdict::fail((0..64).map(|i| Finding::new(format!("H{i}"), message.clone())).collect()))
+                Ok(Verdict::fail(
+                    (0..64)
+                        .map(|i| Finding::new(format!("H{i}"), message.clone()))
+                        .collect(),
+                ))
             }
             "log-flood" => {
                 for i in 0..100_000 {
