@@ -60,11 +60,15 @@ fn crates(dir: &Path, marker: &str) -> Vec<(String, PathBuf)> {
 
 fn plugins(manifest: &Path, out_dir: &Path) {
     let root = manifest.join("..");
-    for watched in ["plugins", "sdk", "wit", "tests/guests", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
-    }
     let first_party = crates(&root.join("plugins"), "gatehouse-plugin.toml");
     let guests = crates(&root.join("tests/guests"), "Cargo.toml");
+    // The Rust crates only: plugins/ also holds JavaScript with a node_modules tree.
+    for (_, dir) in first_party.iter().chain(&guests) {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
+    for watched in ["sdk", "wit", "Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
     // OUT_DIR is TARGET/[TRIPLE/]PROFILE/build/PKG/out: build beside PROFILE.
     let target_root = out_dir
         .ancestors()

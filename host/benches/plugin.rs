@@ -84,6 +84,26 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(warm.check(&ctx)).expect("pass"))
     });
     group.finish();
+
+    // Criterion reports means; the goal is about the tail. Time single calls.
+    let mut ctx = ctx;
+    ctx.input = "{}".into();
+    ctx.params = "{}".into();
+    let mut samples: Vec<std::time::Duration> = (0..20_000)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            black_box(host.check(&trivial, &ctx)).expect("pass");
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    let at = |p: usize| samples[(samples.len() - 1) * p / 100];
+    println!(
+        "plugin_check/trivial/fresh_sandbox single calls: p50 {:?}, p90 {:?}, p99 {:?}",
+        at(50),
+        at(90),
+        at(99)
+    );
 }
 
 criterion_group!(plugin_benches, benches);

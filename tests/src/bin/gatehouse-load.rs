@@ -1,0 +1,443 @@
+//! A load driver for a running `gatehouse serve`: many clients on keep-alive
+//! HTTP/1.1 connections, each promoting its own versions through real gates
+//! (real policy evaluation, real store commits) or ingesting freshly signed
+//! evidence; bounded by a request count and a time limit. Setup requests
+//! (application, bindings, versions, keys) are not timed.
+//!
+//!     gatehouse-load --server http://127.0.0.1:8420 --token $ADMIN \
+//!         --scenario promote --concurrency 64 --requests 20000 --seconds 60
+//!
+//! Prints throughput and latency percentiles (and JSON with --json).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{Value, json};
+
+struct Args {
+    server: String,
+    token: String,
+    scenario: String,
+    concurrency: usize,
+    requests: usize,
+    seconds: u64,
+    json: bool,
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!("gatehouse-load: {msg}");
+    eprintln!(
+        "usage: gatehouse-load --server http://HOST:PORT --token ADMIN_TOKEN [--scenario promote|evidence] \
+         [--concurrency 64] [--requests 20000] [--seconds 60] [--json]"
+    );
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        server: "http://127.0.0.1:8420".into(),
+        token: std::env::var("GATEHOUSE_TOKEN").unwrap_or_default(),
+        scenario: "promote".into(),
+        concurrency: 64,
+        requests: 20_000,
+        seconds: 60,
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let number = |v: String, what: &str| -> usize {
+            v.parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| usage(&format!("{what}: expected a positive number, got {v:?}")))
+        };
+        match flag.as_str() {
+            "--server" => a.server = value(),
+            "--token" => a.token = value(),
+            "--scenario" => a.scenario = value(),
+            "--concurrency" => a.concurrency = number(value(), "--concurrency"),
+            "--requests" => a.requests = number(value(), "--requests"),
+            "--seconds" => a.seconds = number(value(), "--seconds") as u64,
+            "--json" => a.json = true,
+            "-h" | "--help" => usage("drive a running gatehouse serve"),
+            other => usage(&format!("unknown flag {other}")),
+        }
+    }
+    if a.token.is_empty() {
+        usage("--token (or GATEHOUSE_TOKEN) is required: an admin token, from `gatehouse token create --role admin`");
+    }
+    if !matches!(a.scenario.as_str(), "promote" | "evidence") {
+        usage(&format!("--scenario {:?}: expected promote or evidence", a.scenario));
+    }
+    a
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    addr: SocketAddr,
+    token: String,
+    stream: Option<BufReader<TcpStream>>,
+}
+
+impl Conn {
+    fn new(addr: SocketAddr, token: &str) -> Conn {
+        Conn {
+            addr,
+            token: token.to_string(),
+            stream: None,
+        }
+    }
+
+    fn call(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        for attempt in 0..2 {
+            if self.stream.is_none() {
+                let s = TcpStream::connect(self.addr)?;
+                s.set_nodelay(true)?;
+                s.set_read_timeout(Some(Duration::from_secs(60)))?;
+                self.stream = Some(BufReader::new(s));
+            }
+            match self.exchange(method, path, body) {
+                Ok(r) => return Ok(r),
+                Err(e) if attempt == 0 => {
+                    // The server may have closed an idle connection: reconnect once.
+                    self.stream = None;
+                    let _ = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("unreachable"))
+    }
+
+    fn exchange(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let reader = self
+            .stream
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("not connected"))?;
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            self.token,
+            body.len()
+        );
+        let s = reader.get_mut();
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+        let mut length = 0usize;
+        let mut close = false;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let lower = h.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            } else if lower.starts_with("connection:") && lower.contains("close") {
+                close = true;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        if close {
+            self.stream = None;
+        }
+        Ok((status, body))
+    }
+
+    fn json(&mut self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        match self.call(method, path, body.to_string().as_bytes()) {
+            Ok((s, b)) => (s, serde_json::from_slice(&b).unwrap_or(Value::Null)),
+            Err(e) => {
+                eprintln!("gatehouse-load: {method} {path}: {e}");
+                std::process::exit(1)
+            }
+        }
+    }
+}
+
+fn expect(what: &str, (status, body): (u16, Value), ok: &[u16]) -> Value {
+    if !ok.contains(&status) {
+        eprintln!("gatehouse-load: setup failed: {what}: HTTP {status} {body}");
+        std::process::exit(1);
+    }
+    body
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A signed test-result statement about one artifact digest (DSSE, in-toto v1).
+fn envelope(key: &SigningKey, keyid: &str, digest: &str, n: usize) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let statement = json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "load.tgz", "digest": {"sha256": digest}}],
+        "predicateType": "https://in-toto.io/attestation/test-result/v0.1",
+        "predicate": {"result": "PASSED", "url": format!("https://ci.example/run/{n}"), "passedTests": ["unit", "integration"], "failedTests": []},
+    })
+    .to_string();
+    let payload_type = "application/vnd.in-toto+json";
+    let pae = format!(
+        "DSSEv1 {} {payload_type} {} {statement}",
+        payload_type.len(),
+        statement.len()
+    );
+    let sig = key.sign(pae.as_bytes());
+    json!({"payload": b64.encode(&statement), "payloadType": payload_type,
+           "signatures": [{"keyid": keyid, "sig": b64.encode(sig.to_bytes())}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let args = parse_args();
+    let hostport = args
+        .server
+        .strip_prefix("http://")
+        .unwrap_or_else(|| usage("--server must be http://HOST:PORT"));
+    let addr = hostport
+        .trim_end_matches('/')
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| usage(&format!("cannot resolve {hostport}")));
+    let mut setup = Conn::new(addr, &args.token);
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let app = format!("load-{run}");
+    expect(
+        "create application",
+        setup.json(
+            "POST",
+            "/v1/applications",
+            &json!({"key": app, "project": format!("load{run}"), "criticality": "high"}),
+        ),
+        &[201],
+    );
+    // A CI key the server trusts, for the evidence the gates need.
+    let seed: [u8; 32] = {
+        use sha2::Digest;
+        sha2::Sha256::digest(format!("gatehouse-load {run}").as_bytes()).into()
+    };
+    let key = SigningKey::from_bytes(&seed);
+    let public_hex = hex(key.verifying_key().as_bytes());
+    let trusted = expect(
+        "trust the load key",
+        setup.json(
+            "POST",
+            "/v1/trusted-keys",
+            &json!({"name": format!("load-{run}"), "public_key": public_hex}),
+        ),
+        &[201],
+    );
+    let keyid = trusted["keyid"].as_str().unwrap_or_default().to_string();
+    // Real gates, scoped to this application: tests before dev, provenance advice
+    // at every entry (warn), SBOM advice at qa (warn).
+    for (id, check, stage, mode) in [
+        ("tests", "policy:baseline.tests", "dev", "block"),
+        ("prov", "policy:baseline.provenance", "*", "warn"),
+        ("sbom", "policy:baseline.sbom", "qa", "warn"),
+    ] {
+        let spec = json!({"check": check, "gate": {"stage": stage, "kind": "entry"}, "mode": mode,
+                          "scope": {"applications": [app]}});
+        expect(
+            "bind",
+            setup.json("PUT", &format!("/v1/bindings/load-{run}-{id}"), &spec),
+            &[200],
+        );
+    }
+
+    let n = args.requests;
+    let work: Vec<Vec<u8>> = match args.scenario.as_str() {
+        "promote" => {
+            // Each version climbs dev → qa → staging → prod: four promotions.
+            let versions = n.div_ceil(4);
+            eprintln!("setup: {versions} versions with signed test results…");
+            for i in 0..versions {
+                let digest = sha256_hex(format!("{run}-{i}").as_bytes());
+                let v = json!({"version": format!("1.0.{i}"), "artifacts": [{"name": "load.tgz", "kind": "file", "sha256": digest}]});
+                expect(
+                    "create version",
+                    setup.json("POST", &format!("/v1/applications/{app}/versions"), &v),
+                    &[201],
+                );
+                let env = envelope(&key, &keyid, &digest, i);
+                let r = setup
+                    .call("POST", "/v1/evidence", &env)
+                    .unwrap_or_else(|e| usage(&e.to_string()));
+                if r.0 != 200 {
+                    eprintln!("gatehouse-load: evidence refused: {}", String::from_utf8_lossy(&r.1));
+                    std::process::exit(1);
+                }
+            }
+            Vec::new()
+        }
+        _ => {
+            let versions = n.div_ceil(50).max(1);
+            let mut digests = Vec::new();
+            for i in 0..versions {
+                let digest = sha256_hex(format!("{run}-{i}").as_bytes());
+                let v = json!({"version": format!("1.0.{i}"), "artifacts": [{"name": "load.tgz", "kind": "file", "sha256": digest}]});
+                expect(
+                    "create version",
+                    setup.json("POST", &format!("/v1/applications/{app}/versions"), &v),
+                    &[201],
+                );
+                digests.push(digest);
+            }
+            (0..n)
+                .map(|i| envelope(&key, &keyid, &digests[i % digests.len()], i))
+                .collect()
+        }
+    };
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..args.concurrency)
+        .map(|client| {
+            let (work, next, latencies, failures) = (work.clone(), next.clone(), latencies.clone(), failures.clone());
+            let (token, app, scenario) = (args.token.clone(), app.clone(), args.scenario.clone());
+            std::thread::spawn(move || {
+                let mut conn = Conn::new(addr, &token);
+                let mut mine = Vec::new();
+                loop {
+                    if Instant::now() >= deadline {
+                        break;
+                    }
+                    let (method, path, body) = if scenario == "promote" {
+                        // Versions are taken whole, so one client walks each through its stages in order.
+                        let v = next.fetch_add(1, Ordering::Relaxed);
+                        if v * 4 >= n {
+                            break;
+                        }
+                        for stage in ["dev", "qa", "staging", "prod"] {
+                            let body = format!("{{\"target_stage\": \"{stage}\"}}");
+                            let path = format!("/v1/applications/{app}/versions/1.0.{v}/promote");
+                            let t = Instant::now();
+                            match conn.call("POST", &path, body.as_bytes()) {
+                                Ok((200, _)) => mine.push(t.elapsed()),
+                                Ok((s, b)) => {
+                                    if failures.fetch_add(1, Ordering::Relaxed) < 3 {
+                                        eprintln!("client {client}: HTTP {s}: {}", String::from_utf8_lossy(&b));
+                                    }
+                                    break;
+                                }
+                                Err(e) => {
+                                    failures.fetch_add(1, Ordering::Relaxed);
+                                    eprintln!("client {client}: {e}");
+                                    break;
+                                }
+                            }
+                        }
+                        continue;
+                    } else {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(env) = work.get(i) else { break };
+                        ("POST", "/v1/evidence".to_string(), env.clone())
+                    };
+                    let t = Instant::now();
+                    match conn.call(method, &path, &body) {
+                        Ok((200, _)) => mine.push(t.elapsed()),
+                        Ok((s, b)) => {
+                            if failures.fetch_add(1, Ordering::Relaxed) < 3 {
+                                eprintln!("client {client}: HTTP {s}: {}", String::from_utf8_lossy(&b));
+                            }
+                        }
+                        Err(e) => {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("client {client}: {e}");
+                        }
+                    }
+                }
+                if let Ok(mut all) = latencies.lock() {
+                    all.extend(mine);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    let elapsed = started.elapsed();
+    let mut all = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    all.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let report = json!({
+        "scenario": args.scenario,
+        "concurrency": args.concurrency,
+        "completed": all.len(),
+        "failed": failures.load(Ordering::Relaxed),
+        "seconds": elapsed.as_secs_f64(),
+        "throughput_per_s": all.len() as f64 / elapsed.as_secs_f64(),
+        "p50_ms": ms(percentile(&all, 50.0)),
+        "p90_ms": ms(percentile(&all, 90.0)),
+        "p99_ms": ms(percentile(&all, 99.0)),
+        "max_ms": ms(all.last().copied().unwrap_or_default()),
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "{} {}: {} ok, {} failed in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            report["scenario"].as_str().unwrap_or_default(),
+            args.concurrency,
+            all.len(),
+            report["failed"],
+            elapsed.as_secs_f64(),
+            report["throughput_per_s"].as_f64().unwrap_or_default(),
+            report["p50_ms"].as_f64().unwrap_or_default(),
+            report["p90_ms"].as_f64().unwrap_or_default(),
+            report["p99_ms"].as_f64().unwrap_or_default(),
+            report["max_ms"].as_f64().unwrap_or_default(),
+        );
+    }
+    if failures.load(Ordering::Relaxed) > 0 {
+        std::process::exit(1);
+    }
+}
