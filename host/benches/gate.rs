@@ -71,7 +71,7 @@ fn benches(c: &mut Criterion) {
     let all: Vec<String> = set.policies().map(|p| p.name.clone()).collect();
     let names: Vec<String> = all.iter().cycle().take(10).cloned().collect();
 
-    let whole_gate = || {
+    let gate_of = |names: &[String]| {
         let t = Transition {
             action: "promote",
             from_stage: Some("staging"),
@@ -104,6 +104,7 @@ fn benches(c: &mut Criterion) {
         };
         gate::evaluate(&ctx, &refs, &[])
     };
+    let whole_gate = || gate_of(&names);
     let verdict = whole_gate();
     assert!(
         verdict.checks.iter().all(|c| c.outcome != gate::Outcome::Error),
@@ -150,7 +151,125 @@ fn benches(c: &mut Criterion) {
     group.bench_function("one_policy_with_params", |b| {
         b.iter(|| black_box(set.evaluate("baseline.tests", &input, &params, Limits::default())))
     });
+    let three = PolicySet::new(vec![
+        policy::from_source("three.rego", THREE_RULES, policy::Origin::Bundled, 1).expect("three-rule policy"),
+    ])
+    .expect("compiles");
+    group.bench_function("three_rule_policy_100_evidence", |b| {
+        b.iter(|| black_box(three.evaluate("three", &input, &serde_json::Value::Null, Limits::default())))
+    });
     group.finish();
+
+    // rego-cpp beside us, in this run: the same policies, parameters and document.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("policies")).expect("dir");
+    for p in set.policies() {
+        std::fs::write(dir.path().join("policies").join(format!("{}.rego", p.name)), &p.source).expect("write policy");
+    }
+    std::fs::write(dir.path().join("input.json"), &doc).expect("write input");
+    std::fs::write(dir.path().join("params.json"), params.to_string()).expect("write params");
+    std::fs::write(dir.path().join("bound.txt"), names.join("\n")).expect("write bound");
+    std::fs::write(dir.path().join("three.rego"), THREE_RULES).expect("write three");
+    let ours_three = median_us(
+        || {
+            drop(black_box(three.evaluate(
+                "three",
+                &input,
+                &serde_json::Value::Null,
+                Limits::default(),
+            )))
+        },
+        9,
+        100,
+    );
+    let ours_loop = median_us(|| black_box(()), 9, 10_000);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/regopy_gate.py");
+    match std::process::Command::new("python3")
+        .arg(script)
+        .arg(dir.path())
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let peer: serde_json::Value = serde_json::from_slice(&o.stdout).expect("peer JSON");
+            let compared: Vec<String> = peer
+                .get("compared")
+                .and_then(serde_json::Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let same_gate = || gate_of(&compared);
+            let ours_gate = median_us(|| drop(black_box(same_gate())), 7, 30);
+            if let Some(u) = peer.get("unsupported").and_then(serde_json::Value::as_object) {
+                for (name, why) in u {
+                    println!("rego-cpp cannot evaluate {name} (left out on both sides): {why}");
+                }
+            }
+            let theirs = |k: &str| {
+                peer.get(k)
+                    .and_then(|v| v.get(0))
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN)
+            };
+            println!("\nrego-cpp (regopy) beside Gatehouse, same policies and document, medians in µs:");
+            println!(
+                "  whole gate ({} bindings x deny+warn, 100 evidence): gatehouse {:.1}, rego-cpp {:.1} -> {:.1}x",
+                compared.len(),
+                ours_gate,
+                theirs("whole_gate_us"),
+                theirs("whole_gate_us") / ours_gate
+            );
+            println!(
+                "  three-rule policy, one query:                      gatehouse {:.2}, rego-cpp {:.1} -> {:.0}x",
+                ours_three,
+                theirs("three_rule_query_us"),
+                theirs("three_rule_query_us") / ours_three
+            );
+            println!(
+                "  rego-cpp's floor (a query of an undefined rule):    {:.1}",
+                theirs("undefined_rule_query_us")
+            );
+            println!(
+                "  harness cost per call: Rust loop {:.4}, Python loop {:.4}",
+                ours_loop,
+                theirs("python_loop_per_call_us")
+            );
+        }
+        Ok(o) => println!("\nrego-cpp comparison failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => println!("\nrego-cpp comparison skipped: python3 not runnable ({e}); pip install regopy==1.5.2"),
+    }
+}
+
+const THREE_RULES: &str = r#"package three
+import rego.v1
+
+deny contains "the application names no owners" if count(input.application.owners.users) == 0
+deny contains msg if {
+	some e in input.evidence
+	e.predicate_type == "https://in-toto.io/attestation/test-result/v0.1"
+	e.predicate.result == "FAILED"
+	msg := sprintf("failed tests in %v", [e.digest])
+}
+warn contains "no provenance" if {
+	not any_provenance
+}
+any_provenance if {
+	some e in input.evidence
+	e.predicate_type == "https://slsa.dev/provenance/v1"
+}
+"#;
+
+/// Median over `rounds` of the mean of `inner` calls, in µs: the same method as the Python side.
+fn median_us(mut f: impl FnMut(), rounds: usize, inner: usize) -> f64 {
+    let mut samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..inner {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / inner as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 criterion_group!(gate_benches, benches);
