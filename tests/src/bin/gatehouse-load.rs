@@ -7,6 +7,12 @@
 //!     gatehouse-load --server http://127.0.0.1:8420 --token $ADMIN \
 //!         --scenario promote --concurrency 64 --requests 20000 --seconds 60
 //!
+//! or, with `--spawn`, against a sidecar it starts itself (the `gatehouse`
+//! binary beside this one, a fresh data directory, an admin token):
+//!
+//!     cargo build --release --bin gatehouse --bin gatehouse-load && \
+//!         ./target/release/gatehouse-load --spawn --scenario promote
+//!
 //! Prints throughput and latency percentiles (and JSON with --json).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,15 +33,16 @@ struct Args {
     requests: usize,
     seconds: u64,
     json: bool,
+    spawn: bool,
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!("gatehouse-load: {msg}");
     eprintln!(
-        "usage: gatehouse-load --server http://HOST:PORT --token ADMIN_TOKEN [--scenario promote|evidence] \
+        "usage: gatehouse-load (--server http://HOST:PORT --token ADMIN_TOKEN | --spawn) [--scenario promote|evidence] \
          [--concurrency 64] [--requests 20000] [--seconds 60] [--json]"
     );
-    std::process::exit(2)
+    exit(2)
 }
 
 fn parse_args() -> Args {
@@ -47,6 +54,7 @@ fn parse_args() -> Args {
         requests: 20_000,
         seconds: 60,
         json: false,
+        spawn: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,11 +73,12 @@ fn parse_args() -> Args {
             "--requests" => a.requests = number(value(), "--requests"),
             "--seconds" => a.seconds = number(value(), "--seconds") as u64,
             "--json" => a.json = true,
+            "--spawn" => a.spawn = true,
             "-h" | "--help" => usage("drive a running gatehouse serve"),
             other => usage(&format!("unknown flag {other}")),
         }
     }
-    if a.token.is_empty() {
+    if a.token.is_empty() && !a.spawn {
         usage("--token (or GATEHOUSE_TOKEN) is required: an admin token, from `gatehouse token create --role admin`");
     }
     if !matches!(a.scenario.as_str(), "promote" | "evidence") {
@@ -170,7 +179,7 @@ impl Conn {
             Ok((s, b)) => (s, serde_json::from_slice(&b).unwrap_or(Value::Null)),
             Err(e) => {
                 eprintln!("gatehouse-load: {method} {path}: {e}");
-                std::process::exit(1)
+                exit(1)
             }
         }
     }
@@ -179,7 +188,7 @@ impl Conn {
 fn expect(what: &str, (status, body): (u16, Value), ok: &[u16]) -> Value {
     if !ok.contains(&status) {
         eprintln!("gatehouse-load: setup failed: {what}: HTTP {status} {body}");
-        std::process::exit(1);
+        exit(1);
     }
     body
 }
@@ -228,8 +237,89 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.min(sorted.len() - 1)]
 }
 
+/// The sidecar started by `--spawn`, stopped by [`exit`] whatever the outcome.
+static SIDECAR: Mutex<Option<Spawned>> = Mutex::new(None);
+
+fn exit(code: i32) -> ! {
+    if let Ok(mut s) = SIDECAR.lock() {
+        drop(s.take());
+    }
+    std::process::exit(code)
+}
+
+/// A `gatehouse serve` this driver started: killed (and its data removed) on drop.
+struct Spawned {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Start the `gatehouse` beside this binary on a fresh data directory (kept in
+/// [`SIDECAR`]); return its URL and an admin token.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is kept in SIDECAR, whose Drop kills and waits for it"
+)]
+fn spawn_sidecar() -> (String, String) {
+    let exe = std::env::current_exe().unwrap_or_else(|e| usage(&format!("cannot find myself: {e}")));
+    let bin = exe.with_file_name(format!("gatehouse{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        usage(&format!(
+            "--spawn needs {} (cargo build --release --bin gatehouse)",
+            bin.display()
+        ));
+    }
+    let dir = std::env::temp_dir().join(format!("gatehouse-load-{}", std::process::id()));
+    let token = std::process::Command::new(&bin)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["token", "create", "--name", "load", "--role", "admin"])
+        .output()
+        .unwrap_or_else(|e| usage(&format!("cannot run {}: {e}", bin.display())));
+    if !token.status.success() {
+        usage(&format!(
+            "token create failed: {}",
+            String::from_utf8_lossy(&token.stderr)
+        ));
+    }
+    let mut child = std::process::Command::new(&bin)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("GATEHOUSE_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| usage(&format!("cannot start {}: {e}", bin.display())));
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let url = line
+        .trim()
+        .strip_prefix("gatehouse listening on ")
+        .unwrap_or_default()
+        .to_string();
+    if let Ok(mut slot) = SIDECAR.lock() {
+        *slot = Some(Spawned { child, dir });
+    }
+    if url.is_empty() {
+        usage(&format!("the sidecar did not start: {line:?}"));
+    }
+    (url, String::from_utf8_lossy(&token.stdout).trim().to_string())
+}
+
 fn main() {
-    let args = parse_args();
+    let mut args = parse_args();
+    if args.spawn {
+        (args.server, args.token) = spawn_sidecar();
+    }
     let hostport = args
         .server
         .strip_prefix("http://")
@@ -310,7 +400,7 @@ fn main() {
                     .unwrap_or_else(|e| usage(&e.to_string()));
                 if r.0 != 200 {
                     eprintln!("gatehouse-load: evidence refused: {}", String::from_utf8_lossy(&r.1));
-                    std::process::exit(1);
+                    exit(1);
                 }
             }
             Vec::new()
@@ -438,6 +528,7 @@ fn main() {
         );
     }
     if failures.load(Ordering::Relaxed) > 0 {
-        std::process::exit(1);
+        exit(1);
     }
+    exit(0)
 }
