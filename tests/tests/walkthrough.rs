@@ -55,6 +55,10 @@ fn the_readme_walkthrough_runs_as_written() {
         "dev passed on the signed test result; qa was blocked"
     );
     assert!(stderr.contains("forbidden"), "{stderr}");
+    // The bundled plugins are listed, and the plugin bound to qa judged (warn mode) in the dry run.
+    assert!(stdout.contains("license-policy\t0.1.0\tgate-check\tsha256:"), "{stdout}");
+    assert!(stdout.contains("still blocked (dry run) with exit code 1"), "{stdout}");
+    assert!(stdout.contains("plugin:provenance-builder"), "{stdout}");
     assert!(
         stdout.contains("https://in-toto.io/attestation/test-result/v0.1\tverified\t"),
         "{stdout}"
