@@ -331,17 +331,26 @@ impl PluginHost {
 
     /// Run a gate check in a fresh sandbox.
     pub fn check(&self, plugin: &Plugin, ctx: &CallContext) -> std::result::Result<Verdict, Failure> {
+        let _span = tracing::debug_span!("plugin_check", plugin = %plugin.manifest.name, gate = %ctx.gate).entered();
         let (sandboxes, prepared) = self.prepared(plugin)?;
         let (result, log) = sandboxes.check(prepared, &plugin.manifest, ctx);
         emit(&plugin.manifest.name, &log);
+        if let Err(f) = &result {
+            tracing::warn!(plugin = %plugin.manifest.name, "plugin check failed: {f}");
+        }
         result
     }
 
     /// Run a collector in a fresh sandbox.
     pub fn collect(&self, plugin: &Plugin, ctx: &CallContext) -> std::result::Result<Vec<Statement>, Failure> {
+        let _span =
+            tracing::debug_span!("plugin_collect", plugin = %plugin.manifest.name, version = %ctx.version).entered();
         let (sandboxes, prepared) = self.prepared(plugin)?;
         let (result, log) = sandboxes.collect(prepared, &plugin.manifest, ctx);
         emit(&plugin.manifest.name, &log);
+        if let Err(f) = &result {
+            tracing::warn!(plugin = %plugin.manifest.name, "collector failed: {f}");
+        }
         result
     }
 }

@@ -56,7 +56,10 @@ fn the_readme_walkthrough_runs_as_written() {
     );
     assert!(stderr.contains("forbidden"), "{stderr}");
     // The bundled plugins are listed, and the plugin bound to qa judged (warn mode) in the dry run.
-    assert!(stdout.contains("license-policy\t0.1.0\tgate-check\tsha256:"), "{stdout}");
+    assert!(
+        stdout.contains("license-policy\t0.1.0\tgate-check\tsha256:"),
+        "{stdout}"
+    );
     assert!(stdout.contains("still blocked (dry run) with exit code 1"), "{stdout}");
     assert!(stdout.contains("plugin:provenance-builder"), "{stdout}");
     assert!(

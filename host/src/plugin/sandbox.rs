@@ -760,7 +760,7 @@ impl SandboxState {
     fn stdio_full(&self, budget: u64) -> Option<&'static str> {
         [("stdout", &self.stdout), ("stderr", &self.stderr)]
             .into_iter()
-            .find(|(_, p)| p.contents().len() as u64 >= budget)
+            .find(|(_, p)| budget > 0 && p.contents().len() as u64 >= budget)
             .map(|(name, _)| name)
     }
 
