@@ -377,11 +377,22 @@ impl Sandboxes {
                         Some(Trap::StackOverflow) => Failure::StackOverflow,
                         Some(Trap::MemoryOutOfBounds) if recursing(&e) => Failure::StackOverflow,
                         _ => {
-                            let panic = log
+                            // A Rust panic prints "thread … panicked at FILE:LINE:COL:" and then its message.
+                            let stderr: Vec<&str> = log
                                 .iter()
-                                .rev()
-                                .find(|l| l.stream == "stderr" && l.text.contains("panicked"))
-                                .map(|l| format!(" after {}", truncate(l.text.trim(), 300)));
+                                .filter(|l| l.stream == "stderr")
+                                .map(|l| l.text.trim())
+                                .collect();
+                            let panic = stderr.iter().rposition(|l| l.contains("panicked")).map(|i| {
+                                let message = stderr.get(i + 1).copied().unwrap_or_default();
+                                format!(
+                                    " after {}",
+                                    truncate(
+                                        &format!("{} {message}", stderr.get(i).copied().unwrap_or_default()),
+                                        300
+                                    )
+                                )
+                            });
                             Failure::Trap(format!("{}{}", describe(&e), panic.unwrap_or_default()))
                         }
                     }
@@ -416,7 +427,7 @@ pub struct Warm {
 /// The reason of a failed call, without the wasm backtrace.
 fn describe(e: &wasmtime::Error) -> String {
     let text = match e.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        Some(trap) => trap.to_string(),
         None => e.root_cause().to_string(),
     };
     truncate(text.trim(), 500)

@@ -203,10 +203,17 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
+/// One writer connection (every change, in one immediate transaction with its
+/// event) and a pool of reader connections: in WAL mode readers see the last
+/// commit and do not wait for the writer, not even during its fsync.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
     path: PathBuf,
 }
+
+/// Idle reader connections kept open (more are opened under load and closed after).
+const IDLE_READERS: usize = 8;
 
 impl SqliteStore {
     /// Open (creating if needed) the store under `data_dir` and migrate it.
@@ -224,8 +231,17 @@ impl SqliteStore {
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             path,
         })
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "query_only", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
     }
 
     pub fn path(&self) -> &Path {
@@ -248,7 +264,28 @@ impl SqliteStore {
         })
     }
 
+    /// Run a read on a reader connection (`query_only`: it cannot write).
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let idle = self
+            .readers
+            .lock()
+            .map_err(|_| Error::Store("store lock poisoned".into()))?
+            .pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let result = f(&mut conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < IDLE_READERS
+        {
+            pool.push(conn);
+        }
+        result
+    }
+
+    /// Run a change on the one writer connection.
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self
             .conn
             .lock()
@@ -268,7 +305,7 @@ impl SqliteStore {
         events: Vec<NewEvent>,
         change: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<Vec<Event>> {
-        self.with_conn(|conn| {
+        self.with_writer(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             change(&tx)?;
             let sealed = append_all(&tx, events)?;
