@@ -209,7 +209,10 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
     expect("loop", "exceeded its time limit (timeout_ms = 200)");
     expect("memory-bomb", "exceeded its memory limit (max_memory_bytes = 16777216");
     expect("recursion", "overflowed its call stack");
-    expect("panic", "trapped: wasm trap: wasm `unreachable` instruction executed after thread");
+    expect(
+        "panic",
+        "trapped: wasm trap: wasm `unreachable` instruction executed after thread",
+    );
     expect("panic", "hostile plugin panics on purpose");
     expect("read-absolute", "read ");
     expect("read-dotdot", "read ");
