@@ -206,6 +206,23 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// Create versions `1.0.0` … of `app`, each with one artifact; return their digests.
+fn create_versions(setup: &mut Conn, app: &str, run: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let digest = sha256_hex(format!("{run}-{i}").as_bytes());
+            let v = json!({"version": format!("1.0.{i}"),
+                           "artifacts": [{"name": "load.tgz", "kind": "file", "sha256": digest}]});
+            expect(
+                "create version",
+                setup.json("POST", &format!("/v1/applications/{app}/versions"), &v),
+                &[201],
+            );
+            digest
+        })
+        .collect()
+}
+
 /// A signed test-result statement about one artifact digest (DSSE, in-toto v1).
 fn envelope(key: &SigningKey, keyid: &str, digest: &str, n: usize) -> Vec<u8> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -384,17 +401,12 @@ fn main() {
     let work: Vec<Vec<u8>> = match args.scenario.as_str() {
         "promote" => {
             // Each version climbs dev → qa → staging → prod: four promotions.
-            let versions = n.div_ceil(4);
-            eprintln!("setup: {versions} versions with signed test results…");
-            for i in 0..versions {
-                let digest = sha256_hex(format!("{run}-{i}").as_bytes());
-                let v = json!({"version": format!("1.0.{i}"), "artifacts": [{"name": "load.tgz", "kind": "file", "sha256": digest}]});
-                expect(
-                    "create version",
-                    setup.json("POST", &format!("/v1/applications/{app}/versions"), &v),
-                    &[201],
-                );
-                let env = envelope(&key, &keyid, &digest, i);
+            eprintln!("setup: {} versions with signed test results…", n.div_ceil(4));
+            for (i, digest) in create_versions(&mut setup, &app, &run, n.div_ceil(4))
+                .iter()
+                .enumerate()
+            {
+                let env = envelope(&key, &keyid, digest, i);
                 let r = setup
                     .call("POST", "/v1/evidence", &env)
                     .unwrap_or_else(|e| usage(&e.to_string()));
@@ -406,18 +418,7 @@ fn main() {
             Vec::new()
         }
         _ => {
-            let versions = n.div_ceil(50).max(1);
-            let mut digests = Vec::new();
-            for i in 0..versions {
-                let digest = sha256_hex(format!("{run}-{i}").as_bytes());
-                let v = json!({"version": format!("1.0.{i}"), "artifacts": [{"name": "load.tgz", "kind": "file", "sha256": digest}]});
-                expect(
-                    "create version",
-                    setup.json("POST", &format!("/v1/applications/{app}/versions"), &v),
-                    &[201],
-                );
-                digests.push(digest);
-            }
+            let digests = create_versions(&mut setup, &app, &run, n.div_ceil(50).max(1));
             (0..n)
                 .map(|i| envelope(&key, &keyid, &digests[i % digests.len()], i))
                 .collect()
