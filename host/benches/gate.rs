@@ -12,7 +12,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse::app::NewApplication;
 use gatehouse::document::{self, Transition};
 use gatehouse::error::parse_input;
-use gatehouse::evidence::{EvidenceBinding, EvidenceEntry};
+use gatehouse::evidence::{EvidenceBinding, EvidenceEntry, Origin, SignerInfo};
 use gatehouse::gate::{self, Check, Mode};
 use gatehouse::lifecycle::{GateKind, GateRef};
 use gatehouse::policy::{self, Limits, PolicyCheck, PolicySet};
@@ -37,9 +37,18 @@ fn evidence(n: usize) -> Vec<EvidenceEntry> {
                 signers: vec!["68a5b8514aaf64c9d57aa10956c0ee7b72b0f5a3a1063c127c52c6480f1c6151".into()],
                 added_by: "ci".into(),
                 added_at: "2026-11-26T00:00:00.000000Z".into(),
+                collected: None,
             },
             predicate_type: types.get(i % types.len()).map(|t| t.to_string()),
             subjects: vec![],
+            matched_subject: None,
+            origin: Some(Origin::Signed {
+                signers: vec![SignerInfo {
+                    keyid: "68a5b8514aaf64c9d57aa10956c0ee7b72b0f5a3a1063c127c52c6480f1c6151".into(),
+                    name: "ci".into(),
+                    owner: "platform".into(),
+                }],
+            }),
             statement: Some(json!({ "predicate": {
                 "result": "PASSED", "url": format!("https://ci/{i}"), "passedTests": ["a", "b"], "warnedTests": [], "failedTests": [],
                 "runDetails": { "builder": { "id": "https://github.com/actions/runner" } },
@@ -78,7 +87,7 @@ fn benches(c: &mut Criterion) {
             to_stage: Some("prod"),
             gate: &gate_ref,
         };
-        let doc = document::build(&app, &version, &t, &evidence, &[], &[]).to_json();
+        let doc = document::build(&app, &version, &t, &evidence, &[], &[], &[]).to_json();
         let input = PolicySet::input_from_json(&doc);
         let checks: Vec<PolicyCheck> = names
             .iter()
@@ -137,9 +146,9 @@ fn benches(c: &mut Criterion) {
         to_stage: Some("prod"),
         gate: &gate_ref,
     };
-    let doc = document::build(&app, &version, &t, &evidence, &[], &[]).to_json();
+    let doc = document::build(&app, &version, &t, &evidence, &[], &[], &[]).to_json();
     group.bench_function("build_document_100_evidence", |b| {
-        b.iter(|| black_box(document::build(&app, &version, &t, &evidence, &[], &[]).to_json()))
+        b.iter(|| black_box(document::build(&app, &version, &t, &evidence, &[], &[], &[]).to_json()))
     });
     group.bench_function("prepare_input_100_evidence", |b| {
         b.iter(|| black_box(PolicySet::input_from_json(&doc)))

@@ -59,6 +59,7 @@ fn benches(c: &mut Criterion) {
                 ecosystem: Some(x.ecosystem.clone()),
                 name: x.name.clone(),
                 version,
+                licenses: Vec::new(),
             });
         }
     }

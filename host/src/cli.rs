@@ -197,7 +197,12 @@ fn settle_config(cli: &Cli) -> Result<Config, Failure> {
     if let Some(dir) = &cli.data_dir {
         file.data_dir = Some(dir.clone());
     }
-    Ok(file.resolve()?)
+    let mut config = file.resolve()?;
+    if let Some(file) = &cli.config {
+        // No plugin may be granted a directory that holds the configuration.
+        config.gates.plugins.protected_paths.push(file.clone());
+    }
+    Ok(config)
 }
 
 fn install_logging(config: &Config, serving: bool) {
@@ -307,7 +312,7 @@ fn read_text_file(path: &std::path::Path) -> Result<String, Failure> {
     std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))
 }
 
-fn usage(message: String) -> Failure {
+pub(crate) fn usage(message: String) -> Failure {
     Failure {
         code: 2,
         error: anyhow::anyhow!(message),

@@ -48,6 +48,9 @@ pub struct ConfigFile {
     pub plugin_keys: Vec<PathBuf>,
     /// Where compiled plugins are cached by digest (default DATA_DIR/plugin-cache).
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Distinct trusted signers a statement needs, by predicate type (default 1).
+    #[serde(default)]
+    pub evidence_thresholds: std::collections::BTreeMap<String, u64>,
 }
 
 /// The configuration in force, every value decided.
@@ -263,12 +266,27 @@ impl ConfigFile {
                 key,
             ));
         }
+        let mut evidence_thresholds = std::collections::BTreeMap::new();
+        for (predicate_type, n) in self.evidence_thresholds {
+            if !(1..=16).contains(&n) || predicate_type.is_empty() {
+                return Err(Error::invalid(
+                    format!("evidence_thresholds.{predicate_type:?}"),
+                    n,
+                    "a predicate type mapped to 1 to 16 distinct trusted signers",
+                ));
+            }
+            evidence_thresholds.insert(predicate_type, usize::try_from(n).unwrap_or(16));
+        }
         let gates = crate::service::GateSettings {
+            evidence_thresholds,
             plugins: crate::plugin::PluginSettings {
                 dir: self.plugin_dir,
                 require_signed: self.require_signed_plugins.unwrap_or(false),
                 trusted_keys,
                 cache_dir: self.plugin_cache_dir,
+                protected_paths: std::iter::once(data_dir.clone())
+                    .chain(self.release_key.clone())
+                    .collect(),
             },
             webhook_url: self.webhook_url,
             release_key: self.release_key,

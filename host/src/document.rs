@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use crate::app::{Application, Criticality, Maturity, Owners};
-use crate::evidence::{EvidenceEntry, Subject};
+use crate::evidence::{EvidenceEntry, Origin, Subject};
+use crate::sbom::Component;
 use crate::lifecycle::GateRef;
 use crate::version::{Artifact, ReleaseStatus, Vcs, Version};
 use crate::vuln::Finding;
@@ -30,7 +31,7 @@ pub struct Document<'a> {
     artifacts: &'a [Artifact],
     transition: TransitionDoc<'a>,
     evidence: Vec<EvidenceDoc<'a>>,
-    sbom: SbomDoc,
+    sbom: SbomDoc<'a>,
     findings: Vec<FindingDoc<'a>>,
     waivers: &'a [Waiver],
 }
@@ -80,14 +81,28 @@ struct EvidenceDoc<'a> {
     digest: &'a str,
     predicate_type: Option<&'a str>,
     subjects: &'a [Subject],
+    /// The subject that names a current artifact of the version.
+    subject: Option<&'a Subject>,
+    /// Key ids of every trusted, usable key whose signature verified.
     signers: &'a [String],
+    /// Signed by trusted keys (with their names and owners), or collected by a plugin.
+    origin: Option<&'a Origin>,
     added_at: &'a str,
     predicate: Option<&'a serde_json::Value>,
 }
 
 #[derive(Serialize)]
-struct SbomDoc {
-    components: [(); 0],
+struct SbomDoc<'a> {
+    components: Vec<ComponentDoc<'a>>,
+}
+
+#[derive(Serialize)]
+struct ComponentDoc<'a> {
+    name: &'a str,
+    version: &'a str,
+    purl: &'a str,
+    ecosystem: Option<&'a str>,
+    licenses: &'a [String],
 }
 
 pub fn build<'a>(
@@ -95,6 +110,7 @@ pub fn build<'a>(
     v: &'a Version,
     t: &'a Transition<'a>,
     evidence: &'a [EvidenceEntry],
+    components: &'a [Component],
     findings: &'a [Finding],
     waivers: &'a [Waiver],
 ) -> Document<'a> {
@@ -131,12 +147,25 @@ pub fn build<'a>(
                 digest: &e.binding.digest,
                 predicate_type: e.predicate_type.as_deref(),
                 subjects: &e.subjects,
+                subject: e.matched_subject.as_ref(),
                 signers: &e.binding.signers,
+                origin: e.origin.as_ref(),
                 added_at: &e.binding.added_at,
                 predicate: e.statement.as_ref().and_then(|s| s.get("predicate")),
             })
             .collect(),
-        sbom: SbomDoc { components: [] },
+        sbom: SbomDoc {
+            components: components
+                .iter()
+                .map(|c| ComponentDoc {
+                    name: &c.name,
+                    version: &c.version,
+                    purl: &c.purl,
+                    ecosystem: c.ecosystem.as_deref(),
+                    licenses: &c.licenses,
+                })
+                .collect(),
+        },
         findings: findings
             .iter()
             .map(|f| FindingDoc {

@@ -179,6 +179,42 @@ pub struct EvidenceBinding {
     pub signers: Vec<String>,
     pub added_by: String,
     pub added_at: String,
+    /// Set when a collector plugin produced the statement (the host signed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collected: Option<Collection>,
+}
+
+/// How a collector came to produce a statement: which code ran, who asked, with what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Collection {
+    pub plugin: String,
+    /// SHA-256 of the component that ran.
+    pub plugin_digest: String,
+    /// Who vouches for that component (`bundled`, `vendor NAME (KEYID)`, `unsigned`).
+    pub plugin_signer: String,
+    /// The actor whose request ran the collector (a promotion or an on-demand collect).
+    pub triggered_by: String,
+    /// The binding that ran it at a gate; None for an on-demand collect.
+    pub binding: Option<String>,
+    /// The parameters it ran with (from the binding; on demand, none).
+    pub params: Value,
+}
+
+/// Where a piece of evidence comes from, as the input document, the record
+/// and the API show it: signed by trusted keys, or produced by a collector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    Signed { signers: Vec<SignerInfo> },
+    Collected(Collection),
+}
+
+/// A trusted key that signed a piece of evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignerInfo {
+    pub keyid: String,
+    pub name: String,
+    pub owner: String,
 }
 
 /// One piece of a version's evidence, as listed.
@@ -189,6 +225,47 @@ pub struct EvidenceEntry {
     pub predicate_type: Option<String>,
     pub subjects: Vec<Subject>,
     pub statement: Option<Value>,
+    /// The subject that names a current artifact of the version (set when
+    /// the gate input is built: evidence counts only while one does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_subject: Option<Subject>,
+    /// Where it comes from (filled when listed or judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// The origin of a binding: its collection, or the trusted keys that signed
+/// it (`keys` maps key id → (name, owner)). Evidence stored by an older build
+/// for a collector (added by `plugin:…`) counts as collected.
+pub fn origin_of(binding: &EvidenceBinding, keys: &BTreeMap<String, (String, String)>) -> Origin {
+    if let Some(c) = &binding.collected {
+        return Origin::Collected(c.clone());
+    }
+    if let Some(rest) = binding.added_by.strip_prefix("plugin:") {
+        let (plugin, digest) = rest.split_once("@sha256:").unwrap_or((rest, ""));
+        return Origin::Collected(Collection {
+            plugin: plugin.to_string(),
+            plugin_digest: digest.to_string(),
+            plugin_signer: "unknown (collected by an earlier build)".into(),
+            triggered_by: "unknown (collected by an earlier build)".into(),
+            binding: None,
+            params: Value::Null,
+        });
+    }
+    Origin::Signed {
+        signers: binding
+            .signers
+            .iter()
+            .map(|id| {
+                let (name, owner) = keys.get(id).cloned().unwrap_or_default();
+                SignerInfo {
+                    keyid: id.clone(),
+                    name,
+                    owner,
+                }
+            })
+            .collect(),
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -538,6 +615,31 @@ pub fn check_binding<'a>(
             }
         ),
     )
+}
+
+/// Refuse verified evidence signed by fewer than `required` distinct trusted keys.
+pub fn require_signers(v: &Verified, required: usize) -> Result<(), Refusal> {
+    if v.signers.len() >= required {
+        return Ok(());
+    }
+    refuse(
+        RefusalCode::ThresholdNotMet,
+        format!(
+            "{} of {required} required distinct trusted signatures for predicate type {} (the operator's evidence_thresholds)",
+            v.signers.len(),
+            v.statement.predicate_type
+        ),
+    )
+}
+
+/// The first subject whose sha256 is one of `digests` (the current
+/// artifacts of a version, or its own digest), if any.
+pub fn matching_subject<'a>(subjects: &'a [Subject], digests: &BTreeSet<String>) -> Option<&'a Subject> {
+    subjects.iter().find(|s| {
+        s.digest
+            .get("sha256")
+            .is_some_and(|d| digests.contains(&d.to_ascii_lowercase()))
+    })
 }
 
 /// Build a Statement v1 and sign it into a DSSE envelope (standard base64).

@@ -164,6 +164,10 @@ pub struct PluginSettings {
     pub trusted_keys: Vec<VendorKey>,
     /// Where compiled components are cached (DATA_DIR/plugin-cache).
     pub cache_dir: Option<PathBuf>,
+    /// Paths no plugin may be granted, nor any directory that holds them:
+    /// the data directory (it holds the private keys), the configuration
+    /// file and the release key file.
+    pub protected_paths: Vec<PathBuf>,
 }
 
 /// Where a plugin came from.
@@ -399,11 +403,24 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
         .map_err(|e| Error::invalid("plugin manifest", &origin, format!("a readable file ({e})")))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let m = manifest::parse(&text, &origin, base)?;
-    if let Some(name) = &m.bundled {
-        let Some((bm, wasm)) = bundled_component(name)? else {
+    manifest::refuse_protected(&m, &origin, &settings.protected_paths)?;
+    if let Some(name) = m.bundled.clone() {
+        // A bundled component never runs under another bundled plugin's
+        // name: otherwise `plugin:provenance-builder` could run licence code.
+        if name != m.name && bundled_names()?.contains(&m.name) {
             return Err(Error::invalid(
                 format!("{origin}: bundled"),
-                name,
+                &name,
+                format!(
+                    "the bundled plugin named {:?}, as the manifest's name says (a bundled component cannot run under another plugin's name; choose a name of your own)",
+                    m.name
+                ),
+            ));
+        }
+        let Some((bm, wasm)) = bundled_component(&name)? else {
+            return Err(Error::invalid(
+                format!("{origin}: bundled"),
+                &name,
                 format!("the name of a bundled plugin ({})", bundled_names()?.join(", ")),
             ));
         };
@@ -413,6 +430,10 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
                 m.world.as_str(),
                 format!("{}, the world of the bundled {name}", bm.world.as_str()),
             ));
+        }
+        let mut m = m;
+        if m.capabilities.predicate_types.is_empty() {
+            m.capabilities.predicate_types = bm.capabilities.predicate_types;
         }
         return Ok(Plugin {
             digest: sha256_hex(wasm),
@@ -460,7 +481,7 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
     }
     let sig_path = signature_path(&wasm_path);
     let signer = match std::fs::read(&sig_path) {
-        Ok(bytes) => signature::verify(&bytes, &digest, &settings.trusted_keys).map_err(|reason| {
+        Ok(bytes) => signature::verify(&bytes, &digest, &m.name, &settings.trusted_keys).map_err(|reason| {
             Error::invalid(
                 format!("{origin}: signature"),
                 sig_path.display().to_string(),

@@ -1,7 +1,12 @@
 //! Rego policies, evaluated in-process by regorus. The only module that
-//! touches regorus. Policies are conftest-style: `deny contains msg if …` and
-//! `warn contains msg if …`, where a message is a string or an object with
-//! `msg` and optionally `rule_id`, `title`, `rationale`, `remediation`.
+//! touches regorus. Policies are conftest-style, with conftest's rule names:
+//! `deny`, `deny_<name>`, `violation`, `violation_<name>` fail;
+//! `warn`, `warn_<name>` warn. A message is a string or an object with `msg`
+//! and optionally `rule_id`, `title`, `rationale`, `remediation`.
+//!
+//! A policy is a package: every file that declares it, merged as OPA and
+//! conftest merge them. Its digest covers every file; two files that define
+//! the same complete rule with `:=` (or two defaults) are refused, naming both.
 //!
 //! Fail closed: a policy that does not compile is refused when loaded; an
 //! evaluation error, a time limit hit or a missing policy is an `error`
@@ -36,9 +41,32 @@ pub struct Policy {
     pub origin: Origin,
     /// Increments each time an uploaded policy's text changes.
     pub version: u64,
-    /// SHA-256 of the text.
+    /// SHA-256 of the text; for a package of several files, of the sorted
+    /// SHA-256s of its files (one per line).
     pub digest: String,
+    /// The text (of a package of several files: each file after a `# file:` comment line).
     pub source: String,
+    /// Every file of the package, when it has more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<PolicyFile>,
+}
+
+/// One Rego file of a package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyFile {
+    pub path: String,
+    pub source: String,
+}
+
+impl Policy {
+    /// Every file of the policy: (path, text).
+    pub fn files(&self) -> Vec<(&str, &str)> {
+        if self.files.is_empty() {
+            vec![(self.path.as_str(), self.source.as_str())]
+        } else {
+            self.files.iter().map(|f| (f.path.as_str(), f.source.as_str())).collect()
+        }
+    }
 }
 
 /// Limits on one evaluation.
@@ -64,6 +92,8 @@ pub struct PolicySet {
     /// Prepared once (analysed, scheduled); clones share the compiled policy.
     engine: regorus::Engine,
     policies: Arc<BTreeMap<String, Policy>>,
+    /// The conftest rules each policy defines, deny-level first.
+    rules: Arc<BTreeMap<String, Vec<(String, Level)>>>,
     /// Prepared engines carrying `data.params`, one per distinct parameter set.
     with_params: Arc<std::sync::Mutex<BTreeMap<String, regorus::Engine>>>,
 }
@@ -110,15 +140,181 @@ pub fn from_source(path: &str, source: &str, origin: Origin, version: u64) -> Re
         version,
         digest: digest(source),
         source: source.to_string(),
+        files: Vec::new(),
     })
+}
+
+/// Policies from files: one per package, each holding every file that
+/// declares it (merged as OPA merges them). Conflicting definitions across
+/// the files of a package are refused, naming the files.
+pub fn from_files(files: Vec<(String, String)>, origin: Origin, version: u64) -> Result<Vec<Policy>> {
+    let mut by_package: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (path, source) in files {
+        let name = declared_package(&source)
+            .ok_or_else(|| Error::invalid("policy", &path, "a Rego module starting with a `package` line"))?;
+        by_package.entry(name).or_default().push((path, source));
+    }
+    by_package
+        .into_iter()
+        .map(|(name, files)| package(name, files, origin, version))
+        .collect()
+}
+
+/// One package from its files (at least one).
+fn package(name: String, mut files: Vec<(String, String)>, origin: Origin, version: u64) -> Result<Policy> {
+    files.sort();
+    check_conflicts(&files)?;
+    if let [(path, source)] = files.as_slice() {
+        return from_source(path, source, origin, version);
+    }
+    let path = files.first().map(|(p, _)| p.clone()).unwrap_or_default();
+    let source = files
+        .iter()
+        .map(|(p, s)| format!("# file: {p}\n{s}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Policy {
+        digest: digest_files(files.iter().map(|(_, s)| s.as_str())),
+        name,
+        path,
+        origin,
+        version,
+        source,
+        files: files
+            .into_iter()
+            .map(|(path, source)| PolicyFile { path, source })
+            .collect(),
+    })
+}
+
+/// The digest of a package: of its one file's text, or of the sorted
+/// SHA-256s of its files' texts (so neither order nor file names change it).
+pub fn digest_files<'a>(sources: impl Iterator<Item = &'a str>) -> String {
+    let mut each: Vec<String> = sources.map(digest).collect();
+    if let [one] = each.as_slice() {
+        return one.clone();
+    }
+    each.sort();
+    digest(&each.join("\n"))
+}
+
+/// How a top-level rule head defines its rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadKind {
+    /// `name := …` (a complete rule that may be defined once)
+    Assign,
+    /// `default name := …`
+    Default,
+    /// anything else (`contains`, `if`, `=`, `[`, functions)
+    Other,
+}
+
+/// The rules a file's top-level heads define: (name, kind, line). Heads are
+/// read from lines that start in the first column, as `opa fmt` writes them.
+fn rule_heads(source: &str) -> Vec<(String, HeadKind, usize)> {
+    let mut out = Vec::new();
+    let mut in_raw_string = false;
+    for (i, line) in source.lines().enumerate() {
+        if line.matches('`').count() % 2 == 1 {
+            in_raw_string = !in_raw_string;
+            continue;
+        }
+        if in_raw_string || !line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            continue;
+        }
+        let (default, rest) = match line.strip_prefix("default ") {
+            Some(rest) => (true, rest.trim_start()),
+            None => (false, line),
+        };
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let (name, after) = rest.split_at(end);
+        if matches!(name, "package" | "import") || name.is_empty() {
+            continue;
+        }
+        let kind = if default {
+            HeadKind::Default
+        } else if after.trim_start().starts_with(":=") {
+            HeadKind::Assign
+        } else {
+            HeadKind::Other
+        };
+        out.push((name.to_string(), kind, i + 1));
+    }
+    out
+}
+
+/// Two files of one package may not both define a complete rule with `:=`,
+/// nor both give a default (OPA: "rule redeclared", "multiple default rules").
+fn check_conflicts(files: &[(String, String)]) -> Result<()> {
+    let mut seen: BTreeMap<(String, bool), (String, usize, HeadKind)> = BTreeMap::new();
+    for (path, source) in files {
+        for (name, kind, line) in rule_heads(source) {
+            let key = (name.clone(), kind == HeadKind::Default);
+            match seen.get(&key) {
+                Some((first_path, first_line, first_kind))
+                    if first_path != path && (kind != HeadKind::Other || *first_kind != HeadKind::Other) =>
+                {
+                    let what = if kind == HeadKind::Default {
+                        "a default for"
+                    } else {
+                        "a definition of"
+                    };
+                    return Err(Error::conflict(format!(
+                        "policy files {first_path} (line {first_line}) and {path} (line {line}) both give {what} rule {name} of package {}: OPA refuses such a package (rule redeclared); keep one",
+                        declared_package(source).unwrap_or_default()
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(key, (path.clone(), line, kind));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The conftest rule names a policy defines, with the level each yields:
+/// `deny`, `violation` (and `_<name>` variants) fail; `warn` (and variants) warn.
+fn conftest_rules(p: &Policy) -> Vec<(String, Level)> {
+    let mut rules: Vec<(String, Level)> = Vec::new();
+    for (_, source) in p.files() {
+        for (name, _, _) in rule_heads(source) {
+            if let Some(level) = conftest_level(&name)
+                && !rules.iter().any(|(n, _)| *n == name)
+            {
+                rules.push((name, level));
+            }
+        }
+    }
+    rules.sort_by(|a, b| (a.1 != Level::Deny, &a.0).cmp(&(b.1 != Level::Deny, &b.0)));
+    rules
+}
+
+/// conftest's prefixes: `deny`, `violation`, `warn`, alone or followed by `_<name>`.
+fn conftest_level(name: &str) -> Option<Level> {
+    for (prefix, level) in [("deny", Level::Deny), ("violation", Level::Deny), ("warn", Level::Warn)] {
+        if let Some(rest) = name.strip_prefix(prefix)
+            && (rest.is_empty() || (rest.len() > 1 && rest.starts_with('_')))
+        {
+            return Some(level);
+        }
+    }
+    None
 }
 
 /// The packs built into the binary.
 pub fn bundled() -> Result<Vec<Policy>> {
-    BUNDLED
-        .iter()
-        .map(|(path, text)| from_source(&format!("policies/{path}"), text, Origin::Bundled, 1))
-        .collect()
+    from_files(
+        BUNDLED
+            .iter()
+            .map(|(path, text)| (format!("policies/{path}"), (*text).to_string()))
+            .collect(),
+        Origin::Bundled,
+        1,
+    )
 }
 
 /// Every `.rego` file under a directory.
@@ -143,14 +339,15 @@ pub fn from_directory(dir: &std::path::Path) -> Result<Vec<Policy>> {
         )
     })?;
     files.sort();
-    files
+    let texts = files
         .iter()
         .map(|f| {
             let text = std::fs::read_to_string(f)
                 .map_err(|e| Error::invalid("policy_dir", f.display().to_string(), format!("a readable file ({e})")))?;
-            from_source(&f.display().to_string(), &text, Origin::Directory, 1)
+            Ok((f.display().to_string(), text))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    from_files(texts, Origin::Directory, 1)
 }
 
 /// A policy bound to a gate, with its prepared input.
@@ -212,22 +409,26 @@ impl PolicySet {
     pub fn new(policies: Vec<Policy>) -> Result<PolicySet> {
         let mut engine = regorus::Engine::new();
         let mut by_name = BTreeMap::new();
+        let mut rules = BTreeMap::new();
         for p in policies {
-            let package = engine.add_policy(p.path.clone(), p.source.clone()).map_err(|e| {
-                Error::invalid(
-                    "policy",
-                    &p.path,
-                    format!("Rego v1 that compiles: {}", first_lines(&e.to_string())),
-                )
-            })?;
-            let package = package.trim_start_matches("data.").to_string();
-            if package != p.name {
-                return Err(Error::invalid(
-                    "policy",
-                    &p.path,
-                    format!("package {}, as its name says", p.name),
-                ));
+            for (path, source) in p.files() {
+                let package = engine.add_policy(path.to_string(), source.to_string()).map_err(|e| {
+                    Error::invalid(
+                        "policy",
+                        path,
+                        format!("Rego v1 that compiles: {}", first_lines(&e.to_string())),
+                    )
+                })?;
+                let package = package.trim_start_matches("data.").to_string();
+                if package != p.name {
+                    return Err(Error::invalid(
+                        "policy",
+                        path,
+                        format!("package {}, as its name says", p.name),
+                    ));
+                }
             }
+            rules.insert(p.name.clone(), conftest_rules(&p));
             if let Some(other) = by_name.insert(p.name.clone(), p) {
                 return Err(Error::conflict(format!(
                     "two policies declare package {} ({})",
@@ -239,6 +440,7 @@ impl PolicySet {
         Ok(PolicySet {
             engine,
             policies: Arc::new(by_name),
+            rules: Arc::new(rules),
             with_params: Arc::default(),
         })
     }
@@ -303,8 +505,8 @@ impl PolicySet {
         Ok(engine)
     }
 
-    /// Evaluate one policy's `deny` and `warn` against `input`, with
-    /// `params` visible as `data.params`.
+    /// Evaluate one policy's conftest rules (`deny*`, `violation*`, `warn*`)
+    /// against `input`, with `params` visible as `data.params`.
     pub fn evaluate(
         &self,
         name: &str,
@@ -325,11 +527,9 @@ impl PolicySet {
         });
         engine.set_input(input.clone());
         let mut findings = Vec::new();
-        for level in [Level::Deny, Level::Warn] {
-            let rule = match level {
-                Level::Deny => "deny",
-                Level::Warn => "warn",
-            };
+        let rules = self.rules.get(name).map_or(&[][..], Vec::as_slice);
+        for (rule, level) in rules {
+            let level = *level;
             let value = match engine.eval_rule(format!("data.{name}.{rule}")) {
                 Ok(v) => v,
                 Err(e) if is_undefined_rule(&e.to_string()) => continue,
@@ -430,6 +630,7 @@ mod tests {
             version: 1,
             digest: digest(source),
             source: source.into(),
+            files: Vec::new(),
         }
     }
 
@@ -512,5 +713,102 @@ deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", 
             .unwrap_err()
             .to_string();
         assert!(e.contains("package t.y"), "{e}");
+    }
+
+    fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(p, s)| (p.to_string(), s.to_string())).collect()
+    }
+
+    #[test]
+    fn every_file_of_a_package_is_one_policy_as_opa_merges_them() {
+        // Before: the last file of a package replaced the others, dropping a deny.
+        let found = from_files(
+            files(&[
+                ("a.rego", "package main\nimport rego.v1\ndeny contains \"from a\" if input.a\n"),
+                ("b.rego", "package main\nimport rego.v1\nwarn contains \"from b\" if input.b\n"),
+                ("c.rego", "package other\nimport rego.v1\ndeny contains \"other\" if true\n"),
+            ]),
+            Origin::Directory,
+            1,
+        )
+        .unwrap();
+        assert_eq!(found.len(), 2);
+        let main = found.iter().find(|p| p.name == "main").unwrap();
+        assert_eq!(main.files().len(), 2);
+        let set = PolicySet::new(found.clone()).unwrap();
+        let e = set.evaluate("main", &PolicySet::input(&json!({"a": true, "b": true})), &serde_json::Value::Null, Limits::default());
+        assert_eq!(e.outcome, Outcome::Fail, "the deny of a.rego still counts: {e:?}");
+        assert_eq!(e.findings.len(), 2, "{e:?}");
+    }
+
+    #[test]
+    fn a_package_digest_covers_every_file_and_not_their_order() {
+        let a = "package main\nimport rego.v1\ndeny contains \"a\" if input.a\n";
+        let b = "package main\nimport rego.v1\nwarn contains \"b\" if input.b\n";
+        let one = from_files(files(&[("x.rego", a), ("y.rego", b)]), Origin::Uploaded, 1).unwrap();
+        let two = from_files(files(&[("y.rego", b), ("x.rego", a)]), Origin::Uploaded, 1).unwrap();
+        assert_eq!(one[0].digest, two[0].digest);
+        let changed = from_files(files(&[("x.rego", a), ("y.rego", &b.replace("\"b\"", "\"c\""))]), Origin::Uploaded, 1).unwrap();
+        assert_ne!(one[0].digest, changed[0].digest);
+        // A one-file package keeps the digest of its text (records written before stay comparable).
+        let single = from_files(files(&[("x.rego", a)]), Origin::Uploaded, 1).unwrap();
+        assert_eq!(single[0].digest, digest(a));
+    }
+
+    #[test]
+    fn conflicting_definitions_across_files_are_refused_naming_both() {
+        for (first, second) in [
+            ("limit := 1\n", "limit := 2\n"),
+            ("default allow := false\n", "default allow := true\n"),
+        ] {
+            let e = from_files(
+                files(&[
+                    ("one.rego", &format!("package main\nimport rego.v1\n{first}")),
+                    ("two.rego", &format!("package main\nimport rego.v1\n{second}")),
+                ]),
+                Origin::Directory,
+                1,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("one.rego") && e.contains("two.rego"), "{e}");
+        }
+        // Partial rules may be spread over files, as OPA allows.
+        from_files(
+            files(&[
+                ("one.rego", "package main\nimport rego.v1\ndeny contains \"x\" if input.x\n"),
+                ("two.rego", "package main\nimport rego.v1\ndeny contains \"y\" if input.y\n"),
+            ]),
+            Origin::Directory,
+            1,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn conftest_rule_names_judge_as_conftest_does() {
+        let src = r#"package main
+import rego.v1
+deny_owners contains "no owners" if input.no_owners
+violation contains {"msg": "structured", "details": {"k": 1}} if input.violate
+violation_labels contains "no labels" if input.no_labels
+warn_style contains "style" if input.style
+denylist := {"x"}
+warning := "not a rule conftest reads"
+"#;
+        let set = PolicySet::new(vec![policy("main", src)]).unwrap();
+        let eval = |doc| set.evaluate("main", &PolicySet::input(&doc), &serde_json::Value::Null, Limits::default());
+        assert_eq!(eval(json!({})).outcome, Outcome::Pass);
+        assert_eq!(eval(json!({"style": true})).outcome, Outcome::Warn);
+        for flag in ["no_owners", "violate", "no_labels"] {
+            let e = eval(json!({ flag: true }));
+            assert_eq!(e.outcome, Outcome::Fail, "{flag}: {e:?}");
+        }
+        let e = eval(json!({"violate": true}));
+        assert_eq!(e.findings[0].message, "structured");
+        assert_eq!(conftest_level("denylist"), None);
+        assert_eq!(conftest_level("warning"), None);
+        assert_eq!(conftest_level("deny_"), None);
+        assert_eq!(conftest_level("violation_x"), Some(Level::Deny));
     }
 }

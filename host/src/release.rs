@@ -112,6 +112,26 @@ pub struct Inputs<'a> {
     /// Every waiver of the version; only those named by an evaluation are recorded.
     pub waivers: &'a [Waiver],
     pub log_head: &'a LogHead,
+    /// The SLSA levels a passing bound check verified (`SLSA_BUILD_LEVEL_n`).
+    pub verified_levels: &'a [String],
+}
+
+/// The SLSA build level a passing `policy:slsa.build_level` check verified:
+/// its binding's `min_level` (default 2, as the policy says). `min_level` is
+/// looked up by binding id.
+pub fn verified_levels(gates: &[GateVerdict], min_level_of: impl Fn(&str) -> Option<u64>) -> Vec<String> {
+    let level = gates
+        .iter()
+        .flat_map(|g| &g.checks)
+        .filter(|c| {
+            c.check == "policy:slsa.build_level"
+                && c.outcome == crate::gate::Outcome::Pass
+                && c.mode == crate::gate::Mode::Block
+        })
+        .filter_map(|c| c.binding.as_deref().map(|b| min_level_of(b).unwrap_or(2)))
+        .filter(|n| (1..=4).contains(n))
+        .max();
+    level.map(|n| vec![format!("SLSA_BUILD_LEVEL_{n}")]).unwrap_or_default()
 }
 
 /// The record's subjects: the artifacts, or the version's own digest when it has none.
@@ -177,6 +197,7 @@ pub fn predicate(i: &Inputs<'_>) -> Value {
         "stages": stages,
         "evidence": i.evidence.iter().map(|e| json!({
             "digest": e.binding.digest, "predicate_type": e.predicate_type, "signers": e.binding.signers,
+            "subject": e.matched_subject, "origin": e.origin,
         })).collect::<Vec<_>>(),
         "waivers": waivers,
         "activity_log": i.log_head,
@@ -214,7 +235,7 @@ pub fn vsa(i: &Inputs<'_>, policy_digest: &str) -> Value {
             "digest": { "sha256": e.binding.digest },
         })).collect::<Vec<_>>(),
         "verificationResult": "PASSED",
-        "verifiedLevels": [],
+        "verifiedLevels": i.verified_levels,
     })
 }
 

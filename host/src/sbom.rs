@@ -18,6 +18,9 @@ pub struct Component {
     /// The name as OSV spells it for the ecosystem (PEP 503 for PyPI, `@scope/name` for npm, `group:artifact` for Maven).
     pub name: String,
     pub version: String,
+    /// Licences as the SBOM states them: SPDX ids, expressions or names.
+    #[serde(default)]
+    pub licenses: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -73,7 +76,10 @@ fn cyclonedx(doc: &Value) -> Sbom {
 fn walk_cdx(c: &Value, at: &str, sbom: &mut Sbom) {
     match c.get("purl").and_then(Value::as_str) {
         Some(p) => match component(p) {
-            Ok(comp) => sbom.components.push(comp),
+            Ok(mut comp) => {
+                comp.licenses = cdx_licenses(c);
+                sbom.components.push(comp);
+            }
             Err(e) => sbom.quirks.push(format!("{at}.purl: {e}")),
         },
         None => {
@@ -86,6 +92,32 @@ fn walk_cdx(c: &Value, at: &str, sbom: &mut Sbom) {
             walk_cdx(child, &format!("{at}.components[{i}]"), sbom);
         }
     }
+}
+
+/// CycloneDX `licenses`: `{license: {id}}`, `{license: {name}}` or `{expression}`.
+fn cdx_licenses(c: &Value) -> Vec<String> {
+    c.get("licenses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            l.pointer("/license/id")
+                .or_else(|| l.pointer("/license/name"))
+                .or_else(|| l.get("expression"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// SPDX `licenseConcluded`, else `licenseDeclared` (NOASSERTION and NONE say nothing).
+fn spdx_licenses(p: &Value) -> Vec<String> {
+    ["licenseConcluded", "licenseDeclared"]
+        .iter()
+        .filter_map(|k| p.get(*k).and_then(Value::as_str))
+        .find(|l| !matches!(*l, "NOASSERTION" | "NONE" | ""))
+        .map(|l| vec![l.to_string()])
+        .unwrap_or_default()
 }
 
 fn spdx(doc: &Value) -> Sbom {
@@ -124,7 +156,10 @@ fn spdx(doc: &Value) -> Sbom {
         }
         for purl in purls {
             match component(purl) {
-                Ok(c) => sbom.components.push(c),
+                Ok(mut c) => {
+                    c.licenses = spdx_licenses(p);
+                    sbom.components.push(c);
+                }
                 Err(e) => sbom.quirks.push(format!("packages[{i}].externalRefs purl: {e}")),
             }
         }
@@ -207,6 +242,7 @@ pub fn component(purl: &str) -> std::result::Result<Component, String> {
         ecosystem: eco.map(str::to_string),
         name,
         version,
+        licenses: Vec::new(),
     })
 }
 
@@ -250,8 +286,19 @@ mod tests {
         let nested = read("npm-project.cdx-1.6.json");
         let flat = read("npm-project.cdx-1.5.flat.json");
         let spdx = read("npm-project.spdx-2.3.json");
-        assert_eq!(nested.components, flat.components);
-        assert_eq!(nested.components, spdx.components);
+        // The formats state licences differently (CycloneDX ids, SPDX concluded/declared): compare identities.
+        let ids = |s: &Sbom| -> Vec<(String, String)> {
+            s.components.iter().map(|c| (c.purl.clone(), c.name.clone())).collect()
+        };
+        assert_eq!(ids(&nested), ids(&flat));
+        assert_eq!(ids(&nested), ids(&spdx));
+        for sbom in [&nested, &spdx] {
+            assert!(
+                sbom.components.iter().any(|c| !c.licenses.is_empty()),
+                "{}: no licence read",
+                sbom.format
+            );
+        }
         assert!(
             spdx.quirks.iter().any(|q| q.contains("fractional seconds")),
             "{:?}",

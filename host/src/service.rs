@@ -100,14 +100,24 @@ pub struct GateSettings {
     pub release_key: Option<std::path::PathBuf>,
     /// Where plugins come from and what they must carry.
     pub plugins: crate::plugin::PluginSettings,
+    /// Distinct trusted signers a statement of a predicate type needs (default 1).
+    pub evidence_thresholds: std::collections::BTreeMap<String, usize>,
+}
+
+impl GateSettings {
+    /// How many distinct trusted keys must sign a statement of this predicate type.
+    pub fn required_signers(&self, predicate_type: &str) -> usize {
+        self.evidence_thresholds.get(predicate_type).copied().unwrap_or(1).max(1)
+    }
 }
 
 pub struct Gatehouse {
     store: Arc<dyn Store>,
     direct: Vec<DirectCheck>,
     settings: GateSettings,
-    /// The compiled policies: bundled, then the directory, then uploads (later wins).
-    policies: std::sync::RwLock<Arc<crate::policy::PolicySet>>,
+    /// The compiled policies: bundled, then the directory, then uploads (later
+    /// wins), with the store's policy fingerprint they were compiled from.
+    policies: std::sync::RwLock<(String, Arc<crate::policy::PolicySet>)>,
     /// Signs Trusted Release records and log checkpoints.
     release_key: ed25519_dalek::SigningKey,
     /// The plugin registry and sandboxes.
@@ -124,13 +134,14 @@ impl Gatehouse {
         settings: GateSettings,
         release_key: ed25519_dalek::SigningKey,
     ) -> Result<Gatehouse> {
+        let fingerprint = store.policies_fingerprint()?;
         let set = gates::compile(&*store, &settings)?;
         let plugins = Arc::new(crate::plugin::PluginHost::load(&settings.plugins)?);
         Ok(Gatehouse {
             store,
             direct: Vec::new(),
             settings,
-            policies: std::sync::RwLock::new(Arc::new(set)),
+            policies: std::sync::RwLock::new((fingerprint, Arc::new(set))),
             release_key,
             plugins,
             collector_key: crate::keys::generate()?,
@@ -145,11 +156,17 @@ impl Gatehouse {
     pub fn open_with(data_dir: &Path, mut settings: GateSettings) -> Result<Gatehouse> {
         let store = Arc::new(SqliteStore::open(data_dir)?);
         let key = records::load_release_key(data_dir, settings.release_key.as_deref())?;
+        if !settings.plugins.protected_paths.iter().any(|p| p == data_dir) {
+            settings.plugins.protected_paths.push(data_dir.to_path_buf());
+        }
         if settings.plugins.cache_dir.is_none() {
             settings.plugins.cache_dir = Some(data_dir.join("plugin-cache"));
         }
         let collector_key = records::load_collector_key(data_dir)?;
         let mut gh = Gatehouse::new(store, settings, key)?;
+        for (i, b) in gh.settings.bindings.iter().enumerate() {
+            gh.check_stage_exists(b, &format!("bindings[{i}].stage ({})", b.id))?;
+        }
         gh.collector_key = collector_key;
         Ok(gh)
     }
@@ -366,7 +383,7 @@ impl Gatehouse {
         } else {
             "promote"
         };
-        let mut gates = self.run_gates(application, &current, &plan, kind, !dry_run)?;
+        let mut gates = self.run_gates(actor, application, &current, &plan, kind, !dry_run)?;
         if !dry_run {
             for verdict in &mut gates {
                 verdict.evaluation_id = Some(gates::new_id("ev")?);
@@ -450,6 +467,7 @@ impl Gatehouse {
     /// for dry runs: collectors are then reported, not run.
     fn run_gates(
         &self,
+        actor: &str,
         application: &Application,
         version: &Version,
         plan: &Plan,
@@ -463,6 +481,7 @@ impl Gatehouse {
         let findings = self
             .store
             .findings(Some(&version.application), Some(&version.version), None)?;
+        let components = self.store.components(&version.application, &version.version)?;
         let waivers = self.store.waivers(Some(&version.application), Some(&version.version))?;
         let bindings = self.all_bindings()?;
         let set = self.policy_set();
@@ -482,7 +501,7 @@ impl Gatehouse {
             };
             let collected: Vec<Box<dyn Check>> = is_collector
                 .iter()
-                .map(|b| self.run_collector(b, application, version, &transition, collect))
+                .map(|b| self.run_collector(b, application, version, &transition, collect, actor))
                 .collect::<Result<_>>()?;
             if collect && !collected.is_empty() {
                 // New evidence: every document from here on is built afresh.
@@ -497,7 +516,16 @@ impl Gatehouse {
                 .cloned()
                 .collect();
             let document =
-                crate::document::build(application, version, &transition, &evidence, &findings, &in_force).to_json();
+                crate::document::build(
+                application,
+                version,
+                &transition,
+                &evidence,
+                &components,
+                &findings,
+                &in_force,
+            )
+            .to_json();
             // The gates of one transition differ only in the gate and the waivers in force:
             // convert the document once and swap those two fields for the next gate.
             let input = base_input

@@ -114,6 +114,9 @@ pub trait Store: Send + Sync {
     fn bindings(&self) -> Result<Vec<Binding>>;
     fn put_policy(&self, policy: &Policy, event: NewEvent) -> Result<Event>;
     fn uploaded_policies(&self) -> Result<Vec<Policy>>;
+    /// A short text that changes whenever an uploaded policy is added or
+    /// replaced (by any process sharing the store).
+    fn policies_fingerprint(&self) -> Result<String>;
     fn put_waiver(&self, waiver: &Waiver, event: NewEvent) -> Result<Event>;
     fn waiver(&self, id: &str) -> Result<Option<Waiver>>;
     fn waivers(&self, app: Option<&str>, version: Option<&str>) -> Result<Vec<Waiver>>;

@@ -74,3 +74,37 @@ fn every_pack_passes_its_table_and_every_policy_has_a_pass_and_a_fail() {
     }
     assert!(cases >= 20, "{cases} cases");
 }
+
+/// A conftest-style directory (one package over several files, conftest's
+/// rule names) is one policy and judges as conftest would: before, only the
+/// last file of the package was kept and the others' denials were dropped.
+#[test]
+fn a_conftest_style_directory_is_one_policy_with_every_rule() {
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/conftest-style"));
+    let found = policy::from_directory(dir).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].name, "main");
+    assert_eq!(found[0].files().len(), 5, "every file of the package, the unit test included");
+    let set = PolicySet::new(found).unwrap();
+    let bare = serde_json::json!({
+        "application": {"key": "shop", "owners": {"users": [], "groups": []}, "labels": {}, "criticality": "unspecified"},
+        "version": {"version": "1.0.0", "vcs": null},
+    });
+    let e = set.evaluate("main", &PolicySet::input(&bare), &Value::Null, Limits::default());
+    assert!(e.error.is_none(), "{e:?}");
+    let lines: Vec<(Level, String)> = e.findings.iter().map(|f| (f.level, f.message.clone())).collect();
+    for (level, text) in [
+        (Level::Deny, "application shop has no owners"),
+        (Level::Deny, "application shop lacks the label team"),
+        (Level::Deny, "version 1.0.0 has no VCS revision"),
+        (Level::Warn, "application shop has criticality unspecified: rate it"),
+    ] {
+        assert!(lines.contains(&(level, text.to_string())), "{text}: {lines:?}");
+    }
+    let good = serde_json::json!({
+        "application": {"key": "shop", "owners": {"users": ["ann"], "groups": []}, "labels": {"team": "pay"}, "criticality": "high"},
+        "version": {"version": "1.0.0", "vcs": {"revision": "abc"}},
+    });
+    let e = set.evaluate("main", &PolicySet::input(&good), &Value::Null, Limits::default());
+    assert!(e.findings.is_empty(), "{e:?}");
+}

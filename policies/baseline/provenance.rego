@@ -1,5 +1,5 @@
 # Build provenance is present: the version's artifacts come with signed SLSA
-# provenance, verified against a trusted key.
+# provenance, verified against a trusted key (parameters `signers`, `collectors`).
 package baseline.provenance
 
 import rego.v1
@@ -19,4 +19,29 @@ deny contains {
 has_provenance if {
 	some e in input.evidence
 	e.predicate_type in provenance_types
+	accepted(e)
+}
+
+# Evidence this binding accepts (docs/policies.md, "Who vouches"): signed by a
+# trusted key — any, or one whose name is in the `signers` parameter — or
+# collected by a plugin named in the `collectors` parameter (none by default:
+# a collector's claim never counts unless the binding says so).
+default params := {"signers": [], "collectors": []}
+
+params := object.union({"signers": [], "collectors": []}, data.params)
+
+accepted(e) if {
+	e.origin.kind == "signed"
+	count(params.signers) == 0
+}
+
+accepted(e) if {
+	e.origin.kind == "signed"
+	some s in e.origin.signers
+	s.name in params.signers
+}
+
+accepted(e) if {
+	e.origin.kind == "collected"
+	e.origin.plugin in params.collectors
 }

@@ -1,5 +1,7 @@
 # Tests ran and passed: a verified in-toto test-result with result PASSED, and
-# no verified test-result that failed.
+# no verified test-result that failed. Only the passing results of accepted
+# signers or collectors count (parameters `signers`, `collectors`); a failing
+# result counts whoever vouches for it.
 package baseline.tests
 
 import rego.v1
@@ -43,4 +45,29 @@ has_passing if {
 	some e in input.evidence
 	e.predicate_type == test_result
 	e.predicate.result == "PASSED"
+	accepted(e)
+}
+
+# Evidence this binding accepts (docs/policies.md, "Who vouches"): signed by a
+# trusted key — any, or one whose name is in the `signers` parameter — or
+# collected by a plugin named in the `collectors` parameter (none by default:
+# a collector's claim never counts unless the binding says so).
+default params := {"signers": [], "collectors": []}
+
+params := object.union({"signers": [], "collectors": []}, data.params)
+
+accepted(e) if {
+	e.origin.kind == "signed"
+	count(params.signers) == 0
+}
+
+accepted(e) if {
+	e.origin.kind == "signed"
+	some s in e.origin.signers
+	s.name in params.signers
+}
+
+accepted(e) if {
+	e.origin.kind == "collected"
+	e.origin.plugin in params.collectors
 }

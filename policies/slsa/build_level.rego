@@ -1,6 +1,7 @@
 # SLSA: the version reaches the required build level (parameter `min_level`,
 # default 2), taking each allowed builder's level from `builder_levels`
-# (builder id → level).
+# (builder id → level). Only provenance from accepted signers or collectors
+# counts (`signers`, `collectors`).
 package slsa.build_level
 
 import rego.v1
@@ -10,6 +11,7 @@ min_level := object.get(data, ["params", "min_level"], 2)
 levels := [object.get(object.get(data, ["params", "builder_levels"], {}), b, 0) |
 	some e in input.evidence
 	e.predicate_type == "https://slsa.dev/provenance/v1"
+	accepted(e)
 	b := object.get(e.predicate, ["runDetails", "builder", "id"], "")
 ]
 
@@ -23,4 +25,28 @@ deny contains {
 	"remediation": "Build on a platform rated at the required level and add its provenance.",
 } if {
 	reached < min_level
+}
+
+# Evidence this binding accepts (docs/policies.md, "Who vouches"): signed by a
+# trusted key — any, or one whose name is in the `signers` parameter — or
+# collected by a plugin named in the `collectors` parameter (none by default:
+# a collector's claim never counts unless the binding says so).
+default params := {"signers": [], "collectors": []}
+
+params := object.union({"signers": [], "collectors": []}, data.params)
+
+accepted(e) if {
+	e.origin.kind == "signed"
+	count(params.signers) == 0
+}
+
+accepted(e) if {
+	e.origin.kind == "signed"
+	some s in e.origin.signers
+	s.name in params.signers
+}
+
+accepted(e) if {
+	e.origin.kind == "collected"
+	e.origin.plugin in params.collectors
 }

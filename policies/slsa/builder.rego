@@ -1,10 +1,25 @@
 # SLSA: every provenance names a builder on the allow-list
 # (parameter `allowed_builders`: a list of builder ids). No list: fail closed.
+# Only provenance from accepted signers or collectors counts (`signers`, `collectors`).
 package slsa.builder
 
 import rego.v1
 
-provenance := [e | some e in input.evidence; e.predicate_type == "https://slsa.dev/provenance/v1"]
+provenance := [e |
+	some e in input.evidence
+	e.predicate_type == "https://slsa.dev/provenance/v1"
+	accepted(e)
+]
+
+deny contains {
+	"rule_id": "SLSA-BUILDER-3",
+	"title": "Accepted provenance present",
+	"msg": "no SLSA v1 provenance from an accepted signer or collector",
+	"rationale": "An allow-list of builders means nothing without provenance to check it against.",
+	"remediation": "Add SLSA v1 provenance signed by a key the binding accepts (parameter `signers`).",
+} if {
+	count(provenance) == 0
+}
 
 deny contains {
 	"rule_id": "SLSA-BUILDER-1",
@@ -27,3 +42,27 @@ deny contains {
 }
 
 builder(e) := object.get(e.predicate, ["runDetails", "builder", "id"], "(none)")
+
+# Evidence this binding accepts (docs/policies.md, "Who vouches"): signed by a
+# trusted key — any, or one whose name is in the `signers` parameter — or
+# collected by a plugin named in the `collectors` parameter (none by default:
+# a collector's claim never counts unless the binding says so).
+default params := {"signers": [], "collectors": []}
+
+params := object.union({"signers": [], "collectors": []}, data.params)
+
+accepted(e) if {
+	e.origin.kind == "signed"
+	count(params.signers) == 0
+}
+
+accepted(e) if {
+	e.origin.kind == "signed"
+	some s in e.origin.signers
+	s.name in params.signers
+}
+
+accepted(e) if {
+	e.origin.kind == "collected"
+	e.origin.plugin in params.collectors
+}

@@ -551,9 +551,16 @@ fn collectors_turn_reports_and_a_vendor_api_into_signed_evidence() {
     let server = e.start();
     gatehouse_e2e::seed(&server, "shop", "2.0.0");
 
-    // A collector bound to a gate runs before its checks: the tests policy sees its evidence.
+    // A collector bound to a gate runs before its checks: the tests policy sees
+    // its evidence, and counts it because the binding names that collector.
     bind(&server, "junit", "plugin:junit-ci", "dev", json!({}));
-    bind(&server, "tests", "policy:baseline.tests", "dev", json!({}));
+    bind(
+        &server,
+        "tests",
+        "policy:baseline.tests",
+        "dev",
+        json!({"collectors": ["junit-ci"]}),
+    );
     let (s, r) = server.post(
         "/v1/applications/shop/versions/2.0.0/promote",
         &json!({"target_stage": "dev"}),

@@ -16,8 +16,14 @@ pub enum PolicyCommand {
     List,
     /// A policy with its text.
     Show { name: String },
-    /// Upload (or replace) a policy; NAME must be its package.
-    Upload { name: String, file: PathBuf },
+    /// Upload (or replace) a policy; NAME must be its package. Give every
+    /// file of the package (or a directory: its `.rego` files, `*_test.rego`
+    /// left out); they are merged as OPA and conftest merge them.
+    Upload {
+        name: String,
+        #[arg(required = true, num_args = 1..)]
+        file: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -64,7 +70,19 @@ pub fn run_policy(ctx: &Ctx, cmd: PolicyCommand) -> CmdResult {
             ctx.print(&p, |p| p.source.clone());
         }
         PolicyCommand::Upload { name, file } => {
-            let body = json!({ "source": read_text_file(&file)? });
+            let paths = rego_files(&file)?;
+            let body = if let [one] = paths.as_slice()
+                && !file.iter().any(|f| f.is_dir())
+            {
+                json!({ "source": read_text_file(one)? })
+            } else {
+                let mut files = Vec::new();
+                for p in &paths {
+                    let name = p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+                    files.push(json!({ "path": name, "source": read_text_file(p)? }));
+                }
+                json!({ "files": files })
+            };
             let p: Policy = decode(
                 "policy",
                 api.call(Method::PUT, &format!("/v1/policies/{}", seg(&name)), &[], Some(&body))?,
@@ -75,6 +93,32 @@ pub fn run_policy(ctx: &Ctx, cmd: PolicyCommand) -> CmdResult {
         }
     }
     Ok(())
+}
+
+/// The files named, with each directory replaced by its `.rego` files
+/// (sorted; `*_test.rego` are OPA unit tests and are left out).
+fn rego_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, super::Failure> {
+    let mut out = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(a)
+                .map_err(|e| super::usage(format!("cannot read directory {}: {e}", a.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "rego")
+                        && !p.to_string_lossy().ends_with("_test.rego")
+                })
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(super::usage(format!("{} holds no .rego files", a.display())));
+            }
+            out.extend(found);
+        } else {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
 }
 
 pub fn run_binding(ctx: &Ctx, cmd: BindingCommand) -> CmdResult {

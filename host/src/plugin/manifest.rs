@@ -79,6 +79,9 @@ struct CapabilitiesFile {
     max_output_bytes: Option<u64>,
     max_log_bytes: Option<u64>,
     max_fuel: Option<u64>,
+    /// The predicate types a collector may emit (required for collectors).
+    #[serde(default)]
+    predicate_types: Vec<String>,
 }
 
 /// What a plugin may do, every value decided.
@@ -97,6 +100,10 @@ pub struct Capabilities {
     pub max_log_bytes: u64,
     /// Instructions' worth of fuel per call, when set.
     pub max_fuel: Option<u64>,
+    /// The predicate types a collector may emit; any other statement is a
+    /// capability violation and nothing is stored.
+    #[serde(default)]
+    pub predicate_types: Vec<String>,
 }
 
 impl Default for Capabilities {
@@ -109,6 +116,7 @@ impl Default for Capabilities {
             max_output_bytes: DEFAULT_OUTPUT_BYTES,
             max_log_bytes: DEFAULT_LOG_BYTES,
             max_fuel: None,
+            predicate_types: Vec::new(),
         }
     }
 }
@@ -191,6 +199,16 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
                 "a directory other than the root of the file system",
             ));
         }
+        if let Some(system) = SYSTEM_PATHS.iter().find(|s| overlaps(&full, Path::new(s))) {
+            return Err(Error::invalid(
+                field(&format!("capabilities.allowed_paths[{i}]")),
+                p.display().to_string(),
+                format!(
+                    "a directory outside {system} (it resolves to {}; {system} exposes the host's processes, devices or kernel state)",
+                    full.display()
+                ),
+            ));
+        }
         allowed_paths.push(full);
     }
     for (i, h) in c.allowed_hosts.iter().enumerate() {
@@ -215,6 +233,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
     };
     let capabilities = Capabilities {
         allowed_paths,
+        predicate_types: Vec::new(),
         allowed_hosts: c.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         max_memory_bytes: bounded(
             "max_memory_bytes",
@@ -249,6 +268,39 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
             other => other,
         },
     };
+    let mut predicate_types = Vec::new();
+    for (i, t) in c.predicate_types.iter().enumerate() {
+        if t.is_empty() || t.len() > 512 || t.chars().any(char::is_control) || predicate_types.contains(t) {
+            return Err(Error::invalid(
+                field(&format!("capabilities.predicate_types[{i}]")),
+                t,
+                "a predicate type URI, listed once",
+            ));
+        }
+        predicate_types.push(t.clone());
+    }
+    match file.world {
+        // A manifest running a bundled collector inherits the bundled manifest's list.
+        World::Collector if predicate_types.is_empty() && file.bundled.is_none() => {
+            return Err(Error::invalid(
+                field("capabilities.predicate_types"),
+                "[]",
+                "the predicate types this collector may emit (a collector may vouch only for what it declares)",
+            ));
+        }
+        World::GateCheck if !predicate_types.is_empty() => {
+            return Err(Error::invalid(
+                field("capabilities.predicate_types"),
+                format!("{predicate_types:?}"),
+                "nothing: only collectors emit statements",
+            ));
+        }
+        _ => {}
+    }
+    let capabilities = Capabilities {
+        predicate_types,
+        ..capabilities
+    };
     if file.bundled.is_some() && (file.wasm.is_some() || file.sha256.is_some()) {
         return Err(Error::invalid(
             field("bundled"),
@@ -268,6 +320,36 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
         config,
         capabilities,
     })
+}
+
+/// What no plugin may read: the host's processes, devices and kernel state.
+const SYSTEM_PATHS: [&str; 4] = ["/proc", "/dev", "/sys", "/run"];
+
+/// One directory is the other or holds it.
+fn overlaps(grant: &Path, protected: &Path) -> bool {
+    grant.starts_with(protected) || protected.starts_with(grant)
+}
+
+/// Refuse a grant of (or around) a protected directory: the data directory
+/// holds the private release key, the configuration directory the rest.
+/// Both sides are compared after resolving symlinks.
+pub fn refuse_protected(m: &Manifest, origin: &str, protected: &[PathBuf]) -> Result<()> {
+    for (i, grant) in m.capabilities.allowed_paths.iter().enumerate() {
+        for p in protected {
+            let resolved = p.canonicalize().unwrap_or_else(|_| p.clone());
+            if overlaps(grant, &resolved) {
+                return Err(Error::invalid(
+                    format!("{origin}: capabilities.allowed_paths[{i}]"),
+                    grant.display().to_string(),
+                    format!(
+                        "a directory that neither is nor holds {} (Gatehouse's own data, keys or configuration)",
+                        resolved.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn config_value(v: &toml::Value) -> Option<ConfigValue> {
@@ -415,6 +497,67 @@ timeout_ms = 200
         .unwrap_err()
         .to_string();
         assert!(e.contains("world") || e.contains("exporter"), "{e}");
+    }
+
+    fn with_grant(path: &str) -> String {
+        GOOD.replace(
+            "timeout_ms = 200",
+            &format!("timeout_ms = 200\nallowed_paths = [{path:?}]"),
+        )
+    }
+
+    #[test]
+    fn grants_of_system_directories_are_refused_after_resolving_symlinks() {
+        for dir in ["/proc", "/proc/self", "/dev", "/sys"] {
+            let e = parse(&with_grant(dir), "m.toml", &base()).unwrap_err().to_string();
+            assert!(e.contains("capabilities.allowed_paths[0]"), "{dir}: {e}");
+            assert!(e.contains("exposes the host"), "{dir}: {e}");
+        }
+        // A symlink to /proc is judged by where it leads.
+        let tmp = tempfile::tempdir().unwrap();
+        let link = tmp.path().join("innocent");
+        std::os::unix::fs::symlink("/proc", &link).unwrap();
+        let e = parse(&with_grant(&link.display().to_string()), "m.toml", &base())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("resolves to /proc"), "{e}");
+    }
+
+    #[test]
+    fn grants_of_the_data_or_config_directory_or_what_holds_them_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let reports = tmp.path().join("reports");
+        std::fs::create_dir_all(data.join("keys")).unwrap();
+        std::fs::create_dir_all(&reports).unwrap();
+        let protected = vec![data.clone()];
+        for grant in [data.join("keys"), data.clone(), tmp.path().to_path_buf()] {
+            let m = parse(&with_grant(&grant.display().to_string()), "m.toml", &base()).unwrap();
+            let e = refuse_protected(&m, "m.toml", &protected).unwrap_err().to_string();
+            assert!(e.contains("Gatehouse's own data"), "{}: {e}", grant.display());
+        }
+        let link = tmp.path().join("via-link");
+        std::os::unix::fs::symlink(&data, &link).unwrap();
+        let m = parse(&with_grant(&link.display().to_string()), "m.toml", &base()).unwrap();
+        assert!(refuse_protected(&m, "m.toml", &protected).is_err());
+        let m = parse(&with_grant(&reports.display().to_string()), "m.toml", &base()).unwrap();
+        refuse_protected(&m, "m.toml", &protected).unwrap();
+    }
+
+    #[test]
+    fn collectors_declare_what_they_may_emit() {
+        let collector = GOOD.replace("world = \"gate-check\"", "world = \"collector\"");
+        let e = parse(&collector, "m.toml", &base()).unwrap_err().to_string();
+        assert!(e.contains("capabilities.predicate_types"), "{e}");
+        let declared = collector.replace(
+            "timeout_ms = 200",
+            "timeout_ms = 200\npredicate_types = [\"https://in-toto.io/attestation/test-result/v0.1\"]",
+        );
+        let m = parse(&declared, "m.toml", &base()).unwrap();
+        assert_eq!(m.capabilities.predicate_types.len(), 1);
+        let check = GOOD.replace("timeout_ms = 200", "timeout_ms = 200\npredicate_types = [\"x\"]");
+        let e = parse(&check, "m.toml", &base()).unwrap_err().to_string();
+        assert!(e.contains("only collectors emit statements"), "{e}");
     }
 
     #[test]

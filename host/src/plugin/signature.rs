@@ -91,9 +91,12 @@ pub fn sign(key: &SigningKey, wasm_sha256: &str, name: Option<&str>, now: &str) 
     })
 }
 
-/// Verify a signature file for a component of digest `wasm_sha256`. The
-/// reason on failure is complete enough to show an operator as is.
-pub fn verify(sig_file: &[u8], wasm_sha256: &str, trusted: &[VendorKey]) -> Result<Signer, String> {
+/// Verify a signature file for a component of digest `wasm_sha256` loaded
+/// under the plugin name `name` (the name bindings use: the signature must
+/// name it, or a vendor's component could be admitted under another
+/// plugin's name). The reason on failure is complete enough to show an
+/// operator as is.
+pub fn verify(sig_file: &[u8], wasm_sha256: &str, name: &str, trusted: &[VendorKey]) -> Result<Signer, String> {
     let env = evidence::parse_envelope(sig_file)
         .map_err(|r| format!("the signature file is not a DSSE envelope: {}", r.reason))?;
     if env.payload_type != PAYLOAD_TYPE {
@@ -150,6 +153,19 @@ pub fn verify(sig_file: &[u8], wasm_sha256: &str, trusted: &[VendorKey]) -> Resu
             "the signature is for a component with sha256 {signed}, not this one ({wasm_sha256})"
         ));
     }
+    match payload.get("name").and_then(Value::as_str) {
+        Some(signed) if signed == name => {}
+        Some(signed) => {
+            return Err(format!(
+                "the signature is for the plugin named {signed:?}, not {name:?} (the manifest's name)"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "the signature names no plugin; it must name {name:?} (gatehouse plugin sign --name {name})"
+            ));
+        }
+    }
     Ok(Signer::Vendor {
         name: k.name.clone(),
         keyid: k.keyid.clone(),
@@ -169,17 +185,22 @@ mod tests {
         let vendor = key(7);
         let trusted = [VendorKey::new("acme", vendor.verifying_key())];
         let sig = sign(&vendor, "aa", Some("p"), "2026-01-01T00:00:00Z").to_string();
-        assert!(matches!(verify(sig.as_bytes(), "aa", &trusted), Ok(Signer::Vendor { name, .. }) if name == "acme"));
-        let e = verify(sig.as_bytes(), "bb", &trusted).unwrap_err();
+        assert!(matches!(verify(sig.as_bytes(), "aa", "p", &trusted), Ok(Signer::Vendor { name, .. }) if name == "acme"));
+        let e = verify(sig.as_bytes(), "bb", "p", &trusted).unwrap_err();
         assert!(e.contains("not this one"), "{e}");
+        let e = verify(sig.as_bytes(), "aa", "license-policy", &trusted).unwrap_err();
+        assert!(e.contains("named \"p\", not \"license-policy\""), "{e}");
+        let nameless = sign(&vendor, "aa", None, "2026-01-01T00:00:00Z").to_string();
+        let e = verify(nameless.as_bytes(), "aa", "p", &trusted).unwrap_err();
+        assert!(e.contains("names no plugin"), "{e}");
         let other = sign(&key(8), "aa", None, "2026-01-01T00:00:00Z").to_string();
-        let e = verify(other.as_bytes(), "aa", &trusted).unwrap_err();
+        let e = verify(other.as_bytes(), "aa", "p", &trusted).unwrap_err();
         assert!(e.contains("not among the trusted"), "{e}");
         let mut tampered: Value = serde_json::from_str(&sig).unwrap();
         tampered["payload"] = json!(STANDARD.encode(json!({"_type": SIGNATURE_TYPE, "wasm_sha256": "bb"}).to_string()));
-        let e = verify(tampered.to_string().as_bytes(), "bb", &trusted).unwrap_err();
+        let e = verify(tampered.to_string().as_bytes(), "bb", "p", &trusted).unwrap_err();
         assert!(e.contains("does not verify"), "{e}");
-        let e = verify(b"not json", "aa", &trusted).unwrap_err();
+        let e = verify(b"not json", "aa", "p", &trusted).unwrap_err();
         assert!(e.contains("not a DSSE envelope"), "{e}");
     }
 }

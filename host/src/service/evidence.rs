@@ -92,12 +92,28 @@ impl Gatehouse {
     // ---- ingestion ------------------------------------------------------
 
     /// Ingest one envelope or an `.intoto.jsonl` bundle of many.
+    ///
+    /// How many distinct trusted signers a statement needs is the operator's
+    /// setting per predicate type (`evidence_thresholds`); `threshold` from
+    /// the submitter can only raise it.
     pub fn add_evidence(
         &self,
         actor: &str,
         body: &[u8],
         target: &Target,
         threshold: usize,
+    ) -> Result<Vec<IngestOutcome>> {
+        self.ingest(actor, body, target, threshold, None)
+    }
+
+    /// [`Gatehouse::add_evidence`], recording the collection that produced the statements.
+    pub(super) fn ingest(
+        &self,
+        actor: &str,
+        body: &[u8],
+        target: &Target,
+        threshold: usize,
+        collected: Option<&evidence::Collection>,
     ) -> Result<Vec<IngestOutcome>> {
         let actor = validate_actor(actor)?;
         if threshold == 0 || threshold > 16 {
@@ -136,7 +152,9 @@ impl Gatehouse {
             } else {
                 Vec::new()
             };
-            outcomes.push(self.ingest_one(&mut batch, actor, index, item, &flags, target, &keys, threshold)?);
+            outcomes.push(self.ingest_one(
+                &mut batch, actor, index, item, &flags, target, &keys, threshold, collected,
+            )?);
         }
         // One transaction for the whole request: every record, binding and event, or none.
         if !batch.events.is_empty() {
@@ -153,6 +171,10 @@ impl Gatehouse {
                 .as_deref()
                 .is_some_and(|t| super::vulns::SBOM_TYPES.contains(&t))
             {
+                continue;
+            }
+            // A collector's SBOM is its claim: it never changes what a frozen version is made of.
+            if collected.is_some() && batch.versions.get(&(b.application.clone(), b.version.clone())).is_some_and(|v| !v.draft) {
                 continue;
             }
             if let Some(predicate) = record.statement().and_then(|s| s.get("predicate").cloned()) {
@@ -173,13 +195,18 @@ impl Gatehouse {
         target: &Target,
         keys: &KeyRing,
         threshold: usize,
+        collected: Option<&evidence::Collection>,
     ) -> Result<IngestOutcome> {
         let now = crate::time::now();
         let (env, raw) = match item {
             Ok(pair) => pair,
             Err(refusal) => return Ok(refuse_unbound(batch, actor, index, None, target, refusal)),
         };
-        let verdict = evidence::verify_with(&env, keys, &now, threshold, proven);
+        let verdict = evidence::verify_with(&env, keys, &now, threshold, proven).and_then(|v| {
+            let required = self.settings.required_signers(&v.statement.predicate_type).max(threshold);
+            evidence::require_signers(&v, required)?;
+            Ok(v)
+        });
         let meta = match &verdict {
             Ok(v) => evidence::Metadata {
                 payload_type: Some(env.payload_type.clone()),
@@ -278,6 +305,7 @@ impl Gatehouse {
                 signers: judged.as_ref().map(|ok| ok.signers.clone()).unwrap_or_default(),
                 added_by: actor.to_string(),
                 added_at: now.clone(),
+                collected: collected.cloned(),
             };
             // A refused attempt never demotes evidence already verified for the version.
             if !verified_before {
@@ -339,11 +367,29 @@ impl Gatehouse {
 
     pub fn version_evidence(&self, app: &str, version: &str, filter: &EvidenceFilter) -> Result<Vec<EvidenceEntry>> {
         self.version(app, version)?;
-        self.store.version_evidence(app, version, filter)
+        let mut entries = self.store.version_evidence(app, version, filter)?;
+        let keys = self.key_names()?;
+        for e in &mut entries {
+            e.origin = Some(evidence::origin_of(&e.binding, &keys));
+        }
+        Ok(entries)
     }
 
-    /// The evidence gates may rely on: verified for this version and still
-    /// vouched for by at least one key that is usable now.
+    /// Trusted keys by id: (name, owner).
+    fn key_names(&self) -> Result<BTreeMap<String, (String, String)>> {
+        Ok(self
+            .store
+            .trusted_keys()?
+            .into_iter()
+            .map(|k| (k.keyid, (k.name, k.owner)))
+            .collect())
+    }
+
+    /// The evidence gates may rely on: verified for this version, still
+    /// vouched for by at least one key that is usable now, and about what the
+    /// version is now — one subject must name a current artifact digest (or
+    /// the version's own digest). A draft whose artifacts were changed after
+    /// the evidence arrived loses that evidence.
     pub(super) fn gate_evidence(&self, v: &Version) -> Result<Vec<EvidenceEntry>> {
         let filter = EvidenceFilter {
             verified: Some(true),
@@ -354,18 +400,41 @@ impl Gatehouse {
         if entries.is_empty() {
             return Ok(entries);
         }
-        let usable_keys: std::collections::BTreeSet<String> = self
-            .store
-            .trusted_keys()?
-            .into_iter()
+        let trusted = self.store.trusted_keys()?;
+        let usable_keys: std::collections::BTreeSet<&str> = trusted
+            .iter()
             .filter(|k| k.usable_at(&now).is_ok())
-            .map(|k| k.keyid)
+            .map(|k| k.keyid.as_str())
             .collect();
+        let names: BTreeMap<String, (String, String)> = trusted
+            .iter()
+            .filter(|k| usable_keys.contains(k.keyid.as_str()))
+            .map(|k| (k.keyid.clone(), (k.name.clone(), k.owner.clone())))
+            .collect();
+        let current = current_digests(v);
         Ok(entries
             .into_iter()
-            .filter(|e| e.binding.signers.iter().any(|id| usable_keys.contains(id)))
+            .filter_map(|mut e| {
+                // Only the signers usable now vouch for it.
+                e.binding.signers.retain(|id| usable_keys.contains(id.as_str()));
+                if e.binding.signers.is_empty() {
+                    return None;
+                }
+                e.matched_subject = Some(evidence::matching_subject(&e.subjects, &current)?.clone());
+                e.origin = Some(evidence::origin_of(&e.binding, &names));
+                Some(e)
+            })
             .collect())
     }
+}
+
+/// The digests evidence about `v` may name now: its artifacts' and its own.
+pub(super) fn current_digests(v: &Version) -> std::collections::BTreeSet<String> {
+    v.artifacts
+        .iter()
+        .map(|a| a.sha256.clone())
+        .chain(std::iter::once(v.digest()))
+        .collect()
 }
 
 /// Everything one ingestion request writes, committed together.

@@ -139,17 +139,80 @@ pub struct PolicyRef {
     pub version: u64,
 }
 
+/// An uploaded policy: one file's `source`, or every file of the package.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyUpload {
-    pub source: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub files: Vec<policy::PolicyFile>,
+}
+
+impl PolicyUpload {
+    /// The files, named `upload:NAME` (one) or `upload:NAME/PATH` (several).
+    fn into_files(self, name: &str) -> Result<Vec<(String, String)>> {
+        match (self.source, self.files.is_empty()) {
+            (Some(source), true) => Ok(vec![(format!("upload:{name}"), source)]),
+            (None, false) => {
+                let mut out = Vec::new();
+                for (i, f) in self.files.into_iter().enumerate() {
+                    if f.path.is_empty() || f.path.len() > 256 || f.path.chars().any(char::is_control) {
+                        return Err(Error::invalid(
+                            format!("files[{i}].path"),
+                            &f.path,
+                            "a file name of 1 to 256 printable characters",
+                        ));
+                    }
+                    let path = format!("upload:{name}/{}", f.path);
+                    if out.iter().any(|(p, _): &(String, String)| *p == path) {
+                        return Err(Error::invalid(format!("files[{i}].path"), &f.path, "a name used once"));
+                    }
+                    out.push((path, f.source));
+                }
+                Ok(out)
+            }
+            _ => Err(Error::invalid(
+                "source",
+                "(both or neither of source and files)",
+                "either `source` (one Rego file) or `files` (every file of the package: [{path, source}])",
+            )),
+        }
+    }
 }
 
 impl Gatehouse {
+    /// The policies in force: whatever the store holds now, whoever wrote it
+    /// (another CLI on the data directory, another sidecar). One small query
+    /// per call; the set is recompiled only when the store's policies changed.
+    /// If they no longer compile, the last good set stays and the error is logged.
     pub(super) fn policy_set(&self) -> Arc<PolicySet> {
-        match self.policies.read() {
+        let (known, set) = match self.policies.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let current = match self.store.policies_fingerprint() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the stored policies; using the set compiled before");
+                return set;
+            }
+        };
+        if current == known {
+            return set;
+        }
+        match compile(&*self.store, &self.settings) {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                if let Ok(mut guard) = self.policies.write() {
+                    *guard = (current, fresh.clone());
+                }
+                fresh
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the stored policies changed but do not compile; the set compiled before stays in force");
+                set
+            }
         }
     }
 
@@ -168,6 +231,7 @@ impl Gatehouse {
             )));
         }
         let binding = spec.into_binding(id, BindingOrigin::Api)?;
+        self.check_stage_exists(&binding, "gate.stage")?;
         if let Some(name) = binding.check.strip_prefix("policy:")
             && self.policy_set().get(name).is_none()
         {
@@ -194,6 +258,30 @@ impl Gatehouse {
         );
         self.store.put_binding(&binding, event)?;
         Ok(binding)
+    }
+
+    /// A binding to a stage that no lifecycle has would never run: refuse it,
+    /// naming the stages that exist.
+    pub(super) fn check_stage_exists(&self, binding: &Binding, field: &str) -> Result<()> {
+        if binding.gate.stage == "*" {
+            return Ok(());
+        }
+        let mut stages: Vec<String> = Vec::new();
+        for lc in self.lifecycles()? {
+            for s in lc.stage_names() {
+                if !stages.iter().any(|x| x == s) {
+                    stages.push(s.to_string());
+                }
+            }
+        }
+        if stages.contains(&binding.gate.stage) {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            field,
+            &binding.gate.stage,
+            format!("a stage of some lifecycle, or * ({})", stages.join(", ")),
+        ))
     }
 
     pub fn delete_binding(&self, actor: &str, id: &str) -> Result<()> {
@@ -225,21 +313,24 @@ impl Gatehouse {
     pub fn upload_policy(&self, actor: &str, name: &str, upload: PolicyUpload) -> Result<Policy> {
         let actor = validate_actor(actor)?;
         let previous = self.policy_set().get(name).cloned();
-        let version = previous.as_ref().map_or(1, |p| {
-            if p.digest == policy::digest(&upload.source) {
-                p.version
-            } else {
-                p.version + 1
+        let files = upload.into_files(name)?;
+        let mut found = policy::from_files(files, Origin::Uploaded, 1)?;
+        let mut p = match found.as_slice() {
+            [one] if one.name == name => found.remove(0),
+            _ => {
+                return Err(Error::invalid(
+                    "source",
+                    format!(
+                        "package {}",
+                        found.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    format!("package {name} in every file, as the path says"),
+                ));
             }
-        });
-        let p = policy::from_source(&format!("upload:{name}"), &upload.source, Origin::Uploaded, version)?;
-        if p.name != name {
-            return Err(Error::invalid(
-                "source",
-                format!("package {}", p.name),
-                format!("package {name}, as the path says"),
-            ));
-        }
+        };
+        p.version = previous
+            .as_ref()
+            .map_or(1, |q| if q.digest == p.digest { q.version } else { q.version + 1 });
         let mut all: Vec<Policy> = self
             .policy_set()
             .policies()
@@ -255,8 +346,8 @@ impl Gatehouse {
             json!({ "name": name, "version": p.version, "digest": p.digest, "previous_digest": previous.map(|q| q.digest) }),
         );
         self.store.put_policy(&p, event)?;
-        if let Ok(mut guard) = self.policies.write() {
-            *guard = Arc::new(set);
+        if let (Ok(mut guard), Ok(fingerprint)) = (self.policies.write(), self.store.policies_fingerprint()) {
+            *guard = (fingerprint, Arc::new(set));
         }
         Ok(p)
     }

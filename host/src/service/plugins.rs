@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{Gatehouse, IngestOutcome, Target, validate_actor};
 use crate::app::Application;
 use crate::error::{Error, Result};
-use crate::evidence::Subject;
+use crate::evidence::{Collection, Subject};
 use crate::gate::{Check, CheckOutput, Context, Finding, Level, Mode, Outcome};
 use crate::plugin::{self, CallContext, Plugin, PluginHost, PluginInfo, World};
 use crate::version::Version;
@@ -192,6 +192,7 @@ impl Gatehouse {
         version: &Version,
         transition: &crate::document::Transition<'_>,
         collect: bool,
+        actor: &str,
     ) -> Result<Box<dyn Check>> {
         let plugin = b.check.strip_prefix("plugin:").and_then(|n| self.plugins.get(n));
         let digest = plugin.as_ref().map(|p| p.digest.clone());
@@ -222,7 +223,15 @@ impl Gatehouse {
                     params: params_text(&b.params),
                     input: "{}".into(),
                 };
-                match self.collect_and_store(&p, &call, version) {
+                let how = Collection {
+                    plugin: p.manifest.name.clone(),
+                    plugin_digest: p.digest.clone(),
+                    plugin_signer: p.signer.to_string(),
+                    triggered_by: actor.to_string(),
+                    binding: Some(b.id.clone()),
+                    params: b.params.clone(),
+                };
+                match self.collect_and_store(&p, &call, version, &how) {
                     Ok(stored) => summary(&stored),
                     Err(e) => error(format!("{} {e}", b.check)),
                 }
@@ -237,9 +246,12 @@ impl Gatehouse {
         }))
     }
 
-    /// Run a collector on demand (`gatehouse collect`).
+    /// Run a collector on demand (`gatehouse collect`). It runs with its
+    /// manifest's configuration only: parameters decide what a collector
+    /// vouches for, so they come from a binding (set by an operator), never
+    /// from whoever asks for an on-demand run.
     pub fn collect(&self, actor: &str, app: &str, version: &str, req: CollectRequest) -> Result<CollectOutcome> {
-        validate_actor(actor)?;
+        let actor = validate_actor(actor)?;
         let application = self.application(app)?;
         let v = self.version(app, version)?;
         let plugin = self.plugins.get(&req.plugin).ok_or_else(|| Error::NotFound {
@@ -249,8 +261,12 @@ impl Gatehouse {
         if plugin.manifest.world != World::Collector {
             return Err(Error::invalid("plugin", &req.plugin, "a collector plugin"));
         }
-        if !(req.params.is_null() || req.params.is_object()) {
-            return Err(Error::invalid("params", req.params.to_string(), "a JSON object"));
+        if !(req.params.is_null() || req.params.as_object().is_some_and(serde_json::Map::is_empty)) {
+            return Err(Error::invalid(
+                "params",
+                req.params.to_string(),
+                "no parameters: an on-demand collect runs with the manifest's configuration; parameters come from a binding (bind the collector to a gate with params)",
+            ));
         }
         let call = CallContext {
             application: application.key.clone(),
@@ -259,11 +275,19 @@ impl Gatehouse {
             from_stage: v.stage.clone(),
             to_stage: None,
             gate: String::new(),
-            params: params_text(&req.params),
+            params: "{}".into(),
             input: "{}".into(),
         };
+        let how = Collection {
+            plugin: plugin.manifest.name.clone(),
+            plugin_digest: plugin.digest.clone(),
+            plugin_signer: plugin.signer.to_string(),
+            triggered_by: actor.to_string(),
+            binding: None,
+            params: serde_json::json!({}),
+        };
         let evidence = self
-            .collect_and_store(&plugin, &call, &v)
+            .collect_and_store(&plugin, &call, &v, &how)
             .map_err(|e| Error::conflict(format!("collector {} {e}", req.plugin)))?;
         Ok(CollectOutcome {
             plugin: req.plugin,
@@ -280,10 +304,20 @@ impl Gatehouse {
         plugin: &Plugin,
         call: &CallContext,
         version: &Version,
+        how: &Collection,
     ) -> std::result::Result<Vec<IngestOutcome>, String> {
         let statements = self.plugins.collect(plugin, call).map_err(|f| f.to_string())?;
         if statements.is_empty() {
             return Ok(Vec::new());
+        }
+        // A collector may only emit the predicate types its manifest declares:
+        // anything else is a capability violation and nothing is stored.
+        let allowed = &plugin.manifest.capabilities.predicate_types;
+        if let Some(s) = statements.iter().find(|s| !allowed.contains(&s.predicate_type)) {
+            return Err(format!(
+                "violated its capabilities: it returned a statement of predicate type {:?}, which its manifest does not declare (capabilities.predicate_types = {:?}); nothing was stored",
+                s.predicate_type, allowed
+            ));
         }
         self.trust_collector_key()
             .map_err(|e| format!("cannot trust the collector key: {e}"))?;
@@ -300,7 +334,7 @@ impl Gatehouse {
             version: version.version.clone(),
         };
         let outcomes = self
-            .add_evidence(&actor, bundle.as_bytes(), &target, 1)
+            .ingest(&actor, bundle.as_bytes(), &target, 1, Some(how))
             .map_err(|e| format!("storing its statements failed: {e}"))?;
         if let Some(refused) = outcomes.iter().find(|o| !o.accepted()) {
             let reason = refused

@@ -95,7 +95,16 @@ impl Gatehouse {
         let waivers = self.store.waivers(Some(&v.application), Some(&v.version))?;
         let head = self.store.log_head()?;
         let released_at = v.released_at.clone().unwrap_or_else(crate::time::now);
+        let bindings = self.all_bindings()?;
+        let verified_levels = release::verified_levels(gates, |id| {
+            bindings
+                .iter()
+                .find(|b| b.id == id)
+                .and_then(|b| b.params.get("min_level"))
+                .and_then(serde_json::Value::as_u64)
+        });
         let inputs = Inputs {
+            verified_levels: &verified_levels,
             application: app,
             version: v,
             released_at: &released_at,

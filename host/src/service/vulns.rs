@@ -59,7 +59,10 @@ pub const SBOM_TYPES: [&str; 3] = [
 ];
 
 impl Gatehouse {
-    /// Attach an SBOM's components to a version and match them against the stored advisories.
+    /// Attach an SBOM's components to a draft and match them against the
+    /// stored advisories. What a version is made of is fixed when it freezes:
+    /// after its first promotion an SBOM arrives only as signed evidence
+    /// bound by subject; an unsigned upload is refused (and the refusal logged).
     pub fn attach_sbom(
         &self,
         actor: &str,
@@ -70,6 +73,27 @@ impl Gatehouse {
     ) -> Result<SbomAttached> {
         let actor = validate_actor(actor)?;
         let v = self.version(app, version)?;
+        if !v.draft {
+            let reason = format!(
+                "{app}@{version} is frozen (it entered stage {}): its SBOM can no longer be replaced by an upload; add the SBOM as signed evidence whose subject is one of its artifacts",
+                v.stage.as_deref().unwrap_or("-")
+            );
+            self.store.append_event(NewEvent {
+                actor: actor.to_string(),
+                action: "sbom.attach".into(),
+                subject: v.subject(),
+                application: Some(v.application.clone()),
+                version: Some(v.version.clone()),
+                result: EventResult::Failure,
+                details: json!({ "source": source, "reason": reason }),
+            })?;
+            return Err(Error::conflict(reason));
+        }
+        self.store_sbom(actor, &v, source, bytes)
+    }
+
+    fn store_sbom(&self, actor: &str, v: &Version, source: &str, bytes: &[u8]) -> Result<SbomAttached> {
+        let (app, version) = (v.application.as_str(), v.version.as_str());
         let doc = sbom::parse(source, bytes)?;
         let event = NewEvent {
             actor: actor.to_string(),
@@ -81,7 +105,7 @@ impl Gatehouse {
             details: json!({ "source": source, "format": doc.format, "components": doc.components.len(), "quirks": doc.quirks }),
         };
         self.store.put_components(app, version, &doc.components, event)?;
-        let findings = self.rematch_version(actor, &v)?;
+        let findings = self.rematch_version(actor, v)?;
         Ok(SbomAttached {
             format: doc.format,
             components: doc.components.len(),
@@ -132,7 +156,10 @@ impl Gatehouse {
         predicate: &serde_json::Value,
     ) {
         let bytes = predicate.to_string();
-        if let Err(e) = self.attach_sbom(actor, app, version, &format!("evidence:{digest}"), bytes.as_bytes()) {
+        let stored = self
+            .version(app, version)
+            .and_then(|v| self.store_sbom(actor, &v, &format!("evidence:{digest}"), bytes.as_bytes()));
+        if let Err(e) = stored {
             tracing::warn!(%app, %version, %digest, error = %e, "SBOM evidence could not be read as an SBOM");
         }
     }

@@ -201,6 +201,10 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX findings_advisory ON findings(advisory);
     "#,
+    // 7: the licences an SBOM states for each component (a JSON array).
+    r#"
+    ALTER TABLE components ADD COLUMN licenses TEXT NOT NULL DEFAULT '[]';
+    "#,
 ];
 
 /// One writer connection (every change, in one immediate transaction with its
@@ -909,6 +913,8 @@ impl Store for SqliteStore {
                         statement: record.statement(),
                         predicate_type: record.predicate_type,
                         subjects: record.subjects,
+                        matched_subject: None,
+                        origin: None,
                     })
                 })
                 .collect()
@@ -999,6 +1005,18 @@ impl Store for SqliteStore {
 
     fn uploaded_policies(&self) -> Result<Vec<Policy>> {
         self.docs("policy", "SELECT doc FROM policies ORDER BY name", [])
+    }
+
+    fn policies_fingerprint(&self) -> Result<String> {
+        self.with_conn(|conn| {
+            Ok(row(
+                conn,
+                "SELECT count(*) || ':' || coalesce(group_concat(name || '=' || json_extract(doc, '$.digest'), ','), '')
+                 FROM (SELECT name, doc FROM policies ORDER BY name)",
+                [],
+                |r| r.get::<_, String>(0),
+            )?)
+        })
     }
 
     fn put_waiver(&self, waiver: &Waiver, event: NewEvent) -> Result<Event> {
@@ -1134,8 +1152,8 @@ impl Store for SqliteStore {
             for c in components {
                 exec(
                     tx,
-                    "INSERT OR IGNORE INTO components (application, version, purl, ecosystem, name, pkg_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![app, version, c.purl, c.ecosystem, c.name, c.version],
+                    "INSERT OR IGNORE INTO components (application, version, purl, ecosystem, name, pkg_version, licenses) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![app, version, c.purl, c.ecosystem, c.name, c.version, serde_json::to_string(&c.licenses).unwrap_or_else(|_| "[]".into())],
                 )?;
             }
             Ok(())
@@ -1145,11 +1163,18 @@ impl Store for SqliteStore {
     fn components(&self, app: &str, version: &str) -> Result<Vec<Component>> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT purl, ecosystem, name, pkg_version FROM components WHERE application = ?1 AND version = ?2 ORDER BY purl",
+                "SELECT purl, ecosystem, name, pkg_version, licenses FROM components WHERE application = ?1 AND version = ?2 ORDER BY purl",
             )?;
             let rows = stmt
                 .query_map([app, version], |r| {
-                    Ok(Component { purl: r.get(0)?, ecosystem: r.get(1)?, name: r.get(2)?, version: r.get(3)? })
+                    let licenses: String = r.get(4)?;
+                    Ok(Component {
+                        purl: r.get(0)?,
+                        ecosystem: r.get(1)?,
+                        name: r.get(2)?,
+                        version: r.get(3)?,
+                        licenses: serde_json::from_str(&licenses).unwrap_or_default(),
+                    })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
@@ -1165,7 +1190,7 @@ impl Store for SqliteStore {
             for (eco, name) in packages {
                 let rows = stmt
                     .query_map([eco, name], |r| {
-                        Ok((r.get(0)?, r.get(1)?, Component { purl: r.get(2)?, ecosystem: r.get(3)?, name: r.get(4)?, version: r.get(5)? }))
+                        Ok((r.get(0)?, r.get(1)?, Component { purl: r.get(2)?, ecosystem: r.get(3)?, name: r.get(4)?, version: r.get(5)?, licenses: Vec::new() }))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 out.extend(rows);
