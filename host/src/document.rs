@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::app::{Application, Criticality, Maturity, Owners};
 use crate::evidence::{EvidenceEntry, Origin, Subject};
-use crate::sbom::Component;
 use crate::lifecycle::GateRef;
+use crate::sbom::Component;
 use crate::version::{Artifact, ReleaseStatus, Vcs, Version};
 use crate::vuln::Finding;
 use crate::waiver::Waiver;

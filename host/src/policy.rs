@@ -64,7 +64,10 @@ impl Policy {
         if self.files.is_empty() {
             vec![(self.path.as_str(), self.source.as_str())]
         } else {
-            self.files.iter().map(|f| (f.path.as_str(), f.source.as_str())).collect()
+            self.files
+                .iter()
+                .map(|f| (f.path.as_str(), f.source.as_str()))
+                .collect()
         }
     }
 }
@@ -393,7 +396,11 @@ pub fn digest(source: &str) -> String {
 
 /// The package a Rego module declares (`package a.b` → `a.b`), checked by compiling it.
 pub fn package_of(path: &str, source: &str) -> Result<String> {
-    let mut engine = regorus::Engine::new();
+    add_module(&mut regorus::Engine::new(), path, source)
+}
+
+/// Compile one file into `engine`; the package it declares (without `data.`).
+fn add_module(engine: &mut regorus::Engine, path: &str, source: &str) -> Result<String> {
     let package = engine.add_policy(path.to_string(), source.to_string()).map_err(|e| {
         Error::invalid(
             "policy",
@@ -412,14 +419,7 @@ impl PolicySet {
         let mut rules = BTreeMap::new();
         for p in policies {
             for (path, source) in p.files() {
-                let package = engine.add_policy(path.to_string(), source.to_string()).map_err(|e| {
-                    Error::invalid(
-                        "policy",
-                        path,
-                        format!("Rego v1 that compiles: {}", first_lines(&e.to_string())),
-                    )
-                })?;
-                let package = package.trim_start_matches("data.").to_string();
+                let package = add_module(&mut engine, path, source)?;
                 if package != p.name {
                     return Err(Error::invalid(
                         "policy",
@@ -724,9 +724,18 @@ deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", 
         // Before: the last file of a package replaced the others, dropping a deny.
         let found = from_files(
             files(&[
-                ("a.rego", "package main\nimport rego.v1\ndeny contains \"from a\" if input.a\n"),
-                ("b.rego", "package main\nimport rego.v1\nwarn contains \"from b\" if input.b\n"),
-                ("c.rego", "package other\nimport rego.v1\ndeny contains \"other\" if true\n"),
+                (
+                    "a.rego",
+                    "package main\nimport rego.v1\ndeny contains \"from a\" if input.a\n",
+                ),
+                (
+                    "b.rego",
+                    "package main\nimport rego.v1\nwarn contains \"from b\" if input.b\n",
+                ),
+                (
+                    "c.rego",
+                    "package other\nimport rego.v1\ndeny contains \"other\" if true\n",
+                ),
             ]),
             Origin::Directory,
             1,
@@ -736,7 +745,12 @@ deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", 
         let main = found.iter().find(|p| p.name == "main").unwrap();
         assert_eq!(main.files().len(), 2);
         let set = PolicySet::new(found.clone()).unwrap();
-        let e = set.evaluate("main", &PolicySet::input(&json!({"a": true, "b": true})), &serde_json::Value::Null, Limits::default());
+        let e = set.evaluate(
+            "main",
+            &PolicySet::input(&json!({"a": true, "b": true})),
+            &serde_json::Value::Null,
+            Limits::default(),
+        );
         assert_eq!(e.outcome, Outcome::Fail, "the deny of a.rego still counts: {e:?}");
         assert_eq!(e.findings.len(), 2, "{e:?}");
     }
@@ -748,7 +762,12 @@ deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", 
         let one = from_files(files(&[("x.rego", a), ("y.rego", b)]), Origin::Uploaded, 1).unwrap();
         let two = from_files(files(&[("y.rego", b), ("x.rego", a)]), Origin::Uploaded, 1).unwrap();
         assert_eq!(one[0].digest, two[0].digest);
-        let changed = from_files(files(&[("x.rego", a), ("y.rego", &b.replace("\"b\"", "\"c\""))]), Origin::Uploaded, 1).unwrap();
+        let changed = from_files(
+            files(&[("x.rego", a), ("y.rego", &b.replace("\"b\"", "\"c\""))]),
+            Origin::Uploaded,
+            1,
+        )
+        .unwrap();
         assert_ne!(one[0].digest, changed[0].digest);
         // A one-file package keeps the digest of its text (records written before stay comparable).
         let single = from_files(files(&[("x.rego", a)]), Origin::Uploaded, 1).unwrap();
@@ -776,8 +795,14 @@ deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", 
         // Partial rules may be spread over files, as OPA allows.
         from_files(
             files(&[
-                ("one.rego", "package main\nimport rego.v1\ndeny contains \"x\" if input.x\n"),
-                ("two.rego", "package main\nimport rego.v1\ndeny contains \"y\" if input.y\n"),
+                (
+                    "one.rego",
+                    "package main\nimport rego.v1\ndeny contains \"x\" if input.x\n",
+                ),
+                (
+                    "two.rego",
+                    "package main\nimport rego.v1\ndeny contains \"y\" if input.y\n",
+                ),
             ]),
             Origin::Directory,
             1,
@@ -797,7 +822,14 @@ denylist := {"x"}
 warning := "not a rule conftest reads"
 "#;
         let set = PolicySet::new(vec![policy("main", src)]).unwrap();
-        let eval = |doc| set.evaluate("main", &PolicySet::input(&doc), &serde_json::Value::Null, Limits::default());
+        let eval = |doc| {
+            set.evaluate(
+                "main",
+                &PolicySet::input(&doc),
+                &serde_json::Value::Null,
+                Limits::default(),
+            )
+        };
         assert_eq!(eval(json!({})).outcome, Outcome::Pass);
         assert_eq!(eval(json!({"style": true})).outcome, Outcome::Warn);
         for flag in ["no_owners", "violate", "no_labels"] {

@@ -107,7 +107,11 @@ pub struct GateSettings {
 impl GateSettings {
     /// How many distinct trusted keys must sign a statement of this predicate type.
     pub fn required_signers(&self, predicate_type: &str) -> usize {
-        self.evidence_thresholds.get(predicate_type).copied().unwrap_or(1).max(1)
+        self.evidence_thresholds
+            .get(predicate_type)
+            .copied()
+            .unwrap_or(1)
+            .max(1)
     }
 }
 
@@ -515,8 +519,7 @@ impl Gatehouse {
                 .filter(|w| w.active_for(gate_ref, &now).is_some())
                 .cloned()
                 .collect();
-            let document =
-                crate::document::build(
+            let document = crate::document::build(
                 application,
                 version,
                 &transition,

@@ -84,7 +84,11 @@ fn a_conftest_style_directory_is_one_policy_with_every_rule() {
     let found = policy::from_directory(dir).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].name, "main");
-    assert_eq!(found[0].files().len(), 5, "every file of the package, the unit test included");
+    assert_eq!(
+        found[0].files().len(),
+        5,
+        "every file of the package, the unit test included"
+    );
     let set = PolicySet::new(found).unwrap();
     let bare = serde_json::json!({
         "application": {"key": "shop", "owners": {"users": [], "groups": []}, "labels": {}, "criticality": "unspecified"},

@@ -232,3 +232,36 @@ pub fn seed(server: &Server, app: &str, version: &str) {
     );
     assert_eq!(s, 201, "create version: {body}");
 }
+
+/// SHA-256 of a file, as `sha256sum` prints it.
+pub fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().expect("run sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest from sha256sum")
+        .to_string()
+}
+
+/// The result of check `name` in a transition's answer (allowed, or blocked as an error).
+pub fn check_result<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["error"]["gates"]
+        .as_array()
+        .or_else(|| r["gates"].as_array())
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["checks"].as_array().into_iter().flatten())
+        .find(|c| c["check"] == name)
+        .unwrap_or_else(|| panic!("no result for {name} in {r}"))
+}
+
+/// `PUT /v1/bindings/{id}` for an entry gate, as an admin; the answer.
+pub fn put_binding(server: &Server, id: &str, check: &str, stage: &str, params: Value) -> (u16, Value) {
+    let body = serde_json::json!({"check": check, "gate": {"stage": stage, "kind": "entry"}, "params": params});
+    server.send(
+        "PUT",
+        &format!("/v1/bindings/{id}"),
+        Some(body.to_string().as_bytes()),
+        "admin",
+    )
+}

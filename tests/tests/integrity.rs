@@ -11,18 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
-use gatehouse_e2e::{Server, cli, create_token, request, stderr, stdout, wasm_dir};
+use gatehouse_e2e::{
+    Server, check_result as check, cli, create_token, put_binding, request, sha256_file, stderr, stdout, wasm_dir,
+};
 use serde_json::{Value, json};
-
-fn sha256_file(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
 
 /// A fresh signing key made by the CLI: (private PEM path, public PEM text).
 fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
@@ -76,17 +68,6 @@ fn call(server: &Server, token: &str, method: &str, path: &str, body: Value) -> 
     request(server.addr, method, path, body, Some(token))
 }
 
-fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["error"]["gates"]
-        .as_array()
-        .or_else(|| r["gates"].as_array())
-        .into_iter()
-        .flatten()
-        .flat_map(|g| g["checks"].as_array().unwrap().iter())
-        .find(|c| c["check"] == name)
-        .unwrap_or_else(|| panic!("no check {name} in {r}"))
-}
-
 /// An artifact file and its digest.
 fn artifact(dir: &Path, name: &str, content: &str) -> (PathBuf, String) {
     let p = dir.join(name);
@@ -123,15 +104,31 @@ fn evidence_counts_only_for_the_artifacts_it_names() {
     let rm = create_token(d, "rob", "release-manager");
     let (key, public) = keygen(d, "ci");
     assert_eq!(
-        call(&server, &admin, "POST", "/v1/trusted-keys", json!({"name": "ci", "owner": "platform", "public_key": public})).0,
+        call(
+            &server,
+            &admin,
+            "POST",
+            "/v1/trusted-keys",
+            json!({"name": "ci", "owner": "platform", "public_key": public})
+        )
+        .0,
         201
     );
-    assert_eq!(call(&server, &admin, "POST", "/v1/applications", json!({"key": "pay"})).0, 201);
+    assert_eq!(
+        call(&server, &admin, "POST", "/v1/applications", json!({"key": "pay"})).0,
+        201
+    );
     let (a_file, a) = artifact(d, "a.tgz", "the reviewed build");
     let (_, b) = artifact(d, "b.tgz", "something else");
     let v = json!({"version": "1.0.0", "artifacts": [{"name": "app.tgz", "kind": "file", "sha256": a}]});
     assert_eq!(call(&server, &dev, "POST", "/v1/applications/pay/versions", v).0, 201);
-    let passed = sign(d, &key, TEST_RESULT, &json!({"result": "PASSED", "passedTests": ["t"]}), &a_file);
+    let passed = sign(
+        d,
+        &key,
+        TEST_RESULT,
+        &json!({"result": "PASSED", "passedTests": ["t"]}),
+        &a_file,
+    );
     let (s, r) = request(server.addr, "POST", "/v1/evidence", Some(&passed), Some(&dev));
     assert_eq!(s, 200, "{r}");
     let prov = sign(
@@ -141,13 +138,22 @@ fn evidence_counts_only_for_the_artifacts_it_names() {
         &json!({"buildDefinition": {}, "runDetails": {"builder": {"id": "https://builder.example/l3"}}}),
         &a_file,
     );
-    assert_eq!(request(server.addr, "POST", "/v1/evidence", Some(&prov), Some(&dev)).0, 200);
+    assert_eq!(
+        request(server.addr, "POST", "/v1/evidence", Some(&prov), Some(&dev)).0,
+        200
+    );
 
     // The swap: the draft's artifact becomes B after the evidence about A arrived.
     let base = "/v1/applications/pay/versions/1.0.0";
     let swapped = json!({"artifacts": [{"name": "app.tgz", "kind": "file", "sha256": b}]});
     assert_eq!(call(&server, &dev, "PATCH", base, swapped).0, 200);
-    let (s, r) = call(&server, &rm, "POST", &format!("{base}/promote"), json!({"target_stage": "dev"}));
+    let (s, r) = call(
+        &server,
+        &rm,
+        "POST",
+        &format!("{base}/promote"),
+        json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 409, "the test result is about A, not B: {r}");
     let tests = check(&r, "policy:baseline.tests");
     assert_eq!(tests["outcome"], "fail", "{tests}");
@@ -157,7 +163,13 @@ fn evidence_counts_only_for_the_artifacts_it_names() {
     let back = json!({"artifacts": [{"name": "app.tgz", "kind": "file", "sha256": a}]});
     assert_eq!(call(&server, &dev, "PATCH", base, back).0, 200);
     for stage in ["dev", "qa", "staging", "prod"] {
-        let (s, r) = call(&server, &rm, "POST", &format!("{base}/promote"), json!({"target_stage": stage}));
+        let (s, r) = call(
+            &server,
+            &rm,
+            "POST",
+            &format!("{base}/promote"),
+            json!({"target_stage": stage}),
+        );
         assert_eq!(s, 200, "{stage}: {r}");
     }
     let (s, r) = call(&server, &rm, "POST", &format!("{base}/release"), json!({}));
@@ -192,7 +204,11 @@ fn evidence_counts_only_for_the_artifacts_it_names() {
 }
 
 fn payload(env: &Value) -> Value {
-    let env = if env.get("envelope").is_some() { &env["envelope"] } else { env };
+    let env = if env.get("envelope").is_some() {
+        &env["envelope"]
+    } else {
+        env
+    };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(env["payload"].as_str().unwrap_or_else(|| panic!("no payload in {env}")))
         .unwrap();
@@ -226,19 +242,6 @@ fn junit_reports(dir: &Path, name: &str) -> PathBuf {
     reports
 }
 
-fn put_binding(server: &Server, id: &str, check: &str, stage: &str, params: Value) -> (u16, Value) {
-    server.send(
-        "PUT",
-        &format!("/v1/bindings/{id}"),
-        Some(
-            json!({"check": check, "gate": {"stage": stage, "kind": "entry"}, "params": params})
-                .to_string()
-                .as_bytes(),
-        ),
-        "admin",
-    )
-}
-
 /// Item 2: a collector's PASSED result does not satisfy baseline.tests
 /// unless the binding names that collector; a collector may emit only the
 /// predicate types its manifest declares; an on-demand collect takes no
@@ -264,9 +267,18 @@ fn collectors_vouch_only_for_what_they_are_trusted_with() {
     gatehouse_e2e::seed(&server, "shop", "2.0.1");
 
     // The attack: the collector's PASSED result was taken as the CI's.
-    assert_eq!(put_binding(&server, "junit", "plugin:junit-ci", "dev", json!({})).0, 200);
-    assert_eq!(put_binding(&server, "tests", "policy:baseline.tests", "dev", json!({})).0, 200);
-    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/promote", &json!({"target_stage": "dev"}));
+    assert_eq!(
+        put_binding(&server, "junit", "plugin:junit-ci", "dev", json!({})).0,
+        200
+    );
+    assert_eq!(
+        put_binding(&server, "tests", "policy:baseline.tests", "dev", json!({})).0,
+        200
+    );
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/2.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 409, "a collector's claim must not count by default: {r}");
     assert_eq!(check(&r, "plugin:junit-ci")["outcome"], "pass", "{r}");
     assert_eq!(check(&r, "policy:baseline.tests")["outcome"], "fail", "{r}");
@@ -283,8 +295,14 @@ fn collectors_vouch_only_for_what_they_are_trusted_with() {
 
     // The operator names the collector in the binding: now it counts.
     let params = json!({"collectors": ["junit-ci"]});
-    assert_eq!(put_binding(&server, "tests", "policy:baseline.tests", "dev", params).0, 200);
-    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/promote", &json!({"target_stage": "dev"}));
+    assert_eq!(
+        put_binding(&server, "tests", "policy:baseline.tests", "dev", params).0,
+        200
+    );
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/2.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 200, "{r}");
 
     // Parameters that decide trust never come from the caller of an on-demand collect.
@@ -308,7 +326,10 @@ fn collectors_vouch_only_for_what_they_are_trusted_with() {
     // violates its capabilities: an error, and nothing stored.
     assert_eq!(put_binding(&server, "forge", "plugin:forger", "qa", json!({})).0, 200);
     let (_, before) = server.get("/v1/applications/shop/versions/2.0.0/evidence");
-    let (s, r) = server.post("/v1/applications/shop/versions/2.0.0/promote", &json!({"target_stage": "qa"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/2.0.0/promote",
+        &json!({"target_stage": "qa"}),
+    );
     assert_eq!(s, 409, "{r}");
     let forger = check(&r, "plugin:forger");
     assert_eq!(forger["outcome"], "error", "{forger}");
@@ -317,7 +338,34 @@ fn collectors_vouch_only_for_what_they_are_trusted_with() {
         "{forger}"
     );
     let (_, after) = server.get("/v1/applications/shop/versions/2.0.0/evidence");
-    assert_eq!(before["items"].as_array().unwrap().len(), after["items"].as_array().unwrap().len());
+    assert_eq!(
+        before["items"].as_array().unwrap().len(),
+        after["items"].as_array().unwrap().len()
+    );
+}
+
+/// `serve` with this configuration must refuse to start: its output. A
+/// server that starts instead (the manifest was admitted) fails the test
+/// rather than running forever.
+fn serve_refused(data: &Path, config: &Path) -> std::process::Output {
+    let mut child = Command::new(gatehouse_e2e::gatehouse_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("serve started: the manifest was admitted ({})", stdout(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Item 3: a manifest cannot run a bundled component under another bundled
@@ -330,12 +378,7 @@ fn a_plugin_name_runs_the_code_it_names() {
         "name = \"provenance-builder\"\nversion = \"1.0.0\"\nworld = \"gate-check\"\nbundled = \"license-policy\"\n",
     )
     .unwrap();
-    let o = Command::new(gatehouse_e2e::gatehouse_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .args(["--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = serve_refused(&data, &config);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("cannot run under another plugin's name"),
@@ -353,7 +396,15 @@ fn a_plugin_name_runs_the_code_it_names() {
     std::fs::copy(wasm_dir().join("hostile.wasm"), &wasm).unwrap();
     let o = cli(
         &data,
-        &["plugin", "sign", "--key", vendor_priv.to_str().unwrap(), "--name", "hostile-check", wasm.to_str().unwrap()],
+        &[
+            "plugin",
+            "sign",
+            "--key",
+            vendor_priv.to_str().unwrap(),
+            "--name",
+            "hostile-check",
+            wasm.to_str().unwrap(),
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let manifest = plugins.join("lp.toml");
@@ -374,12 +425,7 @@ fn a_plugin_name_runs_the_code_it_names() {
         ),
     )
     .unwrap();
-    let o = Command::new(gatehouse_e2e::gatehouse_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .args(["--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = serve_refused(&data, &config);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("the signature is for the plugin named \"hostile-check\", not \"license-policy\""),
@@ -424,17 +470,27 @@ fn policies_written_by_another_process_are_in_force_at_the_next_gate() {
     // The sidecar knows it without a restart: the binding is accepted and the gate judges with it.
     let (s, r) = put_binding(&server, "freeze", "policy:team.gate", "dev", json!({}));
     assert_eq!(s, 200, "{r}");
-    let (s, r) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "dev"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/1.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 409, "{r}");
     let c = check(&r, "policy:team.gate");
     assert_eq!(c["outcome"], "fail", "not an error about an unloaded policy: {c}");
     assert!(c["messages"].to_string().contains("frozen"), "{c}");
 
     // A new version of the policy, written the same way, is in force at the next gate.
-    std::fs::write(&strict, "package team.gate\nimport rego.v1\ndeny contains \"never\" if false\n").unwrap();
+    std::fs::write(
+        &strict,
+        "package team.gate\nimport rego.v1\ndeny contains \"never\" if false\n",
+    )
+    .unwrap();
     let o = cli(d, &["policy", "upload", "team.gate", strict.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let (s, r) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "dev"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/1.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 200, "{r}");
     let (_, p) = server.get("/v1/policies/team.gate");
     assert_eq!(p["version"], 2, "{p}");
@@ -455,7 +511,10 @@ fn a_conftest_style_policy_set_runs_unchanged() {
     let (_, p) = server.get("/v1/policies/main");
     assert_eq!(p["files"].as_array().unwrap().len(), 4, "{p}");
     assert_eq!(put_binding(&server, "conftest", "policy:main", "dev", json!({})).0, 200);
-    let (s, r) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "dev"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/1.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 409, "{r}");
     let c = check(&r, "policy:main");
     let messages = c["messages"].to_string();
@@ -487,7 +546,10 @@ fn a_conftest_style_policy_set_runs_unchanged() {
     );
     assert_eq!(s, 409, "{r}");
     let m = r["error"]["message"].as_str().unwrap();
-    assert!(m.contains("a.rego") && m.contains("b.rego") && m.contains("limit"), "{m}");
+    assert!(
+        m.contains("a.rego") && m.contains("b.rego") && m.contains("limit"),
+        "{m}"
+    );
 }
 
 /// Items 6 and 12: the input document carries the SBOM's components (with
@@ -519,9 +581,15 @@ fn the_sbom_reaches_the_gate_and_is_fixed_when_the_version_freezes() {
     let path = "/v1/applications/shop/versions/1.0.0/sboms";
     let (s, r) = server.send("POST", path, Some(sbom.to_string().as_bytes()), "admin");
     assert_eq!(s, 201, "{r}");
-    let (s, r) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "dev"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/1.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
     assert_eq!(s, 200, "{r}");
-    let (s, r) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "qa"}));
+    let (s, r) = server.post(
+        "/v1/applications/shop/versions/1.0.0/promote",
+        &json!({"target_stage": "qa"}),
+    );
     assert_eq!(s, 409, "{r}");
     let c = check(&r, "policy:team.sbom");
     let messages = c["messages"].to_string();
@@ -542,8 +610,16 @@ fn the_sbom_reaches_the_gate_and_is_fixed_when_the_version_freezes() {
         .collect();
     assert!(results.contains(&"failure"), "{log}");
     // The gate still judges the SBOM the version froze with.
-    let (_, r) = server.post("/v1/applications/shop/versions/1.0.0/promote", &json!({"target_stage": "qa"}));
-    assert!(check(&r, "policy:team.sbom")["messages"].to_string().contains("copyleft"), "{r}");
+    let (_, r) = server.post(
+        "/v1/applications/shop/versions/1.0.0/promote",
+        &json!({"target_stage": "qa"}),
+    );
+    assert!(
+        check(&r, "policy:team.sbom")["messages"]
+            .to_string()
+            .contains("copyleft"),
+        "{r}"
+    );
 }
 
 /// Items 10 and 11: a binding to a stage no lifecycle has is refused; how
@@ -563,7 +639,14 @@ fn bindings_name_real_stages_and_thresholds_are_the_operators() {
     let admin = server.token("admin");
     let (key, public) = keygen(d, "ci");
     assert_eq!(
-        call(&server, &admin, "POST", "/v1/trusted-keys", json!({"name": "ci", "public_key": public})).0,
+        call(
+            &server,
+            &admin,
+            "POST",
+            "/v1/trusted-keys",
+            json!({"name": "ci", "public_key": public})
+        )
+        .0,
         201
     );
     call(&server, &admin, "POST", "/v1/applications", json!({"key": "pay"}));
@@ -573,7 +656,13 @@ fn bindings_name_real_stages_and_thresholds_are_the_operators() {
     let env = sign(d, &key, SLSA, &json!({"runDetails": {}}), &file);
     // One signature where the operator asks for two: refused, whatever the submitter says.
     for q in ["", "?threshold=1"] {
-        let (s, r) = request(server.addr, "POST", &format!("/v1/evidence{q}"), Some(&env), Some(&admin));
+        let (s, r) = request(
+            server.addr,
+            "POST",
+            &format!("/v1/evidence{q}"),
+            Some(&env),
+            Some(&admin),
+        );
         assert_eq!(s, 422, "{q}: {r}");
         assert!(r.to_string().contains("threshold_not_met"), "{q}: {r}");
     }

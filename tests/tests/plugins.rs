@@ -7,23 +7,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use gatehouse_e2e::{Server, cli, request, stderr, stdout, wasm_dir};
+use gatehouse_e2e::{Server, check_result as check, cli, put_binding, request, sha256_file, stderr, stdout, wasm_dir};
 use serde_json::{Value, json};
 
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data")
         .join(rel)
-}
-
-fn sha256_file(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 /// Copy a built component into `dir` and write a manifest pinned to it.
@@ -80,28 +70,8 @@ impl Env {
 }
 
 fn bind(server: &Server, id: &str, check: &str, stage: &str, params: Value) {
-    let (s, r) = server.send(
-        "PUT",
-        &format!("/v1/bindings/{id}"),
-        Some(
-            json!({"check": check, "gate": {"stage": stage, "kind": "entry"}, "params": params})
-                .to_string()
-                .as_bytes(),
-        ),
-        "admin",
-    );
+    let (s, r) = put_binding(server, id, check, stage, params);
     assert_eq!(s, 200, "bind {check}: {r}");
-}
-
-fn check<'a>(r: &'a Value, name: &str) -> &'a Value {
-    r["error"]["gates"]
-        .as_array()
-        .or_else(|| r["gates"].as_array())
-        .into_iter()
-        .flatten()
-        .flat_map(|g| g["checks"].as_array().unwrap().iter())
-        .find(|c| c["check"] == name)
-        .unwrap_or_else(|| panic!("no result for {name} in {r}"))
 }
 
 fn messages(c: &Value) -> String {

@@ -78,7 +78,9 @@ pub fn run_policy(ctx: &Ctx, cmd: PolicyCommand) -> CmdResult {
             } else {
                 let mut files = Vec::new();
                 for p in &paths {
-                    let name = p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
+                    let name = p
+                        .file_name()
+                        .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
                     files.push(json!({ "path": name, "source": read_text_file(p)? }));
                 }
                 json!({ "files": files })
@@ -104,10 +106,7 @@ fn rego_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, super::Failure> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(a)
                 .map_err(|e| super::usage(format!("cannot read directory {}: {e}", a.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension().is_some_and(|x| x == "rego")
-                        && !p.to_string_lossy().ends_with("_test.rego")
-                })
+                .filter(|p| p.extension().is_some_and(|x| x == "rego") && !p.to_string_lossy().ends_with("_test.rego"))
                 .collect();
             found.sort();
             if found.is_empty() {

@@ -185,7 +185,9 @@ mod tests {
         let vendor = key(7);
         let trusted = [VendorKey::new("acme", vendor.verifying_key())];
         let sig = sign(&vendor, "aa", Some("p"), "2026-01-01T00:00:00Z").to_string();
-        assert!(matches!(verify(sig.as_bytes(), "aa", "p", &trusted), Ok(Signer::Vendor { name, .. }) if name == "acme"));
+        assert!(
+            matches!(verify(sig.as_bytes(), "aa", "p", &trusted), Ok(Signer::Vendor { name, .. }) if name == "acme")
+        );
         let e = verify(sig.as_bytes(), "bb", "p", &trusted).unwrap_err();
         assert!(e.contains("not this one"), "{e}");
         let e = verify(sig.as_bytes(), "aa", "license-policy", &trusted).unwrap_err();

@@ -174,7 +174,12 @@ impl Gatehouse {
                 continue;
             }
             // A collector's SBOM is its claim: it never changes what a frozen version is made of.
-            if collected.is_some() && batch.versions.get(&(b.application.clone(), b.version.clone())).is_some_and(|v| !v.draft) {
+            if collected.is_some()
+                && batch
+                    .versions
+                    .get(&(b.application.clone(), b.version.clone()))
+                    .is_some_and(|v| !v.draft)
+            {
                 continue;
             }
             if let Some(predicate) = record.statement().and_then(|s| s.get("predicate").cloned()) {
@@ -203,7 +208,10 @@ impl Gatehouse {
             Err(refusal) => return Ok(refuse_unbound(batch, actor, index, None, target, refusal)),
         };
         let verdict = evidence::verify_with(&env, keys, &now, threshold, proven).and_then(|v| {
-            let required = self.settings.required_signers(&v.statement.predicate_type).max(threshold);
+            let required = self
+                .settings
+                .required_signers(&v.statement.predicate_type)
+                .max(threshold);
             evidence::require_signers(&v, required)?;
             Ok(v)
         });

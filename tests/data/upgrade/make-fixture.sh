@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Writes a data directory with the binary of an earlier landed build, so that
+# tests/tests/upgrade.rs can prove the current build opens, verifies and serves
+# it. Kept beside the fixture it made (v1-9bf9947/): run it again only to make
+# a fixture of a *new* format, into a new directory, never over an old one.
+#
+#   GATEHOUSE_BIN=path/to/old/gatehouse bash make-fixture.sh OUT_DIR
+set -euo pipefail
+bin=${GATEHOUSE_BIN:?the gatehouse binary of the build whose format this fixture keeps}
+out=${1:?output directory}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+data="$out/data"
+g() { "$bin" --data-dir "$data" --actor fixture-maker "$@"; }
+
+g app create payments --project shop --criticality high --owner-user alice --label tier=backend >/dev/null
+printf 'payments 1.0.0 release tarball\n' > "$work/payments.tar.gz"
+printf 'payments 1.1.0 release tarball\n' > "$work/next.tar.gz"
+digest=$(sha256sum "$work/payments.tar.gz" | cut -d' ' -f1)
+next=$(sha256sum "$work/next.tar.gz" | cut -d' ' -f1)
+g version create payments 1.0.0 --artifact "name=payments.tar.gz,kind=file,sha256=$digest" >/dev/null
+g version create payments 1.1.0 --artifact "name=payments.tar.gz,kind=file,sha256=$next" >/dev/null
+
+# Evidence signed by a trusted CI key (kept in the fixture: the test signs more with it).
+g keys generate --out "$out/ci-key" >/dev/null
+g keys trust --name ci --owner team-pay --public-key "$out/ci-key/ed25519.pub.pem" >/dev/null
+echo '{"result": "PASSED", "passedTests": ["unit"]}' > "$work/result.json"
+for f in payments.tar.gz next.tar.gz; do
+  g evidence sign --key "$out/ci-key/ed25519.priv.pem" \
+    --predicate-type https://in-toto.io/attestation/test-result/v0.1 --predicate "$work/result.json" \
+    --subject "$work/$f" --out "$work/$f.dsse.json" >/dev/null
+  g evidence add "$work/$f.dsse.json" >/dev/null
+done
+
+# An SBOM on the draft (components as this format stored them), a bound policy, an uploaded one.
+cat > "$work/sbom.json" <<'SBOM'
+{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [
+  {"name": "left-pad", "version": "1.3.0", "purl": "pkg:npm/left-pad@1.3.0", "licenses": [{"license": {"id": "MIT"}}]}]}
+SBOM
+g vuln attach payments 1.0.0 --sbom "$work/sbom.json" >/dev/null
+echo '{"check": "policy:baseline.tests", "gate": {"stage": "dev", "kind": "entry"}}' > "$work/b.json"
+g binding set tests-before-dev --file "$work/b.json" >/dev/null
+printf 'package team.owners\nimport rego.v1\ndeny contains "no owners" if count(input.application.owners.users) == 0\n' > "$work/owners.rego"
+g policy upload team.owners "$work/owners.rego" >/dev/null
+
+# Through every stage to a Trusted Release (record, VSA, checkpoint), and a waiver request.
+for s in dev qa staging prod; do g promote payments 1.0.0 "$s" >/dev/null; done
+g release payments 1.0.0 >/dev/null
+g release show payments 1.0.0 --out "$out/payments-1.0.0.record.json" >/dev/null
+cp "$data/keys/release.ed25519.pub.pem" "$out/release.pub.pem"
+g waiver request payments 1.1.0 --gate qa/entry --justification "flaky integration suite, INC-7" \
+  --expires-at 2099-01-01T00:00:00Z >/dev/null
+g audit verify >/dev/null
+
+# One self-contained file: fold the WAL into the database.
+python3 - "$data/gatehouse.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); c.execute("PRAGMA wal_checkpoint(TRUNCATE)"); c.close()
+PY
+rm -f "$data/gatehouse.db-wal" "$data/gatehouse.db-shm"
+rm -rf "$data/plugin-cache"
+echo "fixture written to $out"
