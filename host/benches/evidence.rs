@@ -14,7 +14,7 @@ use gatehouse::service::{Gatehouse, Target};
 use serde_json::json;
 
 const BUNDLE: usize = 100;
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/dsse/keys");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/shared/dsse/keys");
 
 fn signing_key() -> ed25519_dalek::SigningKey {
     let pem = std::fs::read_to_string(format!("{DATA}/primary.ed25519.priv.pem")).expect("test key");

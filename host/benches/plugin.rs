@@ -37,7 +37,7 @@ fn host_with_guest(dir: &std::path::Path) -> Arc<PluginHost> {
 fn provenance_input() -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/dsse/valid/slsa-provenance-v1.statement.json"
+        "/../tests/data/shared/dsse/valid/slsa-provenance-v1.statement.json"
     );
     let statement: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");

@@ -14,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse::sbom::Component;
 use gatehouse::vuln::{self, Advisory, Index};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/shared");
 
 fn renamed(a: &Advisory, k: usize) -> Advisory {
     let mut b = a.clone();

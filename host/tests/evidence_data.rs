@@ -1,4 +1,4 @@
-//! Every envelope in ../shared/data/dsse, made by the in-toto reference
+//! Every envelope in tests/data/shared (a copy of ../shared/data)/dsse, made by the in-toto reference
 //! libraries, judged as expected.json says — each refusal with its own reason.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may panic
 
@@ -6,7 +6,7 @@ use gatehouse::evidence::{self, RefusalCode};
 use gatehouse::keys::{KeyRing, NewTrustedKey, TrustedKey};
 use serde_json::Value;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/shared");
 const NOW: &str = "2026-11-26T00:00:00.000000Z";
 
 fn key(who: &str) -> TrustedKey {

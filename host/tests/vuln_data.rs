@@ -1,5 +1,5 @@
-//! SBOM matching against the real advisories in ../shared/data/osv, exactly
-//! as ../shared/data/expected says, and the traps the data README lists.
+//! SBOM matching against the real advisories in tests/data/shared (a copy of ../shared/data)/osv, exactly
+//! as tests/data/shared (a copy of ../shared/data)/expected says, and the traps the data README lists.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may panic
 
 use std::collections::BTreeSet;
@@ -8,7 +8,7 @@ use std::path::Path;
 use gatehouse::sbom::{self, Component};
 use gatehouse::vuln::{self, Index};
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/shared");
 
 fn index() -> Index {
     let loaded = vuln::load_path(&Path::new(DATA).join("osv")).unwrap();

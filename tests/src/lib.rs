@@ -265,3 +265,8 @@ pub fn put_binding(server: &Server, id: &str, check: &str, stage: &str, params: 
         "admin",
     )
 }
+
+/// A file of the real-world test data (tests/data/shared, a copy of the project's shared data).
+pub fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/shared").join(rel)
+}

@@ -1,17 +1,11 @@
 //! Signed evidence end to end: ingestion over HTTP, the offline CLI, and
 //! interoperability with the in-toto reference library (securesystemslib).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use gatehouse_e2e::{Server, cli, stderr, stdout};
+use gatehouse_e2e::{Server, cli, data, stderr, stdout};
 use serde_json::{Value, json};
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel)
-}
 
 fn crate_sha256() -> String {
     let expected: Value = serde_json::from_str(&std::fs::read_to_string(data("dsse/expected.json")).unwrap()).unwrap();

@@ -2,17 +2,10 @@
 //! the bundled baseline pack, evidence, warn mode, waivers (separation of
 //! duties, expiry), and policies that error or run away — which block.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gatehouse_e2e::{Server, cli, create_token, request, stderr, stdout};
+use gatehouse_e2e::{Server, cli, create_token, data, request, stderr, stdout};
 use serde_json::{Value, json};
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel)
-}
 
 fn in_secs(secs: u64) -> String {
     let out = Command::new("date")

@@ -4,18 +4,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use gatehouse_e2e::{Server, cli, create_token, request, stderr};
+use gatehouse_e2e::{Server, cli, create_token, data, request, stderr};
 use serde_json::{Value, json};
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel)
-}
 
 /// A webhook receiver that refuses the first delivery (503) and accepts the rest.
 fn receiver() -> (String, mpsc::Receiver<(u16, Value)>) {

@@ -7,14 +7,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use gatehouse_e2e::{Server, check_result as check, cli, put_binding, request, sha256_file, stderr, stdout, wasm_dir};
+use gatehouse_e2e::{
+    Server, check_result as check, cli, data, put_binding, request, sha256_file, stderr, stdout, wasm_dir,
+};
 use serde_json::{Value, json};
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel)
-}
 
 /// Copy a built component into `dir` and write a manifest pinned to it.
 fn manifest(dir: &Path, file: &str, component: &str, body: &str) -> PathBuf {

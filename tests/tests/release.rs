@@ -4,18 +4,12 @@
 //! another key and a foreign artifact are refused; records are immutable; the
 //! signed checkpoint exposes a truncated log.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
-use gatehouse_e2e::{Server, cli, create_token, request, stderr, stdout};
+use gatehouse_e2e::{Server, cli, create_token, data, request, stderr, stdout};
 use serde_json::{Value, json};
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel)
-}
 
 fn sslib(args: &[&str]) -> (bool, String) {
     let py = std::env::var("GATEHOUSE_PYTHON").unwrap_or_else(|_| "python3".into());

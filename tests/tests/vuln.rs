@@ -1,15 +1,8 @@
 //! `gatehouse vuln match` on the real binary: exactly the expected pairs, sorted.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gatehouse_e2e::{gatehouse_bin, stderr, stdout};
-
-fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel)
-}
+use gatehouse_e2e::{data, gatehouse_bin, stderr, stdout};
 
 #[test]
 fn vuln_match_prints_exactly_the_expected_pairs_sorted() {

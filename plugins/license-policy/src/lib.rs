@@ -253,7 +253,7 @@ mod tests {
 
     fn evidence(predicate_type: &str, path: &str) -> Value {
         let text = std::fs::read_to_string(format!(
-            "{}/../../../shared/data/sbom/{path}",
+            "{}/../../tests/data/shared/sbom/{path}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .expect("shared SBOM");
@@ -305,7 +305,7 @@ mod tests {
     #[test]
     fn or_choices_in_the_real_cargo_sbom_are_honoured() {
         let path = format!(
-            "{}/../../../shared/data/dsse/valid/cyclonedx-sbom.statement.json",
+            "{}/../../tests/data/shared/dsse/valid/cyclonedx-sbom.statement.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let statement: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -99,7 +99,7 @@ mod tests {
 
     fn fixture_input() -> Value {
         let path = format!(
-            "{}/../../../shared/data/dsse/valid/slsa-provenance-v1.statement.json",
+            "{}/../../tests/data/shared/dsse/valid/slsa-provenance-v1.statement.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let statement: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");

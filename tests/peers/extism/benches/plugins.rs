@@ -38,7 +38,7 @@ fn gatehouse_host(dir: &std::path::Path) -> Arc<PluginHost> {
 }
 
 fn provenance_document() -> (serde_json::Value, serde_json::Value) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../../shared/data/dsse/valid/slsa-provenance-v1.statement.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/shared/dsse/valid/slsa-provenance-v1.statement.json");
     let statement: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
     let input = serde_json::json!({
         "schema": "gatehouse.dev/input/v1",
