@@ -148,7 +148,10 @@ async fn handle_in_span(gh: Arc<Gatehouse>, req: Request<Incoming>, opts: &Serve
                         query,
                         body,
                     };
+                    let limit = opts.request_timeout;
+                    let changes_state = method != Method::GET && method != Method::HEAD;
                     let work = tokio::task::spawn_blocking(move || {
+                        let _deadline = crate::deadline::set(started, limit);
                         let header = match authorization {
                             None => None,
                             Some(Ok(h)) => Some(h),
@@ -161,7 +164,15 @@ async fn handle_in_span(gh: Arc<Gatehouse>, req: Request<Incoming>, opts: &Serve
                         let principal = authorize(&gh, matched.route.permission, header.as_deref())?;
                         routes::dispatch(&gh, &matched, &call, &principal)
                     });
-                    match tokio::time::timeout(opts.request_timeout, work).await {
+                    // Reads are cut off at the limit. State-changing work is awaited: it
+                    // refuses to commit past the deadline, so its answer — committed, or a
+                    // timeout with nothing committed — is the truth about the store.
+                    let finished = if changes_state {
+                        Ok(work.await)
+                    } else {
+                        tokio::time::timeout(opts.request_timeout, work).await
+                    };
+                    match finished {
                         Ok(Ok(reply)) => reply,
                         Ok(Err(e)) => Err(Error::Store(format!("request task failed: {e}"))),
                         Err(_) => Err(Error::Timeout {

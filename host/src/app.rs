@@ -169,16 +169,23 @@ impl Application {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 || !crate::text::printable(&self.name) {
             return Err(Error::invalid(
                 "name",
                 &self.name,
-                "1 to 200 characters, not only spaces",
+                "1 to 200 printable characters (no control or bidirectional-override characters), not only spaces",
             ));
         }
         validate_slug("project", &self.project)?;
         if self.description.chars().count() > 4000 {
             return Err(Error::invalid("description", "(too long)", "at most 4000 characters"));
+        }
+        if !crate::text::printable_multiline(&self.description) {
+            return Err(Error::invalid(
+                "description",
+                &self.description,
+                "text without control or bidirectional-override characters (line breaks and tabs are fine)",
+            ));
         }
         for (i, user) in self.owners.users.iter().enumerate() {
             validate_principal(&format!("owners.users[{i}]"), user)?;
@@ -232,7 +239,9 @@ pub fn validate_slug(field: &str, value: &str) -> Result<()> {
 }
 
 fn validate_principal(field: &str, value: &str) -> Result<()> {
-    let ok = !value.is_empty() && value.len() <= 128 && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && !value.chars().any(|c| c.is_whitespace() || crate::text::is_unsafe(c));
     if ok {
         Ok(())
     } else {
@@ -258,7 +267,7 @@ fn validate_label(key: &str, value: &str) -> Result<()> {
             "label keys of 1 to 63 characters of [A-Za-z0-9._/-], starting with a letter or digit",
         ));
     }
-    if value.len() > 256 || value.chars().any(char::is_control) {
+    if value.len() > 256 || !crate::text::printable(value) {
         return Err(Error::invalid(
             format!("labels.{key}"),
             value,

@@ -152,6 +152,19 @@ pub trait Check: Send + Sync {
 pub struct ActiveWaiver {
     pub id: String,
     pub check: Option<String>,
+    /// The checks it was approved for, each with the digest of what ran then:
+    /// a check not listed, or whose digest changed, is not covered.
+    pub covers: Vec<(String, Option<String>)>,
+}
+
+impl ActiveWaiver {
+    fn covers(&self, r: &CheckResult) -> bool {
+        self.check.as_deref().is_none_or(|c| c == r.check)
+            && self
+                .covers
+                .iter()
+                .any(|(check, digest)| *check == r.check && (digest.is_none() || *digest == r.digest))
+    }
 }
 
 /// Run every check of one gate and compose the verdict. No check is skipped
@@ -187,7 +200,7 @@ pub fn apply_waivers(results: Vec<CheckResult>, waivers: &[ActiveWaiver]) -> Vec
         .into_iter()
         .map(|mut r| {
             if r.outcome == Outcome::Fail
-                && let Some(w) = waivers.iter().find(|w| w.check.as_deref().is_none_or(|c| c == r.check))
+                && let Some(w) = waivers.iter().find(|w| w.covers(&r))
             {
                 r.outcome = Outcome::Waived;
                 r.waiver = Some(w.id.clone());
@@ -329,9 +342,12 @@ mod tests {
             result("c", Mode::Block, Outcome::Pass),
             result("d", Mode::Block, Outcome::Error),
         ];
+        let everything: Vec<(String, Option<String>)> =
+            ["a", "b", "c", "d"].iter().map(|c| (c.to_string(), None)).collect();
         let one = [ActiveWaiver {
             id: "w1".into(),
             check: Some("a".into()),
+            covers: everything.clone(),
         }];
         let waived = apply_waivers(results.clone(), &one);
         assert_eq!(waived[0].outcome, Outcome::Waived);
@@ -341,9 +357,21 @@ mod tests {
             waived[2].waiver, None,
             "a waiver is reported only where it suppressed a failure"
         );
+        let only_a = [ActiveWaiver {
+            id: "w3".into(),
+            check: None,
+            covers: vec![("a".into(), None)],
+        }];
+        let waived = apply_waivers(results.clone(), &only_a);
+        assert_eq!(
+            waived[1].outcome,
+            Outcome::Fail,
+            "a blanket waiver covers only the checks it was approved for"
+        );
         let all = [ActiveWaiver {
             id: "w2".into(),
             check: None,
+            covers: everything,
         }];
         let waived = apply_waivers(results, &all);
         assert_eq!(waived[1].outcome, Outcome::Waived);

@@ -261,6 +261,27 @@ pub struct Summary {
     pub subjects: Vec<Subject>,
 }
 
+/// A verified record must be about the application and version the
+/// verifier expects (when given): matching artifact bytes alone do not say
+/// which version was released.
+pub fn expect_about(s: &Summary, app: Option<&str>, version: Option<&str>) -> Result<(), Refusal> {
+    let wrong_app = app.is_some_and(|a| a != s.application);
+    let wrong_version = version.is_some_and(|v| v != s.version);
+    if wrong_app || wrong_version {
+        return Err(Refusal {
+            code: RefusalCode::SubjectMismatch,
+            reason: format!(
+                "the record is about {}@{}, not {}@{}",
+                s.application,
+                s.version,
+                app.unwrap_or(&s.application),
+                version.unwrap_or(&s.version)
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Verify a record against the given keys; each artifact digest must be a subject.
 #[allow(clippy::indexing_slicing)] // serde_json::Value indexing yields Null, it never panics
 pub fn verify(bytes: &[u8], keys: &KeyRing, artifacts: &[(String, String)]) -> Result<Summary, Refusal> {

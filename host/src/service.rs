@@ -387,7 +387,7 @@ impl Gatehouse {
         } else {
             "promote"
         };
-        let mut gates = self.run_gates(actor, application, &current, &plan, kind, !dry_run)?;
+        let (mut gates, relied_keys) = self.run_gates(actor, application, &current, &plan, kind, !dry_run)?;
         if !dry_run {
             for verdict in &mut gates {
                 verdict.evaluation_id = Some(gates::new_id("ev")?);
@@ -428,8 +428,15 @@ impl Gatehouse {
         let (app_key, ver) = (current.application.clone(), current.version.clone());
         if !allowed {
             let event = version_event(actor, action, &current, EventResult::Blocked, details);
-            self.store
-                .commit_transition(None, &outcome.gates, None, &app_key, &ver, event)?;
+            self.store.commit_transition(
+                None,
+                &outcome.gates,
+                None,
+                &app_key,
+                &ver,
+                &crate::store::Reliance::default(),
+                event,
+            )?;
             return Err(Error::Blocked {
                 verdicts: outcome.gates,
             });
@@ -447,9 +454,18 @@ impl Gatehouse {
             None
         };
         let next = Some((&outcome.version, current.revision));
+        let relied = crate::store::Reliance {
+            waivers: outcome
+                .gates
+                .iter()
+                .flat_map(|g| &g.checks)
+                .filter_map(|c| c.waiver.clone())
+                .collect(),
+            keys: relied_keys.into_iter().collect(),
+        };
         match self
             .store
-            .commit_transition(next, &outcome.gates, release.as_ref(), &app_key, &ver, event)
+            .commit_transition(next, &outcome.gates, release.as_ref(), &app_key, &ver, &relied, event)
         {
             Ok(e) => {
                 outcome.event_seq = Some(e.seq);
@@ -477,15 +493,17 @@ impl Gatehouse {
         plan: &Plan,
         kind: &str,
         collect: bool,
-    ) -> Result<Vec<GateVerdict>> {
+    ) -> Result<(Vec<GateVerdict>, std::collections::BTreeSet<String>)> {
+        let mut relied_keys = std::collections::BTreeSet::new();
         if plan.gates.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), relied_keys));
         }
         let mut evidence = self.gate_evidence(version)?;
         let findings = self
             .store
             .findings(Some(&version.application), Some(&version.version), None)?;
         let components = self.store.components(&version.application, &version.version)?;
+        let version_digest = version.digest();
         let waivers = self.store.waivers(Some(&version.application), Some(&version.version))?;
         let bindings = self.all_bindings()?;
         let set = self.policy_set();
@@ -512,11 +530,13 @@ impl Gatehouse {
                 evidence = self.gate_evidence(version)?;
                 base_input = None;
             }
-            let active: Vec<crate::gate::ActiveWaiver> =
-                waivers.iter().filter_map(|w| w.active_for(gate_ref, &now)).collect();
+            let active: Vec<crate::gate::ActiveWaiver> = waivers
+                .iter()
+                .filter_map(|w| w.active_for(gate_ref, &now, &version_digest))
+                .collect();
             let in_force: Vec<crate::waiver::Waiver> = waivers
                 .iter()
-                .filter(|w| w.active_for(gate_ref, &now).is_some())
+                .filter(|w| w.active_for(gate_ref, &now, &version_digest).is_some())
                 .cloned()
                 .collect();
             let document = crate::document::build(
@@ -568,8 +588,9 @@ impl Gatehouse {
             let mut verdict = gate::evaluate(&ctx, &checks, &active);
             verdict.input_digest = Some(hex::encode(sha2::Sha256::digest(document.as_bytes())));
             verdicts.push(verdict);
+            relied_keys.extend(evidence.iter().flat_map(|e| e.binding.signers.iter().cloned()));
         }
-        Ok(verdicts)
+        Ok((verdicts, relied_keys))
     }
 
     fn load(&self, app: &str, version: &str) -> Result<(Application, Version, Lifecycle)> {
@@ -773,10 +794,27 @@ fn page_limit(requested: usize) -> Result<usize> {
     }
 }
 
-/// Actors come from a header or a flag until tokens arrive; keep them printable.
+/// Actor names (token names, `--actor`) are compared by name, so they must
+/// be printable and already in the one form names are compared in: trimmed,
+/// Unicode NFKC. `"dev1 "` is refused rather than taken for another actor
+/// than `"dev1"`.
 pub fn validate_actor(actor: &str) -> Result<&str> {
-    if actor.is_empty() || actor.len() > 128 || actor.chars().any(|c| c.is_control()) {
-        return Err(Error::invalid("actor", actor, "1 to 128 printable characters"));
+    if actor.is_empty() || actor.len() > 128 || !crate::text::printable(actor) {
+        return Err(Error::invalid(
+            "actor",
+            actor,
+            "1 to 128 printable characters (no control or bidirectional-override characters)",
+        ));
+    }
+    if crate::text::normalize_name(actor) != actor {
+        return Err(Error::invalid(
+            "actor",
+            actor,
+            format!(
+                "a name in normal form, without leading or trailing spaces: {:?} (Unicode NFKC)",
+                crate::text::normalize_name(actor)
+            ),
+        ));
     }
     Ok(actor)
 }

@@ -59,6 +59,16 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
+/// What an allowed verdict relied on: checked again inside the commit, so a
+/// waiver or key revoked while the gates ran cannot carry the transition.
+#[derive(Debug, Clone, Default)]
+pub struct Reliance {
+    /// Waivers that turned a failure into `waived`.
+    pub waivers: Vec<String>,
+    /// Trusted keys whose signatures put evidence into the gates' input.
+    pub keys: Vec<String>,
+}
+
 pub trait Store: Send + Sync {
     fn create_application(&self, app: &Application, event: NewEvent) -> Result<Event>;
     fn update_application(&self, app: &Application, event: NewEvent) -> Result<Event>;
@@ -118,10 +128,16 @@ pub trait Store: Send + Sync {
     /// replaced (by any process sharing the store).
     fn policies_fingerprint(&self) -> Result<String>;
     fn put_waiver(&self, waiver: &Waiver, event: NewEvent) -> Result<Event>;
+    /// Change a waiver only if its status is still `expected` (compare-and-set):
+    /// of two concurrent decisions exactly one commits; the other is a Conflict.
+    fn update_waiver(&self, waiver: &Waiver, expected: crate::waiver::WaiverStatus, event: NewEvent) -> Result<Event>;
     fn waiver(&self, id: &str) -> Result<Option<Waiver>>;
     fn waivers(&self, app: Option<&str>, version: Option<&str>) -> Result<Vec<Waiver>>;
     /// A transition's outcome in one transaction: the version's move (when
-    /// allowed; compare-and-set on its revision), every gate evaluation, the event.
+    /// allowed; compare-and-set on its revision, the target stage still in
+    /// its lifecycle, every waiver and key the verdict relied on still in
+    /// force), every gate evaluation, the event.
+    #[allow(clippy::too_many_arguments)]
     fn commit_transition(
         &self,
         next: Option<(&Version, u64)>,
@@ -129,6 +145,7 @@ pub trait Store: Send + Sync {
         release: Option<&ReleaseWrite>,
         application: &str,
         version: &str,
+        relied: &Reliance,
         event: NewEvent,
     ) -> Result<Event>;
     fn gate_evaluations(&self, app: &str, version: &str) -> Result<Vec<GateVerdict>>;

@@ -34,6 +34,23 @@ pub struct Waiver {
     pub decision_note: Option<String>,
     pub revoked_by: Option<String>,
     pub revoked_at: Option<String>,
+    /// What the approval was granted for (set when approved): the version's
+    /// digest (its artifacts) then. A waiver covers nothing once it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_digest: Option<String>,
+    /// The checks it covers, each with the digest of what ran (policy text,
+    /// plugin component) when it was approved: the checks failing at the
+    /// gate's latest evaluation, or, if the gate was not evaluated yet, the
+    /// checks bound to it then. A check bound or changed later is not covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<Vec<CoveredCheck>>,
+}
+
+/// A check a waiver covers, and the digest it had when the waiver was approved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoveredCheck {
+    pub check: String,
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +72,13 @@ pub struct Decision {
 
 impl WaiverRequest {
     pub fn into_waiver(self, id: String, actor: &str, now: &str) -> Result<Waiver> {
+        if !crate::text::printable_multiline(&self.justification) {
+            return Err(Error::invalid(
+                "justification",
+                &self.justification,
+                "text without control or bidirectional-override characters",
+            ));
+        }
         if self.justification.trim().len() < 10 {
             return Err(Error::invalid(
                 "justification",
@@ -82,19 +106,24 @@ impl WaiverRequest {
             decision_note: None,
             revoked_by: None,
             revoked_at: None,
+            version_digest: None,
+            covers: None,
         })
     }
 }
 
 impl Waiver {
     /// Approve or reject: only a requested waiver, and never by its requester.
+    /// An approval records what it is granted for: `version_digest` and the
+    /// checks it covers (see [`Waiver::covers`]).
     pub fn decide(&self, approve: bool, actor: &str, now: &str, note: Option<String>) -> Result<Waiver> {
         if self.status != WaiverStatus::Requested {
             return Err(Error::conflict(
                 format!("waiver {} is {:?}, not requested", self.id, self.status).to_lowercase(),
             ));
         }
-        if actor == self.requested_by {
+        // Compared in normal form: a waiver stored by an older build may carry a raw name.
+        if crate::text::normalize_name(actor) == crate::text::normalize_name(&self.requested_by) {
             return Err(Error::Forbidden {
                 reason: format!(
                     "waiver {} was requested by {actor}; another approver must decide it",
@@ -127,14 +156,24 @@ impl Waiver {
         Ok(w)
     }
 
-    /// In force for `gate` at `now`: approved, not expired, not revoked.
-    pub fn active_for(&self, gate: &GateRef, now: &str) -> Option<ActiveWaiver> {
-        (self.status == WaiverStatus::Approved && self.gate == *gate && now < self.expires_at.as_str()).then(|| {
-            ActiveWaiver {
+    /// In force for `gate` at `now` for a version whose digest is
+    /// `version_digest`: approved, not expired, not revoked, approved for
+    /// these artifacts. A waiver approved by a build that did not record what
+    /// it was granted for is not in force (request a new one).
+    pub fn active_for(&self, gate: &GateRef, now: &str, version_digest: &str) -> Option<ActiveWaiver> {
+        let bound = self.version_digest.as_deref() == Some(version_digest) && self.covers.is_some();
+        (bound && self.status == WaiverStatus::Approved && self.gate == *gate && now < self.expires_at.as_str()).then(
+            || ActiveWaiver {
                 id: self.id.clone(),
                 check: self.check.clone(),
-            }
-        })
+                covers: self
+                    .covers
+                    .iter()
+                    .flatten()
+                    .map(|c| (c.check.clone(), c.digest.clone()))
+                    .collect(),
+            },
+        )
     }
 }
 
@@ -164,22 +203,42 @@ mod tests {
         let w = request();
         let gate = w.gate.clone();
         let now = "2026-11-27T00:00:00.000000Z";
-        assert!(w.active_for(&gate, now).is_none(), "requested is not active");
+        assert!(w.active_for(&gate, now, "d1").is_none(), "requested is not active");
         assert!(matches!(w.decide(true, "dev", now, None), Err(Error::Forbidden { .. })));
-        let approved = w.decide(true, "lead", now, Some("ok".into())).unwrap();
-        assert!(approved.active_for(&gate, now).is_some());
         assert!(
-            approved.active_for(&gate, "2026-12-01T00:00:00.000000Z").is_none(),
+            matches!(w.decide(true, "dev ", now, None), Err(Error::Forbidden { .. })),
+            "the same name with a trailing space is the same actor"
+        );
+        assert!(matches!(
+            w.decide(true, "\u{FF44}\u{FF45}\u{FF56}", now, None),
+            Err(Error::Forbidden { .. })
+        ));
+        let mut approved = w.decide(true, "lead", now, Some("ok".into())).unwrap();
+        assert!(
+            approved.active_for(&gate, now, "d1").is_none(),
+            "granted for nothing recorded: not in force"
+        );
+        approved.version_digest = Some("d1".into());
+        approved.covers = Some(vec![]);
+        assert!(approved.active_for(&gate, now, "d1").is_some());
+        assert!(
+            approved.active_for(&gate, now, "d2").is_none(),
+            "other artifacts: not in force"
+        );
+        assert!(
+            approved
+                .active_for(&gate, "2026-12-01T00:00:00.000000Z", "d1")
+                .is_none(),
             "expired"
         );
         let other = GateRef {
             stage: "prod".into(),
             kind: GateKind::Entry,
         };
-        assert!(approved.active_for(&other, now).is_none(), "scoped to its gate");
+        assert!(approved.active_for(&other, now, "d1").is_none(), "scoped to its gate");
         assert!(approved.decide(false, "lead2", now, None).is_err(), "decided once");
         let revoked = approved.revoke("lead", now).unwrap();
-        assert!(revoked.active_for(&gate, now).is_none());
+        assert!(revoked.active_for(&gate, now, "d1").is_none());
     }
 
     #[test]

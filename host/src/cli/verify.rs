@@ -17,6 +17,13 @@ pub struct Args {
     /// A file whose sha256 must be a subject of the record (repeatable).
     #[arg(long = "artifact")]
     artifacts: Vec<PathBuf>,
+    /// The application the record must be about: a record of another
+    /// application (say, one with byte-identical artifacts) is refused.
+    #[arg(long = "app")]
+    app: Option<String>,
+    /// The version the record must be about.
+    #[arg(long = "version")]
+    version: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
@@ -32,6 +39,8 @@ pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
     }
     let summary =
         release::verify(&bytes, &ring, &artifacts).map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
+    release::expect_about(&summary, a.app.as_deref(), a.version.as_deref())
+        .map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
     ctx.print(&summary, |s| {
         format!(
             "OK: Trusted Release of {}@{} released {} by {} — stages: {} — {} checks — waivers: {} — signed by {}{}",

@@ -20,7 +20,14 @@ pub struct CreatedToken {
 impl Gatehouse {
     pub fn create_token(&self, actor: &str, name: &str, role: Role, expires_at: Option<&str>) -> Result<CreatedToken> {
         let actor = validate_actor(actor)?;
-        validate_actor(name).map_err(|_| Error::invalid("name", name, "1 to 128 printable characters"))?;
+        validate_actor(name).map_err(|e| match e {
+            Error::Invalid { value, expected, .. } => Error::Invalid {
+                field: "name".into(),
+                value,
+                expected,
+            },
+            other => other,
+        })?;
         let now = crate::time::now();
         let expires_at = expires_at.map(|t| crate::time::parse("expires_at", t)).transpose()?;
         if let Some(at) = expires_at.as_deref().filter(|at| *at <= now.as_str()) {

@@ -14,7 +14,7 @@ use crate::gate::{Check, CheckOutput, GateVerdict, Mode, Outcome};
 use crate::lifecycle::GateRef;
 use crate::policy::{self, Limits, Origin, Policy, PolicyCheck, PolicySet};
 use crate::store::Store;
-use crate::waiver::{Waiver, WaiverRequest};
+use crate::waiver::{CoveredCheck, Waiver, WaiverRequest};
 
 /// A random id with a prefix (`ev_…`, `wv_…`).
 pub fn new_id(prefix: &str) -> Result<String> {
@@ -456,12 +456,23 @@ impl Gatehouse {
         let actor = validate_actor(actor)?;
         let w = self.waiver(id)?;
         let action = if approve { "waiver.approve" } else { "waiver.reject" };
-        match w.decide(approve, actor, &crate::time::now(), note) {
-            Ok(decided) => {
-                self.store
-                    .put_waiver(&decided, waiver_event(actor, action, &decided, EventResult::Success))?;
+        let decided = w
+            .decide(approve, actor, &crate::time::now(), note)
+            .and_then(|mut decided| {
+                if approve {
+                    let v = self.version(&w.application, &w.version)?;
+                    decided.version_digest = Some(v.digest());
+                    decided.covers = Some(self.waivable_checks(&w, &v)?);
+                }
+                self.store.update_waiver(
+                    &decided,
+                    w.status,
+                    waiver_event(actor, action, &decided, EventResult::Success),
+                )?;
                 Ok(decided)
-            }
+            });
+        match decided {
+            Ok(decided) => Ok(decided),
             Err(e) => {
                 let mut event = waiver_event(actor, action, &w, EventResult::Failure);
                 event.details = json!({ "waiver": w.id, "reason": e.to_string() });
@@ -471,11 +482,53 @@ impl Gatehouse {
         }
     }
 
+    /// What an approval covers: the checks failing at the gate's latest
+    /// stored evaluation for this version, or, when the gate was not evaluated
+    /// yet, the checks bound to it now — each with the digest of what ran —
+    /// narrowed to the waiver's one check when it names one.
+    fn waivable_checks(&self, w: &Waiver, v: &crate::version::Version) -> Result<Vec<CoveredCheck>> {
+        let wanted = |check: &str| w.check.as_deref().is_none_or(|c| c == check);
+        let latest = self
+            .store
+            .gate_evaluations(&w.application, &w.version)?
+            .into_iter()
+            .rev()
+            .find(|e| e.gate == w.gate);
+        if let Some(e) = latest {
+            return Ok(e
+                .checks
+                .iter()
+                .filter(|c| c.outcome == Outcome::Fail && wanted(&c.check))
+                .map(|c| CoveredCheck {
+                    check: c.check.clone(),
+                    digest: c.digest.clone(),
+                })
+                .collect());
+        }
+        let application = self.application(&v.application)?;
+        let set = self.policy_set();
+        Ok(self
+            .all_bindings()?
+            .iter()
+            .filter(|b| b.applies(&application, &w.gate).is_some() && wanted(&b.check))
+            .map(|b| CoveredCheck {
+                check: b.check.clone(),
+                digest: match (b.check.strip_prefix("policy:"), b.check.strip_prefix("plugin:")) {
+                    (Some(p), _) => set.get(p).map(|p| p.digest.clone()),
+                    (_, Some(p)) => self.plugins.get(p).map(|p| p.digest.clone()),
+                    _ => None,
+                },
+            })
+            .collect())
+    }
+
     pub fn revoke_waiver(&self, actor: &str, id: &str) -> Result<Waiver> {
         let actor = validate_actor(actor)?;
-        let revoked = self.waiver(id)?.revoke(actor, &crate::time::now())?;
-        self.store.put_waiver(
+        let current = self.waiver(id)?;
+        let revoked = current.revoke(actor, &crate::time::now())?;
+        self.store.update_waiver(
             &revoked,
+            current.status,
             waiver_event(actor, "waiver.revoke", &revoked, EventResult::Success),
         )?;
         Ok(revoked)

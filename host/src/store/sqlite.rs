@@ -294,6 +294,8 @@ impl SqliteStore {
             .conn
             .lock()
             .map_err(|_| Error::Store("store lock poisoned".into()))?;
+        // A request past its time limit commits nothing (its client is told so).
+        crate::deadline::check().map_err(|after| Error::Timeout { after })?;
         f(&mut conn)
     }
 
@@ -441,6 +443,53 @@ fn exec<P: rusqlite::Params>(conn: &Connection, sql: &str, params: P) -> rusqlit
 }
 
 /// Query one row with a cached prepared statement.
+/// Every waiver and key an allowed verdict relied on is still in force, read
+/// inside the committing transaction.
+fn still_in_force(tx: &Transaction<'_>, relied: &super::Reliance) -> Result<()> {
+    let now = crate::time::now();
+    for id in &relied.waivers {
+        let doc: Option<String> = tx
+            .prepare_cached("SELECT doc FROM waivers WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        let w: Option<Waiver> = doc.map(|d| from_doc("waiver", &d)).transpose()?;
+        let ok = w.is_some_and(|w| w.status == crate::waiver::WaiverStatus::Approved && now < w.expires_at);
+        if !ok {
+            return Err(Error::conflict(format!(
+                "waiver {id} was revoked or expired while the gates ran; nothing was committed (ask again: the gates will be evaluated anew)"
+            )));
+        }
+    }
+    for keyid in &relied.keys {
+        let doc: Option<String> = tx
+            .prepare_cached("SELECT doc FROM trusted_keys WHERE keyid = ?1")?
+            .query_row([keyid], |r| r.get(0))
+            .optional()?;
+        let k: Option<TrustedKey> = doc.map(|d| from_doc("trusted key", &d)).transpose()?;
+        if k.is_none_or(|k| k.usable_at(&now).is_err()) {
+            return Err(Error::conflict(format!(
+                "trusted key {keyid} was revoked while the gates ran, and evidence it signed was judged; nothing was committed (ask again: the gates will be evaluated anew)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `stage` is a stage of the lifecycle as stored (or of the built-in
+/// default, while no stored lifecycle replaces it), read inside `tx`.
+fn stage_exists(tx: &Transaction<'_>, lifecycle: &str, stage: &str) -> Result<bool> {
+    let doc: Option<String> = tx
+        .prepare_cached("SELECT doc FROM lifecycles WHERE name = ?1")?
+        .query_row([lifecycle], |r| r.get(0))
+        .optional()?;
+    let lc: Lifecycle = match doc {
+        Some(d) => from_doc("lifecycle", &d)?,
+        None if lifecycle == crate::lifecycle::DEFAULT_LIFECYCLE => Lifecycle::default_lifecycle(),
+        None => return Ok(false),
+    };
+    Ok(lc.stage_names().contains(&stage))
+}
+
 fn row<T, P: rusqlite::Params>(
     conn: &Connection,
     sql: &str,
@@ -542,6 +591,12 @@ impl Store for SqliteStore {
             exec(tx, "DELETE FROM versions WHERE application = ?1", [key])?;
             exec(tx, "DELETE FROM artifact_digests WHERE application = ?1", [key])?;
             exec(tx, "DELETE FROM evidence_versions WHERE application = ?1", [key])?;
+            // A new application with the same key starts clean: no waiver or
+            // evaluation of the deleted one carries over (the log keeps their history).
+            exec(tx, "DELETE FROM waivers WHERE application = ?1", [key])?;
+            exec(tx, "DELETE FROM gate_evaluations WHERE application = ?1", [key])?;
+            exec(tx, "DELETE FROM components WHERE application = ?1", [key])?;
+            exec(tx, "DELETE FROM findings WHERE application = ?1", [key])?;
             let n = exec(tx, "DELETE FROM applications WHERE key = ?1", [key])?;
             if n == 0 {
                 return Err(Error::NotFound {
@@ -711,6 +766,25 @@ impl Store for SqliteStore {
 
     fn put_lifecycle(&self, lc: &Lifecycle, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
+            // Checked in the same transaction that changes the lifecycle, so a
+            // promotion into a stage cannot slip in between check and change.
+            let names = lc.stage_names();
+            let orphaned: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT DISTINCT stage FROM versions WHERE lifecycle = ?1 AND stage IS NOT NULL ORDER BY stage",
+                )?
+                .query_map([&lc.name], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .filter(|s| !names.contains(&s.as_str()))
+                .collect();
+            if !orphaned.is_empty() {
+                return Err(Error::conflict(format!(
+                    "versions stand in stage(s) {} of lifecycle {:?}; keep those stages or roll the versions back first",
+                    orphaned.join(", "),
+                    lc.name
+                )));
+            }
             exec(
                 tx,
                 "INSERT INTO lifecycles (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
@@ -1031,6 +1105,34 @@ impl Store for SqliteStore {
         })
     }
 
+    fn update_waiver(&self, waiver: &Waiver, expected: crate::waiver::WaiverStatus, event: NewEvent) -> Result<Event> {
+        let expected_text = serde_json::to_value(expected)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.write(event, |tx| {
+            let changed = tx.execute(
+                "UPDATE waivers SET doc = ?1 WHERE id = ?2 AND json_extract(doc, '$.status') = ?3",
+                params![to_doc(waiver)?, waiver.id, expected_text],
+            )?;
+            if changed == 0 {
+                let now: Option<String> = tx
+                    .query_row(
+                        "SELECT json_extract(doc, '$.status') FROM waivers WHERE id = ?1",
+                        [&waiver.id],
+                        |r| r.get(0),
+                    )
+                    .ok();
+                return Err(Error::conflict(format!(
+                    "waiver {} was {} by a concurrent request (expected it {expected_text}); nothing changed",
+                    waiver.id,
+                    now.unwrap_or_else(|| "deleted".into())
+                )));
+            }
+            Ok(())
+        })
+    }
+
     fn waiver(&self, id: &str) -> Result<Option<Waiver>> {
         Ok(self
             .docs("waiver", "SELECT doc FROM waivers WHERE id = ?1", [id])?
@@ -1053,9 +1155,13 @@ impl Store for SqliteStore {
         release: Option<&ReleaseWrite>,
         application: &str,
         version: &str,
+        relied: &super::Reliance,
         event: NewEvent,
     ) -> Result<Event> {
         self.write(event, |tx| {
+            if next.is_some() {
+                still_in_force(tx, relied)?;
+            }
             if let Some(r) = release {
                 let inserted = exec(
                     tx,
@@ -1078,6 +1184,16 @@ impl Store for SqliteStore {
                 insert_checkpoint(tx, &r.checkpoint)?;
             }
             if let Some((v, expected)) = next {
+                // The stage moved into must still exist in the version's lifecycle
+                // as it is stored now (a concurrent lifecycle change may have dropped it).
+                if let Some(stage) = &v.stage
+                    && !stage_exists(tx, &v.lifecycle, stage)?
+                {
+                    return Err(Error::conflict(format!(
+                        "stage {stage} is no longer part of lifecycle {:?} (it changed while the gates ran); nothing was committed",
+                        v.lifecycle
+                    )));
+                }
                 replace_version(tx, v, expected)?;
             }
             let now = crate::time::now();
