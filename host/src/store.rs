@@ -154,7 +154,9 @@ pub trait Store: Send + Sync {
     /// Every release key that signed something: (keyid, SPKI PEM, first used).
     fn release_keys(&self) -> Result<Vec<(String, String, String)>>;
     fn log_head(&self) -> Result<LogHead>;
-    fn put_checkpoint(&self, checkpoint: &Checkpoint, event: NewEvent) -> Result<Event>;
+    /// Store a checkpoint, and its key (`public_pem`) in the key history:
+    /// every key that ever signed anything stays published.
+    fn put_checkpoint(&self, checkpoint: &Checkpoint, public_pem: &str, event: NewEvent) -> Result<Event>;
     fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
 
     /// Attach SBOM components to a version (added to any it has).

@@ -531,3 +531,36 @@ fn verify_checks_which_version_a_record_is_about() {
     let o = verify(&["--app", "other"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
 }
+
+/// Item 3: a checkpoint signed on demand keeps its key in the published key
+/// history, so the log still verifies after the release key is rotated.
+#[test]
+fn an_on_demand_checkpoint_survives_key_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d);
+    gatehouse_e2e::seed(&server, "shop", "1.0.0");
+    let (s, r) = server.send("POST", "/v1/activity/checkpoints", None, "admin");
+    assert!(s == 200 || s == 201, "{s} {r}");
+    drop(server);
+    let o = cli(d, &["keys", "generate", "--out", d.join("new-key").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = d.join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "release_key = {:?}\n",
+            d.join("new-key/ed25519.priv.pem").display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = cli(d, &["--config", config.to_str().unwrap(), "audit", "verify"]);
+    assert!(
+        o.status.success(),
+        "the old checkpoint's key is still known: {}",
+        stdout(&o)
+    );
+    let server = Server::start_with(d, &["--config", config.to_str().unwrap()]);
+    let (_, keys) = request(server.addr, "GET", "/v1/keys", None, None);
+    assert_eq!(keys["items"].as_array().unwrap().len(), 2, "{keys}");
+}

@@ -187,7 +187,8 @@ impl Gatehouse {
             result: EventResult::Success,
             details: json!({ "head_seq": head.seq, "head_hash": head.hash }),
         };
-        self.store.put_checkpoint(&cp, event)?;
+        let pem = keys::public_key_pem(&self.release_key.verifying_key())?;
+        self.store.put_checkpoint(&cp, &pem, event)?;
         Ok(cp)
     }
 

@@ -1255,8 +1255,15 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put_checkpoint(&self, cp: &Checkpoint, event: NewEvent) -> Result<Event> {
-        self.write(event, |tx| insert_checkpoint(tx, cp))
+    fn put_checkpoint(&self, cp: &Checkpoint, public_pem: &str, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            exec(
+                tx,
+                "INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)",
+                params![cp.keyid, public_pem, cp.time],
+            )?;
+            insert_checkpoint(tx, cp)
+        })
     }
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
