@@ -128,6 +128,9 @@ pub struct Gatehouse {
     plugins: Arc<crate::plugin::PluginHost>,
     /// Signs the statements collectors return.
     collector_key: ed25519_dalek::SigningKey,
+    /// Keys whose signed log heads vouch for the log: the release key and the
+    /// release public keys in the key files (never the database).
+    head_keys: std::collections::BTreeMap<String, ed25519_dalek::VerifyingKey>,
 }
 
 const MAX_PAGE: usize = 1000;
@@ -141,6 +144,8 @@ impl Gatehouse {
         let fingerprint = store.policies_fingerprint()?;
         let set = gates::compile(&*store, &settings)?;
         let plugins = Arc::new(crate::plugin::PluginHost::load(&settings.plugins)?);
+        let vk = release_key.verifying_key();
+        let head_keys = std::iter::once((crate::keys::keyid(&vk), vk)).collect();
         Ok(Gatehouse {
             store,
             direct: Vec::new(),
@@ -149,6 +154,7 @@ impl Gatehouse {
             release_key,
             plugins,
             collector_key: crate::keys::generate()?,
+            head_keys,
         })
     }
 
@@ -158,8 +164,11 @@ impl Gatehouse {
     }
 
     pub fn open_with(data_dir: &Path, mut settings: GateSettings) -> Result<Gatehouse> {
-        let store = Arc::new(SqliteStore::open(data_dir)?);
         let key = records::load_release_key(data_dir, settings.release_key.as_deref())?;
+        let head_keys = records::release_key_files(data_dir);
+        let mut store = SqliteStore::open(data_dir)?;
+        store.sign_heads_with(&key, &head_keys)?;
+        let store = Arc::new(store);
         if !settings.plugins.protected_paths.iter().any(|p| p == data_dir) {
             settings.plugins.protected_paths.push(data_dir.to_path_buf());
         }
@@ -720,6 +729,10 @@ impl Gatehouse {
         if broken.is_none() {
             broken = self.check_checkpoints(verifier.head().0)?;
         }
+        if broken.is_none() {
+            let (seq, hash) = verifier.head();
+            broken = self.check_heads(seq, hash)?;
+        }
         let (head_seq, head_hash) = verifier.head();
         Ok(ChainReport {
             events: verifier.checked,
@@ -781,6 +794,72 @@ impl Gatehouse {
                     }));
                 }
             }
+        }
+        Ok(None)
+    }
+}
+
+impl Gatehouse {
+    /// Every signed head must verify with a published release key and match
+    /// its event; the newest event must be covered by a head signed by the
+    /// current release key. Since each event's hash commits to every event
+    /// before it, that one signature vouches for the whole log: changing or
+    /// re-chaining any event needs the key.
+    fn check_heads(&self, last_seq: i64, last_hash: &str) -> Result<Option<Break>> {
+        if last_seq == 0 {
+            return Ok(None);
+        }
+        let mut newest_covered = false;
+        for h in self.store.log_heads()? {
+            if !self.head_keys.contains_key(&h.keyid) {
+                // Signed by a key no key file vouches for: it proves nothing either way.
+                continue;
+            }
+            if !crate::store::sqlite::verify_head(&self.head_keys, h.seq, &h.keyid, &h.hash, &h.sig) {
+                return Ok(Some(Break {
+                    seq: h.seq,
+                    reason: format!(
+                        "the signed head for event {} does not verify with release key {}",
+                        h.seq, h.keyid
+                    ),
+                }));
+            }
+            if h.seq > last_seq {
+                return Ok(Some(Break {
+                    seq: last_seq + 1,
+                    reason: format!(
+                        "events {} to {} are missing: a signed head vouches for event {} (the log was truncated)",
+                        last_seq + 1,
+                        h.seq,
+                        h.seq
+                    ),
+                }));
+            }
+            let at = self.store.events(&EventFilter {
+                after_seq: Some(h.seq - 1),
+                limit: 1,
+                ..EventFilter::default()
+            })?;
+            if at.first().map(|e| e.hash.as_str()) != Some(h.hash.as_str()) {
+                return Ok(Some(Break {
+                    seq: h.seq,
+                    reason: format!(
+                        "event {} differs from the head the release key signed after it was written",
+                        h.seq
+                    ),
+                }));
+            }
+            if h.seq == last_seq && h.hash == last_hash {
+                newest_covered = true;
+            }
+        }
+        if !newest_covered {
+            return Ok(Some(Break {
+                seq: last_seq,
+                reason: format!(
+                    "event {last_seq} (the newest) is not covered by a head signed with a release key from the key files: events were appended, changed or re-chained without the key"
+                ),
+            }));
         }
         Ok(None)
     }

@@ -59,6 +59,16 @@ pub struct EventFilter {
     pub limit: usize,
 }
 
+/// The log's head after a write transaction, signed by the release key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedHead {
+    pub seq: i64,
+    pub keyid: String,
+    pub hash: String,
+    /// Hex ed25519 signature over [`sqlite::head_message`].
+    pub sig: String,
+}
+
 /// What an allowed verdict relied on: checked again inside the commit, so a
 /// waiver or key revoked while the gates ran cannot carry the transition.
 #[derive(Debug, Clone, Default)]
@@ -158,6 +168,8 @@ pub trait Store: Send + Sync {
     /// every key that ever signed anything stays published.
     fn put_checkpoint(&self, checkpoint: &Checkpoint, public_pem: &str, event: NewEvent) -> Result<Event>;
     fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
+    /// Every signed log head, by sequence number.
+    fn log_heads(&self) -> Result<Vec<SignedHead>>;
 
     /// Attach SBOM components to a version (added to any it has).
     fn put_components(&self, app: &str, version: &str, components: &[Component], event: NewEvent) -> Result<Event>;

@@ -564,3 +564,100 @@ fn an_on_demand_checkpoint_survives_key_rotation() {
     let (_, keys) = request(server.addr, "GET", "/v1/keys", None, None);
     assert_eq!(keys["items"].as_array().unwrap().len(), 2, "{keys}");
 }
+
+/// Compact JSON with keys sorted at every depth (the log's canonical encoding).
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let items: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical(&map[k])))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// Item 1: someone who can write the database but does not hold the release
+/// key edits an event and re-chains every later one: `audit verify` says so.
+#[test]
+fn a_quiet_rewrite_of_the_log_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d);
+    gatehouse_e2e::seed(&server, "shop", "1.0.0");
+    assert_eq!(
+        server
+            .post(
+                "/v1/applications/shop/versions/1.0.0/promote",
+                &json!({"target_stage": "dev"})
+            )
+            .0,
+        200
+    );
+    drop(server);
+    let o = cli(d, &["audit", "verify"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+
+    // The rewrite: the promotion is attributed to someone else, and every
+    // later hash recomputed, exactly as the canonical encoding says.
+    let db = rusqlite::Connection::open(d.join("gatehouse.db")).unwrap();
+    db.execute_batch("DROP TRIGGER activity_no_update;").unwrap();
+    let mut rows: Vec<(i64, Value)> = db
+        .prepare("SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash FROM activity ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| {
+            let details: String = r.get(8)?;
+            Ok((
+                r.get::<_, i64>(0)?,
+                json!({
+                    "seq": r.get::<_, i64>(0)?, "time": r.get::<_, String>(1)?, "actor": r.get::<_, String>(2)?,
+                    "action": r.get::<_, String>(3)?, "subject": r.get::<_, String>(4)?,
+                    "application": r.get::<_, Option<String>>(5)?, "version": r.get::<_, Option<String>>(6)?,
+                    "result": r.get::<_, String>(7)?, "details": serde_json::from_str::<Value>(&details).unwrap(),
+                    "prev_hash": r.get::<_, String>(9)?,
+                }),
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let target = rows.iter().position(|(_, e)| e["action"] == "version.promote").unwrap();
+    rows[target].1["actor"] = json!("mallory");
+    let mut prev: Option<String> = None;
+    for (seq, e) in rows.iter_mut().skip(target) {
+        if let Some(p) = &prev {
+            e["prev_hash"] = json!(p);
+        }
+        let hash = {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(canonical(e).as_bytes());
+            digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        db.execute(
+            "UPDATE activity SET actor = ?1, prev_hash = ?2, hash = ?3 WHERE seq = ?4",
+            rusqlite::params![
+                e["actor"].as_str().unwrap(),
+                e["prev_hash"].as_str().unwrap(),
+                hash,
+                *seq
+            ],
+        )
+        .unwrap();
+        prev = Some(hash);
+    }
+    drop(db);
+    let o = cli(d, &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "the rewrite went unnoticed: {}", stdout(&o));
+    assert!(stdout(&o).contains("BROKEN"), "{}", stdout(&o));
+    // Later writes do not launder it: the sidecar signs no head over a log it did not vouch for.
+    let server = Server::start(d);
+    gatehouse_e2e::seed(&server, "later", "1.0.0");
+    drop(server);
+    let o = cli(d, &["audit", "verify"]);
+    assert_eq!(o.status.code(), Some(1), "laundered by a later write: {}", stdout(&o));
+}

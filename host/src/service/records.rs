@@ -56,6 +56,39 @@ fn load_key(data_dir: &Path, configured: Option<&Path>, role: &str) -> Result<Si
     }
 }
 
+/// Release public keys from the key files, which vouch for the log's signed
+/// heads: `DATA_DIR/keys/release*.pub.pem` and every `*.pem` public key in
+/// `DATA_DIR/keys/release-history/` (keep a rotated key's public half there).
+/// Someone who can write the database but not these files cannot add one.
+pub fn release_key_files(data_dir: &Path) -> Vec<ed25519_dalek::VerifyingKey> {
+    let keys = data_dir.join("keys");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&keys)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("release") && n.ends_with(".pub.pem"))
+        })
+        .collect();
+    files.extend(
+        std::fs::read_dir(keys.join("release-history"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pem")),
+    );
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|pem| keys::parse_public_key("key", &pem).ok())
+        .collect()
+}
+
 fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();

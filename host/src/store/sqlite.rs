@@ -205,6 +205,20 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE components ADD COLUMN licenses TEXT NOT NULL DEFAULT '[]';
     "#,
+    // 8: the head of the log after every write transaction, signed by the release key.
+    r#"
+    CREATE TABLE log_heads (
+        seq   INTEGER NOT NULL,
+        keyid TEXT NOT NULL,
+        hash  TEXT NOT NULL,
+        sig   TEXT NOT NULL,
+        PRIMARY KEY (seq, keyid)
+    ) STRICT;
+    CREATE TRIGGER log_heads_no_update BEFORE UPDATE ON log_heads
+        BEGIN SELECT RAISE(ABORT, 'signed log heads are append-only'); END;
+    CREATE TRIGGER log_heads_no_delete BEFORE DELETE ON log_heads
+        BEGIN SELECT RAISE(ABORT, 'signed log heads are append-only'); END;
+    "#,
 ];
 
 /// One writer connection (every change, in one immediate transaction with its
@@ -214,6 +228,20 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
+    /// Signs the log head at the end of every write transaction (the release key).
+    head_key: Option<HeadKey>,
+    /// This open migrated a log written before heads were signed: its current
+    /// head is signed once, as it is, when the signing key is set.
+    adopt_unsigned_log: bool,
+}
+
+/// The key that signs log heads, with what the key history records of it.
+struct HeadKey {
+    key: ed25519_dalek::SigningKey,
+    keyid: String,
+    public_pem: String,
+    /// Keys from the key files (this one included) whose heads vouch for a log.
+    trusted: std::collections::BTreeMap<String, ed25519_dalek::VerifyingKey>,
 }
 
 /// Idle reader connections kept open (more are opened under load and closed after).
@@ -232,12 +260,52 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
-        migrate(&mut conn)?;
+        let before = migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             path,
+            head_key: None,
+            adopt_unsigned_log: before < SIGNED_HEADS_SINCE,
         })
+    }
+
+    /// Sign the log head with `key` at the end of every write transaction
+    /// from now on. The current head is signed now only when it is vouched
+    /// for already: a log this open just migrated from a build that did not
+    /// sign heads (adopted as it is), or a head a key of the history signed
+    /// (after a rotation). Never a head nobody signed: opening a data
+    /// directory must not launder a log rewritten behind Gatehouse's back.
+    ///
+    /// `trusted` are the public keys from the key files (a head signed by one
+    /// of them vouches for the log); `key` is added to them.
+    pub fn sign_heads_with(
+        &mut self,
+        key: &ed25519_dalek::SigningKey,
+        trusted: &[ed25519_dalek::VerifyingKey],
+    ) -> Result<()> {
+        let vk = key.verifying_key();
+        let hk = HeadKey {
+            key: key.clone(),
+            keyid: crate::keys::keyid(&vk),
+            public_pem: crate::keys::public_key_pem(&vk)?,
+            trusted: trusted
+                .iter()
+                .chain(std::iter::once(&vk))
+                .map(|k| (crate::keys::keyid(k), *k))
+                .collect(),
+        };
+        let adopt = self.adopt_unsigned_log;
+        self.with_writer(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if adopt || newest_head_signed_by_trusted(&tx, &hk)? {
+                sign_head(&tx, &hk)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })?;
+        self.head_key = Some(hk);
+        Ok(())
     }
 
     fn open_reader(&self) -> Result<Connection> {
@@ -314,14 +382,29 @@ impl SqliteStore {
         self.with_writer(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             change(&tx)?;
+            // The head is signed only if the one before this transaction was:
+            // a log changed behind Gatehouse's back stays unsigned, and so visible.
+            let vouched = match &self.head_key {
+                Some(hk) => previous_head_vouched(&tx, hk)?,
+                None => false,
+            };
             let sealed = append_all(&tx, events)?;
+            if let Some(hk) = &self.head_key
+                && vouched
+            {
+                sign_head(&tx, hk)?;
+            }
             tx.commit()?;
             Ok(sealed)
         })
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+/// The schema version from which every write signs the log head.
+const SIGNED_HEADS_SINCE: i64 = 8;
+
+/// Apply the pending migrations; the schema version found before them.
+fn migrate(conn: &mut Connection) -> Result<i64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let current: i64 = row(&tx, "PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
@@ -335,7 +418,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
     tx.commit()?;
-    Ok(())
+    Ok(current)
 }
 
 /// Chain and insert events after the current head, reading the head once.
@@ -443,6 +526,74 @@ fn exec<P: rusqlite::Params>(conn: &Connection, sql: &str, params: P) -> rusqlit
 }
 
 /// Query one row with a cached prepared statement.
+/// The message a signed log head signs: domain, sequence number and hash.
+pub fn head_message(seq: i64, hash: &str) -> Vec<u8> {
+    crate::evidence::pae("application/vnd.gatehouse.log-head", format!("{seq}:{hash}").as_bytes())
+}
+
+/// Whether the log's current head (before a write appends to it) has a
+/// head row by one of the key files' keys, or the log is empty. (Its
+/// signature is checked by `audit verify`; a forged row is found there.)
+fn previous_head_vouched(tx: &Transaction<'_>, hk: &HeadKey) -> Result<bool> {
+    let head: Option<(i64, String)> = tx
+        .prepare_cached("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((seq, hash)) = head else { return Ok(true) };
+    let keyids: Vec<String> = tx
+        .prepare_cached("SELECT keyid FROM log_heads WHERE seq = ?1 AND hash = ?2")?
+        .query_map(params![seq, hash], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(keyids.iter().any(|k| hk.trusted.contains_key(k)))
+}
+
+/// Whether the newest event has a head whose signature verifies with a key
+/// from the key files.
+fn newest_head_signed_by_trusted(tx: &Transaction<'_>, hk: &HeadKey) -> Result<bool> {
+    let heads: Vec<(i64, String, String, String)> = tx
+        .prepare_cached(
+            "SELECT seq, keyid, hash, sig FROM log_heads
+             WHERE seq = (SELECT max(seq) FROM activity)
+               AND hash = (SELECT hash FROM activity ORDER BY seq DESC LIMIT 1)",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(heads
+        .iter()
+        .any(|(seq, keyid, hash, sig)| verify_head(&hk.trusted, *seq, keyid, hash, sig)))
+}
+
+/// A head's signature verifies with the key it names, which is one of `keys`.
+pub fn verify_head(
+    keys: &std::collections::BTreeMap<String, ed25519_dalek::VerifyingKey>,
+    seq: i64,
+    keyid: &str,
+    hash: &str,
+    sig: &str,
+) -> bool {
+    let sig = hex::decode(sig)
+        .ok()
+        .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok());
+    matches!((keys.get(keyid), sig), (Some(vk), Some(sig)) if vk.verify_strict(&head_message(seq, hash), &sig).is_ok())
+}
+
+/// Sign the log's current head (if it has events and `hk` has not signed it
+/// yet), and keep `hk`'s key in the key history, inside `tx`.
+fn sign_head(tx: &Transaction<'_>, hk: &HeadKey) -> Result<()> {
+    let head: Option<(i64, String)> = tx
+        .prepare_cached("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((seq, hash)) = head else { return Ok(()) };
+    use ed25519_dalek::Signer;
+    let sig = hex::encode(hk.key.sign(&head_message(seq, &hash)).to_bytes());
+    tx.prepare_cached("INSERT OR IGNORE INTO log_heads (seq, keyid, hash, sig) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![seq, hk.keyid, hash, sig])?;
+    tx.prepare_cached("INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)")?
+        .execute(params![hk.keyid, hk.public_pem, crate::time::now()])?;
+    Ok(())
+}
+
 /// Every waiver and key an allowed verdict relied on is still in force, read
 /// inside the committing transaction.
 fn still_in_force(tx: &Transaction<'_>, relied: &super::Reliance) -> Result<()> {
@@ -1263,6 +1414,23 @@ impl Store for SqliteStore {
                 params![cp.keyid, public_pem, cp.time],
             )?;
             insert_checkpoint(tx, cp)
+        })
+    }
+
+    fn log_heads(&self) -> Result<Vec<crate::store::SignedHead>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT seq, keyid, hash, sig FROM log_heads ORDER BY seq, keyid")?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(crate::store::SignedHead {
+                        seq: r.get(0)?,
+                        keyid: r.get(1)?,
+                        hash: r.get(2)?,
+                        sig: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
         })
     }
 
