@@ -46,6 +46,8 @@ pub enum RefusalCode {
     WrongStatementType,
     PredicateNotAllowed,
     SubjectMismatch,
+    /// A Trusted Release record that a signed withdrawal withdraws.
+    Withdrawn,
 }
 
 impl RefusalCode {
@@ -65,6 +67,7 @@ impl RefusalCode {
             RefusalCode::WrongStatementType => "wrong_statement_type",
             RefusalCode::PredicateNotAllowed => "predicate_not_allowed",
             RefusalCode::SubjectMismatch => "subject_mismatch",
+            RefusalCode::Withdrawn => "withdrawn",
         }
     }
 }

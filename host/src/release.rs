@@ -18,6 +18,8 @@ use crate::waiver::Waiver;
 
 pub const PREDICATE_TYPE: &str = "https://gatehouse.dev/trusted-release/v1";
 pub const VSA_TYPE: &str = "https://slsa.dev/verification_summary/v1";
+/// A signed statement that a Trusted Release no longer stands (it was rolled back).
+pub const WITHDRAWAL_TYPE: &str = "https://gatehouse.dev/withdrawal/v1";
 pub const VERIFIER_ID: &str = "https://gatehouse.dev/verifier/v1";
 
 pub const CHECKPOINT_PAYLOAD_TYPE: &str = "application/vnd.gatehouse.checkpoint+json";
@@ -32,6 +34,74 @@ pub struct ReleaseWrite {
     pub keyid: String,
     pub public_pem: String,
     pub checkpoint: Checkpoint,
+}
+
+/// A withdrawal about to be written with a rollback, in its transaction.
+#[derive(Debug, Clone)]
+pub struct WithdrawalWrite {
+    pub envelope: Value,
+    pub keyid: String,
+    pub public_pem: String,
+    pub time: String,
+}
+
+/// Sign a withdrawal of `v`'s Trusted Release (whose record has digest
+/// `record_digest`): a statement about the same subjects.
+pub fn sign_withdrawal(
+    key: &SigningKey,
+    v: &Version,
+    record_digest: &str,
+    by: &str,
+    at: &str,
+    reason: Option<&str>,
+) -> Value {
+    evidence::sign(
+        key,
+        subjects(v),
+        WITHDRAWAL_TYPE,
+        serde_json::json!({
+            "application": v.application,
+            "version": v.version,
+            "record": { "digest": { "sha256": record_digest } },
+            "withdrawn_at": at,
+            "withdrawn_by": by,
+            "reason": reason,
+        }),
+    )
+}
+
+/// Refuse a verified record that one of `withdrawals` (verified with `keys`)
+/// withdraws: same application and version.
+pub fn check_withdrawals(s: &Summary, withdrawals: &[Value], keys: &KeyRing) -> Result<(), Refusal> {
+    for w in withdrawals {
+        let Ok(env) = evidence::parse_envelope_value(w) else {
+            continue;
+        };
+        let Ok(ok) = evidence::verify(&env, keys, &crate::time::now(), 1) else {
+            continue;
+        };
+        let p = &ok.statement.predicate;
+        if ok.statement.predicate_type == WITHDRAWAL_TYPE
+            && p.get("application").and_then(Value::as_str) == Some(s.application.as_str())
+            && p.get("version").and_then(Value::as_str) == Some(s.version.as_str())
+        {
+            return Err(Refusal {
+                code: RefusalCode::Withdrawn,
+                reason: format!(
+                    "the Trusted Release of {}@{} was withdrawn at {} by {}{}",
+                    s.application,
+                    s.version,
+                    p.get("withdrawn_at").and_then(Value::as_str).unwrap_or("?"),
+                    p.get("withdrawn_by").and_then(Value::as_str).unwrap_or("?"),
+                    p.get("reason")
+                        .and_then(Value::as_str)
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A signed statement of the activity-log head.

@@ -444,6 +444,7 @@ impl Gatehouse {
                 &app_key,
                 &ver,
                 &crate::store::Reliance::default(),
+                None,
                 event,
             )?;
             return Err(Error::Blocked {
@@ -462,6 +463,13 @@ impl Gatehouse {
         } else {
             None
         };
+        // Rolling back a Trusted Release withdraws it: a signed statement about
+        // the same subjects, written in the rollback's transaction.
+        let withdrawal = if action == "version.rollback" && current.release_status == ReleaseStatus::TrustedRelease {
+            self.withdrawal_write(&current, actor, request.get("reason").and_then(|r| r.as_str()))?
+        } else {
+            None
+        };
         let next = Some((&outcome.version, current.revision));
         let relied = crate::store::Reliance {
             waivers: outcome
@@ -472,10 +480,16 @@ impl Gatehouse {
                 .collect(),
             keys: relied_keys.into_iter().collect(),
         };
-        match self
-            .store
-            .commit_transition(next, &outcome.gates, release.as_ref(), &app_key, &ver, &relied, event)
-        {
+        match self.store.commit_transition(
+            next,
+            &outcome.gates,
+            release.as_ref(),
+            &app_key,
+            &ver,
+            &relied,
+            withdrawal.as_ref(),
+            event,
+        ) {
             Ok(e) => {
                 outcome.event_seq = Some(e.seq);
                 Ok(outcome)

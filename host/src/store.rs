@@ -156,8 +156,11 @@ pub trait Store: Send + Sync {
         application: &str,
         version: &str,
         relied: &Reliance,
+        withdrawal: Option<&crate::release::WithdrawalWrite>,
         event: NewEvent,
     ) -> Result<Event>;
+    /// The signed withdrawal of a version's Trusted Release, if it was withdrawn.
+    fn withdrawal(&self, app: &str, version: &str) -> Result<Option<serde_json::Value>>;
     fn gate_evaluations(&self, app: &str, version: &str) -> Result<Vec<GateVerdict>>;
     /// The (record, VSA) envelopes of a version's Trusted Release.
     fn trusted_release(&self, app: &str, version: &str) -> Result<Option<(serde_json::Value, serde_json::Value)>>;

@@ -661,3 +661,77 @@ fn a_quiet_rewrite_of_the_log_is_found() {
     let o = cli(d, &["audit", "verify"]);
     assert_eq!(o.status.code(), Some(1), "laundered by a later write: {}", stdout(&o));
 }
+
+/// Item 10: rolling back a trusted release writes a signed withdrawal that the
+/// API serves beside the record, and `gatehouse verify` refuses the record
+/// once it is given the withdrawals (a file, or the server).
+#[test]
+fn a_withdrawn_release_no_longer_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d);
+    let admin = server.token("admin");
+    gatehouse_e2e::seed(&server, "shop", "1.0.0");
+    let base = "/v1/applications/shop/versions/1.0.0";
+    for stage in ["dev", "qa", "staging", "prod"] {
+        assert_eq!(
+            server
+                .post(&format!("{base}/promote"), &json!({"target_stage": stage}))
+                .0,
+            200
+        );
+    }
+    assert_eq!(server.post(&format!("{base}/release"), &json!({})).0, 200);
+    assert_eq!(
+        server.get(&format!("{base}/withdrawal")).0,
+        404,
+        "a standing release has none"
+    );
+    let (_, record) = server.get(&format!("{base}/trusted-release"));
+    let record_file = d.join("record.json");
+    std::fs::write(&record_file, record.to_string()).unwrap();
+    let (_, keys) = request(server.addr, "GET", "/v1/keys", None, None);
+    let key_file = d.join("release.pub.pem");
+    std::fs::write(&key_file, keys["items"][0]["public_key_pem"].as_str().unwrap()).unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            record_file.to_str().unwrap(),
+            "--key",
+            key_file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        cli(d, &args)
+    };
+    assert!(verify(&[]).status.success());
+
+    let (s, r) = server.post(
+        &format!("{base}/rollback"),
+        &json!({"from_stage": "prod", "reason": "CVE-2026-0001 in the payment path"}),
+    );
+    assert_eq!(s, 200, "{r}");
+    // The record is still served (records are immutable), and beside it the withdrawal.
+    assert_eq!(server.get(&format!("{base}/trusted-release")).0, 200);
+    let (s, withdrawal) = server.get(&format!("{base}/withdrawal"));
+    assert_eq!(s, 200, "{withdrawal}");
+    let w_file = d.join("withdrawals.json");
+    std::fs::write(&w_file, withdrawal.to_string()).unwrap();
+    let o = verify(&["--withdrawals", w_file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("withdrawn"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("CVE-2026-0001"), "{}", stderr(&o));
+    // Asking the server works the same way.
+    let o = verify(&["--server", &server.url(), "--token", &admin]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("withdrawn"), "{}", stderr(&o));
+    // A withdrawal signed by another key withdraws nothing.
+    let mut forged = withdrawal.clone();
+    forged["signatures"][0]["sig"] = json!(base64_of_zeros());
+    std::fs::write(&w_file, forged.to_string()).unwrap();
+    assert!(verify(&["--withdrawals", w_file.to_str().unwrap()]).status.success());
+}
+
+fn base64_of_zeros() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([0u8; 64])
+}

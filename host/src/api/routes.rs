@@ -227,6 +227,12 @@ pub static ROUTES: &[Route] = &[
         |gh, r| ok(gh.trusted_release(p(r, 0), p(r, 1))?.1),
     ),
     route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/withdrawal",
+        Read,
+        |gh, r| ok(gh.withdrawal(p(r, 0), p(r, 1))?),
+    ),
+    route(
         Method::POST,
         "/v1/applications/{app}/versions/{version}/sboms",
         Develop,

@@ -24,6 +24,26 @@ pub struct Args {
     /// The version the record must be about.
     #[arg(long = "version")]
     version: Option<String>,
+    /// Signed withdrawals (a JSON envelope, a JSON array of them, or JSON
+    /// Lines): a record one of them withdraws is refused. With `--server`,
+    /// the server's withdrawal of the record's version is consulted too.
+    #[arg(long = "withdrawals")]
+    withdrawals: Vec<PathBuf>,
+}
+
+/// Every envelope in a withdrawals file: one JSON document, an array, or JSON Lines.
+fn read_withdrawals(path: &std::path::Path) -> Result<Vec<serde_json::Value>, Failure> {
+    let text = read_text_file(path)?;
+    let bad = |e: serde_json::Error| usage(format!("{}: not a withdrawal envelope: {e}", path.display()));
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Array(items)) => Ok(items),
+        Ok(one) => Ok(vec![one]),
+        Err(_) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(bad))
+            .collect(),
+    }
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
@@ -40,6 +60,24 @@ pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
     let summary =
         release::verify(&bytes, &ring, &artifacts).map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
     release::expect_about(&summary, a.app.as_deref(), a.version.as_deref())
+        .map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
+    let mut withdrawals = Vec::new();
+    for f in &a.withdrawals {
+        withdrawals.extend(read_withdrawals(f)?);
+    }
+    if ctx.server.is_some() {
+        let path = format!(
+            "/v1/applications/{}/versions/{}/withdrawal",
+            super::client::seg(&summary.application),
+            super::client::seg(&summary.version)
+        );
+        match ctx.client()?.get(&path, &[]) {
+            Ok(w) => withdrawals.push(w),
+            Err(f) if f.code == 1 && f.error.to_string().contains("not found") => {}
+            Err(f) => return Err(f),
+        }
+    }
+    release::check_withdrawals(&summary, &withdrawals, &ring)
         .map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
     ctx.print(&summary, |s| {
         format!(

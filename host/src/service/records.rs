@@ -160,6 +160,37 @@ impl Gatehouse {
         })
     }
 
+    /// The withdrawal of a Trusted Release about to be rolled back (None when
+    /// the version has no record).
+    pub(super) fn withdrawal_write(
+        &self,
+        v: &Version,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<release::WithdrawalWrite>> {
+        let Some((record, _)) = self.store.trusted_release(&v.application, &v.version)? else {
+            return Ok(None);
+        };
+        let record_digest = hex::encode(Sha256::digest(crate::audit::canonical_json(&record)));
+        let now = crate::time::now();
+        let vk = self.release_key.verifying_key();
+        Ok(Some(release::WithdrawalWrite {
+            envelope: release::sign_withdrawal(&self.release_key, v, &record_digest, actor, &now, reason),
+            keyid: keys::keyid(&vk),
+            public_pem: keys::public_key_pem(&vk)?,
+            time: now,
+        }))
+    }
+
+    /// The signed withdrawal of a version's Trusted Release.
+    pub fn withdrawal(&self, app: &str, version: &str) -> Result<Value> {
+        self.version(app, version)?;
+        self.store.withdrawal(app, version)?.ok_or_else(|| Error::NotFound {
+            kind: "withdrawal",
+            id: format!("{app}@{version}"),
+        })
+    }
+
     /// One digest over every binding and the digest of every loaded policy.
     fn policy_digest(&self) -> Result<String> {
         let bindings = self.all_bindings()?;

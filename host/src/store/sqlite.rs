@@ -219,6 +219,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER log_heads_no_delete BEFORE DELETE ON log_heads
         BEGIN SELECT RAISE(ABORT, 'signed log heads are append-only'); END;
     "#,
+    // 9: signed withdrawals of Trusted Releases (written with the rollback).
+    r#"
+    CREATE TABLE withdrawals (
+        application TEXT NOT NULL,
+        version     TEXT NOT NULL,
+        envelope    TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (application, version)
+    ) STRICT;
+    "#,
 ];
 
 /// One writer connection (every change, in one immediate transaction with its
@@ -1307,11 +1317,24 @@ impl Store for SqliteStore {
         application: &str,
         version: &str,
         relied: &super::Reliance,
+        withdrawal: Option<&crate::release::WithdrawalWrite>,
         event: NewEvent,
     ) -> Result<Event> {
         self.write(event, |tx| {
             if next.is_some() {
                 still_in_force(tx, relied)?;
+            }
+            if let Some(w) = withdrawal {
+                exec(
+                    tx,
+                    "INSERT OR REPLACE INTO withdrawals (application, version, envelope, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![application, version, w.envelope.to_string(), w.time],
+                )?;
+                exec(
+                    tx,
+                    "INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)",
+                    params![w.keyid, w.public_pem, w.time],
+                )?;
             }
             if let Some(r) = release {
                 let inserted = exec(
@@ -1414,6 +1437,19 @@ impl Store for SqliteStore {
                 params![cp.keyid, public_pem, cp.time],
             )?;
             insert_checkpoint(tx, cp)
+        })
+    }
+
+    fn withdrawal(&self, app: &str, version: &str) -> Result<Option<Value>> {
+        self.with_conn(|conn| {
+            let text: Option<String> = conn
+                .prepare_cached("SELECT envelope FROM withdrawals WHERE application = ?1 AND version = ?2")?
+                .query_row([app, version], |r| r.get(0))
+                .optional()?;
+            text.map(|t| {
+                serde_json::from_str(&t).map_err(|e| Error::Store(format!("stored withdrawal is not JSON: {e}")))
+            })
+            .transpose()
         })
     }
 
