@@ -530,6 +530,26 @@ fn verify_checks_which_version_a_record_is_about() {
     );
     let o = verify(&["--app", "other"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+
+    // Item 2 (in part): the key can be pinned by its id, from a saved key list or the server.
+    let keyid = keys["items"][0]["keyid"].as_str().unwrap().to_string();
+    let list = d.join("keys.json");
+    std::fs::write(&list, keys.to_string()).unwrap();
+    let pinned = |extra: &[&str]| {
+        let mut args = vec!["verify", record_file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        cli(Path::new(d), &args)
+    };
+    let o = pinned(&["--keyid", &keyid, "--keys", list.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = pinned(&["--keyid", &keyid, "--server", &server.url(), "--token", &admin]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let other = "ab".repeat(32);
+    let o = pinned(&["--keyid", &other, "--key", key_file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("not the pinned"), "{}", stderr(&o));
+    let o = pinned(&["--keyid", &other, "--keys", list.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
 }
 
 /// Item 3: a checkpoint signed on demand keeps its key in the published key

@@ -12,8 +12,17 @@ pub struct Args {
     /// The record (a DSSE envelope).
     record: PathBuf,
     /// The release public key (SPKI PEM or raw hex), e.g. from GET /v1/keys.
+    #[arg(long, required_unless_present = "keyid")]
+    key: Option<PathBuf>,
+    /// Pin the release key by its key id (securesystemslib style, as
+    /// `GET /v1/keys` lists it). With `--key`, the key must have this id;
+    /// without, the key is taken from `--keys` (a saved `GET /v1/keys`
+    /// answer) or from the server (`--server`), and must have this id.
     #[arg(long)]
-    key: PathBuf,
+    keyid: Option<String>,
+    /// A saved `GET /v1/keys` answer to take the pinned key from.
+    #[arg(long, requires = "keyid")]
+    keys: Option<PathBuf>,
     /// A file whose sha256 must be a subject of the record (repeatable).
     #[arg(long = "artifact")]
     artifacts: Vec<PathBuf>,
@@ -46,9 +55,52 @@ fn read_withdrawals(path: &std::path::Path) -> Result<Vec<serde_json::Value>, Fa
     }
 }
 
+/// The key to verify with: the PEM given, or the one with the pinned key id
+/// from a saved key list or the server; a key whose id differs from the pin
+/// is refused (a served list may hold keys nobody should trust).
+fn release_key(ctx: &Ctx, a: &Args) -> Result<(String, ed25519_dalek::VerifyingKey), Failure> {
+    let (label, vk) = match (&a.key, &a.keyid) {
+        (Some(path), _) => (
+            path.display().to_string(),
+            keys::parse_public_key(&format!("--key {}", path.display()), &read_text_file(path)?)?,
+        ),
+        (None, Some(pin)) => {
+            let list: serde_json::Value = match &a.keys {
+                Some(f) => serde_json::from_str(&read_text_file(f)?)
+                    .map_err(|e| usage(format!("{}: not a GET /v1/keys answer: {e}", f.display())))?,
+                None if ctx.server.is_some() => ctx.client()?.get("/v1/keys", &[])?,
+                None => return Err(usage("--keyid needs --key, --keys FILE or --server URL".into())),
+            };
+            let pem = list
+                .get("items")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|k| k.get("keyid").and_then(serde_json::Value::as_str) == Some(pin.as_str()))
+                .and_then(|k| k.get("public_key_pem").and_then(serde_json::Value::as_str))
+                .ok_or_else(|| {
+                    Failure::from(anyhow::anyhow!(
+                        "refused: no published release key has the pinned key id {pin}"
+                    ))
+                })?;
+            (format!("key {pin}"), keys::parse_public_key("--keyid", pem)?)
+        }
+        (None, None) => return Err(usage("give --key PEM or --keyid ID".into())),
+    };
+    if let Some(pin) = &a.keyid
+        && keys::keyid(&vk) != *pin
+    {
+        return Err(Failure::from(anyhow::anyhow!(
+            "refused: the key {label} has key id {}, not the pinned {pin}",
+            keys::keyid(&vk)
+        )));
+    }
+    Ok((label, vk))
+}
+
 pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
-    let vk = keys::parse_public_key(&format!("--key {}", a.key.display()), &read_text_file(&a.key)?)?;
-    let ring = KeyRing::single(&a.key.display().to_string(), vk);
+    let (label, vk) = release_key(ctx, &a)?;
+    let ring = KeyRing::single(&label, vk);
     let bytes = std::fs::read(&a.record).map_err(|e| usage(format!("cannot read {}: {e}", a.record.display())))?;
     let mut artifacts = Vec::new();
     for f in &a.artifacts {
