@@ -181,6 +181,8 @@ impl Gatehouse {
             gh.check_stage_exists(b, &format!("bindings[{i}].stage ({})", b.id))?;
         }
         gh.collector_key = collector_key;
+        gh.head_keys
+            .extend(head_keys.into_iter().map(|k| (crate::keys::keyid(&k), k)));
         Ok(gh)
     }
 

@@ -755,3 +755,30 @@ fn base64_of_zeros() -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode([0u8; 64])
 }
+
+/// Item 2: the published key history comes from the key files, not from a
+/// table anyone with database access can write.
+#[test]
+fn a_key_added_to_the_database_is_not_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d);
+    gatehouse_e2e::seed(&server, "shop", "1.0.0");
+    drop(server);
+    let o = cli(d, &["keys", "generate", "--out", d.join("mallory").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pem = std::fs::read_to_string(d.join("mallory/ed25519.pub.pem")).unwrap();
+    let db = rusqlite::Connection::open(d.join("gatehouse.db")).unwrap();
+    db.execute(
+        "INSERT INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, '2026-01-01T00:00:00.000000Z')",
+        rusqlite::params!["ab".repeat(32), pem],
+    )
+    .unwrap();
+    drop(db);
+    let server = Server::start(d);
+    let (_, keys) = request(server.addr, "GET", "/v1/keys", None, None);
+    let items = keys["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only the key file's key is published: {keys}");
+    assert_eq!(items[0]["current"], true);
+    assert!(!keys.to_string().contains(&"ab".repeat(32)), "{keys}");
+}

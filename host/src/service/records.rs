@@ -211,29 +211,37 @@ impl Gatehouse {
             })
     }
 
-    /// The current release key and every one that signed a record before.
+    /// The current release key and the earlier ones, from the key files only
+    /// (`DATA_DIR/keys/release*.pub.pem`, `DATA_DIR/keys/release-history/`):
+    /// someone who can write the database but not those files cannot add a
+    /// key here. When each was first used comes from the store (informative).
     pub fn public_keys(&self) -> Result<Vec<PublicKey>> {
         let current = keys::keyid(&self.release_key.verifying_key());
+        let first_used: std::collections::BTreeMap<String, String> = self
+            .store
+            .release_keys()?
+            .into_iter()
+            .map(|(keyid, _, first)| (keyid, first))
+            .collect();
         let mut out = vec![PublicKey {
             keyid: current.clone(),
             public_key_pem: keys::public_key_pem(&self.release_key.verifying_key())?,
             current: true,
-            first_used: None,
+            first_used: first_used.get(&current).cloned(),
         }];
-        for (keyid, pem, first_used) in self.store.release_keys()? {
-            if keyid == current {
-                if let Some(k) = out.first_mut() {
-                    k.first_used = Some(first_used);
-                }
-            } else {
-                out.push(PublicKey {
-                    keyid,
-                    public_key_pem: pem,
+        let mut earlier = Vec::new();
+        for (keyid, vk) in &self.head_keys {
+            if *keyid != current {
+                earlier.push(PublicKey {
+                    keyid: keyid.clone(),
+                    public_key_pem: keys::public_key_pem(vk)?,
                     current: false,
-                    first_used: Some(first_used),
+                    first_used: first_used.get(keyid).cloned(),
                 });
             }
         }
+        earlier.sort_by(|a, b| (&a.first_used, &a.keyid).cmp(&(&b.first_used, &b.keyid)));
+        out.extend(earlier);
         Ok(out)
     }
 
