@@ -657,20 +657,9 @@ impl Gatehouse {
     /// Define or replace a lifecycle. Stages where versions stand cannot be removed.
     pub fn put_lifecycle(&self, actor: &str, name: &str, spec: LifecycleSpec) -> Result<Lifecycle> {
         let actor = validate_actor(actor)?;
+        // Whether versions stand in a stage it drops is checked by the store,
+        // in the same transaction as the change.
         let lc = Lifecycle::from_spec(name, spec)?;
-        let names = lc.stage_names();
-        let orphaned: Vec<String> = self
-            .store
-            .stages_in_use(name)?
-            .into_iter()
-            .filter(|s| !names.contains(&s.as_str()))
-            .collect();
-        if !orphaned.is_empty() {
-            return Err(Error::conflict(format!(
-                "versions stand in stage(s) {} of lifecycle {name:?}; keep those stages or roll the versions back first",
-                orphaned.join(", ")
-            )));
-        }
         let event = NewEvent {
             actor: actor.to_string(),
             action: "lifecycle.put".into(),

@@ -101,8 +101,6 @@ pub trait Store: Send + Sync {
     fn lifecycle_for_project(&self, project: &str) -> Result<Option<Lifecycle>>;
     fn lifecycles(&self) -> Result<Vec<Lifecycle>>;
     fn put_lifecycle(&self, lifecycle: &Lifecycle, event: NewEvent) -> Result<Event>;
-    /// Stages of `lifecycle` where some version currently stands.
-    fn stages_in_use(&self, lifecycle: &str) -> Result<Vec<String>>;
 
     /// Trust a key (`replace` also updates an existing one, e.g. to revoke it).
     fn put_trusted_key(&self, key: &TrustedKey, replace: bool, event: NewEvent) -> Result<Event>;

@@ -1,4 +1,4 @@
-//! Every envelope in tests/data/shared (a copy of ../shared/data)/dsse, made by the in-toto reference
+//! Every envelope in tests/data/shared/dsse, made by the in-toto reference
 //! libraries, judged as expected.json says — each refusal with its own reason.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may panic
 

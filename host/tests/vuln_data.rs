@@ -1,5 +1,5 @@
-//! SBOM matching against the real advisories in tests/data/shared (a copy of ../shared/data)/osv, exactly
-//! as tests/data/shared (a copy of ../shared/data)/expected says, and the traps the data README lists.
+//! SBOM matching against the real advisories in tests/data/shared/osv, exactly
+//! as tests/data/shared/expected says, and the traps the data README lists.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may panic
 
 use std::collections::BTreeSet;

@@ -463,6 +463,18 @@ fn lifecycle_edits_and_promotions_do_not_interleave() {
     }
 }
 
+/// Save a released version's record and the served key list's first key to
+/// files under `dir`, as an auditor would; (record, key, key list).
+fn save_record_and_key(server: &Server, dir: &Path, base: &str) -> (std::path::PathBuf, std::path::PathBuf, Value) {
+    let (_, record) = server.get(&format!("{base}/trusted-release"));
+    let record_file = dir.join("record.json");
+    std::fs::write(&record_file, record.to_string()).unwrap();
+    let (_, keys) = request(server.addr, "GET", "/v1/keys", None, None);
+    let key_file = dir.join("release.pub.pem");
+    std::fs::write(&key_file, keys["items"][0]["public_key_pem"].as_str().unwrap()).unwrap();
+    (record_file, key_file, keys)
+}
+
 /// Item 11: `gatehouse verify --app --version` refuses a record about another
 /// version, even when the artifact bytes are the same.
 #[test]
@@ -500,12 +512,7 @@ fn verify_checks_which_version_a_record_is_about() {
         call(&server, &admin, "POST", &format!("{base}/release"), json!({})).0,
         200
     );
-    let (_, record) = call(&server, &admin, "GET", &format!("{base}/trusted-release"), Value::Null);
-    let record_file = d.join("record.json");
-    std::fs::write(&record_file, record.to_string()).unwrap();
-    let (_, keys) = request(server.addr, "GET", "/v1/keys", None, None);
-    let key_file = d.join("release.pub.pem");
-    std::fs::write(&key_file, keys["items"][0]["public_key_pem"].as_str().unwrap()).unwrap();
+    let (record_file, key_file, keys) = save_record_and_key(&server, d, base);
     let verify = |extra: &[&str]| {
         let mut args = vec![
             "verify",
@@ -707,12 +714,7 @@ fn a_withdrawn_release_no_longer_verifies() {
         404,
         "a standing release has none"
     );
-    let (_, record) = server.get(&format!("{base}/trusted-release"));
-    let record_file = d.join("record.json");
-    std::fs::write(&record_file, record.to_string()).unwrap();
-    let (_, keys) = request(server.addr, "GET", "/v1/keys", None, None);
-    let key_file = d.join("release.pub.pem");
-    std::fs::write(&key_file, keys["items"][0]["public_key_pem"].as_str().unwrap()).unwrap();
+    let (record_file, key_file, _) = save_record_and_key(&server, d, base);
     let verify = |extra: &[&str]| {
         let mut args = vec![
             "verify",

@@ -977,18 +977,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn stages_in_use(&self, lifecycle: &str) -> Result<Vec<String>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT DISTINCT stage FROM versions WHERE lifecycle = ?1 AND stage IS NOT NULL ORDER BY stage",
-            )?;
-            let rows = stmt
-                .query_map([lifecycle], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(rows)
-        })
-    }
-
     fn append_event(&self, event: NewEvent) -> Result<Event> {
         self.write(event, |_| Ok(()))
     }
