@@ -269,6 +269,10 @@ pub fn error_status(e: &Error) -> (StatusCode, Value) {
             StatusCode::CONFLICT,
             json!({ "code": "blocked", "message": e.to_string(), "gates": verdicts }),
         ),
+        Error::Withdrawn { withdrawal, .. } => (
+            StatusCode::GONE,
+            json!({ "code": "withdrawn", "message": e.to_string(), "withdrawal": withdrawal }),
+        ),
         Error::Timeout { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "code": "timeout", "message": e.to_string() }),
@@ -323,6 +327,17 @@ impl Query {
                 _ => Err(Error::invalid("limit", &v, "a positive integer")),
             },
         }
+    }
+
+    /// A `true`/`false` parameter.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
+        self.get(key)
+            .map(|v| match v.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(Error::invalid(key, &v, "true or false")),
+            })
+            .transpose()
     }
 
     pub fn parse_enum<T: serde::de::DeserializeOwned>(&self, key: &str, expected: &str) -> Result<Option<T>> {

@@ -40,6 +40,14 @@ pub enum Error {
     /// A gate blocked the transition (HTTP 409, exit 1); the verdicts explain why.
     #[error("blocked by {} gate(s): {}", .verdicts.iter().filter(|v| v.blocked()).count(), summary(.verdicts))]
     Blocked { verdicts: Vec<GateVerdict> },
+    /// The Trusted Release was withdrawn by a rollback (HTTP 410); the signed
+    /// withdrawal goes with the answer.
+    #[error("the Trusted Release of {app}@{version} was withdrawn by a rollback; see its withdrawal")]
+    Withdrawn {
+        app: String,
+        version: String,
+        withdrawal: Box<serde_json::Value>,
+    },
     /// A stored activity-log row cannot even be read back (it was edited).
     #[error("activity-log event {seq} is corrupt: {reason}")]
     CorruptEvent { seq: i64, reason: String },

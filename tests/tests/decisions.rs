@@ -691,7 +691,8 @@ fn a_quiet_rewrite_of_the_log_is_found() {
 
 /// Item 10: rolling back a trusted release writes a signed withdrawal that the
 /// API serves beside the record, and `gatehouse verify` refuses the record
-/// once it is given the withdrawals (a file, or the server).
+/// once it is given the withdrawals (a file, or the server); the VSA endpoint
+/// refuses to serve a withdrawn release's VSA as a passing verdict.
 #[test]
 fn a_withdrawn_release_no_longer_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -726,6 +727,8 @@ fn a_withdrawn_release_no_longer_verifies() {
         cli(d, &args)
     };
     assert!(verify(&[]).status.success());
+    let (s, vsa) = server.get(&format!("{base}/vsa"));
+    assert_eq!(s, 200, "{vsa}");
 
     let (s, r) = server.post(
         &format!("{base}/rollback"),
@@ -736,6 +739,15 @@ fn a_withdrawn_release_no_longer_verifies() {
     assert_eq!(server.get(&format!("{base}/trusted-release")).0, 200);
     let (s, withdrawal) = server.get(&format!("{base}/withdrawal"));
     assert_eq!(s, 200, "{withdrawal}");
+    // The VSA endpoint answers the same way: no passing verdict for a
+    // withdrawn release, but the withdrawal; the original only when asked.
+    let (s, gone) = server.get(&format!("{base}/vsa"));
+    assert_eq!(s, 410, "{gone}");
+    assert_eq!(gone["error"]["code"], "withdrawn", "{gone}");
+    assert_eq!(gone["error"]["withdrawal"], withdrawal);
+    let (s, original) = server.get(&format!("{base}/vsa?include_withdrawn=true"));
+    assert_eq!((s, &original), (200, &vsa));
+    assert_eq!(server.get(&format!("{base}/vsa?include_withdrawn=yes")).0, 400);
     let w_file = d.join("withdrawals.json");
     std::fs::write(&w_file, withdrawal.to_string()).unwrap();
     let o = verify(&["--withdrawals", w_file.to_str().unwrap()]);

@@ -224,7 +224,10 @@ pub static ROUTES: &[Route] = &[
         Method::GET,
         "/v1/applications/{app}/versions/{version}/vsa",
         Read,
-        |gh, r| ok(gh.trusted_release(p(r, 0), p(r, 1))?.1),
+        |gh, r| {
+            let include = r.q.bool("include_withdrawn")?.unwrap_or(false);
+            ok(gh.vsa(p(r, 0), p(r, 1), include)?)
+        },
     ),
     route(
         Method::GET,
@@ -500,14 +503,7 @@ fn version_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     let filter = EvidenceFilter {
         predicate_type: q.get("predicate_type"),
         signer: q.get("signer"),
-        verified: q
-            .get("verified")
-            .map(|v| match v.as_str() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(Error::invalid("verified", &v, "true or false")),
-            })
-            .transpose()?,
+        verified: q.bool("verified")?,
         since: q.get("since").map(|t| crate::time::parse("since", &t)).transpose()?,
         until: q.get("until").map(|t| crate::time::parse("until", &t)).transpose()?,
     };

@@ -211,6 +211,21 @@ impl Gatehouse {
             })
     }
 
+    /// The VSA of a released version. A withdrawn release has no VSA to serve
+    /// as a passing verdict: it answers `withdrawn` with the signed withdrawal,
+    /// unless `include_withdrawn` asks for the original (an audit wants it).
+    pub fn vsa(&self, app: &str, version: &str, include_withdrawn: bool) -> Result<Value> {
+        let (_, vsa) = self.trusted_release(app, version)?;
+        if !include_withdrawn && let Some(withdrawal) = self.store.withdrawal(app, version)? {
+            return Err(Error::Withdrawn {
+                app: app.to_string(),
+                version: version.to_string(),
+                withdrawal: Box::new(withdrawal),
+            });
+        }
+        Ok(vsa)
+    }
+
     /// The current release key and the earlier ones, from the key files only
     /// (`DATA_DIR/keys/release*.pub.pem`, `DATA_DIR/keys/release-history/`):
     /// someone who can write the database but not those files cannot add a
