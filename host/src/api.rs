@@ -3,6 +3,7 @@
 //! domain errors become statuses in exactly one place ([`error_response`]).
 //! Store work runs on the blocking pool, bounded by a per-request timeout.
 
+pub mod intake;
 pub mod routes;
 pub mod webhook;
 
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
@@ -23,12 +24,28 @@ use crate::access::{self, Permission, Principal};
 use crate::error::{Error, Result};
 use crate::service::Gatehouse;
 
-/// Large enough for evidence bundles carrying SBOMs.
-pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The largest body of an ordinary request.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// The largest body of an upload: large enough for evidence bundles carrying SBOMs.
+pub const DEFAULT_UPLOAD_LIMIT: usize = 16 * 1024 * 1024;
 
+/// What the sidecar allows its clients; every field has a config key
+/// (docs/operations.md lists them).
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
+    /// Largest body of an ordinary request.
     pub body_limit: usize,
+    /// Largest body of an upload route (evidence, SBOMs, advisories, policies).
+    pub upload_limit: usize,
+    /// Body bytes buffered across all connections at once.
+    pub body_budget: usize,
+    /// Time to send a request's headers; also how long an idle keep-alive
+    /// connection is held.
+    pub header_read_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_read_timeout: Duration,
+    /// Open client connections; past it a new one is closed at once.
+    pub max_connections: usize,
     /// How long one request may take before it is answered 503.
     pub request_timeout: Duration,
     /// How long in-flight requests may take to finish after a shutdown signal.
@@ -39,6 +56,11 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             body_limit: DEFAULT_BODY_LIMIT,
+            upload_limit: DEFAULT_UPLOAD_LIMIT,
+            body_budget: 64 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 512,
             request_timeout: Duration::from_secs(30),
             drain: Duration::from_secs(10),
         }
@@ -63,7 +85,16 @@ pub struct Call {
     pub body: Bytes,
 }
 
-/// Serve until `shutdown` resolves, then stop accepting and drain.
+/// What every request of one server shares.
+struct Shared {
+    gh: Arc<Gatehouse>,
+    opts: ServeOptions,
+    budget: intake::BodyBudget,
+}
+
+/// Serve until `shutdown` resolves, then stop accepting and drain for at most
+/// `opts.drain`. Returns when the drain ended (or its deadline passed); work
+/// still running on the blocking pool then is the caller's to abandon.
 pub async fn serve(
     gatehouse: Arc<Gatehouse>,
     listener: TcpListener,
@@ -71,30 +102,69 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(opts.header_read_timeout);
+    let cap = intake::effective_connection_cap(opts.max_connections, intake::descriptor_limit());
+    if cap < opts.max_connections {
+        tracing::warn!(
+            max_connections = opts.max_connections,
+            in_force = cap,
+            "the descriptor limit (ulimit -n) cannot hold max_connections; raise it, or lower max_connections"
+        );
+    }
+    let connections = Arc::new(tokio::sync::Semaphore::new(cap));
+    let shared = Arc::new(Shared {
+        gh: gatehouse,
+        budget: intake::BodyBudget::new(opts.body_budget),
+        opts,
+    });
+    let mut backoff = intake::AcceptBackoff::default();
+    let mut accept_log = intake::Throttled::new(Duration::from_secs(1));
+    let mut refused_log = intake::Throttled::new(Duration::from_secs(1));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
-                    Ok(a) => a,
+                    Ok(a) => {
+                        backoff.succeeded();
+                        a
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
+                        crate::metrics::record_accept_error();
+                        if let Some(n) = accept_log.hit(Instant::now()) {
+                            tracing::warn!(error = %e, times = n, "accept failed; backing off");
+                        }
+                        let pause = backoff.failed();
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => continue,
+                            () = &mut shutdown => break,
+                        }
                     }
                 };
-                let gh = gatehouse.clone();
-                let opts = opts.clone();
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    // Closing at once costs one descriptor for an instant.
+                    drop(stream);
+                    crate::metrics::record_connection_refused();
+                    if let Some(n) = refused_log.hit(Instant::now()) {
+                        tracing::warn!(max_connections = cap, times = n, "connection refused: max_connections are open");
+                    }
+                    continue;
+                };
+                let shared = shared.clone();
                 let svc = service_fn(move |req| {
-                    let gh = gh.clone();
-                    let opts = opts.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(gh, req, &opts, peer).await) }
+                    let shared = shared.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handle(&shared, req, peer).await) }
                 });
                 let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
+                crate::metrics::connection_opened();
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    crate::metrics::connection_closed();
+                    drop(permit);
                 });
             }
             () = &mut shutdown => break,
@@ -104,84 +174,25 @@ pub async fn serve(
     tracing::info!("shutting down: draining in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("drained"),
-        () = tokio::time::sleep(opts.drain) => tracing::warn!("drain deadline passed; closing remaining connections"),
+        () = tokio::time::sleep(shared.opts.drain) => tracing::warn!("drain deadline passed; closing remaining connections"),
     }
     Ok(())
 }
 
-async fn handle(
-    gh: Arc<Gatehouse>,
-    req: Request<Incoming>,
-    opts: &ServeOptions,
-    peer: SocketAddr,
-) -> Response<Full<Bytes>> {
+async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
     use tracing::Instrument;
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), %peer);
-    handle_in_span(gh, req, opts).instrument(span).await
+    handle_in_span(shared, req).instrument(span).await
 }
 
-async fn handle_in_span(gh: Arc<Gatehouse>, req: Request<Incoming>, opts: &ServeOptions) -> Response<Full<Bytes>> {
+async fn handle_in_span(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let authorization = req.headers().get(AUTHORIZATION).map(|v| v.to_str().map(str::to_string));
-    let found = routes::find(&method, &path);
+    let found = routes::find(&method, req.uri().path());
     let template = found.as_ref().map_or("(unmatched)", |m| m.route.path);
     let result = match found {
         Err(e) => Err(e),
-        Ok(matched) => {
-            let body = match Limited::new(req.into_body(), opts.body_limit).collect().await {
-                Ok(b) => Ok(b.to_bytes()),
-                Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::TooLarge { limit: opts.body_limit }),
-                Err(e) => Err(Error::Malformed {
-                    what: "request body".into(),
-                    detail: e.to_string(),
-                }),
-            };
-            match body {
-                Err(e) => Err(e),
-                Ok(body) => {
-                    let call = Call {
-                        method: method.clone(),
-                        path,
-                        query,
-                        body,
-                    };
-                    let limit = opts.request_timeout;
-                    let changes_state = method != Method::GET && method != Method::HEAD;
-                    let work = tokio::task::spawn_blocking(move || {
-                        let _deadline = crate::deadline::set(started, limit);
-                        let header = match authorization {
-                            None => None,
-                            Some(Ok(h)) => Some(h),
-                            Some(Err(_)) => {
-                                return Err(Error::Unauthenticated {
-                                    reason: "the Authorization header is not ASCII".into(),
-                                });
-                            }
-                        };
-                        let principal = authorize(&gh, matched.route.permission, header.as_deref())?;
-                        routes::dispatch(&gh, &matched, &call, &principal)
-                    });
-                    // Reads are cut off at the limit. State-changing work is awaited: it
-                    // refuses to commit past the deadline, so its answer — committed, or a
-                    // timeout with nothing committed — is the truth about the store.
-                    let finished = if changes_state {
-                        Ok(work.await)
-                    } else {
-                        tokio::time::timeout(opts.request_timeout, work).await
-                    };
-                    match finished {
-                        Ok(Ok(reply)) => reply,
-                        Ok(Err(e)) => Err(Error::Store(format!("request task failed: {e}"))),
-                        Err(_) => Err(Error::Timeout {
-                            after: opts.request_timeout,
-                        }),
-                    }
-                }
-            }
-        }
+        Ok(matched) => answer(shared, req, matched, started).await,
     };
     let response = match result {
         Ok((status, body)) => body_response(status, body),
@@ -192,13 +203,86 @@ async fn handle_in_span(gh: Arc<Gatehouse>, req: Request<Incoming>, opts: &Serve
     response
 }
 
+/// Authenticate from the headers, then read the body (bounded), then do the
+/// work: a client without a valid token never gets a byte of its body read.
+async fn answer(shared: &Shared, req: Request<Incoming>, matched: routes::Matched, started: Instant) -> Reply {
+    let opts = &shared.opts;
+    let (parts, body) = req.into_parts();
+    let principal = match matched.route.permission {
+        Permission::Public => anonymous(),
+        needed => {
+            let header = match parts.headers.get(AUTHORIZATION).map(HeaderValue::to_str) {
+                None => None,
+                Some(Ok(h)) => Some(h.to_string()),
+                Some(Err(_)) => {
+                    return Err(Error::Unauthenticated {
+                        reason: "the Authorization header is not ASCII".into(),
+                    });
+                }
+            };
+            let gh = shared.gh.clone();
+            let check = tokio::task::spawn_blocking(move || authorize(&gh, needed, header.as_deref()));
+            match tokio::time::timeout(opts.request_timeout, check).await {
+                Ok(Ok(p)) => p?,
+                Ok(Err(e)) => return Err(Error::Store(format!("authentication task failed: {e}"))),
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        after: opts.request_timeout,
+                    });
+                }
+            }
+        }
+    };
+    let limit = if matched.route.upload {
+        opts.upload_limit
+    } else {
+        opts.body_limit
+    };
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let body = intake::read_body(body, declared, limit, &shared.budget, opts.body_read_timeout).await?;
+    let call = Call {
+        method: parts.method,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        body: body.bytes.clone(),
+    };
+    let limit = opts.request_timeout;
+    let changes_state = call.method != Method::GET && call.method != Method::HEAD;
+    let gh = shared.gh.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        let _deadline = crate::deadline::set(started, limit);
+        routes::dispatch(&gh, &matched, &call, &principal)
+    });
+    // Reads are cut off at the limit. State-changing work is awaited: it
+    // refuses to commit past the deadline, so its answer — committed, or a
+    // timeout with nothing committed — is the truth about the store.
+    let finished = if changes_state {
+        Ok(work.await)
+    } else {
+        tokio::time::timeout(limit, work).await
+    };
+    drop(body);
+    match finished {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(e)) => Err(Error::Store(format!("request task failed: {e}"))),
+        Err(_) => Err(Error::Timeout { after: limit }),
+    }
+}
+
+fn anonymous() -> Principal {
+    Principal {
+        name: "anonymous".into(),
+        role: access::Role::Viewer,
+    }
+}
+
 /// Authenticate (unless the route is public) and check the role.
 fn authorize(gh: &Gatehouse, needed: Permission, header: Option<&str>) -> Result<Principal> {
     if needed == Permission::Public {
-        return Ok(Principal {
-            name: "anonymous".into(),
-            role: access::Role::Viewer,
-        });
+        return Ok(anonymous());
     }
     let principal = gh.authenticate(header)?;
     if !access::allows(principal.role, needed) {
@@ -228,63 +312,48 @@ fn body_response(status: StatusCode, body: Body) -> Response<Full<Bytes>> {
 
 /// The status and JSON body an error maps to: the one place this is decided.
 pub fn error_status(e: &Error) -> (StatusCode, Value) {
-    let (status, body) = match e {
-        Error::Invalid { field, value, expected } => (
-            StatusCode::BAD_REQUEST,
-            json!({ "code": "invalid", "field": field, "value": value, "expected": expected, "message": e.to_string() }),
-        ),
-        Error::Malformed { .. } => (
-            StatusCode::BAD_REQUEST,
-            json!({ "code": "malformed", "message": e.to_string() }),
-        ),
-        Error::TooLarge { limit } => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            json!({ "code": "too_large", "limit": limit, "message": e.to_string() }),
-        ),
-        Error::Unauthenticated { .. } => (
-            StatusCode::UNAUTHORIZED,
-            json!({ "code": "unauthenticated", "message": e.to_string() }),
-        ),
-        Error::Forbidden { .. } => (
-            StatusCode::FORBIDDEN,
-            json!({ "code": "forbidden", "message": e.to_string() }),
-        ),
-        Error::NotFound { .. } => (
-            StatusCode::NOT_FOUND,
-            json!({ "code": "not_found", "message": e.to_string() }),
-        ),
-        Error::NoRoute { .. } => (
-            StatusCode::NOT_FOUND,
-            json!({ "code": "no_route", "message": e.to_string() }),
-        ),
-        Error::MethodNotAllowed { .. } => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            json!({ "code": "method_not_allowed", "message": e.to_string() }),
-        ),
-        Error::Conflict { .. } => (
-            StatusCode::CONFLICT,
-            json!({ "code": "conflict", "message": e.to_string() }),
-        ),
-        Error::Blocked { verdicts } => (
-            StatusCode::CONFLICT,
-            json!({ "code": "blocked", "message": e.to_string(), "gates": verdicts }),
-        ),
-        Error::Withdrawn { withdrawal, .. } => (
-            StatusCode::GONE,
-            json!({ "code": "withdrawn", "message": e.to_string(), "withdrawal": withdrawal }),
-        ),
-        Error::Timeout { .. } => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "code": "timeout", "message": e.to_string() }),
-        ),
-        Error::CorruptEvent { .. } | Error::Store(_) => {
-            tracing::error!(error = %e, "internal error");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "code": "internal", "message": "internal error; see the server log" }),
-            )
-        }
+    let (status, code) = match e {
+        Error::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
+        Error::Malformed { .. } => (StatusCode::BAD_REQUEST, "malformed"),
+        Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        Error::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+        Error::NoRoute { .. } => (StatusCode::NOT_FOUND, "no_route"),
+        Error::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+        Error::Blocked { .. } => (StatusCode::CONFLICT, "blocked"),
+        Error::Withdrawn { .. } => (StatusCode::GONE, "withdrawn"),
+        Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+        Error::SlowClient { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+        Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        Error::CorruptEvent { .. } | Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
+    let mut body = serde_json::Map::new();
+    body.insert("code".into(), json!(code));
+    body.insert("message".into(), json!(e.to_string()));
+    match e {
+        Error::Invalid { field, value, expected } => {
+            body.insert("field".into(), json!(field));
+            body.insert("value".into(), json!(value));
+            body.insert("expected".into(), json!(expected));
+        }
+        Error::TooLarge { limit } => {
+            body.insert("limit".into(), json!(limit));
+        }
+        Error::Blocked { verdicts } => {
+            body.insert("gates".into(), json!(verdicts));
+        }
+        Error::Withdrawn { withdrawal, .. } => {
+            body.insert("withdrawal".into(), json!(withdrawal));
+        }
+        Error::CorruptEvent { .. } | Error::Store(_) => {
+            // The detail is for the log, not for the client.
+            tracing::error!(error = %e, "internal error");
+            body.insert("message".into(), json!("internal error; see the server log"));
+        }
+        _ => {}
+    }
     (status, json!({ "error": body }))
 }
 

@@ -22,7 +22,21 @@ pub enum LogFormat {
 pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    /// Largest body of an ordinary request (default 1 MiB); before this
+    /// build, the largest body of any request (so a file that sets it alone
+    /// keeps uploads at that size too).
     pub body_limit_bytes: Option<u64>,
+    /// Largest body of an upload: evidence, SBOMs, advisories, policies (default 16 MiB).
+    pub upload_limit_bytes: Option<u64>,
+    /// Request-body bytes buffered across all connections at once (default 64 MiB).
+    pub body_budget_bytes: Option<u64>,
+    /// How long a client may take to send a request's headers, and how long
+    /// an idle keep-alive connection is held (default 10 s).
+    pub header_read_timeout_ms: Option<u64>,
+    /// How long a client may take to send a request's body (default 30 s).
+    pub body_read_timeout_ms: Option<u64>,
+    /// Open client connections; past it new ones are closed at once (default 512).
+    pub max_connections: Option<u64>,
     pub request_timeout_ms: Option<u64>,
     pub drain_timeout_ms: Option<u64>,
     pub log_format: Option<LogFormat>,
@@ -58,9 +72,7 @@ pub struct ConfigFile {
 pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
-    pub body_limit: usize,
-    pub request_timeout: Duration,
-    pub drain_timeout: Duration,
+    pub serve: crate::api::ServeOptions,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub gates: crate::service::GateSettings,
@@ -70,10 +82,15 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 13] = [
+pub const ENV_OVERRIDES: [(&str, &str); 18] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
+    ("GATEHOUSE_UPLOAD_LIMIT_BYTES", "upload_limit_bytes"),
+    ("GATEHOUSE_BODY_BUDGET_BYTES", "body_budget_bytes"),
+    ("GATEHOUSE_HEADER_READ_TIMEOUT_MS", "header_read_timeout_ms"),
+    ("GATEHOUSE_BODY_READ_TIMEOUT_MS", "body_read_timeout_ms"),
+    ("GATEHOUSE_MAX_CONNECTIONS", "max_connections"),
     ("GATEHOUSE_REQUEST_TIMEOUT_MS", "request_timeout_ms"),
     ("GATEHOUSE_DRAIN_TIMEOUT_MS", "drain_timeout_ms"),
     ("GATEHOUSE_LOG_FORMAT", "log_format"),
@@ -109,8 +126,17 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     if let Some(v) = env("GATEHOUSE_LISTEN") {
         file.listen = Some(v);
     }
-    if let Some(v) = env("GATEHOUSE_BODY_LIMIT_BYTES") {
-        file.body_limit_bytes = Some(number("GATEHOUSE_BODY_LIMIT_BYTES", v)?);
+    for (var, field) in [
+        ("GATEHOUSE_BODY_LIMIT_BYTES", &mut file.body_limit_bytes),
+        ("GATEHOUSE_UPLOAD_LIMIT_BYTES", &mut file.upload_limit_bytes),
+        ("GATEHOUSE_BODY_BUDGET_BYTES", &mut file.body_budget_bytes),
+        ("GATEHOUSE_HEADER_READ_TIMEOUT_MS", &mut file.header_read_timeout_ms),
+        ("GATEHOUSE_BODY_READ_TIMEOUT_MS", &mut file.body_read_timeout_ms),
+        ("GATEHOUSE_MAX_CONNECTIONS", &mut file.max_connections),
+    ] {
+        if let Some(v) = env(var) {
+            *field = Some(number(var, v)?);
+        }
     }
     if let Some(v) = env("GATEHOUSE_REQUEST_TIMEOUT_MS") {
         file.request_timeout_ms = Some(number("GATEHOUSE_REQUEST_TIMEOUT_MS", v)?);
@@ -153,9 +179,108 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     Ok(file)
 }
 
+/// A setting that must lie in `range`, or its default.
+fn bounded(
+    field: &str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64> {
+    let v = value.unwrap_or(default);
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::invalid(
+            field,
+            v,
+            format!("{} to {} {unit}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn bytes(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
 impl ConfigFile {
+    /// The sidecar's limits on what clients send: each bounded, and the
+    /// shared body budget at least one upload.
+    fn serve_options(&self) -> Result<crate::api::ServeOptions> {
+        use crate::api::{DEFAULT_BODY_LIMIT, DEFAULT_UPLOAD_LIMIT, ServeOptions};
+        const GIB: u64 = 1024 * 1024 * 1024;
+        let d = ServeOptions::default();
+        let body_limit = bounded(
+            "body_limit_bytes",
+            self.body_limit_bytes,
+            DEFAULT_BODY_LIMIT as u64,
+            1024..=GIB,
+            "bytes",
+        )?;
+        // Before upload_limit_bytes existed, body_limit_bytes was the limit of
+        // every body; a file that sets only it keeps its uploads.
+        let upload_default = self
+            .body_limit_bytes
+            .map_or(DEFAULT_UPLOAD_LIMIT as u64, |b| b.max(body_limit));
+        let upload_limit = bounded(
+            "upload_limit_bytes",
+            self.upload_limit_bytes,
+            upload_default,
+            1024..=GIB,
+            "bytes",
+        )?;
+        let budget_default = (d.body_budget as u64).max(upload_limit);
+        let body_budget = bounded(
+            "body_budget_bytes",
+            self.body_budget_bytes,
+            budget_default,
+            1024..=16 * GIB,
+            "bytes",
+        )?;
+        if body_budget < upload_limit || body_budget < body_limit {
+            return Err(Error::invalid(
+                "body_budget_bytes",
+                body_budget,
+                format!(
+                    "at least upload_limit_bytes and body_limit_bytes ({})",
+                    upload_limit.max(body_limit)
+                ),
+            ));
+        }
+        let ms = |field, v, default: Duration, min| {
+            bounded(field, v, default.as_millis() as u64, min..=3_600_000, "milliseconds").map(Duration::from_millis)
+        };
+        Ok(ServeOptions {
+            body_limit: bytes(body_limit),
+            upload_limit: bytes(upload_limit),
+            body_budget: bytes(body_budget),
+            header_read_timeout: ms(
+                "header_read_timeout_ms",
+                self.header_read_timeout_ms,
+                d.header_read_timeout,
+                1,
+            )?,
+            body_read_timeout: ms(
+                "body_read_timeout_ms",
+                self.body_read_timeout_ms,
+                d.body_read_timeout,
+                1,
+            )?,
+            max_connections: bytes(bounded(
+                "max_connections",
+                self.max_connections,
+                d.max_connections as u64,
+                1..=1_000_000,
+                "connections",
+            )?),
+            request_timeout: ms("request_timeout_ms", self.request_timeout_ms, d.request_timeout, 1)?,
+            drain: ms("drain_timeout_ms", self.drain_timeout_ms, d.drain, 0)?,
+        })
+    }
+
     /// Fill defaults and validate every value.
     pub fn resolve(self) -> Result<Config> {
+        let serve = self.serve_options()?;
         let listen_text = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
         let listen: SocketAddr = listen_text
             .parse()
@@ -163,26 +288,6 @@ impl ConfigFile {
         let data_dir = self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into());
         if data_dir.as_os_str().is_empty() {
             return Err(Error::invalid("data_dir", "", "a directory path"));
-        }
-        let body_limit = self.body_limit_bytes.unwrap_or(crate::api::DEFAULT_BODY_LIMIT as u64);
-        if !(1024..=1024 * 1024 * 1024).contains(&body_limit) {
-            return Err(Error::invalid(
-                "body_limit_bytes",
-                body_limit,
-                "1024 to 1073741824 bytes",
-            ));
-        }
-        let request_timeout = self.request_timeout_ms.unwrap_or(30_000);
-        if !(1..=3_600_000).contains(&request_timeout) {
-            return Err(Error::invalid(
-                "request_timeout_ms",
-                request_timeout,
-                "1 to 3600000 milliseconds",
-            ));
-        }
-        let drain = self.drain_timeout_ms.unwrap_or(10_000);
-        if drain > 3_600_000 {
-            return Err(Error::invalid("drain_timeout_ms", drain, "0 to 3600000 milliseconds"));
         }
         let log_filter = self.log_filter.unwrap_or_else(|| "info".to_string());
         tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
@@ -233,14 +338,11 @@ impl ConfigFile {
                 "an existing PKCS#8 PEM file",
             ));
         }
-        if let Some(u) = &self.webhook_url {
-            let ok = u
-                .strip_prefix("http://")
-                .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-            if !ok {
-                return Err(Error::invalid("webhook_url", u, "an http://host:port/path URL"));
-            }
-        }
+        let webhook = self
+            .webhook_url
+            .as_deref()
+            .map(|u| crate::api::webhook::Webhook::parse("webhook_url", u))
+            .transpose()?;
         if let Some(dir) = &self.plugin_dir
             && !dir.is_dir()
         {
@@ -288,7 +390,7 @@ impl ConfigFile {
                     .chain(self.release_key.clone())
                     .collect(),
             },
-            webhook_url: self.webhook_url,
+            webhook,
             release_key: self.release_key,
             policy_dir: self.policy_dir,
             bindings,
@@ -300,9 +402,7 @@ impl ConfigFile {
             gates,
             data_dir,
             listen,
-            body_limit: usize::try_from(body_limit).unwrap_or(usize::MAX),
-            request_timeout: Duration::from_millis(request_timeout),
-            drain_timeout: Duration::from_millis(drain),
+            serve,
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             log_filter,
         })
@@ -328,7 +428,7 @@ mod tests {
         let env = |k: &str| (k == "GATEHOUSE_LISTEN").then(|| "127.0.0.1:9100".to_string());
         let c = apply_env(file, env).unwrap().resolve().unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
-        assert_eq!(c.request_timeout, Duration::from_millis(500));
+        assert_eq!(c.serve.request_timeout, Duration::from_millis(500));
         assert_eq!(c.log_format, LogFormat::Json);
     }
 
@@ -353,5 +453,29 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("GATEHOUSE_REQUEST_TIMEOUT_MS"), "{e}");
+    }
+
+    #[test]
+    fn request_limits_default_small_uploads_large_and_old_files_keep_their_limit() {
+        let c = ConfigFile::default().resolve().unwrap().serve;
+        assert_eq!(c.body_limit, 1024 * 1024);
+        assert_eq!(c.upload_limit, 16 * 1024 * 1024);
+        assert!(c.body_budget >= c.upload_limit);
+        // A file of an earlier build that set only body_limit_bytes meant
+        // every body: its uploads keep that size.
+        let c = parse("body_limit_bytes = 67108864").unwrap().resolve().unwrap().serve;
+        assert_eq!((c.body_limit, c.upload_limit), (64 << 20, 64 << 20));
+        assert!(c.body_budget >= 64 << 20);
+        let e = parse("upload_limit_bytes = 33554432\nbody_budget_bytes = 16777216")
+            .unwrap()
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("body_budget_bytes") && e.contains("at least"), "{e}");
+        let e = parse("max_connections = 0").unwrap().resolve().unwrap_err().to_string();
+        assert!(e.contains("max_connections"), "{e}");
+        let env = |k: &str| (k == "GATEHOUSE_HEADER_READ_TIMEOUT_MS").then(|| "250".to_string());
+        let c = apply_env(ConfigFile::default(), env).unwrap().resolve().unwrap().serve;
+        assert_eq!(c.header_read_timeout, Duration::from_millis(250));
     }
 }

@@ -32,6 +32,12 @@ pub enum Error {
     MethodNotAllowed { allowed: String },
     #[error("the request took longer than {after:?}")]
     Timeout { after: std::time::Duration },
+    /// The client did not send its request body in time (HTTP 408).
+    #[error("the request body was not received within {after:?} (body_read_timeout_ms)")]
+    SlowClient { after: std::time::Duration },
+    /// The sidecar is at a limit shared by all clients (HTTP 503); retry.
+    #[error("busy: {reason}")]
+    Busy { reason: String },
     #[error("{kind} {id:?} not found")]
     NotFound { kind: &'static str, id: String },
     /// A well-formed request that the current state refuses (HTTP 409, exit 1).

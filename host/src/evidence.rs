@@ -93,6 +93,10 @@ pub struct Envelope {
     pub signatures: Vec<EnvelopeSignature>,
     /// SHA-256 of the canonical JSON of the envelope as received: the content address.
     pub digest: String,
+    /// SHA-256 of what the signatures sign (DSSE PAE of payloadType and
+    /// payload): the same for every envelope carrying this statement, however
+    /// many signatures ride along. Evidence is stored once per statement.
+    pub statement_digest: String,
 }
 
 #[derive(Debug, Clone)]
@@ -152,7 +156,13 @@ pub struct Metadata {
 /// A stored envelope, content-addressed, with what could be read from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceRecord {
+    /// The id: the digest of the first envelope received with this statement.
     pub digest: String,
+    /// What its signatures sign (see [`Envelope::statement_digest`]); absent
+    /// in records of builds before it (the store fills it on open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_digest: Option<String>,
+    /// The envelope, with every valid signature received for the statement.
     pub envelope: Value,
     pub payload_type: Option<String>,
     pub predicate_type: Option<String>,
@@ -341,6 +351,15 @@ pub fn parse_envelope_value(value: &Value) -> Result<Envelope, Refusal> {
         Some(_) => return refuse(RefusalCode::MalformedEnvelope, "field `signatures` must be an array"),
         None => return refuse(RefusalCode::MalformedEnvelope, "field `signatures` is missing"),
     };
+    if sigs.len() > MAX_SIGNATURES {
+        return refuse(
+            RefusalCode::TooLarge,
+            format!(
+                "{} signatures; at most {MAX_SIGNATURES} are accepted on one envelope",
+                sigs.len()
+            ),
+        );
+    }
     let mut signatures = Vec::with_capacity(sigs.len());
     for (i, s) in sigs.iter().enumerate() {
         let sig = match s.get("sig") {
@@ -365,11 +384,13 @@ pub fn parse_envelope_value(value: &Value) -> Result<Envelope, Refusal> {
         signatures.push(EnvelopeSignature { keyid, sig });
     }
     let canonical = crate::audit::canonical_json(value);
+    let statement_digest = hex::encode(Sha256::digest(pae(&payload_type, &payload)));
     Ok(Envelope {
         payload_type,
         payload,
         signatures,
         digest: hex::encode(Sha256::digest(&canonical)),
+        statement_digest,
     })
 }
 
@@ -466,6 +487,51 @@ pub fn verify_signatures_batch(envs: &[&Envelope], keys: &KeyRing) -> Vec<Vec<bo
     }
     proven
 }
+
+/// Which signatures of `env` verify with a key of the ring (trusted now or
+/// not: revocation and validity are judged later); `proven[i]` short-cuts.
+pub fn valid_signatures(env: &Envelope, keys: &KeyRing, proven: &[bool]) -> Vec<bool> {
+    let message = pae(&env.payload_type, &env.payload);
+    env.signatures
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            proven.get(i).copied().unwrap_or(false)
+                || match (
+                    keys.get(&s.keyid),
+                    decode_b64(&s.sig).and_then(|b| Signature::from_slice(&b).ok()),
+                ) {
+                    (Some((_, vk)), Some(sig)) => vk.verify_strict(&message, &sig).is_ok(),
+                    _ => false,
+                }
+        })
+        .collect()
+}
+
+/// The stored envelope of a statement with the valid signatures of a newly
+/// received one added (none twice; signatures that verify with no known key
+/// are not kept, so junk cannot grow the stored item). `None` when nothing
+/// new was added.
+pub fn merge_signatures(stored: &Value, incoming: &Envelope, valid: &[bool]) -> Option<Value> {
+    let mut merged = stored.clone();
+    let sigs = merged.get_mut("signatures")?.as_array_mut()?;
+    let mut added = false;
+    for (s, ok) in incoming.signatures.iter().zip(valid) {
+        // The same signature may arrive in another base64 alphabet.
+        let bytes = decode_b64(&s.sig);
+        let present = sigs
+            .iter()
+            .any(|x| x.get("sig").and_then(Value::as_str).and_then(decode_b64) == bytes);
+        if *ok && !present && sigs.len() < MAX_SIGNATURES {
+            sigs.push(serde_json::json!({ "keyid": s.keyid, "sig": s.sig }));
+            added = true;
+        }
+    }
+    added.then_some(merged)
+}
+
+/// Signatures kept on one stored statement.
+pub const MAX_SIGNATURES: usize = 32;
 
 /// [`verify`], where `proven[i]` says signature `i` was already proven valid
 /// by [`verify_signatures_batch`].

@@ -29,6 +29,23 @@ struct Registry {
     checks: BTreeMap<String, u64>,
     /// (verified|refused code) → count.
     evidence: BTreeMap<String, u64>,
+    /// Connections closed at once because `max_connections` were open.
+    connections_refused: u64,
+    /// Failed accepts (out of descriptors, most often).
+    accept_errors: u64,
+    /// Requests answered `busy` because the body budget was spent.
+    bodies_refused: u64,
+}
+
+/// Open client connections (a gauge, kept outside the lock).
+static OPEN_CONNECTIONS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The methods a client may name that get a series of their own; any other
+/// method string is `other`, so a client cannot grow the registry.
+const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
+
+fn method_label(method: &str) -> &'static str {
+    METHODS.iter().find(|m| **m == method).copied().unwrap_or("other")
 }
 
 fn registry() -> &'static Mutex<Registry> {
@@ -47,7 +64,7 @@ pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration)
     with(|r| {
         let h = r
             .requests
-            .entry((route.to_string(), method.to_string(), status))
+            .entry((route.to_string(), method_label(method).to_string(), status))
             .or_default();
         h.count += 1;
         h.sum += secs;
@@ -59,6 +76,26 @@ pub fn record_request(route: &str, method: &str, status: u16, elapsed: Duration)
             }
         }
     });
+}
+
+pub fn connection_opened() {
+    OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn connection_closed() {
+    OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn record_connection_refused() {
+    with(|r| r.connections_refused += 1);
+}
+
+pub fn record_accept_error() {
+    with(|r| r.accept_errors += 1);
+}
+
+pub fn record_body_refused() {
+    with(|r| r.bodies_refused += 1);
 }
 
 pub fn record_gate(kind: &str, decision: &str) {
@@ -130,6 +167,30 @@ pub fn render() -> String {
     for (verdict, n) in &r.evidence {
         let _ = writeln!(out, "gatehouse_evidence_verdicts_total{{verdict=\"{verdict}\"}} {n}");
     }
+    let open = OPEN_CONNECTIONS.load(std::sync::atomic::Ordering::Relaxed);
+    for (name, kind, help, value) in [
+        ("gatehouse_open_connections", "gauge", "Open client connections.", open),
+        (
+            "gatehouse_connections_refused_total",
+            "counter",
+            "Connections closed at once because max_connections were open.",
+            r.connections_refused as i64,
+        ),
+        (
+            "gatehouse_accept_errors_total",
+            "counter",
+            "Failed accepts (most often: out of file descriptors).",
+            r.accept_errors as i64,
+        ),
+        (
+            "gatehouse_bodies_refused_total",
+            "counter",
+            "Requests answered busy because body_budget_bytes were buffered.",
+            r.bodies_refused as i64,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    }
     out
 }
 
@@ -150,5 +211,18 @@ mod tests {
         assert!(text.contains(r#"route="/test/{x}",method="GET",status="200",le="0.001"} 1"#));
         assert!(text.contains(r#"route="/test/{x}",method="GET",status="200",le="0.05"} 2"#));
         assert!(text.contains(r#"route="/test/{x}",method="GET",status="200",le="+Inf"} 2"#));
+    }
+
+    #[test]
+    fn invented_methods_share_one_series() {
+        for i in 0..1000 {
+            record_request("/invented", &format!("M{i}"), 405, Duration::from_micros(10));
+        }
+        let text = render();
+        assert!(
+            text.contains(r#"gatehouse_http_requests_total{route="/invented",method="other",status="405"} 1000"#),
+            "{text}"
+        );
+        assert!(!text.contains("M999"));
     }
 }

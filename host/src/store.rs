@@ -118,6 +118,8 @@ pub trait Store: Send + Sync {
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>>;
     fn evidence(&self, digest: &str) -> Result<Option<EvidenceRecord>>;
+    /// The first stored evidence carrying this statement (its signatures' message digest).
+    fn evidence_by_statement(&self, statement_digest: &str) -> Result<Option<EvidenceRecord>>;
     fn version_evidence(&self, app: &str, version: &str, filter: &EvidenceFilter) -> Result<Vec<EvidenceEntry>>;
 
     fn put_token(&self, token: &Token, hash: &str, event: NewEvent) -> Result<Event>;

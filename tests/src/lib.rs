@@ -64,7 +64,29 @@ impl Server {
 
     /// Start with extra arguments and environment variables.
     pub fn start_env(data_dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(gatehouse_bin())
+        Server::start_logged(data_dir, extra, envs, Stdio::inherit(), None)
+    }
+
+    /// Start with the server's log (stderr) sent to `log`, and optionally a
+    /// shell line run before `exec` (e.g. `ulimit -n 256`).
+    pub fn start_logged(
+        data_dir: &Path,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+        log: Stdio,
+        shell_prefix: Option<&str>,
+    ) -> Server {
+        let mut cmd = match shell_prefix {
+            Some(prefix) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("{prefix}; exec \"$0\" \"$@\""))
+                    .arg(gatehouse_bin());
+                c
+            }
+            None => Command::new(gatehouse_bin()),
+        };
+        let mut child = cmd
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
@@ -72,7 +94,7 @@ impl Server {
             .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("start gatehouse serve");
         let stdout = child.stdout.take().expect("stdout");

@@ -158,6 +158,20 @@ fn post_evidence(server: &Server, query: &str, body: &[u8]) -> (u16, Value) {
     server.send("POST", &format!("/v1/evidence{query}"), Some(body), "ci")
 }
 
+/// Application relgov, version 0.1.0 made of the shared data's crate; the
+/// query that targets it.
+fn relgov_version(server: &Server) -> &'static str {
+    let (s, _) = server.post("/v1/applications", &json!({"key": "relgov"}));
+    assert_eq!(s, 201);
+    let art = json!([{ "name": "relgov-fixture-rust-0.1.0.crate", "kind": "package", "sha256": crate_sha256() }]);
+    let (s, _) = server.post(
+        "/v1/applications/relgov/versions",
+        &json!({"version": "0.1.0", "artifacts": art}),
+    );
+    assert_eq!(s, 201);
+    "?application=relgov&version=0.1.0"
+}
+
 fn trust(server: &Server, who: &str, extra: Value) -> Value {
     let mut doc = json!({ "name": who, "owner": "release-eng",
         "public_key": std::fs::read_to_string(data(&format!("dsse/keys/{who}.ed25519.pub.pem"))).unwrap() });
@@ -176,15 +190,7 @@ fn ingestion_verifies_binds_and_records_every_refusal() {
         key["keyid"],
         "68a5b8514aaf64c9d57aa10956c0ee7b72b0f5a3a1063c127c52c6480f1c6151"
     );
-    let (s, _) = server.post("/v1/applications", &json!({"key": "relgov"}));
-    assert_eq!(s, 201);
-    let art = json!([{ "name": "relgov-fixture-rust-0.1.0.crate", "kind": "package", "sha256": crate_sha256() }]);
-    let (s, _) = server.post(
-        "/v1/applications/relgov/versions",
-        &json!({"version": "0.1.0", "artifacts": art}),
-    );
-    assert_eq!(s, 201);
-    let q = "?application=relgov&version=0.1.0";
+    let q = relgov_version(&server);
 
     // The reference-made valid envelopes are accepted, and re-adding is idempotent.
     let valid = [
@@ -234,16 +240,22 @@ fn ingestion_verifies_binds_and_records_every_refusal() {
         assert_eq!(s, 200, "{r}");
         r["items"].as_array().unwrap().clone()
     };
-    assert_eq!(list("?verified=true").len(), 5);
+    // The three provenance envelopes carry one statement (the same payload,
+    // one with a second, untrusted signature, one in URL-safe base64): one item.
+    assert_eq!(list("?verified=true").len(), 3);
     assert!(list("?verified=true").iter().all(|e| e["signers"][0] == key["keyid"]));
+    // Refusals that parsed are recorded as unverified, one item per
+    // statement: the six that carry the verified provenance statement (bad,
+    // unknown or missing signatures) leave it verified and add nothing; the
+    // two with the changed payloadType are one statement.
     assert_eq!(
         list("?verified=false").len(),
-        10,
-        "refusals that parsed are recorded as unverified"
+        4,
+        "refusals that parsed are recorded as unverified, once per statement"
     );
     assert_eq!(
         list("?verified=true&predicate_type=https%3A%2F%2Fslsa.dev%2Fprovenance%2Fv1").len(),
-        3
+        1
     );
     assert_eq!(
         list(&format!(
@@ -266,7 +278,11 @@ fn ingestion_verifies_binds_and_records_every_refusal() {
         .iter()
         .filter(|e| e["action"] == "evidence.add")
         .collect();
-    assert_eq!(ev.len(), 5 + 11, "5 accepted (re-adds write nothing) and 11 refused");
+    assert_eq!(
+        ev.len(),
+        3 + 11,
+        "3 accepted (re-adds of a stored statement write nothing) and 11 refused"
+    );
     assert_eq!(ev.iter().filter(|e| e["result"] == "failure").count(), 11);
     assert!(
         ev.iter()
@@ -418,4 +434,78 @@ fn hostile_bodies_are_refused_with_reasons() {
     assert!(r["error"]["message"].as_str().unwrap().contains("public_key"), "{r}");
     let (_, log) = server.get("/v1/activity?action=evidence.add&result=failure");
     assert_eq!(log["items"].as_array().unwrap().len(), 3, "each refusal is logged once");
+}
+
+/// One evidence item per statement: the same statement re-sent with a junk
+/// signature, in another base64 alphabet, or with a second signer's
+/// signature is the same item; valid signatures merge (and can meet a
+/// threshold together), junk ones are not kept.
+#[test]
+fn one_statement_is_one_evidence_item_and_signatures_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    trust(&server, "primary", json!({}));
+    let q = relgov_version(&server);
+    let items = || {
+        let (s, r) = server.get("/v1/applications/relgov/versions/0.1.0/evidence");
+        assert_eq!(s, 200, "{r}");
+        r["items"].as_array().unwrap().clone()
+    };
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(data(&format!("dsse/valid/{name}.dsse.json"))).unwrap()).unwrap()
+    };
+
+    let original = read("slsa-provenance-v1");
+    let (s, r) = post_evidence(&server, q, original.to_string().as_bytes());
+    assert_eq!(s, 200, "{r}");
+    let id = r["items"][0]["digest"].as_str().unwrap().to_string();
+
+    // The same statement with a junk signature appended: the same item.
+    let mut junk = original.clone();
+    junk["signatures"].as_array_mut().unwrap().push(json!({
+        "keyid": "68a5b8514aaf64c9d57aa10956c0ee7b72b0f5a3a1063c127c52c6480f1c6151",
+        "sig": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]),
+    }));
+    let (s, r) = post_evidence(&server, q, junk.to_string().as_bytes());
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["items"][0]["digest"], id.as_str(), "{r}");
+    assert_eq!(r["items"][0]["bindings"][0]["already_present"], true, "{r}");
+    // The same signature in the URL-safe alphabet: the same item.
+    let (s, r) = post_evidence(
+        &server,
+        q,
+        read("slsa-provenance-v1.urlsafe-b64").to_string().as_bytes(),
+    );
+    assert_eq!((s, r["items"][0]["digest"].as_str()), (200, Some(id.as_str())), "{r}");
+    assert_eq!(items().len(), 1, "{:?}", items());
+    let (s, stored) = server.get(&format!("/v1/evidence/{id}"));
+    assert_eq!(s, 200, "{stored}");
+    assert_eq!(
+        stored["envelope"]["signatures"].as_array().unwrap().len(),
+        1,
+        "junk is not kept: {stored}"
+    );
+    assert!(
+        stored["statement_digest"].as_str().is_some_and(|d| d.len() == 64),
+        "{stored}"
+    );
+
+    // A second signer's signature, once that key is trusted, merges into the
+    // item, and the two signers together meet a threshold of two.
+    let multisig = read("slsa-provenance-v1.multisig");
+    let (s, r) = post_evidence(&server, &format!("{q}&threshold=2"), multisig.to_string().as_bytes());
+    assert_eq!(s, 422, "one trusted signer of two required: {r}");
+    trust(&server, "other", json!({}));
+    let (s, r) = post_evidence(&server, &format!("{q}&threshold=2"), multisig.to_string().as_bytes());
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["items"][0]["digest"], id.as_str());
+    let all = items();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0]["signers"].as_array().unwrap().len(), 2, "{all:?}");
+    let (_, stored) = server.get(&format!("/v1/evidence/{id}"));
+    assert_eq!(
+        stored["envelope"]["signatures"].as_array().unwrap().len(),
+        2,
+        "{stored}"
+    );
 }

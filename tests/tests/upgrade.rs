@@ -26,19 +26,59 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 #[test]
-fn a_data_directory_of_the_previous_build_opens_verifies_and_serves() {
+fn a_data_directory_of_the_first_wave_opens_verifies_and_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let old = fixture("v1-9bf9947");
-    copy_dir(&old, dir.path());
+    opens_verifies_and_serves(dir.path(), "v1-9bf9947");
+}
+
+/// The format of the gate-integrity build: its signed heads still vouch for
+/// the log, its approved waiver is in force, its withdrawn release stays
+/// withdrawn, and then the common checks hold.
+#[test]
+fn a_data_directory_of_the_gate_integrity_build_opens_verifies_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    opens_verifies_and_serves(dir.path(), "v2-19e2262");
     let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let (_, w) = server.get("/v1/waivers?application=payments&version=1.1.0");
+    assert_eq!(w["items"][0]["status"], "approved", "{w}");
+    assert!(w["items"][0]["version_digest"].is_string(), "{w}");
+    let base = "/v1/applications/checkout/versions/2.0.0";
+    let (s, withdrawal) = server.get(&format!("{base}/withdrawal"));
+    assert_eq!(s, 200, "{withdrawal}");
+    let (s, gone) = server.get(&format!("{base}/vsa"));
+    assert_eq!((s, &gone["error"]["code"]), (410, &json!("withdrawn")), "{gone}");
+    let w_file = dir.path().join("withdrawals.json");
+    std::fs::write(&w_file, withdrawal.to_string()).unwrap();
+    let record = dir.path().join("checkout-2.0.0.record.json");
+    let key = dir.path().join("release.pub.pem");
+    let o = cli(
+        &data,
+        &[
+            "verify",
+            record.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--withdrawals",
+            w_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("withdrawn"), "{}", stderr(&o));
+}
+
+/// What every fixture must do under this build.
+fn opens_verifies_and_serves(dir: &Path, name: &str) {
+    copy_dir(&fixture(name), dir);
+    let data = dir.join("data");
 
     // The log written by the old build is intact under the new one (after its migration).
     let o = cli(&data, &["audit", "verify"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 
     // Its Trusted Release record verifies offline, as before.
-    let record = dir.path().join("payments-1.0.0.record.json");
-    let key = dir.path().join("release.pub.pem");
+    let record = dir.join("payments-1.0.0.record.json");
+    let key = dir.join("release.pub.pem");
     let o = cli(
         &data,
         &["verify", record.to_str().unwrap(), "--key", key.to_str().unwrap()],
@@ -73,11 +113,40 @@ fn a_data_directory_of_the_previous_build_opens_verifies_and_serves() {
     assert_eq!(origin["kind"], "signed", "{ev}");
     assert_eq!(origin["signers"][0]["name"], "ci", "{ev}");
 
+    // Evidence stored by the old build is found by its statement: re-sent
+    // with an extra (junk) signature, it is the same item, not a second one.
+    let id = ev["items"][0]["digest"].as_str().unwrap().to_string();
+    let (s, stored) = server.get(&format!("/v1/evidence/{id}"));
+    assert_eq!(s, 200, "{stored}");
+    let mut resent = stored["envelope"].clone();
+    let mut junk = resent["signatures"][0].clone();
+    junk["sig"] = json!(base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        [9u8; 64]
+    ));
+    resent["signatures"].as_array_mut().unwrap().push(junk);
+    let (s, r) = server.send(
+        "POST",
+        "/v1/evidence?application=payments&version=1.1.0",
+        Some(resent.to_string().as_bytes()),
+        "ci",
+    );
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["items"][0]["digest"], id.as_str(), "{r}");
+    assert_eq!(r["items"][0]["bindings"][0]["already_present"], true, "{r}");
+    let (_, after) = server.get("/v1/applications/payments/versions/1.1.0/evidence");
+    assert_eq!(
+        after["items"].as_array().unwrap().len(),
+        ev["items"].as_array().unwrap().len()
+    );
+
     // The uploaded policy keeps its digest and version; the waiver request is there.
     let (s, p) = server.get("/v1/policies/team.owners");
     assert_eq!((s, p["version"].as_u64()), (200, Some(1)), "{p}");
+    // (v1 left it requested; v2 had it approved.)
     let (_, w) = server.get("/v1/waivers?application=payments&version=1.1.0");
-    assert_eq!(w["items"][0]["status"], "requested", "{w}");
+    let status = w["items"][0]["status"].as_str().unwrap_or_default();
+    assert!(["requested", "approved"].contains(&status), "{w}");
 
     // The next version climbs through the bound gate on the evidence the old build stored.
     let (s, r) = server.post(

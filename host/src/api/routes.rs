@@ -33,6 +33,9 @@ pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub permission: Permission,
+    /// Takes bodies up to `upload_limit_bytes` (evidence, SBOMs, advisories,
+    /// policies); every other route, `body_limit_bytes`.
+    pub upload: bool,
     handler: Handler,
 }
 
@@ -41,8 +44,15 @@ const fn route(method: Method, path: &'static str, permission: Permission, handl
         method,
         path,
         permission,
+        upload: false,
         handler,
     }
+}
+
+/// A route that takes large bodies.
+const fn upload(mut r: Route) -> Route {
+    r.upload = true;
+    r
 }
 
 use Permission::{Administer, Approve, Develop, Public, Read, Transition};
@@ -130,7 +140,7 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.trusted_key(p(r, 0))?))
     }),
     route(Method::POST, "/v1/trusted-keys/{keyid}/revoke", Administer, revoke_key),
-    route(Method::POST, "/v1/evidence", Develop, add_evidence),
+    upload(route(Method::POST, "/v1/evidence", Develop, add_evidence)),
     route(Method::GET, "/v1/plugins", Read, |gh, _| {
         ok(json!({ "items": gh.plugins() }))
     }),
@@ -163,10 +173,10 @@ pub static ROUTES: &[Route] = &[
     route(Method::GET, "/v1/policies/{name}", Read, |gh, r| {
         ok(json!(gh.policy(p(r, 0))?))
     }),
-    route(Method::PUT, "/v1/policies/{name}", Administer, |gh, r| {
+    upload(route(Method::PUT, "/v1/policies/{name}", Administer, |gh, r| {
         let upload = parse_json_bytes("policy upload", r.body)?;
         ok(json!(gh.upload_policy(r.actor, p(r, 0), upload)?))
-    }),
+    })),
     route(Method::GET, "/v1/bindings", Read, |gh, _| {
         ok(json!({ "items": gh.all_bindings()? }))
     }),
@@ -235,7 +245,7 @@ pub static ROUTES: &[Route] = &[
         Read,
         |gh, r| ok(gh.withdrawal(p(r, 0), p(r, 1))?),
     ),
-    route(
+    upload(route(
         Method::POST,
         "/v1/applications/{app}/versions/{version}/sboms",
         Develop,
@@ -243,16 +253,16 @@ pub static ROUTES: &[Route] = &[
             let source = r.q.get("source").unwrap_or_else(|| "upload".to_string());
             created(json!(gh.attach_sbom(r.actor, p(r, 0), p(r, 1), &source, r.body)?))
         },
-    ),
+    )),
     route(
         Method::GET,
         "/v1/applications/{app}/versions/{version}/findings",
         Read,
         |gh, r| ok(json!({ "items": gh.findings(p(r, 0), p(r, 1))? })),
     ),
-    route(Method::POST, "/v1/advisories", Administer, |gh, r| {
+    upload(route(Method::POST, "/v1/advisories", Administer, |gh, r| {
         ok(json!(gh.import_advisories(r.actor, advisory_documents(r.body)?)?))
-    }),
+    })),
     route(Method::GET, "/v1/vulnerabilities/{id}/blast-radius", Read, |gh, r| {
         ok(json!(gh.blast_radius(p(r, 0))?))
     }),

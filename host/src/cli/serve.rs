@@ -12,7 +12,7 @@ pub struct Args {
     /// Address to listen on (overrides `listen` and GATEHOUSE_LISTEN); port 0 picks a free port, and the chosen address is printed.
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Largest request body accepted, in bytes (overrides `body_limit_bytes`).
+    /// Largest request body accepted on any route, in bytes (overrides `body_limit_bytes` and `upload_limit_bytes`).
     #[arg(long)]
     body_limit: Option<usize>,
 }
@@ -34,7 +34,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
         .enable_all()
         .build()
         .map_err(|e| Failure::from(anyhow::anyhow!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| usage(format!("cannot listen on {listen}: {e}")))?;
@@ -43,15 +43,22 @@ pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
             .map_err(|e| usage(format!("no local address: {e}")))?;
         println!("gatehouse listening on http://{addr}");
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
-        let opts = ServeOptions {
-            body_limit: args.body_limit.unwrap_or(config.body_limit),
-            request_timeout: config.request_timeout,
-            drain: config.drain_timeout,
-        };
+        let mut opts: ServeOptions = config.serve.clone();
+        if let Some(limit) = args.body_limit {
+            opts.body_limit = limit;
+            opts.upload_limit = limit;
+            opts.body_budget = opts.body_budget.max(limit);
+        }
         api::serve(gatehouse, listener, opts, shutdown_signal())
             .await
             .map_err(|e| Failure::from(anyhow::anyhow!("server failed: {e}")))
-    })
+    });
+    // The drain is over (or its deadline passed). Work still running on the
+    // blocking pool is abandoned, not awaited: dropping the runtime would wait
+    // for it without bound. A write cut off this way never committed (SQLite
+    // rolls it back on the next open), and its client had no answer.
+    runtime.shutdown_timeout(std::time::Duration::ZERO);
+    served
 }
 
 async fn shutdown_signal() {

@@ -251,9 +251,13 @@ impl Sandboxes {
         let mut store = Store::new(&self.engine, SandboxState::new(manifest).map_err(Failure::Unavailable)?);
         store.limiter(|s| &mut s.limiter);
         arm(&mut store, manifest).map_err(Failure::Unavailable)?;
-        let instance = runtime
-            .block_on(pre.instantiate_async(&mut store))
-            .map_err(|e| Failure::Trap(describe(&e)))?;
+        let instance = runtime.block_on(pre.instantiate_async(&mut store)).map_err(|e| {
+            if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+                no_sandbox_free()
+            } else {
+                Failure::Trap(describe(&e))
+            }
+        })?;
         Ok(Warm {
             store,
             instance,
@@ -355,6 +359,8 @@ impl Sandboxes {
             Some(Err(e)) => {
                 let failure = if let Some(denied) = denied {
                     Failure::Capability(denied)
+                } else if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+                    no_sandbox_free()
                 } else if let Some(bytes) = exceeded {
                     Failure::Memory {
                         limit: caps.max_memory_bytes,
@@ -840,4 +846,12 @@ impl wit_host::Host for SandboxState {
     fn config_keys(&mut self) -> Vec<String> {
         self.config.keys().cloned().collect()
     }
+}
+
+/// Every sandbox of the pool is running a call: this one fails closed at once
+/// (no queue), and says so.
+fn no_sandbox_free() -> Failure {
+    Failure::Unavailable(format!(
+        "no sandbox free: all {POOL_INSTANCES} sandboxes of the plugin pool are running calls; this call failed closed"
+    ))
 }

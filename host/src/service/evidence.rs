@@ -158,12 +158,12 @@ impl Gatehouse {
         }
         // One transaction for the whole request: every record, binding and event, or none.
         if !batch.events.is_empty() {
-            self.store
-                .record_evidence(&batch.records, &batch.bindings, batch.events)?;
+            let events = std::mem::take(&mut batch.events);
+            self.store.record_evidence(&batch.records, &batch.bindings, events)?;
         }
         // Verified SBOM evidence attaches its components to the version.
         for b in batch.bindings.iter().filter(|b| b.verified) {
-            let Some(record) = batch.records.iter().find(|r| r.digest == b.digest) else {
+            let Some(record) = batch.record(&b.digest) else {
                 continue;
             };
             if !record
@@ -207,6 +207,34 @@ impl Gatehouse {
             Ok(pair) => pair,
             Err(refusal) => return Ok(refuse_unbound(batch, actor, index, None, target, refusal)),
         };
+        // One evidence item per statement: a statement stored before (or
+        // earlier in this bundle) takes this envelope's valid signatures and
+        // is judged with all of them, under the id it was first stored as.
+        // An envelope none of whose signatures verifies is judged alone (its
+        // refusal is reported) and changes nothing stored.
+        let mut keep = None;
+        let (id, env, merged, proven, first_added_at) = match self.stored_statement(batch, &env.statement_digest)? {
+            None => (env.digest.clone(), env, false, proven, now.clone()),
+            Some(stored) => {
+                let valid = evidence::valid_signatures(&env, keys, proven);
+                if valid.iter().any(|v| *v) {
+                    let (stored_raw, merged) = match evidence::merge_signatures(&stored.envelope, &env, &valid) {
+                        Some(m) => (m, true),
+                        None => (stored.envelope.clone(), false),
+                    };
+                    let env = match evidence::parse_envelope_value(&stored_raw) {
+                        Ok(e) => e,
+                        Err(refusal) => return Ok(refuse_unbound(batch, actor, index, None, target, refusal)),
+                    };
+                    keep = Some(stored_raw);
+                    (stored.digest, env, merged, &[][..], stored.first_added_at)
+                } else {
+                    keep = Some(stored.envelope.clone());
+                    (stored.digest, env, false, proven, stored.first_added_at)
+                }
+            }
+        };
+        let raw = keep.unwrap_or(raw);
         let verdict = evidence::verify_with(&env, keys, &now, threshold, proven).and_then(|v| {
             let required = self
                 .settings
@@ -257,24 +285,33 @@ impl Gatehouse {
                     ),
                 },
             };
-            return Ok(refuse_unbound(
-                batch,
-                actor,
-                index,
-                Some(env.digest.clone()),
-                target,
-                refusal,
-            ));
+            return Ok(refuse_unbound(batch, actor, index, Some(id.clone()), target, refusal));
         }
 
+        let keyids = raw
+            .get("signatures")
+            .and_then(serde_json::Value::as_array)
+            .map(|sigs| {
+                sigs.iter()
+                    .map(|s| {
+                        s.get("keyid")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let record = EvidenceRecord {
-            digest: env.digest.clone(),
+            digest: id.clone(),
+            statement_digest: Some(env.statement_digest.clone()),
             envelope: raw,
             payload_type: meta.payload_type.clone(),
             predicate_type: meta.predicate_type.clone(),
             subjects: meta.subjects.clone(),
-            keyids: meta.keyids.clone(),
-            first_added_at: now.clone(),
+            // The key ids of the envelope kept (with merged signatures).
+            keyids,
+            first_added_at,
         };
         let mut outcomes = Vec::new();
         let mut bound = false;
@@ -288,13 +325,13 @@ impl Gatehouse {
                     )?;
                     Ok(ok)
                 });
-            let key = (env.digest.clone(), v.application.clone(), v.version.clone());
+            let key = (id.clone(), v.application.clone(), v.version.clone());
             let verified_before = batch.verified.contains(&key)
                 || self
                     .store
-                    .evidence_binding(&env.digest, &v.application, &v.version)?
+                    .evidence_binding(&id, &v.application, &v.version)?
                     .is_some_and(|b| b.verified);
-            if judged.is_ok() && verified_before {
+            if judged.is_ok() && verified_before && !merged {
                 outcomes.push(BindingOutcome {
                     application: v.application.clone(),
                     version: v.version.clone(),
@@ -305,7 +342,7 @@ impl Gatehouse {
                 continue;
             }
             let binding = EvidenceBinding {
-                digest: env.digest.clone(),
+                digest: id.clone(),
                 application: v.application.clone(),
                 version: v.version.clone(),
                 verified: judged.is_ok(),
@@ -315,8 +352,9 @@ impl Gatehouse {
                 added_at: now.clone(),
                 collected: collected.cloned(),
             };
-            // A refused attempt never demotes evidence already verified for the version.
-            if !verified_before {
+            // A refused attempt never demotes evidence already verified for the
+            // version; merged signatures update its signers.
+            if !verified_before || (merged && binding.verified) {
                 if binding.verified {
                     batch.verified.insert(key);
                 }
@@ -336,7 +374,7 @@ impl Gatehouse {
                     EventResult::Failure
                 },
                 details: json!({
-                    "digest": env.digest,
+                    "digest": id,
                     "predicate_type": meta.predicate_type,
                     "signers": binding.signers,
                     "keyids": meta.keyids,
@@ -352,16 +390,29 @@ impl Gatehouse {
                 refusal: binding.refusal,
             });
         }
-        if bound {
-            batch.records.push(record);
+        if bound || merged {
+            batch.put_record(record);
         }
         Ok(IngestOutcome {
             index,
-            digest: Some(env.digest),
+            digest: Some(id),
             predicate_type: meta.predicate_type,
             bindings: outcomes,
             refusal: None,
         })
+    }
+
+    /// The stored evidence carrying this statement: from this request's
+    /// batch first, then the store.
+    fn stored_statement(&self, batch: &Batch, statement_digest: &str) -> Result<Option<EvidenceRecord>> {
+        if let Some(r) = batch
+            .by_statement
+            .get(statement_digest)
+            .and_then(|&i| batch.records.get(i))
+        {
+            return Ok(Some(r.clone()));
+        }
+        self.store.evidence_by_statement(statement_digest)
     }
 
     // ---- reading ----------------------------------------------------------
@@ -449,6 +500,9 @@ pub(super) fn current_digests(v: &Version) -> std::collections::BTreeSet<String>
 #[derive(Default)]
 struct Batch {
     records: Vec<EvidenceRecord>,
+    /// Index into `records` by digest, and by statement digest.
+    by_digest: BTreeMap<String, usize>,
+    by_statement: BTreeMap<String, usize>,
     bindings: Vec<EvidenceBinding>,
     events: Vec<NewEvent>,
     /// (digest, application, version) verified earlier in this request.
@@ -459,6 +513,29 @@ struct Batch {
 }
 
 impl Batch {
+    /// Add a record, or replace the one with its digest (signatures merged).
+    fn put_record(&mut self, record: EvidenceRecord) {
+        match self.by_digest.get(&record.digest) {
+            Some(&i) => {
+                if let Some(slot) = self.records.get_mut(i) {
+                    *slot = record;
+                }
+            }
+            None => {
+                let i = self.records.len();
+                self.by_digest.insert(record.digest.clone(), i);
+                if let Some(sd) = &record.statement_digest {
+                    self.by_statement.insert(sd.clone(), i);
+                }
+                self.records.push(record);
+            }
+        }
+    }
+
+    fn record(&self, digest: &str) -> Option<&EvidenceRecord> {
+        self.by_digest.get(digest).and_then(|&i| self.records.get(i))
+    }
+
     /// The digests evidence about `v` may name: its artifacts' and its own.
     fn digests_of(&mut self, v: &Version) -> &[String] {
         self.digests

@@ -252,10 +252,10 @@ impl Gatehouse {
                 report
                     .trusted_releases_affected
                     .push(format!("{}@{}", f.application, f.version));
-                if let Some(url) = &self.settings.webhook_url {
+                if let Some(hook) = &self.settings.webhook {
                     let body = json!({ "event": "trusted_release_affected", "application": f.application, "version": f.version,
                                        "purl": f.purl, "advisory": f.advisory, "aliases": f.aliases, "severity": f.severity });
-                    crate::api::webhook::deliver(url, body, 5);
+                    crate::api::webhook::deliver(hook, &body);
                 }
             }
         }

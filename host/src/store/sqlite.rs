@@ -229,7 +229,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (application, version)
     ) STRICT;
     "#,
+    // 10: evidence is stored once per statement (what its signatures sign);
+    // the open that runs this fills the column for earlier rows.
+    r#"
+    ALTER TABLE evidence ADD COLUMN statement TEXT;
+    CREATE INDEX evidence_statement ON evidence(statement);
+    "#,
 ];
+
+/// The schema version that added `evidence.statement`.
+const STATEMENT_DIGESTS_SINCE: i64 = 10;
 
 /// One writer connection (every change, in one immediate transaction with its
 /// event) and a pool of reader connections: in WAL mode readers see the last
@@ -427,8 +436,32 @@ fn migrate(conn: &mut Connection) -> Result<i64> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
     }
+    if current < STATEMENT_DIGESTS_SINCE {
+        backfill_statement_digests(&tx)?;
+    }
     tx.commit()?;
     Ok(current)
+}
+
+/// Migration 10's data: the statement digest of every envelope stored by an
+/// earlier build (one whose envelope no longer parses is left without one).
+fn backfill_statement_digests(tx: &Transaction<'_>) -> Result<()> {
+    let rows: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT digest, doc FROM evidence WHERE statement IS NULL")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (digest, doc) in rows {
+        let record: EvidenceRecord = from_doc("evidence", &doc)?;
+        if let Ok(env) = crate::evidence::parse_envelope_value(&record.envelope) {
+            exec(
+                tx,
+                "UPDATE evidence SET statement = ?1 WHERE digest = ?2",
+                params![env.statement_digest, digest],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Chain and insert events after the current head, reading the head once.
@@ -1077,9 +1110,12 @@ impl Store for SqliteStore {
         self.write_many(events, |tx| {
             let mut predicate_types = std::collections::BTreeMap::new();
             for record in records {
+                // A record written again carries more signatures (merged).
                 exec(tx,
-                    "INSERT OR IGNORE INTO evidence (digest, doc) VALUES (?1, ?2)",
-                    params![record.digest, to_doc(record)?],
+                    "INSERT INTO evidence (digest, statement, doc) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(digest) DO UPDATE SET doc = excluded.doc,
+                       statement = coalesce(evidence.statement, excluded.statement)",
+                    params![record.digest, record.statement_digest, to_doc(record)?],
                 )?;
                 predicate_types.insert(record.digest.as_str(), record.predicate_type.as_deref());
             }
@@ -1107,6 +1143,16 @@ impl Store for SqliteStore {
     fn evidence(&self, digest: &str) -> Result<Option<EvidenceRecord>> {
         Ok(self
             .docs("evidence", "SELECT doc FROM evidence WHERE digest = ?1", [digest])?
+            .pop())
+    }
+
+    fn evidence_by_statement(&self, statement_digest: &str) -> Result<Option<EvidenceRecord>> {
+        Ok(self
+            .docs(
+                "evidence",
+                "SELECT doc FROM evidence WHERE statement = ?1 ORDER BY rowid LIMIT 1",
+                [statement_digest],
+            )?
             .pop())
     }
 

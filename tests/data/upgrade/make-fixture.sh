@@ -5,6 +5,11 @@
 # a fixture of a *new* format, into a new directory, never over an old one.
 #
 #   GATEHOUSE_BIN=path/to/old/gatehouse bash make-fixture.sh OUT_DIR
+#
+# FIXTURE=v2 (for builds from 19e2262 on) adds what that format brought: an
+# approved waiver bound to the version digest and the checks it covers, and
+# a Trusted Release rolled back (its signed withdrawal). v1-9bf9947 was made
+# without it.
 set -euo pipefail
 bin=${GATEHOUSE_BIN:?the gatehouse binary of the build whose format this fixture keeps}
 out=${1:?output directory}
@@ -52,6 +57,22 @@ g release show payments 1.0.0 --out "$out/payments-1.0.0.record.json" >/dev/null
 cp "$data/keys/release.ed25519.pub.pem" "$out/release.pub.pem"
 g waiver request payments 1.1.0 --gate qa/entry --justification "flaky integration suite, INC-7" \
   --expires-at 2099-01-01T00:00:00Z >/dev/null
+if [ "${FIXTURE:-v1}" = v2 ]; then
+  # The waiver approved by someone else (four eyes); it covers the failing qa check.
+  "$bin" --data-dir "$data" --actor bob waiver approve "$(g --output json waiver list | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" >/dev/null
+  # A second release, rolled back: its withdrawal is signed and stored.
+  g app create checkout --project shop >/dev/null
+  printf 'checkout 2.0.0\n' > "$work/checkout.tar.gz"
+  g version create checkout 2.0.0 --artifact "name=checkout.tar.gz,kind=file,sha256=$(sha256sum "$work/checkout.tar.gz" | cut -d' ' -f1)" >/dev/null
+  g evidence sign --key "$out/ci-key/ed25519.priv.pem" \
+    --predicate-type https://in-toto.io/attestation/test-result/v0.1 --predicate "$work/result.json" \
+    --subject "$work/checkout.tar.gz" --out "$work/checkout.dsse.json" >/dev/null
+  g evidence add "$work/checkout.dsse.json" >/dev/null
+  for s in dev qa staging prod; do g promote checkout 2.0.0 "$s" >/dev/null; done
+  g release checkout 2.0.0 >/dev/null
+  g release show checkout 2.0.0 --out "$out/checkout-2.0.0.record.json" >/dev/null
+  g rollback checkout 2.0.0 --from-stage prod --reason "CVE-2026-0001 in the payment path" >/dev/null
+fi
 g audit verify >/dev/null
 
 # One self-contained file: fold the WAL into the database.
