@@ -122,6 +122,16 @@ pub enum Failure {
         bytes: u64,
         limit: u64,
     },
+    /// More findings or statements than one call may return.
+    TooMany {
+        what: &'static str,
+        count: usize,
+        limit: usize,
+    },
+    /// More files, directories and streams open at once than `max_open_files`.
+    OpenFiles {
+        limit: u64,
+    },
     /// A result that breaks the contract (empty rule, predicate not an object…).
     Malformed(String),
     /// The plugin tried something its manifest does not grant.
@@ -145,6 +155,13 @@ impl std::fmt::Display for Failure {
             Failure::OutputTooLarge { bytes, limit } => write!(
                 f,
                 "returned {bytes} bytes, over its output limit (max_output_bytes = {limit})"
+            ),
+            Failure::TooMany { what, count, limit } => {
+                write!(f, "returned {count} {what}; one call may return at most {limit}")
+            }
+            Failure::OpenFiles { limit } => write!(
+                f,
+                "held more files, directories and streams open at once than its limit (max_open_files = {limit})"
             ),
             Failure::Malformed(m) => write!(f, "returned a malformed result: {m}"),
             Failure::Capability(c) => write!(f, "capability violation: {c}"),

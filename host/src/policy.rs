@@ -411,10 +411,65 @@ fn add_module(engine: &mut regorus::Engine, path: &str, source: &str) -> Result<
     Ok(package.trim_start_matches("data.").to_string())
 }
 
+/// The most elements one `numbers.range` or `numbers.range_step` call may
+/// make. Those two builtins turn two numbers into any amount of work in one
+/// step, which regorus's time limit (checked between steps) cannot see; every
+/// other large value is built step by step, under the limit.
+pub const MAX_RANGE: i64 = 100_000;
+
+/// Replace the amplifying builtins with bounded ones (extensions are looked
+/// up before builtins).
+fn bound_amplifiers(engine: &mut regorus::Engine) -> Result<()> {
+    let add = |engine: &mut regorus::Engine,
+               name: &str,
+               nargs: u8,
+               f: fn(Vec<regorus::Value>) -> anyhow::Result<regorus::Value>| {
+        engine
+            .add_extension(name.to_string(), nargs, Box::new(f))
+            .map_err(|e| Error::Store(format!("cannot bound {name}: {e}")))
+    };
+    add(engine, "numbers.range", 2, |args| {
+        bounded_range("numbers.range", args.first(), args.get(1), Some(1))
+    })?;
+    add(engine, "numbers.range_step", 3, |args| {
+        let step = match args.get(2).map(regorus::Value::as_i64) {
+            Some(Ok(s)) if s > 0 => s,
+            _ => anyhow::bail!("numbers.range_step: step must be a positive integer"),
+        };
+        bounded_range("numbers.range_step", args.first(), args.get(1), Some(step))
+    })?;
+    Ok(())
+}
+
+/// `a..=b` (descending when `b < a`) by `step`, at most [`MAX_RANGE`]
+/// elements; undefined unless both ends are integers, as in OPA.
+fn bounded_range(
+    name: &str,
+    a: Option<&regorus::Value>,
+    b: Option<&regorus::Value>,
+    step: Option<i64>,
+) -> anyhow::Result<regorus::Value> {
+    let (Some(Ok(a)), Some(Ok(b))) = (a.map(regorus::Value::as_i64), b.map(regorus::Value::as_i64)) else {
+        return Ok(regorus::Value::Undefined);
+    };
+    let step = step.unwrap_or(1).max(1);
+    let span = a.abs_diff(b);
+    let count = span / step.unsigned_abs() + 1;
+    if count > MAX_RANGE as u64 {
+        anyhow::bail!(
+            "{name}({a}, {b}) would make {count} elements; a policy may make at most {MAX_RANGE} in one call"
+        );
+    }
+    let dir = if b >= a { step } else { -step };
+    let values: Vec<regorus::Value> = (0..count as i64).map(|i| regorus::Value::from(a + i * dir)).collect();
+    Ok(regorus::Value::from(values))
+}
+
 impl PolicySet {
     /// Compile every policy into one engine; names must be unique.
     pub fn new(policies: Vec<Policy>) -> Result<PolicySet> {
         let mut engine = regorus::Engine::new();
+        bound_amplifiers(&mut engine)?;
         let mut by_name = BTreeMap::new();
         let mut rules = BTreeMap::new();
         for p in policies {
@@ -526,6 +581,7 @@ impl PolicySet {
             check_interval: NonZeroU32::new(1024).unwrap_or(NonZeroU32::MIN),
         });
         engine.set_input(input.clone());
+        let started = std::time::Instant::now();
         let mut findings = Vec::new();
         let rules = self.rules.get(name).map_or(&[][..], Vec::as_slice);
         for (rule, level) in rules {
@@ -539,6 +595,15 @@ impl PolicySet {
                 Ok(mut f) => findings.append(&mut f),
                 Err(e) => return error(e),
             }
+        }
+        // A builtin can run past the limit between two checks of regorus's
+        // timer: an evaluation that took longer than its limit never passes.
+        if started.elapsed() > limits.time {
+            return error(format!(
+                "execution exceeded time limit (policy_time_limit_ms = {}; it took {} ms)",
+                limits.time.as_millis(),
+                started.elapsed().as_millis()
+            ));
         }
         let outcome = if findings.iter().any(|f| f.level == Level::Deny) {
             Outcome::Fail

@@ -131,6 +131,16 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
             "max_memory_bytes = 268435456".into(),
         ),
         ("fuel", "mode = \"loop\"".into(), "max_fuel = 1000000".into()),
+        (
+            "open-files",
+            format!("mode = \"open-files\"\ntarget = \"{}/ok.txt\"", granted.display()),
+            grant.clone(),
+        ),
+        (
+            "many-findings",
+            "mode = \"many-findings\"".into(),
+            "max_memory_bytes = 268435456".into(),
+        ),
         ("well-behaved", "mode = \"pass\"".into(), String::new()),
     ];
     for (name, config, caps) in &cases {
@@ -191,6 +201,11 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
     );
     expect("huge-result", "over its output limit (max_output_bytes = 1048576)");
     expect("fuel", "ran out of fuel (max_fuel = 1000000)");
+    expect("open-files", "(max_open_files = 64)");
+    expect(
+        "many-findings",
+        "returned 1000000 findings; one call may return at most 10000",
+    );
     let ok = check(&r, "plugin:hostile-well-behaved");
     assert_eq!(ok["outcome"], "pass", "{ok}");
     assert_eq!(ok["digest"].as_str().map(str::len), Some(64));
@@ -448,6 +463,100 @@ fn signed_plugins_are_verified_and_unsigned_ones_refused_when_required() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("pass.toml: sha256"), "{}", stderr(&o));
+}
+
+/// The compiled-plugin cache: another component's compilation swapped in
+/// under a pinned plugin's name runs only from a cache that nobody but this
+/// user can write; from a directory or file others can write it is ignored
+/// and the pinned component is compiled again.
+#[test]
+fn a_cache_others_can_write_is_not_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = env("");
+    manifest(
+        &e.plugins,
+        "target.toml",
+        "hostile",
+        "name = \"target\"\nworld = \"gate-check\"\n[config]\nmode = \"pass\"\n",
+    );
+    let cache = e.plugins.parent().unwrap().join("cache");
+    let start = || {
+        let log = e.plugins.parent().unwrap().join(format!("serve-{}.log", rand_suffix()));
+        let server = Server::start_logged(
+            &e.data,
+            &["--config", e.config.to_str().unwrap()],
+            &[("GATEHOUSE_PLUGIN_CACHE_DIR", cache.to_str().unwrap())],
+            std::process::Stdio::from(std::fs::File::create(&log).unwrap()),
+            None,
+        );
+        (server, log)
+    };
+    let outcome = |server: &Server| {
+        let (s, r) = server.post(
+            "/v1/applications/shop/versions/1.0.0/promote",
+            &json!({"target_stage": "dev", "dry_run": true}),
+        );
+        assert_eq!(s, 200, "{r}");
+        check(&r, "plugin:target")["outcome"].as_str().unwrap().to_string()
+    };
+    // First start: every plugin is compiled into the cache.
+    let (server, _) = start();
+    gatehouse_e2e::seed(&server, "shop", "1.0.0");
+    bind(&server, "t", "plugin:target", "dev", json!({}));
+    bind(&server, "lic", "plugin:license-policy", "dev", json!({"deny": ["MIT"]}));
+    assert_eq!(outcome(&server), "pass");
+    drop(server);
+    let target = sha256_file(&e.plugins.join("hostile.wasm"));
+    let files: Vec<PathBuf> = std::fs::read_dir(&cache).unwrap().map(|f| f.unwrap().path()).collect();
+    let ours = files
+        .iter()
+        .find(|f| f.file_name().unwrap().to_string_lossy().starts_with(&target))
+        .expect("the target's compilation is cached")
+        .clone();
+    let other = files
+        .iter()
+        .find(|f| !f.file_name().unwrap().to_string_lossy().starts_with(&target))
+        .expect("a bundled plugin's compilation is cached")
+        .clone();
+    let swap = || {
+        std::fs::copy(&other, &ours).unwrap();
+        std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+
+    // Within this user's own cache the swap runs (the test can see it) …
+    swap();
+    let (server, _) = start();
+    assert_ne!(outcome(&server), "pass", "the swapped-in component ran");
+    drop(server);
+
+    // … but not from a directory others can write …
+    swap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (server, log) = start();
+    assert_eq!(outcome(&server), "pass", "the pinned component was compiled again");
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("not using the plugin cache") && text.contains("writable by group or others"),
+        "{text}"
+    );
+
+    // … nor from a file others can write.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    swap();
+    std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (server, log) = start();
+    assert_eq!(outcome(&server), "pass", "the pinned component was compiled again");
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("not loading a cached compilation"), "{text}");
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 /// A one-request HTTP server on loopback that answers `body` and reports the request line.

@@ -18,6 +18,8 @@ pub const DEFAULT_OUTPUT_BYTES: u64 = 1024 * 1024;
 pub const HOST_MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_LOG_BYTES: u64 = 64 * 1024;
 pub const HOST_MAX_LOG_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_OPEN_FILES: u64 = 64;
+pub const HOST_MAX_OPEN_FILES: u64 = 1024;
 
 /// Which WIT world the component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +81,7 @@ struct CapabilitiesFile {
     max_output_bytes: Option<u64>,
     max_log_bytes: Option<u64>,
     max_fuel: Option<u64>,
+    max_open_files: Option<u64>,
     /// The predicate types a collector may emit (required for collectors).
     #[serde(default)]
     predicate_types: Vec<String>,
@@ -100,6 +103,10 @@ pub struct Capabilities {
     pub max_log_bytes: u64,
     /// Instructions' worth of fuel per call, when set.
     pub max_fuel: Option<u64>,
+    /// Files, directories and streams a call may hold open at once (each is
+    /// a host descriptor or handle); stdio and the granted directories come on top.
+    #[serde(default = "default_open_files")]
+    pub max_open_files: u64,
     /// The predicate types a collector may emit; any other statement is a
     /// capability violation and nothing is stored.
     #[serde(default)]
@@ -116,9 +123,14 @@ impl Default for Capabilities {
             max_output_bytes: DEFAULT_OUTPUT_BYTES,
             max_log_bytes: DEFAULT_LOG_BYTES,
             max_fuel: None,
+            max_open_files: DEFAULT_OPEN_FILES,
             predicate_types: Vec::new(),
         }
     }
+}
+
+fn default_open_files() -> u64 {
+    DEFAULT_OPEN_FILES
 }
 
 /// A validated manifest.
@@ -256,6 +268,13 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
             DEFAULT_LOG_BYTES,
             0,
             HOST_MAX_LOG_BYTES,
+        )?,
+        max_open_files: bounded(
+            "max_open_files",
+            c.max_open_files,
+            DEFAULT_OPEN_FILES,
+            1,
+            HOST_MAX_OPEN_FILES,
         )?,
         max_fuel: match c.max_fuel {
             Some(0) => {

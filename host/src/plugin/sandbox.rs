@@ -46,6 +46,15 @@ use bindings::gate_check::gatehouse::plugin::{host as wit_host, types as wit};
 const TICK: Duration = Duration::from_millis(1);
 /// Concurrent sandboxes the pool holds.
 const POOL_INSTANCES: u32 = 128;
+/// Handles a call needs besides the files it opens: stdio, its streams and
+/// pollables, an HTTP request's objects.
+const HANDLES_BESIDE_FILES: usize = 32;
+/// Findings one gate-check call may return, and statements one collector call.
+pub const MAX_FINDINGS: usize = 10_000;
+pub const MAX_STATEMENTS: usize = 1_000;
+/// What each finding or statement costs beside its strings, counted against
+/// `max_output_bytes` (what it takes once stored and served).
+const ITEM_OVERHEAD: u64 = 64;
 const MAX_WASM_STACK: usize = 512 * 1024;
 /// Bytes of each linear memory slot kept resident between sandboxes (a Rust
 /// guest's data, stack and early heap fit).
@@ -132,11 +141,20 @@ impl Sandboxes {
                 }
             })
             .map_err(|e| format!("cannot start the epoch ticker: {e}"))?;
+        // A cache directory others can write would let them swap in another
+        // component's compilation under a signed plugin's digest: not used.
+        let cache_dir = cache_dir.and_then(|dir| match cache::usable_dir(dir) {
+            Ok(()) => Some(dir.to_path_buf()),
+            Err(why) => {
+                tracing::warn!(dir = %dir.display(), "not using the plugin cache: {why}; every plugin is compiled at start");
+                None
+            }
+        });
         Ok(Sandboxes {
             engine,
             linker,
             runtime: Some(runtime),
-            cache_dir: cache_dir.map(Path::to_path_buf),
+            cache_dir,
             ticking,
         })
     }
@@ -171,9 +189,18 @@ impl Sandboxes {
         });
         if let Some(path) = &cached
             && path.is_file()
-            && let Some(c) = load_compiled(&self.engine, path)
         {
-            return Ok(c);
+            match cache::usable_file(path) {
+                Ok(()) => {
+                    if let Some(c) = load_compiled(&self.engine, path) {
+                        return Ok(c);
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(path = %path.display(), "not loading a cached compilation: {why}; compiling again");
+                    // Replaced below by this compilation (rename over it).
+                }
+            }
         }
         let component = Component::new(&self.engine, wasm).map_err(|e| format!("not a valid component: {e:#}"))?;
         if let Some(path) = &cached
@@ -361,6 +388,15 @@ impl Sandboxes {
                     Failure::Capability(denied)
                 } else if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
                     no_sandbox_free()
+                } else if e.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<wasmtime::component::ResourceTableError>(),
+                        Some(wasmtime::component::ResourceTableError::Full)
+                    )
+                }) {
+                    Failure::OpenFiles {
+                        limit: caps.max_open_files,
+                    }
                 } else if let Some(bytes) = exceeded {
                     Failure::Memory {
                         limit: caps.max_memory_bytes,
@@ -454,20 +490,83 @@ fn recursing(e: &wasmtime::Error) -> bool {
 #[allow(unsafe_code)]
 fn load_compiled(engine: &Engine, path: &Path) -> Option<Component> {
     // SAFETY: `deserialize_file` trusts the file to be a compilation by this
-    // engine. The file lives in the data directory, was written by this
-    // process (atomically, by rename) under a name made of the component's
-    // SHA-256 and this engine's compatibility hash, and wasmtime checks the
-    // engine configuration and version recorded in it. Whoever can write the
-    // data directory can already change every record Gatehouse keeps.
+    // engine. The file was written by this process (atomically, by rename)
+    // under a name made of the component's SHA-256 and this engine's
+    // compatibility hash, and wasmtime checks the engine configuration and
+    // version recorded in it. Only a directory and file owned by this user
+    // and writable by no one else get here (`cache::usable_*`): whoever can
+    // write them runs as Gatehouse already and can change every record it keeps.
     unsafe { Component::deserialize_file(engine, path) }.ok()
 }
 
+/// Who may have written the plugin cache: only this user.
+mod cache {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    /// This process's effective user id (Linux: /proc/self/status), when known.
+    fn euid() -> Option<u32> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+        line.split_whitespace().nth(2)?.parse().ok()
+    }
+
+    fn owned_and_private(path: &Path, what: &str) -> Result<std::fs::Metadata, String> {
+        let m = std::fs::symlink_metadata(path).map_err(|e| format!("cannot read {what}: {e}"))?;
+        if m.file_type().is_symlink() {
+            return Err(format!("{what} is a symbolic link"));
+        }
+        if m.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{what} is writable by group or others (mode {:o})",
+                m.mode() & 0o777
+            ));
+        }
+        if let Some(me) = euid()
+            && m.uid() != me
+        {
+            return Err(format!(
+                "{what} is owned by uid {}, not by this process's uid {me}",
+                m.uid()
+            ));
+        }
+        Ok(m)
+    }
+
+    /// The cache directory, created private if missing.
+    pub fn usable_dir(dir: &Path) -> Result<(), String> {
+        if !dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| format!("cannot create it: {e}"))?;
+        }
+        owned_and_private(dir, "the directory").map(drop)
+    }
+
+    pub fn usable_file(path: &Path) -> Result<(), String> {
+        owned_and_private(path, "the file").map(drop)
+    }
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    // Private whatever the umask: a cache file others can write is not loaded.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    drop(f);
     std::fs::rename(&tmp, path)
 }
 
@@ -526,10 +625,19 @@ fn output_too_large(total: u64, limits: &Limits) -> Option<Failure> {
 }
 
 fn verdict(v: wit::Verdict, limits: &Limits) -> Result<Verdict, Failure> {
+    if v.findings.len() > MAX_FINDINGS {
+        return Err(Failure::TooMany {
+            what: "findings",
+            count: v.findings.len(),
+            limit: MAX_FINDINGS,
+        });
+    }
     let total: u64 = v
         .findings
         .iter()
-        .map(|f| (f.rule.len() + f.message.len() + f.remediation.as_ref().map_or(0, String::len)) as u64)
+        .map(|f| {
+            ITEM_OVERHEAD + (f.rule.len() + f.message.len() + f.remediation.as_ref().map_or(0, String::len)) as u64
+        })
         .sum();
     if let Some(f) = output_too_large(total, limits) {
         return Err(f);
@@ -563,9 +671,16 @@ fn verdict(v: wit::Verdict, limits: &Limits) -> Result<Verdict, Failure> {
 }
 
 fn statements(s: Vec<wit::Statement>, limits: &Limits) -> Result<Vec<Statement>, Failure> {
+    if s.len() > MAX_STATEMENTS {
+        return Err(Failure::TooMany {
+            what: "statements",
+            count: s.len(),
+            limit: MAX_STATEMENTS,
+        });
+    }
     let total: u64 = s
         .iter()
-        .map(|s| (s.predicate_type.len() + s.predicate.len()) as u64)
+        .map(|s| ITEM_OVERHEAD + (s.predicate_type.len() + s.predicate.len()) as u64)
         .sum();
     if let Some(f) = output_too_large(total, limits) {
         return Err(f);
@@ -750,9 +865,19 @@ impl SandboxState {
             b.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly)
                 .map_err(|e| format!("cannot open granted directory {}: {e}", dir.display()))?;
         }
+        // Every open file, directory and stream is an entry of this table
+        // (and most a host descriptor): bounded per call. Stdio and the
+        // granted directories come on top of what the manifest grants.
+        let mut table = ResourceTable::new();
+        let base = caps.allowed_paths.len() + HANDLES_BESIDE_FILES;
+        table.set_max_capacity(
+            usize::try_from(caps.max_open_files)
+                .unwrap_or(usize::MAX)
+                .saturating_add(base),
+        );
         Ok(SandboxState {
             wasi: b.build(),
-            table: ResourceTable::new(),
+            table,
             http: WasiHttpCtx::new(),
             hooks: AllowList {
                 hosts: caps.allowed_hosts.clone(),
@@ -854,4 +979,78 @@ fn no_sandbox_free() -> Failure {
     Failure::Unavailable(format!(
         "no sandbox free: all {POOL_INSTANCES} sandboxes of the plugin pool are running calls; this call failed closed"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(rule: &str) -> wit::Finding {
+        wit::Finding {
+            rule: rule.into(),
+            message: "m".into(),
+            severity: wit::Severity::Low,
+            remediation: None,
+        }
+    }
+
+    #[test]
+    fn many_tiny_findings_count_their_structure_and_their_number() {
+        let limits = Limits {
+            max_output: 1024 * 1024,
+        };
+        // A million two-byte findings: refused by count before anything is built.
+        let flood = wit::Verdict {
+            outcome: wit::Outcome::Fail,
+            findings: (0..1_000_000).map(|_| finding("R")).collect(),
+        };
+        let e = verdict(flood, &limits).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Failure::TooMany {
+                    what: "findings",
+                    count: 1_000_000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Under the count but over the bytes once each finding's structure counts.
+        let many = wit::Verdict {
+            outcome: wit::Outcome::Fail,
+            findings: (0..MAX_FINDINGS).map(|_| finding("R")).collect(),
+        };
+        let e = verdict(many, &Limits { max_output: 64 * 1024 }).unwrap_err();
+        assert!(matches!(e, Failure::OutputTooLarge { .. }), "{e}");
+        let few = wit::Verdict {
+            outcome: wit::Outcome::Fail,
+            findings: vec![finding("R"); 10],
+        };
+        assert_eq!(verdict(few, &limits).unwrap().findings.len(), 10);
+    }
+
+    #[test]
+    fn a_collector_returning_too_many_statements_is_refused_whole() {
+        let limits = Limits {
+            max_output: 16 * 1024 * 1024,
+        };
+        let one = || wit::Statement {
+            predicate_type: "https://example.com/p".into(),
+            predicate: "{}".into(),
+        };
+        let e = statements((0..200_000).map(|_| one()).collect(), &limits).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Failure::TooMany {
+                    what: "statements",
+                    count: 200_000,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(statements(vec![one(), one()], &limits).unwrap().len(), 2);
+    }
 }

@@ -70,6 +70,21 @@ impl GateCheck for Hostile {
                 }
                 Ok(Verdict::pass())
             }
+            "open-files" => {
+                // Hoard handles to one granted file until something gives.
+                let mut held = Vec::new();
+                for i in 0..20_000 {
+                    match std::fs::File::open(&target) {
+                        Ok(f) => held.push(f),
+                        Err(e) => return Err(Error::new("denied", format!("open #{i} of {target}: {e}"))),
+                    }
+                }
+                Ok(Verdict::fail(vec![Finding::new(
+                    "HOARD",
+                    format!("held {} handles", held.len()),
+                )]))
+            }
+            "many-findings" => Ok(Verdict::fail((0..1_000_000).map(|_| Finding::new("R", "m")).collect())),
             "pass" => Ok(Verdict::pass()),
             other => Err(Error::new("config", format!("unknown mode {other:?}"))),
         }
