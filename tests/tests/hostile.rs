@@ -387,3 +387,108 @@ fn sigterm_ends_within_the_drain_timeout_while_a_gate_runs() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["stage"], Value::Null, "{v}");
 }
+
+/// A collector that returns 200,000 statements: refused whole, nothing
+/// stored, the sidecar keeps answering and stays under its memory budget.
+#[test]
+fn a_flooding_collector_is_refused_whole_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let wasm = plugins.join("hostile-collector.wasm");
+    std::fs::copy(gatehouse_e2e::wasm_dir().join("hostile_collector.wasm"), &wasm).unwrap();
+    std::fs::write(
+        plugins.join("flood.toml"),
+        format!(
+            "name = \"flood\"\nversion = \"0.1.0\"\nworld = \"collector\"\nwasm = \"hostile-collector.wasm\"\nsha256 = \"{}\"\n[capabilities]\nmax_memory_bytes = 268435456\nmax_output_bytes = 16777216\ntimeout_ms = 20000\npredicate_types = [\"https://in-toto.io/attestation/test-result/v0.1\"]\n",
+            gatehouse_e2e::sha256_file(&wasm)
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_dir = {:?}\ndrain_timeout_ms = 1000\n",
+            plugins.display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    gatehouse_e2e::seed(&server, "shop", "1.0.0");
+    let addr = server.addr;
+    let token = server.token("tester");
+    let collect = std::thread::spawn(move || {
+        request(
+            addr,
+            "POST",
+            "/v1/applications/shop/versions/1.0.0/collect",
+            Some(json!({"plugin": "flood"}).to_string().as_bytes()),
+            Some(&token),
+        )
+    });
+    // While it runs, the sidecar answers.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_healthy(addr, "while a collector floods");
+    let (s, r) = collect.join().unwrap();
+    assert_eq!(s, 409, "{r}");
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("returned 200000 statements; one call may return at most 1000"),
+        "{r}"
+    );
+    assert_healthy(addr, "after a collector flooded");
+    assert_within_budget(&server, "after a collector flooded");
+    let (_, ev) = server.get("/v1/applications/shop/versions/1.0.0/evidence");
+    assert_eq!(ev["items"], json!([]), "nothing half-written: {ev}");
+    assert_terminates_within(&mut server, Duration::from_secs(2));
+}
+
+/// An advisory dump that is a zip bomb, and a directory that links back to
+/// itself: each import ends, refusing the bomb by the bound it hit.
+#[test]
+fn advisory_imports_refuse_zip_bombs_and_survive_symlink_loops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bomb = dir.path().join("all.zip");
+    let made = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zipfile\n\
+             with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n\
+             \x20   z.writestr('GHSA-ok.json', '{\"id\": \"GHSA-ok\", \"modified\": \"2024-01-01T00:00:00Z\"}')\n\
+             \x20   with z.open('bomb.json', 'w', force_zip64=True) as f:\n\
+             \x20       block = b' ' * (1 << 20)\n\
+             \x20       for _ in range(1024): f.write(block)\n",
+        )
+        .arg(&bomb)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert!(
+        std::fs::metadata(&bomb).unwrap().len() < 4 << 20,
+        "the bomb is small on disk"
+    );
+    let started = Instant::now();
+    let o = gatehouse_e2e::cli(&data, &["vuln", "import", bomb.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", gatehouse_e2e::stderr(&o));
+    assert!(
+        gatehouse_e2e::stderr(&o).contains("bomb.json"),
+        "{}",
+        gatehouse_e2e::stderr(&o)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let osv = dir.path().join("osv");
+    std::fs::create_dir_all(&osv).unwrap();
+    std::fs::copy(gatehouse_e2e::data("osv/pypa/PYSEC-2024-57.json"), osv.join("one.json")).unwrap();
+    std::os::unix::fs::symlink("..", osv.join("up")).unwrap();
+    std::os::unix::fs::symlink(&osv, osv.join("again")).unwrap();
+    let o = gatehouse_e2e::cli(&data, &["vuln", "import", osv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", gatehouse_e2e::stderr(&o));
+}
