@@ -39,4 +39,8 @@ mkdir -p corpus/request_route
 printf 'GET /v1/applications?limit=5&after=3' > corpus/request_route/list
 printf 'POST /v1/applications/shop/versions/1.0.0%%2Bbuild/promote' > corpus/request_route/promote
 printf 'GET /v1/applications/shop/versions/1.0.0/evidence?verified=true&predicate_type=https%%3A%%2F%%2Fslsa.dev' > corpus/request_route/evidence
+mkdir -p corpus/rego_messages
+printf '["no tests", {"msg": "unsigned", "rule_id": "S-1", "title": "t", "remediation": "sign it"}]' > corpus/rego_messages/mixed
+printf '{"msg": "not a set"}' > corpus/rego_messages/object
+printf '[{"rule_id": "X"}, 3, null]' > corpus/rego_messages/bad_items
 echo "corpora seeded under fuzz/corpus/"

@@ -62,6 +62,8 @@ pub struct ConfigFile {
     pub plugin_keys: Vec<PathBuf>,
     /// Where compiled plugins are cached by digest (default DATA_DIR/plugin-cache).
     pub plugin_cache_dir: Option<PathBuf>,
+    /// Concurrent plugin calls: sandboxes in the pool (default 128).
+    pub plugin_pool_size: Option<u64>,
     /// Distinct trusted signers a statement needs, by predicate type (default 1).
     #[serde(default)]
     pub evidence_thresholds: std::collections::BTreeMap<String, u64>,
@@ -82,7 +84,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 18] = [
+pub const ENV_OVERRIDES: [(&str, &str); 19] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
@@ -91,6 +93,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 18] = [
     ("GATEHOUSE_HEADER_READ_TIMEOUT_MS", "header_read_timeout_ms"),
     ("GATEHOUSE_BODY_READ_TIMEOUT_MS", "body_read_timeout_ms"),
     ("GATEHOUSE_MAX_CONNECTIONS", "max_connections"),
+    ("GATEHOUSE_PLUGIN_POOL_SIZE", "plugin_pool_size"),
     ("GATEHOUSE_REQUEST_TIMEOUT_MS", "request_timeout_ms"),
     ("GATEHOUSE_DRAIN_TIMEOUT_MS", "drain_timeout_ms"),
     ("GATEHOUSE_LOG_FORMAT", "log_format"),
@@ -133,6 +136,7 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
         ("GATEHOUSE_HEADER_READ_TIMEOUT_MS", &mut file.header_read_timeout_ms),
         ("GATEHOUSE_BODY_READ_TIMEOUT_MS", &mut file.body_read_timeout_ms),
         ("GATEHOUSE_MAX_CONNECTIONS", &mut file.max_connections),
+        ("GATEHOUSE_PLUGIN_POOL_SIZE", &mut file.plugin_pool_size),
     ] {
         if let Some(v) = env(var) {
             *field = Some(number(var, v)?);
@@ -386,6 +390,16 @@ impl ConfigFile {
                 require_signed: self.require_signed_plugins.unwrap_or(false),
                 trusted_keys,
                 cache_dir: self.plugin_cache_dir,
+                pool_size: Some(
+                    u32::try_from(bounded(
+                        "plugin_pool_size",
+                        self.plugin_pool_size,
+                        u64::from(crate::plugin::DEFAULT_POOL_SIZE),
+                        1..=u64::from(crate::plugin::MAX_POOL_SIZE),
+                        "sandboxes",
+                    )?)
+                    .unwrap_or(crate::plugin::DEFAULT_POOL_SIZE),
+                ),
                 protected_paths: std::iter::once(data_dir.clone())
                     .chain(self.release_key.clone())
                     .collect(),
@@ -453,6 +467,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("GATEHOUSE_REQUEST_TIMEOUT_MS"), "{e}");
+    }
+
+    #[test]
+    fn the_plugin_pool_size_is_a_bounded_setting() {
+        let pool = |c: Config| c.gates.plugins.pool_size;
+        assert_eq!(pool(ConfigFile::default().resolve().unwrap()), Some(128));
+        assert_eq!(
+            pool(parse("plugin_pool_size = 16").unwrap().resolve().unwrap()),
+            Some(16)
+        );
+        for bad in ["plugin_pool_size = 0", "plugin_pool_size = 5000"] {
+            let e = parse(bad).unwrap().resolve().unwrap_err().to_string();
+            assert!(e.contains("plugin_pool_size") && e.contains("1 to 1024"), "{e}");
+        }
+        let file = apply_env(ConfigFile::default(), |k| {
+            (k == "GATEHOUSE_PLUGIN_POOL_SIZE").then(|| "8".into())
+        })
+        .unwrap();
+        assert_eq!(pool(file.resolve().unwrap()), Some(8));
     }
 
     #[test]

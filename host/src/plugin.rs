@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 pub use manifest::{Capabilities, ConfigValue, Manifest, World};
+pub use sandbox::{DEFAULT_POOL_SIZE, MAX_POOL_SIZE};
 pub use signature::{Signer, VendorKey};
 
 mod bundled {
@@ -140,6 +141,26 @@ pub enum Failure {
     Unavailable(String),
 }
 
+impl Failure {
+    /// The stable machine code recorded with the check result.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Failure::Plugin { .. } => "plugin_error",
+            Failure::Timeout { .. } => "timeout",
+            Failure::Memory { .. } => "memory",
+            Failure::Fuel { .. } => "fuel",
+            Failure::StackOverflow => "stack_overflow",
+            Failure::Trap(_) => "trap",
+            Failure::OutputTooLarge { .. } => "output_too_large",
+            Failure::TooMany { .. } => "too_many_items",
+            Failure::OpenFiles { .. } => "open_files",
+            Failure::Malformed(_) => "malformed_result",
+            Failure::Capability(_) => "capability",
+            Failure::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -181,6 +202,8 @@ pub struct PluginSettings {
     pub trusted_keys: Vec<VendorKey>,
     /// Where compiled components are cached (DATA_DIR/plugin-cache).
     pub cache_dir: Option<PathBuf>,
+    /// Concurrent plugin calls (sandboxes in the pool); None: 128.
+    pub pool_size: Option<u32>,
     /// Paths no plugin may be granted, nor any directory that holds them:
     /// the data directory (it holds the private keys), the configuration
     /// file and the release key file.
@@ -249,6 +272,7 @@ impl Plugin {
 pub struct PluginHost {
     plugins: BTreeMap<String, Arc<Plugin>>,
     cache_dir: Option<PathBuf>,
+    pool_size: u32,
     sandboxes: OnceLock<std::result::Result<sandbox::Sandboxes, String>>,
 }
 
@@ -304,6 +328,7 @@ impl PluginHost {
         Ok(PluginHost {
             plugins,
             cache_dir: settings.cache_dir.clone(),
+            pool_size: settings.pool_size.unwrap_or(sandbox::DEFAULT_POOL_SIZE),
             sandboxes: OnceLock::new(),
         })
     }
@@ -318,7 +343,7 @@ impl PluginHost {
 
     fn sandboxes(&self) -> std::result::Result<&sandbox::Sandboxes, String> {
         self.sandboxes
-            .get_or_init(|| sandbox::Sandboxes::new(self.cache_dir.as_deref()))
+            .get_or_init(|| sandbox::Sandboxes::new(self.cache_dir.as_deref(), self.pool_size))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -567,6 +592,7 @@ pub fn load_and_compile(path: &Path, settings: &PluginSettings) -> Result<Plugin
     let host = PluginHost {
         plugins: BTreeMap::from([(plugin.manifest.name.clone(), plugin.clone())]),
         cache_dir: settings.cache_dir.clone(),
+        pool_size: 1,
         sandboxes: OnceLock::new(),
     };
     host.warm()?;

@@ -44,8 +44,11 @@ use bindings::gate_check::gatehouse::plugin::{host as wit_host, types as wit};
 
 /// How often the epoch ticks: the granularity of `timeout_ms`.
 const TICK: Duration = Duration::from_millis(1);
-/// Concurrent sandboxes the pool holds.
-const POOL_INSTANCES: u32 = 128;
+/// Concurrent sandboxes the pool holds, unless `plugin_pool_size` says otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 128;
+/// The most the setting may ask for (each slot reserves address space for
+/// `HOST_MAX_MEMORY_BYTES` of linear memory).
+pub const MAX_POOL_SIZE: u32 = 1024;
 /// Handles a call needs besides the files it opens: stdio, its streams and
 /// pollables, an HTTP request's objects.
 const HANDLES_BESIDE_FILES: usize = 32;
@@ -69,6 +72,7 @@ pub struct Sandboxes {
     runtime: Option<tokio::runtime::Runtime>,
     cache_dir: Option<PathBuf>,
     ticking: Arc<AtomicBool>,
+    pool_size: u32,
 }
 
 impl Drop for Sandboxes {
@@ -87,13 +91,14 @@ pub enum Prepared {
 }
 
 impl Sandboxes {
-    pub fn new(cache_dir: Option<&Path>) -> Result<Sandboxes, String> {
+    pub fn new(cache_dir: Option<&Path>, pool_size: u32) -> Result<Sandboxes, String> {
+        let pool_size = pool_size.clamp(1, MAX_POOL_SIZE);
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(POOL_INSTANCES)
-            .total_core_instances(POOL_INSTANCES * 8)
-            .total_memories(POOL_INSTANCES)
-            .total_tables(POOL_INSTANCES * 4)
-            .total_stacks(POOL_INSTANCES)
+        pool.total_component_instances(pool_size)
+            .total_core_instances(pool_size * 8)
+            .total_memories(pool_size)
+            .total_tables(pool_size * 4)
+            .total_stacks(pool_size)
             .max_memories_per_component(2)
             .max_tables_per_component(8)
             .max_core_instances_per_component(16)
@@ -156,6 +161,7 @@ impl Sandboxes {
             runtime: Some(runtime),
             cache_dir,
             ticking,
+            pool_size,
         })
     }
 
@@ -280,7 +286,7 @@ impl Sandboxes {
         arm(&mut store, manifest).map_err(Failure::Unavailable)?;
         let instance = runtime.block_on(pre.instantiate_async(&mut store)).map_err(|e| {
             if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-                no_sandbox_free()
+                no_sandbox_free(self.pool_size)
             } else {
                 Failure::Trap(describe(&e))
             }
@@ -387,7 +393,7 @@ impl Sandboxes {
                 let failure = if let Some(denied) = denied {
                     Failure::Capability(denied)
                 } else if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-                    no_sandbox_free()
+                    no_sandbox_free(self.pool_size)
                 } else if e.chain().any(|c| {
                     matches!(
                         c.downcast_ref::<wasmtime::component::ResourceTableError>(),
@@ -975,9 +981,9 @@ impl wit_host::Host for SandboxState {
 
 /// Every sandbox of the pool is running a call: this one fails closed at once
 /// (no queue), and says so.
-fn no_sandbox_free() -> Failure {
+fn no_sandbox_free(pool_size: u32) -> Failure {
     Failure::Unavailable(format!(
-        "no sandbox free: all {POOL_INSTANCES} sandboxes of the plugin pool are running calls; this call failed closed"
+        "no sandbox free: all {pool_size} sandboxes of the plugin pool (plugin_pool_size) are running calls; this call failed closed"
     ))
 }
 
