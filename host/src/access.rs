@@ -95,7 +95,8 @@ pub const TOKEN_PREFIX: &str = "ghs_";
 /// A new secret: the prefix, the public id, and 32 random bytes (hex).
 pub fn new_secret() -> Result<(String, String)> {
     let mut bytes = [0u8; 36];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Store(format!("no randomness from the operating system: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::internal_msg(format!("no randomness from the operating system: {e}")))?;
     let (id, secret) = bytes.split_at(4);
     let id = hex::encode(id);
     Ok((id.clone(), format!("{TOKEN_PREFIX}{id}_{}", hex::encode(secret))))

@@ -224,7 +224,7 @@ async fn answer(shared: &Shared, req: Request<Incoming>, matched: routes::Matche
             let check = tokio::task::spawn_blocking(move || authorize(&gh, needed, header.as_deref()));
             match tokio::time::timeout(opts.request_timeout, check).await {
                 Ok(Ok(p)) => p?,
-                Ok(Err(e)) => return Err(Error::Store(format!("authentication task failed: {e}"))),
+                Ok(Err(e)) => return Err(Error::internal("authentication task failed", e)),
                 Err(_) => {
                     return Err(Error::Timeout {
                         after: opts.request_timeout,
@@ -267,7 +267,7 @@ async fn answer(shared: &Shared, req: Request<Incoming>, matched: routes::Matche
     drop(body);
     match finished {
         Ok(Ok(reply)) => reply,
-        Ok(Err(e)) => Err(Error::Store(format!("request task failed: {e}"))),
+        Ok(Err(e)) => Err(Error::internal("request task failed", e)),
         Err(_) => Err(Error::Timeout { after: limit }),
     }
 }
@@ -312,23 +312,21 @@ fn body_response(status: StatusCode, body: Body) -> Response<Full<Bytes>> {
 
 /// The status and JSON body an error maps to: the one place this is decided.
 pub fn error_status(e: &Error) -> (StatusCode, Value) {
-    let (status, code) = match e {
-        Error::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
-        Error::Malformed { .. } => (StatusCode::BAD_REQUEST, "malformed"),
-        Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        Error::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-        Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-        Error::NoRoute { .. } => (StatusCode::NOT_FOUND, "no_route"),
-        Error::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
-        Error::Blocked { .. } => (StatusCode::CONFLICT, "blocked"),
-        Error::Withdrawn { .. } => (StatusCode::GONE, "withdrawn"),
-        Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-        Error::SlowClient { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
-        Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-        Error::CorruptEvent { .. } | Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-    };
+    let kind = e.kind();
+    let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = error_object(e);
+    if kind == crate::error::Kind::Internal {
+        // The detail is for the log, not for the client.
+        tracing::error!(error = %e.chain(), "internal error");
+        body.insert("message".into(), json!("internal error; see the server log"));
+    }
+    (status, json!({ "error": body }))
+}
+
+/// The `error` object of an answer, with every detail (the CLI on a local
+/// data directory prints it whole; the API hides internal details).
+pub fn error_object(e: &Error) -> serde_json::Map<String, Value> {
+    let code = e.kind().code();
     let mut body = serde_json::Map::new();
     body.insert("code".into(), json!(code));
     body.insert("message".into(), json!(e.to_string()));
@@ -347,22 +345,25 @@ pub fn error_status(e: &Error) -> (StatusCode, Value) {
         Error::Withdrawn { withdrawal, .. } => {
             body.insert("withdrawal".into(), json!(withdrawal));
         }
-        Error::CorruptEvent { .. } | Error::Store(_) => {
-            // The detail is for the log, not for the client.
-            tracing::error!(error = %e, "internal error");
-            body.insert("message".into(), json!("internal error; see the server log"));
-        }
         _ => {}
     }
-    (status, json!({ "error": body }))
+    body
 }
 
 pub fn error_response(e: &Error) -> Response<Full<Bytes>> {
     let (status, body) = error_status(e);
-    body_response(status, Body::Json(body))
+    let mut resp = body_response(status, Body::Json(body));
+    if let Error::MethodNotAllowed { allowed } = e
+        && let Ok(value) = HeaderValue::from_str(allowed)
+    {
+        // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+        resp.headers_mut().insert(hyper::header::ALLOW, value);
+    }
+    resp
 }
 
 /// Query parameters, percent-decoded.
+#[derive(Debug)]
 pub struct Query(Vec<(String, String)>);
 
 impl Query {
@@ -376,6 +377,23 @@ impl Query {
             ));
         }
         Ok(Query(pairs))
+    }
+
+    /// Refuse a parameter the route does not take: a misspelt filter
+    /// (`?stages=prod`) must not silently list everything.
+    pub fn only(self, accepted: &[&str]) -> Result<Query> {
+        if let Some((k, v)) = self.0.iter().find(|(k, _)| !accepted.contains(&k.as_str())) {
+            return Err(Error::invalid(
+                format!("query parameter {k}"),
+                v,
+                if accepted.is_empty() {
+                    "no query parameters: this route takes none".to_string()
+                } else {
+                    format!("one of the parameters {}", accepted.join(", "))
+                },
+            ));
+        }
+        Ok(self)
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
@@ -452,5 +470,26 @@ mod tests {
         assert_eq!(q.get("owner").as_deref(), Some("a b"));
         assert_eq!(q.limit().unwrap(), 5);
         assert!(Query::parse("limit=0").unwrap().limit().is_err());
+    }
+
+    #[test]
+    fn a_parameter_the_route_does_not_take_is_refused() {
+        assert!(
+            Query::parse("limit=5&after=x")
+                .unwrap()
+                .only(&["after", "limit"])
+                .is_ok()
+        );
+        let e = Query::parse("limit=5&stages=prod")
+            .unwrap()
+            .only(&["stage", "limit"])
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("query parameter stages") && text.contains("stage, limit"),
+            "{text}"
+        );
+        assert!(Query::parse("x=1").unwrap().only(&[]).is_err());
+        assert!(Query::parse("").unwrap().only(&[]).is_ok());
     }
 }

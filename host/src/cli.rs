@@ -5,8 +5,11 @@
 //! directory, through the very same route table. `serve`, `keys generate` and
 //! the offline `evidence verify|sign` need neither.
 //!
-//! Exit codes: 0 ok, 1 refused or failed (a blocked gate, a conflict, a broken
-//! chain, a refused token), 2 usage, input or configuration error.
+//! Exit codes (`crate::error::Kind` decides them, the same table that decides
+//! HTTP statuses): 0 ok; 1 refused by a policy or the state (a blocked gate,
+//! a conflict, not found, an invalid record, a broken log); 2 usage, input or
+//! configuration error; 3 nothing decided (sidecar unreachable or busy, token
+//! missing or lacking the role, internal error).
 
 mod app;
 mod audit;
@@ -32,7 +35,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 
 use crate::config::{self, Config, LogFormat};
-use crate::error::Error;
+use crate::error::{self, Error};
 use crate::gate::GateVerdict;
 
 pub use client::Client;
@@ -130,36 +133,70 @@ enum Command {
     Collect(plugin::CollectArgs),
 }
 
-/// A command's failure: the error and the exit code it maps to.
+/// A command's failure: the error, the exit code it maps to, and the error
+/// object `--output json` prints (the API's `error` object, with the same
+/// `code`s, plus `exit_code`).
 pub struct Failure {
     pub code: u8,
     pub error: anyhow::Error,
     /// Gate verdicts to explain, when a transition was blocked.
     pub gates: Vec<GateVerdict>,
+    pub object: serde_json::Map<String, Value>,
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
-        let code = if e.is_usage() { 2 } else { 1 };
         let gates = match &e {
             Error::Blocked { verdicts } => verdicts.clone(),
             _ => Vec::new(),
         };
         Failure {
-            code,
+            code: e.kind().exit_code(),
+            object: crate::api::error_object(&e),
             error: anyhow::Error::new(e),
             gates,
         }
     }
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(error: anyhow::Error) -> Self {
+impl Failure {
+    /// A failure of the CLI's own (not an API answer) with its machine code.
+    pub fn new(exit: u8, code: &str, message: String) -> Failure {
+        let mut object = serde_json::Map::new();
+        object.insert("code".into(), Value::from(code));
+        object.insert("message".into(), Value::from(message.clone()));
         Failure {
-            code: 1,
-            error,
+            code: exit,
+            error: anyhow::anyhow!(message),
             gates: Vec::new(),
+            object,
         }
+    }
+
+    /// Refused by what was checked (exit 1): a signature, a record, the log.
+    pub fn refused(code: &str, message: String) -> Failure {
+        Failure::new(error::EXIT_REFUSED, code, message)
+    }
+
+    /// Nothing could be decided (exit 3): unreachable, I/O, internal.
+    pub fn undecided(code: &str, message: String) -> Failure {
+        Failure::new(error::EXIT_UNDECIDED, code, message)
+    }
+
+    /// A refused signature, statement or record, with its refusal code.
+    pub fn refusal(r: crate::evidence::Refusal) -> Failure {
+        Failure::refused(r.code.as_str(), format!("refused: {r}"))
+    }
+
+    /// What `--output json` prints on standard output.
+    fn json(&self) -> Value {
+        let mut object = self.object.clone();
+        object.insert("exit_code".into(), Value::from(self.code));
+        let causes: Vec<String> = self.error.chain().skip(1).map(ToString::to_string).collect();
+        if !causes.is_empty() {
+            object.entry("causes").or_insert(Value::from(causes));
+        }
+        serde_json::json!({ "error": object })
     }
 }
 
@@ -167,7 +204,17 @@ pub type CmdResult = Result<(), Failure>;
 
 /// Parse the arguments, settle the configuration, and run the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if e.use_stderr() && wants_json(std::env::args()) {
+                let f = usage(e.kind().to_string());
+                out(&f.json().to_string());
+            }
+            e.exit()
+        }
+    };
+    let json = cli.output == Output::Json;
     let result = settle_config(&cli).and_then(|config| {
         install_logging(&config, matches!(cli.command, Command::Serve(_)));
         run(cli, config)
@@ -175,6 +222,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
+            // Standard output holds one JSON document: the command's own
+            // (an audit report, a dry run's verdicts) or else the error object.
+            if json && !PRINTED.load(std::sync::atomic::Ordering::Relaxed) {
+                out(&serde_json::to_string_pretty(&f.json()).unwrap_or_default());
+            }
             eprintln!("error: {}", f.error);
             for cause in f.error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
@@ -184,6 +236,40 @@ pub fn main() -> ExitCode {
             }
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// `--output json` (or `--output=json`) among arguments clap refused.
+fn wants_json(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    args.windows(2)
+        .any(|w| matches!(w, [flag, value] if flag == "--output" && value == "json"))
+        || args.iter().any(|a| a == "--output=json")
+}
+
+/// Something was printed on standard output.
+static PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Print a line on standard output. A reader that went away (`… | head`)
+/// is not an error of the command: the rest of the output is dropped and
+/// the exit code still says how the command ended.
+pub(crate) fn out(text: &str) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    PRINTED.store(true, Ordering::Relaxed);
+    if CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    if let Err(e) = written
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        CLOSED.store(true, Ordering::Relaxed);
     }
 }
 
@@ -213,13 +299,16 @@ fn install_logging(config: &Config, serving: bool) {
     };
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal, never into a file or a pipe.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    // The only subscriber of the process: this cannot have been set before.
+    match config.log_format {
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+        LogFormat::Text => builder.with_ansi(colour).init(),
+    }
 }
 
 fn run(cli: Cli, config: Config) -> CmdResult {
@@ -281,15 +370,16 @@ impl Ctx {
     /// Print `value` as JSON, or the text `human` makes of it.
     fn print<T: serde::Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
         match self.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
-            Output::Text | Output::Tsv => println!("{}", human(value)),
+            Output::Json => out(&serde_json::to_string_pretty(value).unwrap_or_default()),
+            Output::Text | Output::Tsv => out(&human(value)),
         }
     }
 }
 
 /// Decode an API answer into the type the command prints.
 fn decode<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, Failure> {
-    serde_json::from_value(v).map_err(|e| Failure::from(anyhow::anyhow!("unexpected {what} from the server: {e}")))
+    serde_json::from_value(v)
+        .map_err(|e| Failure::undecided("unexpected_answer", format!("unexpected {what} from the server: {e}")))
 }
 
 /// Read a JSON file given on the command line (`-` for standard input).
@@ -313,11 +403,7 @@ fn read_text_file(path: &std::path::Path) -> Result<String, Failure> {
 }
 
 pub(crate) fn usage(message: String) -> Failure {
-    Failure {
-        code: 2,
-        error: anyhow::anyhow!(message),
-        gates: Vec::new(),
-    }
+    Failure::new(error::EXIT_USAGE, "usage", message)
 }
 
 /// `k=v` pairs from repeated flags.

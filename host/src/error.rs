@@ -57,9 +57,15 @@ pub enum Error {
     /// A stored activity-log row cannot even be read back (it was edited).
     #[error("activity-log event {seq} is corrupt: {reason}")]
     CorruptEvent { seq: i64, reason: String },
-    /// The store failed; the detail is for the log, not for the client.
-    #[error("store error: {0}")]
-    Store(String),
+    /// Something inside failed (the store, the operating system, a task):
+    /// nothing was decided. The detail is for the log, not for the client;
+    /// the source error is kept for the log's `caused by` chain.
+    #[error("{what}")]
+    Internal {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 fn summary(verdicts: &[GateVerdict]) -> String {
@@ -80,22 +86,181 @@ impl Error {
         }
     }
 
+    /// An internal failure with its cause.
+    pub fn internal(what: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Internal {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An internal failure that has no error value of its own.
+    pub fn internal_msg(what: impl Into<String>) -> Self {
+        Error::Internal {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// The message with every cause (`what: cause: cause`), for the log.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        text
+    }
+
     pub fn conflict(reason: impl Into<String>) -> Self {
         Error::Conflict { reason: reason.into() }
     }
 
     /// True when the caller's input is at fault (usage error, exit code 2).
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Error::Invalid { .. } | Error::Malformed { .. } | Error::TooLarge { .. }
-        )
+        self.kind().exit_code() == EXIT_USAGE
+    }
+
+    /// The one classification of this error: its machine code, HTTP status
+    /// and exit code all follow from it.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::Invalid { .. } => Kind::Invalid,
+            Error::Malformed { .. } => Kind::Malformed,
+            Error::TooLarge { .. } => Kind::TooLarge,
+            Error::Unauthenticated { .. } => Kind::Unauthenticated,
+            Error::Forbidden { .. } => Kind::Forbidden,
+            Error::NoRoute { .. } => Kind::NoRoute,
+            Error::MethodNotAllowed { .. } => Kind::MethodNotAllowed,
+            Error::Timeout { .. } => Kind::Timeout,
+            Error::SlowClient { .. } => Kind::SlowClient,
+            Error::Busy { .. } => Kind::Busy,
+            Error::NotFound { .. } => Kind::NotFound,
+            Error::Conflict { .. } => Kind::Conflict,
+            Error::Blocked { .. } => Kind::Blocked,
+            Error::Withdrawn { .. } => Kind::Withdrawn,
+            Error::CorruptEvent { .. } | Error::Internal { .. } => Kind::Internal,
+        }
+    }
+}
+
+/// Exit code: the command did what was asked.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: refused by a policy or by the state (blocked gate, conflict,
+/// not found, withdrawn record, invalid signature, broken log).
+pub const EXIT_REFUSED: u8 = 1;
+/// Exit code: the command line, a file or the input is wrong (usage).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: nothing was decided (sidecar unreachable or busy, token
+/// missing, refused or lacking the role, internal error); retry or fix access.
+pub const EXIT_UNDECIDED: u8 = 3;
+
+/// Every way a request can fail, as a client sees it. `code()` is the stable
+/// `error.code` of an API answer; status and exit code follow from the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Invalid,
+    Malformed,
+    TooLarge,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    NoRoute,
+    MethodNotAllowed,
+    Conflict,
+    Blocked,
+    Withdrawn,
+    Timeout,
+    SlowClient,
+    Busy,
+    Internal,
+}
+
+impl Kind {
+    const ALL: [Kind; 15] = [
+        Kind::Invalid,
+        Kind::Malformed,
+        Kind::TooLarge,
+        Kind::Unauthenticated,
+        Kind::Forbidden,
+        Kind::NotFound,
+        Kind::NoRoute,
+        Kind::MethodNotAllowed,
+        Kind::Conflict,
+        Kind::Blocked,
+        Kind::Withdrawn,
+        Kind::Timeout,
+        Kind::SlowClient,
+        Kind::Busy,
+        Kind::Internal,
+    ];
+
+    /// The machine code in `{"error": {"code": …}}`.
+    pub fn code(self) -> &'static str {
+        self.row().0
+    }
+
+    pub fn http_status(self) -> u16 {
+        self.row().1
+    }
+
+    pub fn exit_code(self) -> u8 {
+        self.row().2
+    }
+
+    /// The kind an API answer names (a client reading `error.code`).
+    pub fn from_code(code: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The kind of an error answer whose code is unknown (another proxy in
+    /// between, or a newer server): by its status class.
+    pub fn from_status(status: u16) -> Kind {
+        match status {
+            400 => Kind::Invalid,
+            413 => Kind::TooLarge,
+            401 => Kind::Unauthenticated,
+            403 => Kind::Forbidden,
+            404 => Kind::NotFound,
+            405 => Kind::MethodNotAllowed,
+            408 => Kind::SlowClient,
+            409 => Kind::Conflict,
+            410 => Kind::Withdrawn,
+            503 => Kind::Busy,
+            _ => Kind::Internal,
+        }
+    }
+
+    /// (code, HTTP status, exit code): the one table.
+    fn row(self) -> (&'static str, u16, u8) {
+        match self {
+            Kind::Invalid => ("invalid", 400, EXIT_USAGE),
+            Kind::Malformed => ("malformed", 400, EXIT_USAGE),
+            Kind::TooLarge => ("too_large", 413, EXIT_USAGE),
+            Kind::NoRoute => ("no_route", 404, EXIT_USAGE),
+            Kind::MethodNotAllowed => ("method_not_allowed", 405, EXIT_USAGE),
+            Kind::NotFound => ("not_found", 404, EXIT_REFUSED),
+            Kind::Conflict => ("conflict", 409, EXIT_REFUSED),
+            Kind::Blocked => ("blocked", 409, EXIT_REFUSED),
+            Kind::Withdrawn => ("withdrawn", 410, EXIT_REFUSED),
+            Kind::Unauthenticated => ("unauthenticated", 401, EXIT_UNDECIDED),
+            Kind::Forbidden => ("forbidden", 403, EXIT_UNDECIDED),
+            Kind::Timeout => ("timeout", 503, EXIT_UNDECIDED),
+            Kind::SlowClient => ("request_timeout", 408, EXIT_UNDECIDED),
+            Kind::Busy => ("busy", 503, EXIT_UNDECIDED),
+            Kind::Internal => ("internal", 500, EXIT_UNDECIDED),
+        }
     }
 }
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Store(e.to_string())
+        Error::Internal {
+            what: "store error".into(),
+            source: Some(Box::new(e)),
+        }
     }
 }
 
@@ -126,4 +291,26 @@ pub fn parse_json_bytes<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]
         detail: format!("not valid JSON: {e}"),
     })?;
     parse_input(what, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_names_one_kind() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_code(k.code()), Some(k));
+            assert!(matches!(k.exit_code(), EXIT_REFUSED | EXIT_USAGE | EXIT_UNDECIDED));
+        }
+        assert_eq!(Kind::from_code("nonsense"), None);
+    }
+
+    #[test]
+    fn a_policy_no_and_an_outage_exit_differently() {
+        assert_eq!(Error::Blocked { verdicts: Vec::new() }.kind().exit_code(), EXIT_REFUSED);
+        assert_eq!(Error::internal_msg("disk").kind().exit_code(), EXIT_UNDECIDED);
+        assert_eq!(Error::invalid("name", "", "a name").kind().exit_code(), EXIT_USAGE);
+        assert_eq!(Kind::from_status(502).exit_code(), EXIT_UNDECIDED);
+    }
 }

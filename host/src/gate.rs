@@ -82,6 +82,21 @@ pub struct CheckOutput {
     pub findings: Vec<Finding>,
     /// Why the outcome is `error`.
     pub error: Option<String>,
+    /// The stable machine code of that error (`timeout`, `memory`, `trap`,
+    /// `capability`, `policy_error`, …): what scripts and dashboards match on.
+    pub error_code: Option<&'static str>,
+}
+
+impl CheckOutput {
+    /// An `error` outcome: the check could not decide, so the gate blocks.
+    pub fn error(code: &'static str, message: String) -> CheckOutput {
+        CheckOutput {
+            outcome: Outcome::Error,
+            findings: Vec::new(),
+            error: Some(message),
+            error_code: Some(code),
+        }
+    }
 }
 
 /// What one check said about the context, as recorded.
@@ -103,6 +118,9 @@ pub struct CheckResult {
     /// The waiver that turned this check's failure into `waived`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiver: Option<String>,
+    /// The machine code of an `error` outcome (see `CheckOutput::error_code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +205,7 @@ pub fn evaluate(ctx: &Context<'_>, checks: &[&dyn Check], waivers: &[ActiveWaive
                 findings: out.findings,
                 digest: c.digest(),
                 waiver: None,
+                error_code: out.error_code.map(str::to_string),
             }
         })
         .collect();
@@ -302,6 +321,7 @@ mod tests {
             findings: vec![],
             digest: None,
             waiver: None,
+            error_code: None,
         }
     }
 

@@ -202,19 +202,20 @@ pub fn parse_private_key(field: &str, text: &str) -> Result<SigningKey> {
 /// A fresh ed25519 key from the operating system's random source.
 pub fn generate() -> Result<SigningKey> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| Error::Store(format!("no randomness from the operating system: {e}")))?;
+    getrandom::fill(&mut seed)
+        .map_err(|e| Error::internal_msg(format!("no randomness from the operating system: {e}")))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
 pub fn public_key_pem(vk: &VerifyingKey) -> Result<String> {
     vk.to_public_key_pem(Default::default())
-        .map_err(|e| Error::Store(format!("cannot encode public key: {e}")))
+        .map_err(|e| Error::internal("cannot encode public key", e))
 }
 
 pub fn private_key_pem(sk: &SigningKey) -> Result<String> {
     sk.to_pkcs8_pem(Default::default())
         .map(|p| p.to_string())
-        .map_err(|e| Error::Store(format!("cannot encode private key: {e}")))
+        .map_err(|e| Error::internal("cannot encode private key", e))
 }
 
 fn abbreviate(s: &str) -> String {

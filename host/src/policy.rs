@@ -107,7 +107,7 @@ fn warm(engine: &mut regorus::Engine) -> Result<()> {
     engine
         .eval_query("true".to_string(), false)
         .map(drop)
-        .map_err(|e| Error::Store(format!("policies could not be prepared: {e}")))
+        .map_err(|e| Error::internal("policies could not be prepared", e))
 }
 
 /// How many parameter sets keep a prepared engine.
@@ -426,7 +426,7 @@ fn bound_amplifiers(engine: &mut regorus::Engine) -> Result<()> {
                f: fn(Vec<regorus::Value>) -> anyhow::Result<regorus::Value>| {
         engine
             .add_extension(name.to_string(), nargs, Box::new(f))
-            .map_err(|e| Error::Store(format!("cannot bound {name}: {e}")))
+            .map_err(|e| Error::internal(format!("cannot bound {name}"), e))
     };
     add(engine, "numbers.range", 2, |args| {
         bounded_range("numbers.range", args.first(), args.get(1), Some(1))
@@ -570,7 +570,10 @@ impl PolicySet {
         limits: Limits,
     ) -> Evaluation {
         if !self.policies.contains_key(name) {
-            return error(format!("policy {name} is not loaded (missing policies never pass)"));
+            return Evaluation::error(
+                "policy_not_loaded",
+                format!("policy {name} is not loaded (missing policies never pass)"),
+            );
         }
         let mut engine = match self.engine_for(params) {
             Ok(e) => e,
@@ -599,11 +602,14 @@ impl PolicySet {
         // A builtin can run past the limit between two checks of regorus's
         // timer: an evaluation that took longer than its limit never passes.
         if started.elapsed() > limits.time {
-            return error(format!(
-                "execution exceeded time limit (policy_time_limit_ms = {}; it took {} ms)",
-                limits.time.as_millis(),
-                started.elapsed().as_millis()
-            ));
+            return Evaluation::error(
+                "policy_timeout",
+                format!(
+                    "execution exceeded time limit (policy_time_limit_ms = {}; it took {} ms)",
+                    limits.time.as_millis(),
+                    started.elapsed().as_millis()
+                ),
+            );
         }
         let outcome = if findings.iter().any(|f| f.level == Level::Deny) {
             Outcome::Fail
@@ -616,16 +622,13 @@ impl PolicySet {
             outcome,
             findings,
             error: None,
+            error_code: None,
         }
     }
 }
 
 fn error(message: String) -> Evaluation {
-    Evaluation {
-        outcome: Outcome::Error,
-        findings: Vec::new(),
-        error: Some(message),
-    }
+    Evaluation::error("policy_error", message)
 }
 
 /// A policy without a `warn` (or `deny`) rule simply has none of those findings.
@@ -635,6 +638,14 @@ fn is_undefined_rule(message: &str) -> bool {
 
 fn first_lines(s: &str) -> String {
     s.lines().take(6).collect::<Vec<_>>().join(" | ")
+}
+
+/// Decodes a `deny`/`warn` result given as JSON, as a policy would return
+/// it, into findings (the decoding a gate applies to every evaluation; a
+/// fuzz target drives it with arbitrary values).
+pub fn messages_from_json(level: Level, text: &str) -> std::result::Result<Vec<Finding>, String> {
+    let value = regorus::Value::from_json_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    collect(level, &value)
 }
 
 /// Messages of a `deny`/`warn` set: strings, or objects with `msg`.
@@ -705,6 +716,18 @@ deny contains {"msg": "no tests", "rule_id": "T-1", "remediation": "add tests"} 
 warn contains "old" if input.old
 deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", [x, data.params.limit]) }
 "#;
+
+    #[test]
+    fn a_malformed_message_set_is_an_error_naming_what_was_expected() {
+        let ok = messages_from_json(Level::Deny, r#"["a", {"msg": "b", "rule_id": "R-1"}]"#).unwrap();
+        assert_eq!(ok.iter().map(Finding::line).collect::<Vec<_>>(), ["a", "[R-1] b"]);
+        let err = messages_from_json(Level::Deny, r#"{"msg": "x"}"#).unwrap_err();
+        assert!(err.contains("must be a set of messages"), "{err}");
+        let err = messages_from_json(Level::Warn, r#"[{"rule_id": "R"}]"#).unwrap_err();
+        assert!(err.contains("no string `msg`"), "{err}");
+        let err = messages_from_json(Level::Warn, "[3]").unwrap_err();
+        assert!(err.contains("a string or an object with `msg`"), "{err}");
+    }
 
     #[test]
     fn deny_and_warn_become_findings() {

@@ -44,6 +44,29 @@ fn the_document_and_the_route_table_agree_both_ways() {
 }
 
 #[test]
+fn every_route_takes_exactly_the_query_parameters_documented() {
+    let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+    for r in ROUTES.iter() {
+        let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
+        let mut documented: Vec<String> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| match p["$ref"].as_str() {
+                Some(reference) => &doc["components"]["parameters"][reference.rsplit('/').next().unwrap()],
+                None => p,
+            })
+            .filter(|p| p["in"] == "query")
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        let mut served: Vec<String> = r.query.iter().map(|s| s.to_string()).collect();
+        documented.sort();
+        served.sort();
+        assert_eq!(served, documented, "{} {}", r.method, r.path);
+    }
+}
+
+#[test]
 fn every_reference_resolves() {
     let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
     let text = OPENAPI;

@@ -111,6 +111,7 @@ impl Check for Fixed {
                 severity: None,
             }],
             error: None,
+            error_code: None,
         }
     }
 }

@@ -11,17 +11,53 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// The `gatehouse` binary built by this `cargo test` run (it sits beside the
-/// directory that holds this test executable).
+/// directory that holds this test executable). A binary older than the
+/// sources it is built from is refused: `cargo test -p gatehouse-e2e` alone
+/// does not rebuild it, and a stale binary must never be the one tested.
 pub fn gatehouse_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
-    let bin = dir.join(format!("gatehouse{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace`, which builds it",
-        bin.display()
-    );
-    bin
+    static CHECKED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CHECKED
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+            let bin = dir.join(format!("gatehouse{}", std::env::consts::EXE_SUFFIX));
+            let built = std::fs::metadata(&bin).and_then(|m| m.modified()).unwrap_or_else(|e| {
+                panic!(
+                    "{} is missing ({e}): run the suite with `cargo test --workspace`, which builds it",
+                    bin.display()
+                )
+            });
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repository root");
+            let sources = ["host/src", "host/build.rs", "host/Cargo.toml", "policies", "wit"];
+            if let Some((newest, path)) = sources.iter().filter_map(|s| newest_file(&root.join(s))).max()
+                && newest > built
+            {
+                panic!(
+                    "{} is older than {}: build it first (`cargo build -p gatehouse-host --bin gatehouse`, \
+                     or run `cargo test --workspace`, which does)",
+                    bin.display(),
+                    path.display()
+                );
+            }
+            bin
+        })
+        .clone()
+}
+
+/// The most recently modified file under `path` (a file or a directory).
+fn newest_file(path: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if meta.is_file() {
+        return Some((meta.modified().ok()?, path.to_path_buf()));
+    }
+    if !meta.is_dir() {
+        return None;
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| newest_file(&entry.path()))
+        .max()
 }
 
 /// The cargo target directory of this run (`target/`).

@@ -128,7 +128,7 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
         (
             "huge-result",
             "mode = \"huge-result\"".into(),
-            "max_memory_bytes = 268435456".into(),
+            "max_memory_bytes = 268435456\ntimeout_ms = 10000".into(),
         ),
         ("fuel", "mode = \"loop\"".into(), "max_fuel = 1000000".into()),
         (
@@ -137,9 +137,11 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
             grant.clone(),
         ),
         (
+            // Building a million findings takes the guest about a second on a
+            // loaded machine: time enough that the count, not the clock, stops it.
             "many-findings",
             "mode = \"many-findings\"".into(),
-            "max_memory_bytes = 268435456".into(),
+            "max_memory_bytes = 268435456\ntimeout_ms = 10000".into(),
         ),
         ("well-behaved", "mode = \"pass\"".into(), String::new()),
     ];
@@ -206,8 +208,24 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
         "many-findings",
         "returned 1000000 findings; one call may return at most 10000",
     );
+    // Each failure also carries a stable machine code, recorded with the result.
+    for (name, code) in [
+        ("loop", "timeout"),
+        ("memory-bomb", "memory"),
+        ("recursion", "stack_overflow"),
+        ("panic", "trap"),
+        ("http-denied", "capability"),
+        ("huge-result", "output_too_large"),
+        ("fuel", "fuel"),
+        ("open-files", "open_files"),
+        ("many-findings", "too_many_items"),
+    ] {
+        let c = check(&r, &format!("plugin:hostile-{name}"));
+        assert_eq!(c["error_code"], code, "{name}: {c}");
+    }
     let ok = check(&r, "plugin:hostile-well-behaved");
     assert_eq!(ok["outcome"], "pass", "{ok}");
+    assert!(ok.get("error_code").is_none(), "{ok}");
     assert_eq!(ok["digest"].as_str().map(str::len), Some(64));
     // The sidecar is still healthy and still judges.
     assert_eq!(request(server.addr, "GET", "/healthz", None, None).0, 200);

@@ -18,9 +18,14 @@ fn the_readme_walkthrough_runs_as_written() {
     let server = Server::start(dir.path());
     let script = walkthrough_script();
     assert!(script.contains("promote"), "the walkthrough promotes a version");
+    // Pasted where the README says (the repository root, here a stand-in):
+    // nothing may be written there.
+    let root = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(dir.path())
+        .current_dir(root.path())
+        .env("TMPDIR", scratch.path())
         .env("GATEHOUSE_URL", server.url())
         .env("GATEHOUSE_BIN", gatehouse_bin())
         .env("GATEHOUSE_DATA_DIR", dir.path())
@@ -43,7 +48,9 @@ fn the_readme_walkthrough_runs_as_written() {
     assert_eq!(v["stage"], "dev", "the refused skip left 1.5.0 in dev");
     assert!(stdout.contains("activity log intact"), "{stdout}");
     assert!(stdout.contains("refused with exit code 1"), "{stdout}");
-    assert!(stdout.contains("a developer may not promote: exit code 1"), "{stdout}");
+    assert!(stdout.contains("a developer may not promote: exit code 3"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().collect();
+    assert!(left.is_empty(), "the walkthrough wrote into the checkout: {left:?}");
     assert!(stdout.contains("blocked with exit code 1"), "{stdout}");
     assert!(
         stderr.contains("[BASELINE-PROV-1] no verified build provenance"),

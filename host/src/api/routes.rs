@@ -36,6 +36,8 @@ pub struct Route {
     /// Takes bodies up to `upload_limit_bytes` (evidence, SBOMs, advisories,
     /// policies); every other route, `body_limit_bytes`.
     pub upload: bool,
+    /// The query parameters it takes; any other is refused (400).
+    pub query: &'static [&'static str],
     handler: Handler,
 }
 
@@ -45,8 +47,15 @@ const fn route(method: Method, path: &'static str, permission: Permission, handl
         path,
         permission,
         upload: false,
+        query: &[],
         handler,
     }
+}
+
+/// A route that takes these query parameters.
+const fn query(mut r: Route, names: &'static [&'static str]) -> Route {
+    r.query = names;
+    r
 }
 
 /// A route that takes large bodies.
@@ -67,7 +76,10 @@ pub static ROUTES: &[Route] = &[
         ))
     }),
     route(Method::GET, "/v1/openapi.json", Public, openapi),
-    route(Method::GET, "/v1/applications", Read, list_applications),
+    query(
+        route(Method::GET, "/v1/applications", Read, list_applications),
+        &["project", "criticality", "maturity", "owner", "label", "after", "limit"],
+    ),
     route(Method::POST, "/v1/applications", Administer, create_application),
     route(Method::GET, "/v1/applications/{app}", Read, |gh, r| {
         ok(json!(gh.application(p(r, 0))?))
@@ -77,7 +89,10 @@ pub static ROUTES: &[Route] = &[
         gh.delete_application(r.actor, p(r, 0))?;
         ok(json!({ "deleted": p(r, 0) }))
     }),
-    route(Method::GET, "/v1/applications/{app}/versions", Read, list_versions),
+    query(
+        route(Method::GET, "/v1/applications/{app}/versions", Read, list_versions),
+        &["stage", "release_status", "after", "limit"],
+    ),
     route(Method::POST, "/v1/applications/{app}/versions", Develop, create_version),
     route(
         Method::GET,
@@ -109,19 +124,38 @@ pub static ROUTES: &[Route] = &[
         Transition,
         rollback,
     ),
-    route(
-        Method::GET,
-        "/v1/applications/{app}/versions/{version}/timeline",
-        Read,
-        timeline,
+    query(
+        route(
+            Method::GET,
+            "/v1/applications/{app}/versions/{version}/timeline",
+            Read,
+            timeline,
+        ),
+        &["after", "limit"],
     ),
-    route(
-        Method::GET,
-        "/v1/applications/{app}/versions/{version}/evidence",
-        Read,
-        version_evidence,
+    query(
+        route(
+            Method::GET,
+            "/v1/applications/{app}/versions/{version}/evidence",
+            Read,
+            version_evidence,
+        ),
+        &["predicate_type", "signer", "verified", "since", "until"],
     ),
-    route(Method::GET, "/v1/activity", Read, activity),
+    query(
+        route(Method::GET, "/v1/activity", Read, activity),
+        &[
+            "application",
+            "version",
+            "action",
+            "actor",
+            "result",
+            "since",
+            "until",
+            "after",
+            "limit",
+        ],
+    ),
     route(Method::GET, "/v1/activity/verify", Read, |gh, _| {
         ok(json!(gh.verify_chain()?))
     }),
@@ -140,7 +174,10 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.trusted_key(p(r, 0))?))
     }),
     route(Method::POST, "/v1/trusted-keys/{keyid}/revoke", Administer, revoke_key),
-    upload(route(Method::POST, "/v1/evidence", Develop, add_evidence)),
+    upload(query(
+        route(Method::POST, "/v1/evidence", Develop, add_evidence),
+        &["application", "version", "threshold"],
+    )),
     route(Method::GET, "/v1/plugins", Read, |gh, _| {
         ok(json!({ "items": gh.plugins() }))
     }),
@@ -188,16 +225,19 @@ pub static ROUTES: &[Route] = &[
         gh.delete_binding(r.actor, p(r, 0))?;
         ok(json!({ "deleted": p(r, 0) }))
     }),
-    route(
-        Method::GET,
-        "/v1/applications/{app}/versions/{version}/gate-plan",
-        Read,
-        |gh, r| {
-            let target =
-                r.q.get("target_stage")
-                    .ok_or_else(|| Error::invalid("target_stage", "(missing)", "a stage name, or release"))?;
-            ok(json!(gh.gate_plan(p(r, 0), p(r, 1), &target)?))
-        },
+    query(
+        route(
+            Method::GET,
+            "/v1/applications/{app}/versions/{version}/gate-plan",
+            Read,
+            |gh, r| {
+                let target =
+                    r.q.get("target_stage")
+                        .ok_or_else(|| Error::invalid("target_stage", "(missing)", "a stage name, or release"))?;
+                ok(json!(gh.gate_plan(p(r, 0), p(r, 1), &target)?))
+            },
+        ),
+        &["target_stage"],
     ),
     route(
         Method::GET,
@@ -205,10 +245,13 @@ pub static ROUTES: &[Route] = &[
         Read,
         |gh, r| ok(json!({ "items": gh.gate_evaluations(p(r, 0), p(r, 1))? })),
     ),
-    route(Method::GET, "/v1/waivers", Read, |gh, r| {
-        let (app, version) = (r.q.get("application"), r.q.get("version"));
-        ok(json!({ "items": gh.waivers(app.as_deref(), version.as_deref())? }))
-    }),
+    query(
+        route(Method::GET, "/v1/waivers", Read, |gh, r| {
+            let (app, version) = (r.q.get("application"), r.q.get("version"));
+            ok(json!({ "items": gh.waivers(app.as_deref(), version.as_deref())? }))
+        }),
+        &["application", "version"],
+    ),
     route(Method::POST, "/v1/waivers", Develop, |gh, r| {
         let req: WaiverRequest = parse_json_bytes("waiver request", r.body)?;
         created(json!(gh.request_waiver(r.actor, req)?))
@@ -230,14 +273,17 @@ pub static ROUTES: &[Route] = &[
         Read,
         |gh, r| ok(gh.trusted_release(p(r, 0), p(r, 1))?.0),
     ),
-    route(
-        Method::GET,
-        "/v1/applications/{app}/versions/{version}/vsa",
-        Read,
-        |gh, r| {
-            let include = r.q.bool("include_withdrawn")?.unwrap_or(false);
-            ok(gh.vsa(p(r, 0), p(r, 1), include)?)
-        },
+    query(
+        route(
+            Method::GET,
+            "/v1/applications/{app}/versions/{version}/vsa",
+            Read,
+            |gh, r| {
+                let include = r.q.bool("include_withdrawn")?.unwrap_or(false);
+                ok(gh.vsa(p(r, 0), p(r, 1), include)?)
+            },
+        ),
+        &["include_withdrawn"],
     ),
     route(
         Method::GET,
@@ -245,14 +291,17 @@ pub static ROUTES: &[Route] = &[
         Read,
         |gh, r| ok(gh.withdrawal(p(r, 0), p(r, 1))?),
     ),
-    upload(route(
-        Method::POST,
-        "/v1/applications/{app}/versions/{version}/sboms",
-        Develop,
-        |gh, r| {
-            let source = r.q.get("source").unwrap_or_else(|| "upload".to_string());
-            created(json!(gh.attach_sbom(r.actor, p(r, 0), p(r, 1), &source, r.body)?))
-        },
+    upload(query(
+        route(
+            Method::POST,
+            "/v1/applications/{app}/versions/{version}/sboms",
+            Develop,
+            |gh, r| {
+                let source = r.q.get("source").unwrap_or_else(|| "upload".to_string());
+                created(json!(gh.attach_sbom(r.actor, p(r, 0), p(r, 1), &source, r.body)?))
+            },
+        ),
+        &["source"],
     )),
     route(
         Method::GET,
@@ -282,6 +331,12 @@ pub static ROUTES: &[Route] = &[
 
 /// One OSV document, a JSON array of them, or JSON Lines.
 fn advisory_documents(body: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::Malformed {
+            what: "advisories".into(),
+            detail: "the body is empty; expected an OSV advisory, a JSON array of them, or JSON Lines".into(),
+        });
+    }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Array(items)) => Ok(items
             .iter()
@@ -364,7 +419,7 @@ fn match_template(template: &str, segments: &[String]) -> Option<Vec<String>> {
 pub fn dispatch(gh: &Gatehouse, matched: &Matched, call: &Call, principal: &Principal) -> Reply {
     let req = Req {
         params: &matched.params,
-        q: Query::parse(&call.query)?,
+        q: Query::parse(&call.query)?.only(matched.route.query)?,
         body: &call.body,
         actor: &principal.name,
     };
@@ -630,5 +685,16 @@ mod tests {
             _ => panic!("expected 405"),
         }
         assert!(find(&Method::GET, "/v1/activity/verify").unwrap().params.is_empty());
+    }
+
+    #[test]
+    fn an_advisory_upload_without_a_body_is_malformed() {
+        for body in [&b""[..], b"  \n"] {
+            match advisory_documents(body) {
+                Err(e @ Error::Malformed { .. }) => assert!(e.to_string().contains("the body is empty"), "{e}"),
+                other => panic!("expected malformed, got {other:?}"),
+            }
+        }
+        assert_eq!(advisory_documents(b"{}\n{}").unwrap().len(), 2);
     }
 }

@@ -90,7 +90,10 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 Some(b) => format!("activity log BROKEN at event {}: {}", b.seq, b.reason),
             });
             if let Some(b) = report.broken {
-                return Err(Failure::from(anyhow::anyhow!("activity log broken at event {}", b.seq)));
+                return Err(Failure::refused(
+                    "log_broken",
+                    format!("activity log broken at event {}", b.seq),
+                ));
             }
         }
     }

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{Failure, usage};
 use crate::api::{self, Body, Call};
+use crate::error::Kind;
 use crate::service::Gatehouse;
 
 pub enum Client {
@@ -64,7 +65,11 @@ impl Client {
                 let (status, body) = match api::routes::call_local(gh, &call, actor) {
                     Ok((status, Body::Json(v))) => (status, v),
                     Ok((status, Body::Text(t, _))) => (status, Value::String(t)),
-                    Err(e) => api::error_status(&e),
+                    // In-process the operator sees every detail, internal ones too.
+                    Err(e) => (
+                        api::error_status(&e).0,
+                        serde_json::json!({ "error": api::error_object(&e) }),
+                    ),
                 };
                 Ok((status.as_u16(), body))
             }
@@ -94,17 +99,32 @@ impl Client {
     }
 }
 
-/// The failure an error answer maps to: 400 and 413 are the caller's input (exit 2).
+/// The failure an error answer maps to: its `error.code` names the kind
+/// (and so the exit code); an answer without one is judged by its status.
 pub fn failure(status: u16, body: &Value) -> Failure {
+    let kind = body
+        .pointer("/error/code")
+        .and_then(Value::as_str)
+        .and_then(Kind::from_code)
+        .unwrap_or_else(|| Kind::from_status(status));
     let message = body
         .pointer("/error/message")
         .and_then(Value::as_str)
         .map_or_else(|| format!("HTTP {status}: {body}"), str::to_string);
     let gates = serde_json::from_value(body.pointer("/error/gates").cloned().unwrap_or_default()).unwrap_or_default();
+    let mut object = body
+        .pointer("/error")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    object.entry("code").or_insert(Value::from(kind.code()));
+    object.entry("message").or_insert(Value::from(message.clone()));
+    object.insert("status".into(), Value::from(status));
     Failure {
-        code: if matches!(status, 400 | 413) { 2 } else { 1 },
+        code: kind.exit_code(),
         error: anyhow::anyhow!(message),
         gates,
+        object,
     }
 }
 
@@ -137,8 +157,12 @@ fn http(
     query: &str,
     body: &[u8],
 ) -> Result<(u16, Value), Failure> {
-    let unreachable =
-        |e: std::io::Error| Failure::from(anyhow::anyhow!("cannot reach the sidecar at http://{authority}: {e}"));
+    let unreachable = |e: std::io::Error| {
+        Failure::undecided(
+            "unreachable",
+            format!("cannot reach the sidecar at http://{authority}: {e}"),
+        )
+    };
     let mut stream = TcpStream::connect(authority).map_err(unreachable)?;
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
@@ -163,7 +187,7 @@ fn http(
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| Failure::from(anyhow::anyhow!("the sidecar sent no HTTP answer")))?;
+        .ok_or_else(|| Failure::undecided("unreachable", "the sidecar sent no HTTP answer".into()))?;
     let (head, rest) = raw.split_at(split);
     let body = rest.get(4..).unwrap_or_default();
     let head = String::from_utf8_lossy(head);
@@ -171,7 +195,7 @@ fn http(
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Failure::from(anyhow::anyhow!("the sidecar sent a malformed status line")))?;
+        .ok_or_else(|| Failure::undecided("unreachable", "the sidecar sent a malformed status line".into()))?;
     let value =
         serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
     Ok((status, value))

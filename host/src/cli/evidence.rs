@@ -97,10 +97,10 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             ctx.print(&outcomes, |os| os.iter().map(describe).collect::<Vec<_>>().join("\n"));
             let refused = outcomes.iter().filter(|o| !o.accepted()).count();
             if refused > 0 {
-                return Err(Failure::from(anyhow::anyhow!(
-                    "{refused} of {} envelope(s) refused",
-                    outcomes.len()
-                )));
+                return Err(Failure::refused(
+                    "evidence_refused",
+                    format!("{refused} of {} envelope(s) refused", outcomes.len()),
+                ));
             }
         }
         Command::List {
@@ -179,8 +179,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             let text = serde_json::to_string_pretty(&env).unwrap_or_default();
             match out {
                 Some(path) => std::fs::write(&path, text + "\n")
-                    .map_err(|e| Failure::from(anyhow::anyhow!("cannot write {}: {e}", path.display())))?,
-                None => println!("{text}"),
+                    .map_err(|e| super::usage(format!("cannot write {}: {e}", path.display())))?,
+                None => super::out(&text),
             }
         }
     }
@@ -189,7 +189,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
 
 fn verify_offline(ctx: &Ctx, key: &Path, envelope: &Path, artifacts: &[PathBuf]) -> CmdResult {
     let vk = keys::parse_public_key(&format!("--key {}", key.display()), &read_text_file(key)?)?;
-    let refused = |r: evidence::Refusal| Failure::from(anyhow::anyhow!("refused: {r}"));
+    let refused = Failure::refusal;
     let env = evidence::parse_envelope(&read_bytes(envelope)?).map_err(refused)?;
     let ring = keys::KeyRing::single(&key.display().to_string(), vk);
     let verified = evidence::verify(&env, &ring, &crate::time::now(), 1).map_err(refused)?;

@@ -7,7 +7,7 @@ use serde_json::json;
 use hyper::Method;
 
 use super::client::seg;
-use super::{CmdResult, Ctx, Failure, decode, read_text_file};
+use super::{CmdResult, Ctx, decode, read_text_file};
 use crate::keys::{self, TrustedKey};
 
 #[derive(Debug, clap::Subcommand)]
@@ -99,7 +99,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
 }
 
 fn generate(ctx: &Ctx, dir: &std::path::Path) -> CmdResult {
-    let fail = |what: &str, e: &dyn std::fmt::Display| Failure::from(anyhow::anyhow!("{what} {}: {e}", dir.display()));
+    let fail = |what: &str, e: &dyn std::fmt::Display| super::usage(format!("{what} {}: {e}", dir.display()));
     let private = dir.join("ed25519.priv.pem");
     let public = dir.join("ed25519.pub.pem");
     if private.exists() || public.exists() {

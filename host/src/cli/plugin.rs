@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             let env = plugin::signature::sign(&sk, &digest, name.as_deref(), &crate::time::now());
             let out = plugin::signature_path(&wasm);
             std::fs::write(&out, serde_json::to_string_pretty(&env).unwrap_or_default() + "\n")
-                .map_err(|e| Failure::from(anyhow::anyhow!("cannot write {}: {e}", out.display())))?;
+                .map_err(|e| super::usage(format!("cannot write {}: {e}", out.display())))?;
             let summary = json!({
                 "signature": out,
                 "wasm_sha256": digest,

@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::from(anyhow::anyhow!("cannot start the runtime: {e}")))?;
+        .map_err(|e| Failure::undecided("internal", format!("cannot start the runtime: {e}")))?;
     let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
         let addr = listener
             .local_addr()
             .map_err(|e| usage(format!("no local address: {e}")))?;
-        println!("gatehouse listening on http://{addr}");
+        super::out(&format!("gatehouse listening on http://{addr}"));
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "serving");
         let mut opts: ServeOptions = config.serve.clone();
         if let Some(limit) = args.body_limit {
@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
         }
         api::serve(gatehouse, listener, opts, shutdown_signal())
             .await
-            .map_err(|e| Failure::from(anyhow::anyhow!("server failed: {e}")))
+            .map_err(|e| Failure::undecided("internal", format!("server failed: {e}")))
     });
     // The drain is over (or its deadline passed). Work still running on the
     // blocking pool is abandoned, not awaited: dropping the runtime would wait

@@ -81,9 +81,9 @@ pub fn release(ctx: &Ctx, cmd: ReleaseCmd) -> CmdResult {
             let text = serde_json::to_string_pretty(&envelope).unwrap_or_default() + "\n";
             return match out {
                 Some(file) => std::fs::write(&file, text)
-                    .map_err(|e| Failure::from(anyhow::anyhow!("cannot write {}: {e}", file.display()))),
+                    .map_err(|e| super::usage(format!("cannot write {}: {e}", file.display()))),
                 None => {
-                    print!("{text}");
+                    super::out(text.trim_end_matches('\n'));
                     Ok(())
                 }
             };
@@ -132,6 +132,8 @@ fn report(ctx: &Ctx, o: TransitionOutcome) -> CmdResult {
     if o.allowed {
         Ok(())
     } else {
-        Err(Failure::from(anyhow::anyhow!("the gates would block this transition")))
+        let mut f = Failure::refused("blocked", "the gates would block this transition".into());
+        f.object.insert("gates".into(), serde_json::json!(o.gates));
+        Err(f)
     }
 }

@@ -79,9 +79,10 @@ fn release_key(ctx: &Ctx, a: &Args) -> Result<(String, ed25519_dalek::VerifyingK
                 .find(|k| k.get("keyid").and_then(serde_json::Value::as_str) == Some(pin.as_str()))
                 .and_then(|k| k.get("public_key_pem").and_then(serde_json::Value::as_str))
                 .ok_or_else(|| {
-                    Failure::from(anyhow::anyhow!(
-                        "refused: no published release key has the pinned key id {pin}"
-                    ))
+                    Failure::refused(
+                        "unknown_key",
+                        format!("refused: no published release key has the pinned key id {pin}"),
+                    )
                 })?;
             (format!("key {pin}"), keys::parse_public_key("--keyid", pem)?)
         }
@@ -90,10 +91,13 @@ fn release_key(ctx: &Ctx, a: &Args) -> Result<(String, ed25519_dalek::VerifyingK
     if let Some(pin) = &a.keyid
         && keys::keyid(&vk) != *pin
     {
-        return Err(Failure::from(anyhow::anyhow!(
-            "refused: the key {label} has key id {}, not the pinned {pin}",
-            keys::keyid(&vk)
-        )));
+        return Err(Failure::refused(
+            "wrong_key",
+            format!(
+                "refused: the key {label} has key id {}, not the pinned {pin}",
+                keys::keyid(&vk)
+            ),
+        ));
     }
     Ok((label, vk))
 }
@@ -109,10 +113,8 @@ pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
         std::io::copy(&mut file, &mut hasher).map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
         artifacts.push((f.display().to_string(), hex::encode(sha2::Digest::finalize(hasher))));
     }
-    let summary =
-        release::verify(&bytes, &ring, &artifacts).map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
-    release::expect_about(&summary, a.app.as_deref(), a.version.as_deref())
-        .map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
+    let summary = release::verify(&bytes, &ring, &artifacts).map_err(Failure::refusal)?;
+    release::expect_about(&summary, a.app.as_deref(), a.version.as_deref()).map_err(Failure::refusal)?;
     let mut withdrawals = Vec::new();
     for f in &a.withdrawals {
         withdrawals.extend(read_withdrawals(f)?);
@@ -125,12 +127,11 @@ pub fn run(ctx: &Ctx, a: Args) -> CmdResult {
         );
         match ctx.client()?.get(&path, &[]) {
             Ok(w) => withdrawals.push(w),
-            Err(f) if f.code == 1 && f.error.to_string().contains("not found") => {}
+            Err(f) if f.object.get("code").and_then(serde_json::Value::as_str) == Some("not_found") => {}
             Err(f) => return Err(f),
         }
     }
-    release::check_withdrawals(&summary, &withdrawals, &ring)
-        .map_err(|r| Failure::from(anyhow::anyhow!("refused: {r}")))?;
+    release::check_withdrawals(&summary, &withdrawals, &ring).map_err(Failure::refusal)?;
     ctx.print(&summary, |s| {
         format!(
             "OK: Trusted Release of {}@{} released {} by {} — stages: {} — {} checks — waivers: {} — signed by {}{}",

@@ -166,11 +166,11 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                         "alias_groups": vuln::alias_groups(&matches),
                         "matches": matches,
                     });
-                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                    super::out(&serde_json::to_string_pretty(&report).unwrap_or_default());
                 }
                 Output::Text | Output::Tsv => {
                     for m in &matches {
-                        println!("{}\t{}", m.purl, m.advisory);
+                        super::out(&format!("{}\t{}", m.purl, m.advisory));
                     }
                 }
             }

@@ -19,7 +19,8 @@ use crate::waiver::{CoveredCheck, Waiver, WaiverRequest};
 /// A random id with a prefix (`ev_…`, `wv_…`).
 pub fn new_id(prefix: &str) -> Result<String> {
     let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).map_err(|e| Error::Store(format!("no randomness from the operating system: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::internal_msg(format!("no randomness from the operating system: {e}")))?;
     Ok(format!("{prefix}_{}", hex::encode(bytes)))
 }
 
@@ -93,14 +94,10 @@ impl Check for Unavailable {
         Some(&self.binding)
     }
     fn evaluate(&self, _ctx: &crate::gate::Context<'_>) -> CheckOutput {
-        CheckOutput {
-            outcome: Outcome::Error,
-            findings: Vec::new(),
-            error: Some(format!(
-                "{} cannot run: only policy: and plugin: checks exist",
-                self.check
-            )),
-        }
+        CheckOutput::error(
+            "unknown_check",
+            format!("{} cannot run: only policy: and plugin: checks exist", self.check),
+        )
     }
 }
 

@@ -24,12 +24,8 @@ pub struct PluginCheck {
     pub host: Arc<PluginHost>,
 }
 
-fn error(message: String) -> CheckOutput {
-    CheckOutput {
-        outcome: Outcome::Error,
-        findings: Vec::new(),
-        error: Some(message),
-    }
+fn error(code: &'static str, message: String) -> CheckOutput {
+    CheckOutput::error(code, message)
 }
 
 impl Check for PluginCheck {
@@ -48,17 +44,23 @@ impl Check for PluginCheck {
 
     fn evaluate(&self, ctx: &Context<'_>) -> CheckOutput {
         let Some(plugin) = &self.plugin else {
-            return error(format!(
-                "{}: no plugin of that name is loaded (gatehouse plugin list)",
-                self.check
-            ));
+            return error(
+                "plugin_not_loaded",
+                format!(
+                    "{}: no plugin of that name is loaded (gatehouse plugin list)",
+                    self.check
+                ),
+            );
         };
         if plugin.manifest.world != World::GateCheck {
-            return error(format!(
-                "{} is a {}, not a gate check",
-                self.check,
-                plugin.manifest.world.as_str()
-            ));
+            return error(
+                "wrong_world",
+                format!(
+                    "{} is a {}, not a gate check",
+                    self.check,
+                    plugin.manifest.world.as_str()
+                ),
+            );
         }
         let call = CallContext {
             application: ctx.application.key.clone(),
@@ -101,9 +103,10 @@ impl Check for PluginCheck {
                         })
                         .collect(),
                     error: None,
+                    error_code: None,
                 }
             }
-            Err(f) => error(format!("{} {f}", self.check)),
+            Err(f) => error(f.code(), format!("{} {f}", self.check)),
         }
     }
 }
@@ -197,7 +200,10 @@ impl Gatehouse {
         let plugin = b.check.strip_prefix("plugin:").and_then(|n| self.plugins.get(n));
         let digest = plugin.as_ref().map(|p| p.digest.clone());
         let output = match plugin {
-            None => error(format!("{}: no plugin of that name is loaded", b.check)),
+            None => error(
+                "plugin_not_loaded",
+                format!("{}: no plugin of that name is loaded", b.check),
+            ),
             Some(_) if !collect => CheckOutput {
                 outcome: Outcome::Warn,
                 findings: vec![Finding {
@@ -211,6 +217,7 @@ impl Gatehouse {
                     severity: None,
                 }],
                 error: None,
+                error_code: None,
             },
             Some(p) => {
                 let call = CallContext {
@@ -233,7 +240,7 @@ impl Gatehouse {
                 };
                 match self.collect_and_store(&p, &call, version, &how) {
                     Ok(stored) => summary(&stored),
-                    Err(e) => error(format!("{} {e}", b.check)),
+                    Err(e) => error("collector_failed", format!("{} {e}", b.check)),
                 }
             }
         };
@@ -416,6 +423,7 @@ fn summary(stored: &[IngestOutcome]) -> CheckOutput {
             severity: Some("info".into()),
         }],
         error: None,
+        error_code: None,
     }
 }
 

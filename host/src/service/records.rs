@@ -38,7 +38,8 @@ fn load_key(data_dir: &Path, configured: Option<&Path>, role: &str) -> Result<Si
         Ok(pem) => keys::parse_private_key(&field, &pem),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && configured.is_none() => {
             let key = keys::generate()?;
-            let fail = |e: std::io::Error| Error::Store(format!("cannot write the {role} key {}: {e}", path.display()));
+            let fail =
+                |e: std::io::Error| Error::internal(format!("cannot write the {role} key {}", path.display()), e);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(fail)?;
             }

@@ -25,216 +25,20 @@ use serde_json::Value;
 
 pub const DB_FILE: &str = "gatehouse.db";
 
-/// Schema migrations, applied in order; `PRAGMA user_version` records how
-/// many have run. Never edit a released migration: append a new one.
+/// The schema, one migration per file (`migrations/NNNN_name.sql`), applied in
+/// order; `PRAGMA user_version` counts those applied. A released migration is
+/// never edited: a change is a new file.
 const MIGRATIONS: &[&str] = &[
-    // 1: applications, versions, lifecycles, activity log.
-    r#"
-    CREATE TABLE applications (
-        key         TEXT PRIMARY KEY,
-        project     TEXT NOT NULL,
-        criticality TEXT NOT NULL,
-        maturity    TEXT NOT NULL,
-        doc         TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX applications_project ON applications(project);
-
-    CREATE TABLE versions (
-        id             INTEGER PRIMARY KEY,
-        application    TEXT NOT NULL REFERENCES applications(key),
-        version        TEXT NOT NULL,
-        lifecycle      TEXT NOT NULL,
-        stage          TEXT,
-        release_status TEXT NOT NULL,
-        revision       INTEGER NOT NULL,
-        doc            TEXT NOT NULL,
-        UNIQUE (application, version)
-    ) STRICT;
-    CREATE INDEX versions_lifecycle_stage ON versions(lifecycle, stage);
-
-    CREATE TABLE lifecycles (
-        name TEXT PRIMARY KEY,
-        doc  TEXT NOT NULL
-    ) STRICT;
-    CREATE TABLE lifecycle_projects (
-        project   TEXT PRIMARY KEY,
-        lifecycle TEXT NOT NULL REFERENCES lifecycles(name)
-    ) STRICT;
-
-    CREATE TABLE activity (
-        seq         INTEGER PRIMARY KEY,
-        time        TEXT NOT NULL,
-        actor       TEXT NOT NULL,
-        action      TEXT NOT NULL,
-        subject     TEXT NOT NULL,
-        application TEXT,
-        version     TEXT,
-        result      TEXT NOT NULL,
-        details     TEXT NOT NULL,
-        prev_hash   TEXT NOT NULL,
-        hash        TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX activity_app ON activity(application, version);
-    CREATE INDEX activity_time ON activity(time);
-    -- Guards against accidents; the hash chain is what detects tampering.
-    CREATE TRIGGER activity_no_update BEFORE UPDATE ON activity
-        BEGIN SELECT RAISE(ABORT, 'the activity log is append-only'); END;
-    CREATE TRIGGER activity_no_delete BEFORE DELETE ON activity
-        BEGIN SELECT RAISE(ABORT, 'the activity log is append-only'); END;
-    "#,
-    // 2: trusted keys, the artifact-digest index, evidence.
-    r#"
-    CREATE TABLE trusted_keys (
-        keyid TEXT PRIMARY KEY,
-        doc   TEXT NOT NULL
-    ) STRICT;
-
-    CREATE TABLE artifact_digests (
-        sha256      TEXT NOT NULL,
-        application TEXT NOT NULL,
-        version     TEXT NOT NULL,
-        PRIMARY KEY (sha256, application, version)
-    ) STRICT;
-    INSERT OR IGNORE INTO artifact_digests (sha256, application, version)
-        SELECT json_extract(a.value, '$.sha256'), v.application, v.version
-        FROM versions v, json_each(v.doc, '$.artifacts') a;
-
-    CREATE TABLE evidence (
-        digest TEXT PRIMARY KEY,
-        doc    TEXT NOT NULL
-    ) STRICT;
-    CREATE TABLE evidence_versions (
-        digest         TEXT NOT NULL REFERENCES evidence(digest),
-        application    TEXT NOT NULL,
-        version        TEXT NOT NULL,
-        verified       INTEGER NOT NULL,
-        predicate_type TEXT,
-        added_at       TEXT NOT NULL,
-        doc            TEXT NOT NULL,
-        PRIMARY KEY (application, version, digest)
-    ) STRICT;
-    "#,
-    // 3: bearer tokens (only the SHA-256 of each secret).
-    r#"
-    CREATE TABLE tokens (
-        id   TEXT PRIMARY KEY,
-        hash TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        doc  TEXT NOT NULL
-    ) STRICT;
-    "#,
-    // 4: policy gates: bindings, uploaded policies, waivers, stored gate evaluations.
-    r#"
-    CREATE TABLE bindings (
-        id  TEXT PRIMARY KEY,
-        doc TEXT NOT NULL
-    ) STRICT;
-    CREATE TABLE policies (
-        name TEXT PRIMARY KEY,
-        doc  TEXT NOT NULL
-    ) STRICT;
-    CREATE TABLE waivers (
-        id          TEXT PRIMARY KEY,
-        application TEXT NOT NULL,
-        version     TEXT NOT NULL,
-        doc         TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX waivers_version ON waivers(application, version);
-    CREATE TABLE gate_evaluations (
-        id          TEXT PRIMARY KEY,
-        application TEXT NOT NULL,
-        version     TEXT NOT NULL,
-        created_at  TEXT NOT NULL,
-        doc         TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX gate_evaluations_version ON gate_evaluations(application, version, created_at);
-    "#,
-    // 5: Trusted Release records, the release keys that signed them, signed log checkpoints.
-    r#"
-    CREATE TABLE trusted_releases (
-        application TEXT NOT NULL,
-        version     TEXT NOT NULL,
-        digest      TEXT NOT NULL UNIQUE,
-        record      TEXT NOT NULL,
-        vsa         TEXT NOT NULL,
-        created_at  TEXT NOT NULL,
-        PRIMARY KEY (application, version)
-    ) STRICT;
-    CREATE TRIGGER trusted_releases_immutable BEFORE UPDATE ON trusted_releases
-        BEGIN SELECT RAISE(ABORT, 'trusted release records are immutable'); END;
-    CREATE TABLE release_keys (
-        keyid      TEXT PRIMARY KEY,
-        public_pem TEXT NOT NULL,
-        first_used TEXT NOT NULL
-    ) STRICT;
-    CREATE TABLE checkpoints (
-        id         INTEGER PRIMARY KEY,
-        head_seq   INTEGER NOT NULL,
-        head_hash  TEXT NOT NULL,
-        doc        TEXT NOT NULL
-    ) STRICT;
-    "#,
-    // 6: SBOM components per version, advisories, findings.
-    r#"
-    CREATE TABLE components (
-        application TEXT NOT NULL,
-        version     TEXT NOT NULL,
-        purl        TEXT NOT NULL,
-        ecosystem   TEXT,
-        name        TEXT NOT NULL,
-        pkg_version TEXT NOT NULL,
-        PRIMARY KEY (application, version, purl)
-    ) STRICT;
-    CREATE INDEX components_package ON components(ecosystem, name);
-    CREATE TABLE advisories (
-        id       TEXT PRIMARY KEY,
-        modified TEXT NOT NULL,
-        doc      TEXT NOT NULL
-    ) STRICT;
-    CREATE TABLE findings (
-        application TEXT NOT NULL,
-        version     TEXT NOT NULL,
-        purl        TEXT NOT NULL,
-        advisory    TEXT NOT NULL,
-        doc         TEXT NOT NULL,
-        PRIMARY KEY (application, version, purl, advisory)
-    ) STRICT;
-    CREATE INDEX findings_advisory ON findings(advisory);
-    "#,
-    // 7: the licences an SBOM states for each component (a JSON array).
-    r#"
-    ALTER TABLE components ADD COLUMN licenses TEXT NOT NULL DEFAULT '[]';
-    "#,
-    // 8: the head of the log after every write transaction, signed by the release key.
-    r#"
-    CREATE TABLE log_heads (
-        seq   INTEGER NOT NULL,
-        keyid TEXT NOT NULL,
-        hash  TEXT NOT NULL,
-        sig   TEXT NOT NULL,
-        PRIMARY KEY (seq, keyid)
-    ) STRICT;
-    CREATE TRIGGER log_heads_no_update BEFORE UPDATE ON log_heads
-        BEGIN SELECT RAISE(ABORT, 'signed log heads are append-only'); END;
-    CREATE TRIGGER log_heads_no_delete BEFORE DELETE ON log_heads
-        BEGIN SELECT RAISE(ABORT, 'signed log heads are append-only'); END;
-    "#,
-    // 9: signed withdrawals of Trusted Releases (written with the rollback).
-    r#"
-    CREATE TABLE withdrawals (
-        application TEXT NOT NULL,
-        version     TEXT NOT NULL,
-        envelope    TEXT NOT NULL,
-        created_at  TEXT NOT NULL,
-        PRIMARY KEY (application, version)
-    ) STRICT;
-    "#,
-    // 10: evidence is stored once per statement (what its signatures sign);
-    // the open that runs this fills the column for earlier rows.
-    r#"
-    ALTER TABLE evidence ADD COLUMN statement TEXT;
-    CREATE INDEX evidence_statement ON evidence(statement);
-    "#,
+    include_str!("migrations/0001_core.sql"),
+    include_str!("migrations/0002_evidence.sql"),
+    include_str!("migrations/0003_tokens.sql"),
+    include_str!("migrations/0004_gates.sql"),
+    include_str!("migrations/0005_records.sql"),
+    include_str!("migrations/0006_vulnerabilities.sql"),
+    include_str!("migrations/0007_licences.sql"),
+    include_str!("migrations/0008_signed_heads.sql"),
+    include_str!("migrations/0009_withdrawals.sql"),
+    include_str!("migrations/0010_evidence_statements.sql"),
 ];
 
 /// The schema version that added `evidence.statement`.
@@ -244,7 +48,7 @@ const STATEMENT_DIGESTS_SINCE: i64 = 10;
 /// event) and a pool of reader connections: in WAL mode readers see the last
 /// commit and do not wait for the writer, not even during its fsync.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     /// Signs the log head at the end of every write transaction (the release key).
@@ -270,7 +74,7 @@ impl SqliteStore {
     /// Open (creating if needed) the store under `data_dir` and migrate it.
     pub fn open(data_dir: &Path) -> Result<SqliteStore> {
         std::fs::create_dir_all(data_dir)
-            .map_err(|e| Error::Store(format!("cannot create data directory {}: {e}", data_dir.display())))?;
+            .map_err(|e| Error::internal(format!("cannot create data directory {}", data_dir.display()), e))?;
         let path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -281,7 +85,7 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         let before = migrate(&mut conn)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             path,
             head_key: None,
@@ -346,7 +150,7 @@ impl SqliteStore {
         sql: &str,
         params: P,
     ) -> Result<Vec<T>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(sql)?;
             let docs = stmt
                 .query_map(params, |r| r.get::<_, String>(0))?
@@ -356,11 +160,11 @@ impl SqliteStore {
     }
 
     /// Run a read on a reader connection (`query_only`: it cannot write).
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let idle = self
             .readers
             .lock()
-            .map_err(|_| Error::Store("store lock poisoned".into()))?
+            .map_err(|_| Error::internal_msg("store lock poisoned"))?
             .pop();
         let mut conn = match idle {
             Some(c) => c,
@@ -378,9 +182,9 @@ impl SqliteStore {
     /// Run a change on the one writer connection.
     fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self
-            .conn
+            .writer
             .lock()
-            .map_err(|_| Error::Store("store lock poisoned".into()))?;
+            .map_err(|_| Error::internal_msg("store lock poisoned"))?;
         // A request past its time limit commits nothing (its client is told so).
         crate::deadline::check().map_err(|after| Error::Timeout { after })?;
         f(&mut conn)
@@ -389,7 +193,7 @@ impl SqliteStore {
     /// Run `change` and append `event` in one immediate (write-locked) transaction.
     fn write<T>(&self, event: NewEvent, change: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<Event> {
         let mut sealed = self.write_many(vec![event], change)?;
-        sealed.pop().ok_or_else(|| Error::Store("no event sealed".into()))
+        sealed.pop().ok_or_else(|| Error::internal_msg("no event sealed"))
     }
 
     /// Run `change` and append every event, in one transaction.
@@ -428,7 +232,7 @@ fn migrate(conn: &mut Connection) -> Result<i64> {
     let current: i64 = row(&tx, "PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
-        return Err(Error::Store(format!(
+        return Err(Error::internal_msg(format!(
             "the database schema is version {current} but this gatehouse knows only up to {known}; use a newer gatehouse"
         )));
     }
@@ -694,11 +498,11 @@ fn row<T, P: rusqlite::Params>(
 }
 
 fn to_doc<T: serde::Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Store(format!("cannot encode document: {e}")))
+    serde_json::to_string(value).map_err(|e| Error::internal("cannot encode document", e))
 }
 
 fn from_doc<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Store(format!("stored {what} is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::internal(format!("stored {what} is unreadable"), e))
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -851,7 +655,7 @@ impl Store for SqliteStore {
             arg(&mut sql, " AND key > ?", a.clone());
         }
         sql.push_str(&format!(" ORDER BY key LIMIT {}", f.limit));
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             let docs = stmt
                 .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
@@ -902,7 +706,7 @@ impl Store for SqliteStore {
     }
 
     fn versions(&self, app: &str, f: &VersionFilter) -> Result<Vec<(i64, Version)>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, doc FROM versions WHERE application = ?1
                    AND (?2 IS NULL OR stage = ?2) AND (?3 IS NULL OR release_status = ?3) AND id > ?4
@@ -927,7 +731,7 @@ impl Store for SqliteStore {
     }
 
     fn has_frozen_versions(&self, app: &str) -> Result<bool> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let n: i64 = row(
                 conn,
                 "SELECT count(*) FROM versions WHERE application = ?1 AND json_extract(doc, '$.draft') = 0",
@@ -1015,7 +819,7 @@ impl Store for SqliteStore {
     }
 
     fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash, hash
                  FROM activity
@@ -1080,7 +884,7 @@ impl Store for SqliteStore {
     }
 
     fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT application, version FROM artifact_digests WHERE sha256 = ?1 ORDER BY application, version",
             )?;
@@ -1157,7 +961,7 @@ impl Store for SqliteStore {
     }
 
     fn version_evidence(&self, app: &str, version: &str, f: &EvidenceFilter) -> Result<Vec<EvidenceEntry>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT b.doc, e.doc FROM evidence_versions b JOIN evidence e ON e.digest = b.digest
                  WHERE b.application = ?1 AND b.version = ?2
@@ -1219,7 +1023,7 @@ impl Store for SqliteStore {
     }
 
     fn token_by_hash(&self, hash: &str) -> Result<Option<Token>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let doc: Option<String> =
                 row(conn, "SELECT doc FROM tokens WHERE hash = ?1", [hash], |r| r.get(0)).optional()?;
             doc.map(|d| from_doc("token", &d)).transpose()
@@ -1231,7 +1035,7 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> Result<()> {
-        self.with_conn(|conn| Ok(row(conn, "SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop)?))
+        self.with_reader(|conn| Ok(row(conn, "SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop)?))
     }
 
     fn put_binding(&self, binding: &Binding, event: NewEvent) -> Result<Event> {
@@ -1277,7 +1081,7 @@ impl Store for SqliteStore {
     }
 
     fn policies_fingerprint(&self) -> Result<String> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             Ok(row(
                 conn,
                 "SELECT count(*) || ':' || coalesce(group_concat(name || '=' || json_extract(doc, '$.digest'), ','), '')
@@ -1425,7 +1229,7 @@ impl Store for SqliteStore {
     }
 
     fn trusted_release(&self, app: &str, version: &str) -> Result<Option<(Value, Value)>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let row: Option<(String, String)> = row(
                 conn,
                 "SELECT record, vsa FROM trusted_releases WHERE application = ?1 AND version = ?2",
@@ -1439,7 +1243,7 @@ impl Store for SqliteStore {
     }
 
     fn release_keys(&self) -> Result<Vec<(String, String, String)>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt =
                 conn.prepare_cached("SELECT keyid, public_pem, first_used FROM release_keys ORDER BY first_used")?;
             let rows = stmt
@@ -1450,7 +1254,7 @@ impl Store for SqliteStore {
     }
 
     fn log_head(&self) -> Result<LogHead> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let head: Option<(i64, String)> = row(
                 conn,
                 "SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1",
@@ -1475,20 +1279,18 @@ impl Store for SqliteStore {
     }
 
     fn withdrawal(&self, app: &str, version: &str) -> Result<Option<Value>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let text: Option<String> = conn
                 .prepare_cached("SELECT envelope FROM withdrawals WHERE application = ?1 AND version = ?2")?
                 .query_row([app, version], |r| r.get(0))
                 .optional()?;
-            text.map(|t| {
-                serde_json::from_str(&t).map_err(|e| Error::Store(format!("stored withdrawal is not JSON: {e}")))
-            })
-            .transpose()
+            text.map(|t| serde_json::from_str(&t).map_err(|e| Error::internal("stored withdrawal is not JSON", e)))
+                .transpose()
         })
     }
 
     fn log_heads(&self) -> Result<Vec<crate::store::SignedHead>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached("SELECT seq, keyid, hash, sig FROM log_heads ORDER BY seq, keyid")?;
             let rows = stmt
                 .query_map([], |r| {
@@ -1522,7 +1324,7 @@ impl Store for SqliteStore {
     }
 
     fn components(&self, app: &str, version: &str) -> Result<Vec<Component>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT purl, ecosystem, name, pkg_version, licenses FROM components WHERE application = ?1 AND version = ?2 ORDER BY purl",
             )?;
@@ -1543,7 +1345,7 @@ impl Store for SqliteStore {
     }
 
     fn components_of_packages(&self, packages: &[(String, String)]) -> Result<Vec<(String, String, Component)>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT application, version, purl, ecosystem, name, pkg_version FROM components WHERE ecosystem = ?1 AND name = ?2",
             )?;
@@ -1561,7 +1363,7 @@ impl Store for SqliteStore {
     }
 
     fn advisory_modified(&self, id: &str) -> Result<Option<String>> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             Ok(row(conn, "SELECT modified FROM advisories WHERE id = ?1", [id], |r| {
                 r.get(0)
             })

@@ -1,0 +1,2 @@
+-- 7: the licences an SBOM states for each component (a JSON array).
+ALTER TABLE components ADD COLUMN licenses TEXT NOT NULL DEFAULT '[]';
