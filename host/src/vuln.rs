@@ -138,7 +138,7 @@ pub fn parse_advisory(source: &str, bytes: &[u8]) -> Result<Advisory> {
     })
 }
 
-/// The advisory's own rating, else the worst CVSS v3 base score among its vectors.
+/// The advisory's own rating, else the worst CVSS v3/v4 base score among its vectors.
 fn severity(doc: &Value) -> Option<String> {
     if let Some(s) = doc.pointer("/database_specific/severity").and_then(Value::as_str) {
         let s = s.to_ascii_lowercase();
@@ -152,7 +152,7 @@ fn severity(doc: &Value) -> Option<String> {
         .into_iter()
         .flatten()
         .filter_map(|s| s.get("score").and_then(Value::as_str))
-        .filter_map(cvss3_base_score);
+        .filter_map(cvss_base_score);
     let best = scores.fold(None::<f64>, |acc, s| Some(acc.map_or(s, |a| a.max(s))))?;
     Some(
         match best {
@@ -166,71 +166,17 @@ fn severity(doc: &Value) -> Option<String> {
     )
 }
 
-/// The CVSS v3.x base score of a vector such as `CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H`.
-pub fn cvss3_base_score(vector: &str) -> Option<f64> {
-    if !vector.starts_with("CVSS:3") {
-        return None;
-    }
-    let m: BTreeMap<&str, &str> = vector.split('/').skip(1).filter_map(|p| p.split_once(':')).collect();
-    let changed = *m.get("S")? == "C";
-    let av = match *m.get("AV")? {
-        "N" => 0.85,
-        "A" => 0.62,
-        "L" => 0.55,
-        "P" => 0.2,
-        _ => return None,
-    };
-    let ac = match *m.get("AC")? {
-        "L" => 0.77,
-        "H" => 0.44,
-        _ => return None,
-    };
-    let pr = match (*m.get("PR")?, changed) {
-        ("N", _) => 0.85,
-        ("L", false) => 0.62,
-        ("L", true) => 0.68,
-        ("H", false) => 0.27,
-        ("H", true) => 0.5,
-        _ => return None,
-    };
-    let ui = match *m.get("UI")? {
-        "N" => 0.85,
-        "R" => 0.62,
-        _ => return None,
-    };
-    let cia = |k: &str| -> Option<f64> {
-        Some(match *m.get(k)? {
-            "H" => 0.56,
-            "L" => 0.22,
-            "N" => 0.0,
-            _ => return None,
-        })
-    };
-    let iss = 1.0 - (1.0 - cia("C")?) * (1.0 - cia("I")?) * (1.0 - cia("A")?);
-    let impact = if changed {
-        7.52 * (iss - 0.029) - 3.25 * (iss - 0.02).powi(15)
-    } else {
-        6.42 * iss
-    };
-    let exploitability = 8.22 * av * ac * pr * ui;
-    if impact <= 0.0 {
-        return Some(0.0);
-    }
-    let raw = if changed {
-        (1.08 * (impact + exploitability)).min(10.0)
-    } else {
-        (impact + exploitability).min(10.0)
-    };
-    Some(roundup(raw))
-}
-
-/// CVSS v3.1 Roundup: the smallest one-decimal number not below `x`.
-fn roundup(x: f64) -> f64 {
-    let int = (x * 100_000.0).round() as i64;
-    if int % 10_000 == 0 {
-        int as f64 / 100_000.0
-    } else {
-        ((int / 10_000) + 1) as f64 / 10.0
+/// The CVSS base score of a v3.0, v3.1 or v4.0 vector such as
+/// `CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H`, scored by RustSec's `cvss`
+/// crate (v3.0 and v3.1 round as their own specifications say). None for a
+/// v2 vector, a malformed one, or a v3 vector missing a base metric.
+pub fn cvss_base_score(vector: &str) -> Option<f64> {
+    const V3_BASE_METRICS: usize = 8;
+    let parsed: cvss::Cvss = vector.parse().ok()?;
+    match &parsed {
+        cvss::Cvss::CvssV30(v) | cvss::Cvss::CvssV31(v) if v.metrics().count() < V3_BASE_METRICS => None,
+        cvss::Cvss::CvssV30(_) | cvss::Cvss::CvssV31(_) | cvss::Cvss::CvssV40(_) => Some(parsed.score()),
+        _ => None,
     }
 }
 
@@ -813,17 +759,25 @@ mod tests {
     #[test]
     fn cvss_scores() {
         assert_eq!(
-            cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
+            cvss_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"),
             Some(9.8)
         );
         assert_eq!(
-            cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"),
+            cvss_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"),
             Some(6.1)
         );
         assert_eq!(
-            cvss3_base_score("CVSS:3.0/AV:L/AC:H/PR:H/UI:R/S:U/C:N/I:N/A:N"),
+            cvss_base_score("CVSS:3.0/AV:L/AC:H/PR:H/UI:R/S:U/C:N/I:N/A:N"),
             Some(0.0)
         );
-        assert_eq!(cvss3_base_score("CVSS:2.0/AV:N"), None);
+        // CVSS v4.0 (FIRST's calculator gives 9.3 for this vector).
+        assert_eq!(
+            cvss_base_score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"),
+            Some(9.3)
+        );
+        assert_eq!(cvss_base_score("CVSS:2.0/AV:N"), None);
+        assert_eq!(cvss_base_score("AV:N/AC:L/Au:N/C:P/I:P/A:P"), None, "v2 is not scored");
+        assert_eq!(cvss_base_score("CVSS:3.1/AV:N/AC:L"), None, "base metrics missing");
+        assert_eq!(cvss_base_score("CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"), None);
     }
 }

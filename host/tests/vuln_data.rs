@@ -179,3 +179,13 @@ fn a_zip_dump_loads_like_a_directory_and_alias_twins_group() {
         "{groups:?}"
     );
 }
+
+#[test]
+fn an_advisory_rated_only_by_a_cvss_v4_vector_has_a_severity() {
+    // RUSTSEC-2026-0009 carries one CVSS:4.0 vector and no rating of its own;
+    // a v3-only scorer left it unrated, so no severity-based policy saw it.
+    let path = Path::new(DATA).join("osv/rustsec/RUSTSEC-2026-0009.json");
+    let a = vuln::parse_advisory("RUSTSEC-2026-0009.json", &std::fs::read(path).unwrap()).unwrap();
+    let score = vuln::cvss_base_score("CVSS:4.0/AV:N/AC:H/AT:N/PR:L/UI:A/VC:N/VI:N/VA:H/SC:N/SI:N/SA:H").unwrap();
+    assert_eq!(a.severity.as_deref(), Some("medium"), "score {score}");
+}
