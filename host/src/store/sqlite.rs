@@ -538,6 +538,26 @@ fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Event, Option<String
     ))
 }
 
+/// An insert whose unique key may already be taken: that becomes the
+/// conflict `taken` describes; any other failure stays a store error.
+fn unless_taken(inserted: rusqlite::Result<usize>, taken: impl FnOnce() -> Error) -> Result<()> {
+    match inserted {
+        Err(e) if is_unique_violation(&e) => Err(taken()),
+        other => other.map(drop).map_err(Error::from),
+    }
+}
+
+/// An update or delete of one row by its key: none changed means not found.
+fn one_row(changed: usize, kind: &'static str, id: &str) -> Result<()> {
+    if changed == 0 {
+        return Err(Error::NotFound {
+            kind,
+            id: id.to_string(),
+        });
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     fn create_application(&self, app: &Application, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
@@ -552,12 +572,9 @@ impl Store for SqliteStore {
                     to_doc(app)?
                 ],
             );
-            match inserted {
-                Err(e) if is_unique_violation(&e) => {
-                    Err(Error::conflict(format!("application {:?} already exists", app.key)))
-                }
-                other => other.map(drop).map_err(Error::from),
-            }
+            unless_taken(inserted, || {
+                Error::conflict(format!("application {:?} already exists", app.key))
+            })
         })
     }
 
@@ -574,13 +591,7 @@ impl Store for SqliteStore {
                     to_doc(app)?
                 ],
             )?;
-            if n == 0 {
-                return Err(Error::NotFound {
-                    kind: "application",
-                    id: app.key.clone(),
-                });
-            }
-            Ok(())
+            one_row(n, "application", &app.key)
         })
     }
 
@@ -596,13 +607,7 @@ impl Store for SqliteStore {
             exec(tx, "DELETE FROM components WHERE application = ?1", [key])?;
             exec(tx, "DELETE FROM findings WHERE application = ?1", [key])?;
             let n = exec(tx, "DELETE FROM applications WHERE key = ?1", [key])?;
-            if n == 0 {
-                return Err(Error::NotFound {
-                    kind: "application",
-                    id: key.to_string(),
-                });
-            }
-            Ok(())
+            one_row(n, "application", key)
         })
     }
 
@@ -680,13 +685,12 @@ impl Store for SqliteStore {
                     to_doc(v)?
                 ],
             );
-            match inserted {
-                Err(e) if is_unique_violation(&e) => Err(Error::conflict(format!(
+            unless_taken(inserted, || {
+                Error::conflict(format!(
                     "version {} of application {:?} already exists",
                     v.version, v.application
-                ))),
-                other => other.map(drop).map_err(Error::from),
-            }?;
+                ))
+            })?;
             index_artifacts(tx, v)
         })
     }
@@ -860,16 +864,16 @@ impl Store for SqliteStore {
             } else {
                 "INSERT INTO trusted_keys (keyid, doc) VALUES (?1, ?2)"
             };
-            match exec(tx, sql, params![key.keyid, to_doc(key)?]) {
-                Err(e) if is_unique_violation(&e) => Err(Error::conflict(format!(
-                    "key {} is already trusted (as {:?})",
-                    key.keyid,
-                    row(tx, "SELECT json_extract(doc, '$.name') FROM trusted_keys WHERE keyid = ?1", [&key.keyid], |r| r
-                        .get::<_, String>(0))
-                        .unwrap_or_default()
-                ))),
-                other => other.map(drop).map_err(Error::from),
-            }
+            unless_taken(exec(tx, sql, params![key.keyid, to_doc(key)?]), || {
+                let name = row(
+                    tx,
+                    "SELECT json_extract(doc, '$.name') FROM trusted_keys WHERE keyid = ?1",
+                    [&key.keyid],
+                    |r| r.get::<_, String>(0),
+                )
+                .unwrap_or_default();
+                Error::conflict(format!("key {} is already trusted (as {name:?})", key.keyid))
+            })
         })
     }
 
@@ -1012,13 +1016,7 @@ impl Store for SqliteStore {
                 "UPDATE tokens SET doc = ?2 WHERE id = ?1",
                 params![token.id, to_doc(token)?],
             )?;
-            if n == 0 {
-                return Err(Error::NotFound {
-                    kind: "token",
-                    id: token.id.clone(),
-                });
-            }
-            Ok(())
+            one_row(n, "token", &token.id)
         })
     }
 
@@ -1180,14 +1178,11 @@ impl Store for SqliteStore {
                     "INSERT INTO trusted_releases (application, version, digest, record, vsa, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![application, version, r.digest, r.record.to_string(), r.vsa.to_string(), r.checkpoint.time],
                 );
-                match inserted {
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(Error::conflict(format!(
-                            "{application}@{version} already has a Trusted Release record; records are immutable (create a new version)"
-                        )));
-                    }
-                    other => other.map(drop)?,
-                }
+                unless_taken(inserted, || {
+                    Error::conflict(format!(
+                        "{application}@{version} already has a Trusted Release record; records are immutable (create a new version)"
+                    ))
+                })?;
                 exec(
                     tx,
                     "INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)",
