@@ -5,7 +5,6 @@
 
 pub mod intake;
 pub mod routes;
-pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

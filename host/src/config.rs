@@ -345,7 +345,7 @@ impl ConfigFile {
         let webhook = self
             .webhook_url
             .as_deref()
-            .map(|u| crate::api::webhook::Webhook::parse("webhook_url", u))
+            .map(|u| crate::notify::Webhook::parse("webhook_url", u))
             .transpose()?;
         if let Some(dir) = &self.plugin_dir
             && !dir.is_dir()

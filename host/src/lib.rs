@@ -22,6 +22,7 @@ pub mod gate;
 pub mod keys;
 pub mod lifecycle;
 pub mod metrics;
+pub mod notify;
 pub mod plugin;
 pub mod policy;
 pub mod release;

@@ -94,7 +94,7 @@ pub struct GateSettings {
     pub bindings: Vec<crate::binding::Binding>,
     pub limits: crate::policy::Limits,
     /// Where to POST when a trusted release becomes affected by an advisory.
-    pub webhook: Option<crate::api::webhook::Webhook>,
+    pub webhook: Option<crate::notify::Webhook>,
     /// The release key (PKCS#8 PEM). Default: DATA_DIR/keys/release.ed25519.priv.pem,
     /// generated on first start.
     pub release_key: Option<std::path::PathBuf>,

@@ -255,7 +255,7 @@ impl Gatehouse {
                 if let Some(hook) = &self.settings.webhook {
                     let body = json!({ "event": "trusted_release_affected", "application": f.application, "version": f.version,
                                        "purl": f.purl, "advisory": f.advisory, "aliases": f.aliases, "severity": f.severity });
-                    crate::api::webhook::deliver(hook, &body);
+                    crate::notify::deliver(hook, &body);
                 }
             }
         }

@@ -1,5 +1,5 @@
-//! Outbound notifications: a JSON POST to the configured webhook, off the
-//! request path. A fixed pool of delivery threads takes notifications from a
+//! Outbound notifications, owned by the service (not the API): a JSON POST
+//! to the configured webhook, off the request path. A fixed pool of delivery threads takes notifications from a
 //! bounded queue; each delivery (its retries included) ends by a deadline
 //! that no receiver can stretch, not even one dripping a byte at a time.
 
