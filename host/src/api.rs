@@ -338,8 +338,8 @@ pub fn error_object(e: &Error) -> serde_json::Map<String, Value> {
         Error::TooLarge { limit } => {
             body.insert("limit".into(), json!(limit));
         }
-        Error::Blocked { verdicts } => {
-            body.insert("gates".into(), json!(verdicts));
+        Error::Blocked { gates, .. } => {
+            body.insert("gates".into(), gates.clone());
         }
         Error::Withdrawn { withdrawal, .. } => {
             body.insert("withdrawal".into(), json!(withdrawal));

@@ -147,7 +147,7 @@ pub struct Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let gates = match &e {
-            Error::Blocked { verdicts } => verdicts.clone(),
+            Error::Blocked { gates, .. } => serde_json::from_value(gates.clone()).unwrap_or_default(),
             _ => Vec::new(),
         };
         Failure {

@@ -1,7 +1,7 @@
 //! The one error type of the domain: every refusal names the field, the value
 //! and what was expected, so both the API and the CLI can explain it as is.
-
-use crate::gate::GateVerdict;
+//! A leaf: it names no domain type (a blocked transition carries its
+//! verdicts as the JSON the API serves).
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -43,9 +43,15 @@ pub enum Error {
     /// A well-formed request that the current state refuses (HTTP 409, exit 1).
     #[error("conflict: {reason}")]
     Conflict { reason: String },
-    /// A gate blocked the transition (HTTP 409, exit 1); the verdicts explain why.
-    #[error("blocked by {} gate(s): {}", .verdicts.iter().filter(|v| v.blocked()).count(), summary(.verdicts))]
-    Blocked { verdicts: Vec<GateVerdict> },
+    /// A gate blocked the transition (HTTP 409, exit 1): the service returns
+    /// that as an outcome; the API and CLI answer with this. `gates` holds
+    /// every verdict as served (see `gate::blocked`).
+    #[error("blocked by {blocked} gate(s): {summary}")]
+    Blocked {
+        blocked: usize,
+        summary: String,
+        gates: serde_json::Value,
+    },
     /// The Trusted Release was withdrawn by a rollback (HTTP 410); the signed
     /// withdrawal goes with the answer.
     #[error("the Trusted Release of {app}@{version} was withdrawn by a rollback; see its withdrawal")]
@@ -66,15 +72,6 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
-}
-
-fn summary(verdicts: &[GateVerdict]) -> String {
-    verdicts
-        .iter()
-        .filter(|v| v.blocked())
-        .map(|v| v.explain())
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 impl Error {
@@ -308,7 +305,12 @@ mod tests {
 
     #[test]
     fn a_policy_no_and_an_outage_exit_differently() {
-        assert_eq!(Error::Blocked { verdicts: Vec::new() }.kind().exit_code(), EXIT_REFUSED);
+        let blocked = Error::Blocked {
+            blocked: 1,
+            summary: String::new(),
+            gates: serde_json::Value::Null,
+        };
+        assert_eq!(blocked.kind().exit_code(), EXIT_REFUSED);
         assert_eq!(Error::internal_msg("disk").kind().exit_code(), EXIT_UNDECIDED);
         assert_eq!(Error::invalid("name", "", "a name").kind().exit_code(), EXIT_USAGE);
         assert_eq!(Kind::from_status(502).exit_code(), EXIT_UNDECIDED);

@@ -272,6 +272,21 @@ impl Decision {
     }
 }
 
+/// The refusal a real (not dry-run) transition that was blocked answers
+/// with: HTTP 409 `blocked` with every verdict, exit code 1.
+pub fn blocked(verdicts: &[GateVerdict]) -> crate::error::Error {
+    let explained: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.blocked())
+        .map(GateVerdict::explain)
+        .collect();
+    crate::error::Error::Blocked {
+        blocked: explained.len(),
+        summary: explained.join("; "),
+        gates: serde_json::to_value(verdicts).unwrap_or_default(),
+    }
+}
+
 impl GateVerdict {
     pub fn blocked(&self) -> bool {
         self.decision == Decision::Blocked

@@ -449,9 +449,8 @@ impl Gatehouse {
                 None,
                 event,
             )?;
-            return Err(Error::Blocked {
-                verdicts: outcome.gates,
-            });
+            // Blocked is an outcome: the caller (API, CLI) says so as a refusal.
+            return Ok(outcome);
         }
         let warned = outcome.gates.iter().any(|g| g.decision == Decision::PassedWithWarnings);
         let result = if warned {

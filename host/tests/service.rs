@@ -147,13 +147,14 @@ fn a_blocking_gate_stops_the_move_and_the_refusal_is_logged() {
     assert!(!dry.allowed && dry.dry_run);
     let before = all_events(&gh).len();
 
-    let err = gh.promote("rm", "payments", "1.0.0", promote("qa")).unwrap_err();
-    let Error::Blocked { verdicts } = &err else {
-        panic!("expected blocked, got {err}")
-    };
+    // A block is an outcome of the service, and a refusal for its callers.
+    let o = gh.promote("rm", "payments", "1.0.0", promote("qa")).unwrap();
+    assert!(!o.allowed && !o.dry_run);
     // Every check is reported, not only the first failure.
-    let entry = verdicts.iter().find(|v| v.gate.stage == "qa").unwrap();
+    let entry = o.gates.iter().find(|v| v.gate.stage == "qa").unwrap();
     assert_eq!(entry.checks.len(), 3);
+    let err = gatehouse::gate::blocked(&o.gates);
+    assert!(matches!(err, Error::Blocked { blocked: 1, .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains("needs-tests") && text.contains("broken-policy"), "{text}");
 

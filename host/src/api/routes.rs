@@ -542,19 +542,29 @@ fn update_version(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     ok(json!(gh.update_version(r.actor, p(r, 0), p(r, 1), patch)?))
 }
 
+/// A transition's answer: 200 with the outcome, or — for a real one the
+/// gates blocked (recorded already) — 409 `blocked` with every verdict. A
+/// dry run that would block is a 200 that says so.
+fn transition_answer(o: crate::service::TransitionOutcome) -> Reply {
+    if !o.allowed && !o.dry_run {
+        return Err(crate::gate::blocked(&o.gates));
+    }
+    ok(json!(o))
+}
+
 fn promote(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     let req: PromoteRequest = parse_json_bytes("promotion request", r.body)?;
-    ok(json!(gh.promote(r.actor, p(r, 0), p(r, 1), req)?))
+    transition_answer(gh.promote(r.actor, p(r, 0), p(r, 1), req)?)
 }
 
 fn release(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     let req: ReleaseRequest = body_or_default("release request", r.body)?;
-    ok(json!(gh.release(r.actor, p(r, 0), p(r, 1), req)?))
+    transition_answer(gh.release(r.actor, p(r, 0), p(r, 1), req)?)
 }
 
 fn rollback(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     let req: RollbackRequest = parse_json_bytes("rollback request", r.body)?;
-    ok(json!(gh.rollback(r.actor, p(r, 0), p(r, 1), req)?))
+    transition_answer(gh.rollback(r.actor, p(r, 0), p(r, 1), req)?)
 }
 
 fn timeline(gh: &Gatehouse, r: &Req<'_>) -> Reply {
