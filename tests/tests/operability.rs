@@ -383,10 +383,11 @@ fn schemathesis_finds_no_server_error_and_no_undocumented_response() {
             &format!("{}/v1/openapi.json", server.url()),
         ])
         .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-        ])
+        // Every check but positive_data_acceptance: the hand-written document
+        // still lacks some constraints the server enforces (patterns,
+        // lengths), so some schema-valid requests are refused; that goes
+        // with generating the document from the types.
+        .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
         // Revoking tokens would revoke the fuzzer's own credentials.
         .args(["--exclude-operation-id", "revokeToken"])
         .args(["--max-examples", "25", "--seed", "20261126", "--request-timeout", "20"])
