@@ -433,13 +433,22 @@ impl Query {
     }
 }
 
+/// Percent-decode a path segment or query value, refusing what is not valid:
+/// a `%` without two hex digits, or bytes that are not UTF-8 (400 naming
+/// the text). Hand-written on purpose: `form_urlencoded`/`percent-encoding`
+/// decode leniently (a stray `%zz` is kept as is, bad UTF-8 becomes U+FFFD),
+/// so a mangled identifier would reach the store as another string.
 pub fn percent_decode(s: &str) -> Result<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            // Two hex digits, nothing else (from_str_radix alone takes "+f").
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+                .and_then(|h| std::str::from_utf8(h).ok());
             match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 Some(v) => {
                     out.push(v);
@@ -464,6 +473,8 @@ mod tests {
         assert_eq!(percent_decode("1.0.0%2Bbuild").unwrap(), "1.0.0+build");
         assert!(percent_decode("%zz").is_err());
         assert!(percent_decode("%").is_err());
+        assert!(percent_decode("%+f").is_err(), "a sign is not a hex digit");
+        assert!(percent_decode("%ff").is_err(), "not UTF-8");
         let q = Query::parse("label=team%3Dpay&limit=5&owner=a+b").unwrap();
         assert_eq!(q.get("label").as_deref(), Some("team=pay"));
         assert_eq!(q.get("owner").as_deref(), Some("a b"));
