@@ -334,23 +334,24 @@ fn invented_methods_do_not_grow_the_metrics() {
 /// A gate whose plugin runs far longer than the drain timeout: SIGTERM still
 /// ends the process within the drain timeout (the running gate is abandoned;
 /// its promotion never commits).
-#[test]
-fn sigterm_ends_within_the_drain_timeout_while_a_gate_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let plugins = dir.path().join("plugins");
+/// A sidecar on DIR/data with one plugin in DIR/plugins: the test guest
+/// `guest` (a file of the build's wasm directory), pinned by its digest, under
+/// a manifest of `head` (name, world) and `rest` (config, capabilities); a
+/// drain timeout of 1 s.
+fn serve_with_plugin(dir: &std::path::Path, guest: &str, head: &str, rest: &str) -> Server {
+    let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    let wasm = plugins.join("hostile.wasm");
-    std::fs::copy(gatehouse_e2e::wasm_dir().join("hostile.wasm"), &wasm).unwrap();
+    let wasm = plugins.join(guest);
+    std::fs::copy(gatehouse_e2e::wasm_dir().join(guest), &wasm).unwrap();
     std::fs::write(
-        plugins.join("slow.toml"),
+        plugins.join("plugin.toml"),
         format!(
-            "name = \"slow\"\nversion = \"0.1.0\"\nworld = \"gate-check\"\nwasm = \"hostile.wasm\"\nsha256 = \"{}\"\n[config]\nmode = \"loop\"\n[capabilities]\ntimeout_ms = 20000\n",
+            "{head}\nversion = \"0.1.0\"\nwasm = \"{guest}\"\nsha256 = \"{}\"\n{rest}",
             gatehouse_e2e::sha256_file(&wasm)
         ),
     )
     .unwrap();
-    let config = dir.path().join("gatehouse.toml");
+    let config = dir.join("gatehouse.toml");
     std::fs::write(
         &config,
         format!(
@@ -359,7 +360,18 @@ fn sigterm_ends_within_the_drain_timeout_while_a_gate_runs() {
         ),
     )
     .unwrap();
-    let mut server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    Server::start_with(&dir.join("data"), &["--config", config.to_str().unwrap()])
+}
+
+#[test]
+fn sigterm_ends_within_the_drain_timeout_while_a_gate_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_with_plugin(
+        dir.path(),
+        "hostile.wasm",
+        "name = \"slow\"\nworld = \"gate-check\"",
+        "[config]\nmode = \"loop\"\n[capabilities]\ntimeout_ms = 20000\n",
+    );
     gatehouse_e2e::seed(&server, "shop", "1.0.0");
     let (s, r) = gatehouse_e2e::put_binding(&server, "slow", "plugin:slow", "dev", json!({}));
     assert_eq!(s, 200, "{r}");
@@ -382,7 +394,7 @@ fn sigterm_ends_within_the_drain_timeout_while_a_gate_runs() {
         "{answer:?}"
     );
     // The abandoned promotion never committed.
-    let server = Server::start(&data);
+    let server = Server::start(&dir.path().join("data"));
     let (s, v) = server.get("/v1/applications/shop/versions/1.0.0");
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["stage"], Value::Null, "{v}");
@@ -393,29 +405,12 @@ fn sigterm_ends_within_the_drain_timeout_while_a_gate_runs() {
 #[test]
 fn a_flooding_collector_is_refused_whole_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let plugins = dir.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    let wasm = plugins.join("hostile-collector.wasm");
-    std::fs::copy(gatehouse_e2e::wasm_dir().join("hostile_collector.wasm"), &wasm).unwrap();
-    std::fs::write(
-        plugins.join("flood.toml"),
-        format!(
-            "name = \"flood\"\nversion = \"0.1.0\"\nworld = \"collector\"\nwasm = \"hostile-collector.wasm\"\nsha256 = \"{}\"\n[capabilities]\nmax_memory_bytes = 268435456\nmax_output_bytes = 16777216\ntimeout_ms = 20000\npredicate_types = [\"https://in-toto.io/attestation/test-result/v0.1\"]\n",
-            gatehouse_e2e::sha256_file(&wasm)
-        ),
-    )
-    .unwrap();
-    let config = dir.path().join("gatehouse.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "plugin_dir = {:?}\ndrain_timeout_ms = 1000\n",
-            plugins.display().to_string()
-        ),
-    )
-    .unwrap();
-    let mut server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let mut server = serve_with_plugin(
+        dir.path(),
+        "hostile_collector.wasm",
+        "name = \"flood\"\nworld = \"collector\"",
+        "[capabilities]\nmax_memory_bytes = 268435456\nmax_output_bytes = 16777216\ntimeout_ms = 20000\npredicate_types = [\"https://in-toto.io/attestation/test-result/v0.1\"]\n",
+    );
     gatehouse_e2e::seed(&server, "shop", "1.0.0");
     let addr = server.addr;
     let token = server.token("tester");
