@@ -115,11 +115,6 @@ impl Error {
         Error::Conflict { reason: reason.into() }
     }
 
-    /// True when the caller's input is at fault (usage error, exit code 2).
-    pub fn is_usage(&self) -> bool {
-        self.kind().exit_code() == EXIT_USAGE
-    }
-
     /// The one classification of this error: its machine code, HTTP status
     /// and exit code all follow from it.
     pub fn kind(&self) -> Kind {

@@ -62,16 +62,16 @@ impl Client {
                     query,
                     body: Bytes::from(body),
                 };
-                let (status, body) = match api::routes::call_local(gh, &call, actor) {
-                    Ok((status, Body::Json(v))) => (status, v),
-                    Ok((status, Body::Text(t, _))) => (status, Value::String(t)),
-                    // In-process the operator sees every detail, internal ones too.
+                Ok(match api::routes::call_local(gh, &call, actor) {
+                    Ok((status, Body::Json(v))) => (status.as_u16(), v),
+                    Ok((status, Body::Text(t, _))) => (status.as_u16(), Value::String(t)),
+                    // In-process the operator sees every detail, internal ones too
+                    // (and the server log is not involved).
                     Err(e) => (
-                        api::error_status(&e).0,
+                        e.kind().http_status(),
                         serde_json::json!({ "error": api::error_object(&e) }),
                     ),
-                };
-                Ok((status.as_u16(), body))
+                })
             }
             Client::Remote { authority, token } => http(authority, token.as_deref(), &method, path, &query, &body),
         }
