@@ -6,6 +6,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(dir) = tempfile::tempdir() else { return };
     let path = dir.path().join("dump.zip");
     if std::fs::write(&path, data).is_ok() {
-        let _ = gatehouse::vuln::load_path(&path);
+        let _ = gatehouse::feed::load_path(&path);
     }
 });

@@ -14,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse::plugin::{self, CallContext, PluginHost, PluginSettings, WarmCheck};
 
 fn host_with_guest(dir: &std::path::Path) -> Arc<PluginHost> {
-    let wasm = std::path::Path::new(plugin::GUEST_WASM_DIR).join("hostile.wasm");
+    let wasm = gatehouse_test_artifacts::component("hostile");
     let bytes = std::fs::read(&wasm).expect("the build puts the test guest here");
     std::fs::write(dir.join("guest.wasm"), &bytes).expect("copy guest");
     std::fs::write(

@@ -26,7 +26,7 @@ fn renamed(a: &Advisory, k: usize) -> Advisory {
 }
 
 fn benches(c: &mut Criterion) {
-    let real: Vec<Advisory> = vuln::load_path(&Path::new(DATA).join("osv"))
+    let real: Vec<Advisory> = gatehouse::feed::load_path(&Path::new(DATA).join("osv"))
         .expect("advisories")
         .advisories;
     let copies = 50_000 / real.len() + 1;

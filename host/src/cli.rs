@@ -59,6 +59,10 @@ pub struct Cli {
     /// Bearer token for --server.
     #[arg(long, global = true, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// With an https:// --server: trust only the CA certificates in this PEM
+    /// file instead of the system's roots (as curl's --cacert).
+    #[arg(long, global = true, env = "GATEHOUSE_CACERT")]
+    cacert: Option<PathBuf>,
     /// Who is acting on a local data directory, recorded in the activity log
     /// (default local:$USER). With --server the token's name is the actor.
     #[arg(long, global = true, env = "GATEHOUSE_ACTOR")]
@@ -317,6 +321,7 @@ fn run(cli: Cli, config: Config) -> CmdResult {
         output: cli.output,
         server: cli.server,
         token: cli.token,
+        cacert: cli.cacert,
         config,
     };
     match cli.command {
@@ -355,6 +360,7 @@ pub struct Ctx {
     pub output: Output,
     pub server: Option<String>,
     pub token: Option<String>,
+    pub cacert: Option<PathBuf>,
     pub config: Config,
 }
 
@@ -362,7 +368,7 @@ impl Ctx {
     /// The API, remote or in-process.
     fn client(&self) -> Result<Client, Failure> {
         match &self.server {
-            Some(url) => Client::remote(url, self.token.clone()),
+            Some(url) => Client::remote(url, self.token.clone(), self.cacert.clone()),
             None => Client::local(&self.config, &self.actor),
         }
     }

@@ -2,38 +2,29 @@
 //! application version; it climbs a lifecycle only through policy gates; every
 //! change is recorded in a hash-chained activity log.
 //!
-//! Modules follow the domain: [`app`], [`version`], [`lifecycle`] (the state
-//! machine), [`gate`] (the pure gate engine), [`audit`] (the activity log),
-//! [`service`] (the use cases), [`store`] (the only module that speaks SQL),
-//! [`api`] (the only module that speaks HTTP) and [`cli`].
+//! The binary's crate: [`service`] (the use cases), [`api`] (the only module
+//! that speaks HTTP), [`cli`] and [`config`]. What it builds on lives in crates
+//! of its own, re-exported here under their domain names: the pure core
+//! (`gatehouse-core`: [`app`], [`version`], [`lifecycle`], [`gate`], [`audit`],
+//! …), the policy engine ([`policy`], regorus), the plugin runtime
+//! ([`plugin`], wasmtime) and the store ([`store`], SQLite).
 
-pub mod access;
 pub mod api;
-pub mod app;
-pub mod audit;
-pub mod binding;
 pub mod cli;
 pub mod config;
-pub mod deadline;
-pub mod document;
-pub mod error;
-pub mod evidence;
-pub mod gate;
-pub mod keys;
-pub mod lifecycle;
+pub mod feed;
 pub mod metrics;
 pub mod notify;
-pub mod plugin;
-pub mod policy;
-pub mod release;
-pub mod sbom;
 pub mod service;
-pub mod store;
-pub mod text;
-pub mod time;
-pub mod version;
-pub mod vuln;
-pub mod waiver;
+
+pub use gatehouse_core::{
+    access, app, audit, binding, document, error, evidence, gate, keys, lifecycle, release, sbom, text, time, version,
+    vuln, waiver,
+};
+pub use gatehouse_plugin as plugin;
+pub use gatehouse_policy as policy;
+pub use gatehouse_store as store;
+pub use gatehouse_store::deadline;
 
 pub use error::{Error, Result};
 pub use service::Gatehouse;

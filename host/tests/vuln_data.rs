@@ -11,7 +11,7 @@ use gatehouse::vuln::{self, Index};
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/shared");
 
 fn index() -> Index {
-    let loaded = vuln::load_path(&Path::new(DATA).join("osv")).unwrap();
+    let loaded = gatehouse::feed::load_path(&Path::new(DATA).join("osv")).unwrap();
     assert!(loaded.advisories.len() > 200, "{}", loaded.advisories.len());
     Index::new(loaded.advisories)
 }
@@ -128,7 +128,7 @@ fn a_bad_advisory_is_reported_and_the_rest_still_load() {
     .unwrap();
     std::fs::write(dir.path().join("broken.json"), "{ not json").unwrap();
     std::fs::write(dir.path().join("noid.json"), r#"{"modified": "2020-01-01T00:00:00Z"}"#).unwrap();
-    let loaded = vuln::load_path(dir.path()).unwrap();
+    let loaded = gatehouse::feed::load_path(dir.path()).unwrap();
     assert_eq!(loaded.advisories.len(), 1);
     assert_eq!(loaded.rejected.len(), 2);
     assert!(
@@ -167,7 +167,7 @@ fn a_zip_dump_loads_like_a_directory_and_alias_twins_group() {
     zip.start_file("README.txt", options).unwrap();
     zip.write_all(b"not an advisory").unwrap();
     zip.finish().unwrap();
-    let loaded = vuln::load_path(&zip_path).unwrap();
+    let loaded = gatehouse::feed::load_path(&zip_path).unwrap();
     assert_eq!(loaded.advisories.len(), 3);
     assert!(loaded.rejected.is_empty());
     let index = Index::new(loaded.advisories);

@@ -28,7 +28,17 @@ pub fn gatehouse_bin() -> PathBuf {
                 )
             });
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repository root");
-            let sources = ["host/src", "host/build.rs", "host/Cargo.toml", "policies", "wit"];
+            let sources = [
+                "host/src",
+                "host/Cargo.toml",
+                "host/core",
+                "host/policy",
+                "host/plugin",
+                "host/store",
+                "host/build-support",
+                "policies",
+                "wit",
+            ];
             if let Some((newest, path)) = sources.iter().filter_map(|s| newest_file(&root.join(s))).max()
                 && newest > built
             {
@@ -69,9 +79,10 @@ pub fn target_dir() -> PathBuf {
         .expect("target directory")
 }
 
-/// Where the build put the plugin components, test-only guests included.
+/// Where the test-artifacts crate built the plugin components, test-only
+/// guests included.
 pub fn wasm_dir() -> PathBuf {
-    target_dir().join("wasm-plugins").join("wasm32-wasip2").join("plugin")
+    PathBuf::from(gatehouse_test_artifacts::WASM_DIR)
 }
 
 /// One compilation cache for every test's plugins: each component is compiled
@@ -217,18 +228,21 @@ pub fn try_request(
     body: Option<&[u8]>,
     token: Option<&str>,
 ) -> std::io::Result<(u16, Value)> {
-    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n"));
-    let raw = raw_request(addr, method, path, body, auth.as_deref().unwrap_or(""))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no HTTP head in {text:?}")))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))?;
-    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+    let method = gatehouse_http::Method::from_bytes(method.as_bytes()).map_err(std::io::Error::other)?;
+    let origin = gatehouse_http::Origin::parse(&format!("http://{addr}")).map_err(std::io::Error::other)?;
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let client = gatehouse_http::Client::new(gatehouse_http::Options {
+        timeout: Duration::from_secs(60),
+        ..gatehouse_http::Options::default()
+    });
+    let answer = gatehouse_http::Blocking::new(client)
+        .and_then(|http| http.request(&origin, method, path, &headers, body.unwrap_or_default().to_vec()))
+        .map_err(std::io::Error::other)?;
+    Ok((
+        answer.status.as_u16(),
+        serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
+    ))
 }
 
 /// Send a request with extra raw header lines (each ending in CRLF) and return the raw response.

@@ -352,12 +352,24 @@ fn the_cli_works_against_a_running_server() {
     let o = remote("ghs_bogus", &["app", "list"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("unauthenticated"), "{}", stderr(&o));
+    // An https:// sidecar that cannot be reached decided nothing (tls.rs
+    // covers one that can); a URL with a path is a usage error.
     let o = Command::new(gatehouse_bin())
         .args(["--server", "https://example.invalid", "app", "list"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("TLS"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach the sidecar at https://example.invalid"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Command::new(gatehouse_bin())
+        .args(["--server", "http://127.0.0.1:9/v1", "app", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--server"), "{}", stderr(&o));
 }
 
 #[test]

@@ -1,9 +1,7 @@
 //! The API as the CLI sees it: in-process on a data directory, or over HTTP
 //! to a running sidecar. Both answer with a status and a JSON body.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::path::PathBuf;
 
 use hyper::Method;
 use hyper::body::Bytes;
@@ -16,7 +14,14 @@ use crate::service::Gatehouse;
 
 pub enum Client {
     Local { gh: Box<Gatehouse>, actor: String },
-    Remote { authority: String, token: Option<String> },
+    Remote(Box<Remote>),
+}
+
+/// A sidecar over HTTP or HTTPS.
+pub struct Remote {
+    origin: gatehouse_http::Origin,
+    token: Option<String>,
+    http: gatehouse_http::Blocking,
 }
 
 impl Client {
@@ -27,22 +32,29 @@ impl Client {
         })
     }
 
-    /// `http://host:port` (plain HTTP: the sidecar listens on loopback).
-    pub fn remote(url: &str, token: Option<String>) -> Result<Client, Failure> {
-        if url.starts_with("https://") {
+    /// `http://HOST:PORT` (the sidecar on loopback) or `https://HOST[:PORT]`
+    /// (behind a TLS-terminating proxy), trusting the system's roots or only
+    /// those in `cacert`.
+    pub fn remote(url: &str, token: Option<String>, cacert: Option<PathBuf>) -> Result<Client, Failure> {
+        let origin = gatehouse_http::Origin::parse(url).map_err(|e| usage(format!("--server: {e}")))?;
+        if let Some(path) = &cacert
+            && !origin.tls
+        {
             return Err(usage(format!(
-                "--server {url}: TLS is not supported by the CLI; talk to the sidecar on loopback (http://127.0.0.1:PORT) or through a local TLS-terminating proxy"
+                "--cacert {}: only used with an https:// --server (got {url})",
+                path.display()
             )));
         }
-        let authority = url
-            .strip_prefix("http://")
-            .map(|rest| rest.trim_end_matches('/'))
-            .filter(|a| !a.is_empty() && !a.contains('/'))
-            .ok_or_else(|| usage(format!("--server {url:?}: expected http://HOST:PORT")))?;
-        Ok(Client::Remote {
-            authority: authority.to_string(),
-            token,
-        })
+        let client = gatehouse_http::Client::new(gatehouse_http::Options {
+            ca_file: cacert,
+            ..gatehouse_http::Options::default()
+        });
+        if client.options().ca_file.is_some() {
+            client.check_roots().map_err(|e| usage(format!("--cacert: {e}")))?;
+        }
+        let http = gatehouse_http::Blocking::new(client)
+            .map_err(|e| Failure::undecided("internal", format!("cannot start the HTTP client: {e}")))?;
+        Ok(Client::Remote(Box::new(Remote { origin, token, http })))
     }
 
     /// Send a call and return the status and body, whatever the status.
@@ -73,7 +85,7 @@ impl Client {
                     ),
                 })
             }
-            Client::Remote { authority, token } => http(authority, token.as_deref(), &method, path, &query, &body),
+            Client::Remote(remote) => http(remote, method, path, &query, body),
         }
     }
 
@@ -149,54 +161,42 @@ fn encode_query(pairs: &[(&str, String)]) -> String {
         .join("&")
 }
 
-fn http(
-    authority: &str,
-    token: Option<&str>,
-    method: &Method,
-    path: &str,
-    query: &str,
-    body: &[u8],
-) -> Result<(u16, Value), Failure> {
-    let unreachable = |e: std::io::Error| {
+/// One exchange with the sidecar; anything that keeps it from answering is
+/// "could not decide" (exit 3).
+fn http(remote: &Remote, method: Method, path: &str, query: &str, body: Vec<u8>) -> Result<(u16, Value), Failure> {
+    let unreachable = |e: gatehouse_http::Error| {
         Failure::undecided(
             "unreachable",
-            format!("cannot reach the sidecar at http://{authority}: {e}"),
+            format!("cannot reach the sidecar at {}: {}", remote.origin.url(), chain(&e)),
         )
     };
-    let mut stream = TcpStream::connect(authority).map_err(unreachable)?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .map_err(unreachable)?;
     let target = if query.is_empty() {
         path.to_string()
     } else {
         format!("{path}?{query}")
     };
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    if let Some(t) = token {
-        head.push_str(&format!("authorization: Bearer {t}\r\n"));
+    let auth = remote.token.as_ref().map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let answer = remote
+        .http
+        .request(&remote.origin, method, &target, &headers, body)
+        .map_err(unreachable)?;
+    let value = serde_json::from_slice(&answer.body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&answer.body).into_owned()));
+    Ok((answer.status.as_u16(), value))
+}
+
+/// An error with its causes (a TLS failure says why the certificate was refused).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = cause.source();
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).map_err(unreachable)?;
-    stream.write_all(body).map_err(unreachable)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(unreachable)?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| Failure::undecided("unreachable", "the sidecar sent no HTTP answer".into()))?;
-    let (head, rest) = raw.split_at(split);
-    let body = rest.get(4..).unwrap_or_default();
-    let head = String::from_utf8_lossy(head);
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| Failure::undecided("unreachable", "the sidecar sent a malformed status line".into()))?;
-    let value =
-        serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
-    Ok((status, value))
+    text
 }

@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
     match cmd {
         Command::Import { path } => {
             let mut docs = Vec::new();
-            for (name, bytes) in vuln::read_documents(&path)? {
+            for (name, bytes) in crate::feed::read_documents(&path)? {
                 match serde_json::from_slice::<serde_json::Value>(&bytes) {
                     Ok(v) => docs.push(v),
                     Err(e) => eprintln!("warning: skipped {name}: not JSON ({e})"),
@@ -149,7 +149,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
         Command::Match { sbom: path, advisories } => {
             let bytes = std::fs::read(&path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
             let doc = sbom::parse(&path.display().to_string(), &bytes)?;
-            let loaded = vuln::load_path(&advisories)?;
+            let loaded = crate::feed::load_path(&advisories)?;
             for (file, reason) in &loaded.rejected {
                 eprintln!("warning: skipped {file}: {reason}");
             }

@@ -15,8 +15,8 @@
 //!
 //! Prints throughput and latency percentiles (and JSON with --json).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -87,91 +87,56 @@ fn parse_args() -> Args {
     a
 }
 
-/// One keep-alive HTTP/1.1 connection.
+/// One keep-alive HTTP/1.1 connection, through the project's HTTP client.
 struct Conn {
-    addr: SocketAddr,
-    token: String,
-    stream: Option<BufReader<TcpStream>>,
+    origin: gatehouse_http::Origin,
+    auth: String,
+    http: gatehouse_http::Blocking,
+    conn: Option<gatehouse_http::Connection>,
 }
 
 impl Conn {
     fn new(addr: SocketAddr, token: &str) -> Conn {
+        let client = gatehouse_http::Client::new(gatehouse_http::Options {
+            timeout: Duration::from_secs(60),
+            ..gatehouse_http::Options::default()
+        });
+        let http = gatehouse_http::Blocking::new(client).unwrap_or_else(|e| {
+            eprintln!("gatehouse-load: {e}");
+            exit(1)
+        });
+        let origin = gatehouse_http::Origin::parse(&format!("http://{addr}")).unwrap_or_else(|e| {
+            eprintln!("gatehouse-load: {e}");
+            exit(1)
+        });
         Conn {
-            addr,
-            token: token.to_string(),
-            stream: None,
+            origin,
+            auth: format!("Bearer {token}"),
+            http,
+            conn: None,
         }
     }
 
     fn call(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+        let method = gatehouse_http::Method::from_bytes(method.as_bytes()).map_err(std::io::Error::other)?;
         for attempt in 0..2 {
-            if self.stream.is_none() {
-                let s = TcpStream::connect(self.addr)?;
-                s.set_nodelay(true)?;
-                s.set_read_timeout(Some(Duration::from_secs(60)))?;
-                self.stream = Some(BufReader::new(s));
-            }
-            match self.exchange(method, path, body) {
-                Ok(r) => return Ok(r),
-                Err(e) if attempt == 0 => {
-                    // The server may have closed an idle connection: reconnect once.
-                    self.stream = None;
-                    let _ = e;
+            let conn = match self.conn.take() {
+                Some(c) if c.is_open() => c,
+                _ => self.http.connect(&self.origin).map_err(std::io::Error::other)?,
+            };
+            let mut conn = conn;
+            let headers = [("authorization", self.auth.as_str())];
+            match self.http.send(&mut conn, method.clone(), path, &headers, body.to_vec()) {
+                Ok(answer) => {
+                    self.conn = Some(conn);
+                    return Ok((answer.status.as_u16(), answer.body.to_vec()));
                 }
-                Err(e) => return Err(e),
+                // The server may have closed an idle connection: reconnect once.
+                Err(_) if attempt == 0 => {}
+                Err(e) => return Err(std::io::Error::other(e)),
             }
         }
         Err(std::io::Error::other("unreachable"))
-    }
-
-    fn exchange(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-        let reader = self
-            .stream
-            .as_mut()
-            .ok_or_else(|| std::io::Error::other("not connected"))?;
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            self.addr,
-            self.token,
-            body.len()
-        );
-        let s = reader.get_mut();
-        s.write_all(head.as_bytes())?;
-        s.write_all(body)?;
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
-        }
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
-        let mut length = 0usize;
-        let mut close = false;
-        loop {
-            let mut h = String::new();
-            reader.read_line(&mut h)?;
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            let lower = h.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            } else if lower.starts_with("connection:") && lower.contains("close") {
-                close = true;
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body)?;
-        if close {
-            self.stream = None;
-        }
-        Ok((status, body))
     }
 
     fn json(&mut self, method: &str, path: &str, body: &Value) -> (u16, Value) {

@@ -16,7 +16,7 @@ use extism::{CompiledPlugin, Manifest, Plugin, PluginBuilder, Wasm};
 use gatehouse::plugin::{self, CallContext, PluginHost, PluginSettings, WarmCheck};
 
 fn gatehouse_host(dir: &std::path::Path) -> Arc<PluginHost> {
-    let bytes = std::fs::read(std::path::Path::new(plugin::GUEST_WASM_DIR).join("hostile.wasm")).expect("guest");
+    let bytes = std::fs::read(gatehouse_test_artifacts::component("hostile")).expect("guest");
     std::fs::write(dir.join("guest.wasm"), &bytes).expect("copy");
     std::fs::write(
         dir.join("trivial.toml"),

@@ -1,7 +1,7 @@
 //! WebAssembly component plugins: gate checks and evidence collectors that
 //! implement the `gatehouse:plugin@0.1.0` WIT worlds (`wit/`).
 //!
-//! This module owns the plugin registry (bundled plugins built into the
+//! This crate owns the plugin registry (bundled plugins built into the
 //! binary, then a plugin directory of manifests), signatures and pins, and
 //! the calls. Only `sandbox` touches wasmtime. A plugin is compiled on first
 //! use (or by [`PluginHost::warm`], which `serve` calls at start), and every
@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use gatehouse_core::error::{Error, Result};
 pub use manifest::{Capabilities, ConfigValue, Manifest, World};
 pub use sandbox::{DEFAULT_POOL_SIZE, MAX_POOL_SIZE};
 pub use signature::{Signer, VendorKey};
@@ -27,9 +27,6 @@ pub use signature::{Signer, VendorKey};
 mod bundled {
     include!(concat!(env!("OUT_DIR"), "/bundled_plugins.rs"));
 }
-
-/// Where the build put the test-only guest components (`tests/guests/*`).
-pub const GUEST_WASM_DIR: &str = bundled::WASM_DIR;
 
 /// What a call gets: the essentials typed, the rest as the JSON input document.
 #[derive(Debug, Clone, Default)]

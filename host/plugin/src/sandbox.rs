@@ -22,14 +22,14 @@ use super::{CallContext, Failure, Finding, Outcome, Severity, Statement, Verdict
 mod bindings {
     pub mod gate_check {
         wasmtime::component::bindgen!({
-            path: "../wit",
+            path: "../../wit",
             world: "gatehouse:plugin/gate-check@0.1.0",
             exports: { default: async },
         });
     }
     pub mod collector {
         wasmtime::component::bindgen!({
-            path: "../wit",
+            path: "../../wit",
             world: "gatehouse:plugin/collector@0.1.0",
             exports: { default: async },
             with: {

@@ -752,7 +752,7 @@ mod tests {
 
     #[test]
     fn pae_matches_the_reference_bytes() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/shared/dsse");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/shared/dsse");
         for name in ["slsa-provenance-v1", "cyclonedx-sbom", "test-result-v0.1"] {
             let env = parse_envelope(&std::fs::read(format!("{dir}/valid/{name}.dsse.json")).unwrap()).unwrap();
             let expected = std::fs::read(format!("{dir}/pae/{name}.pae.bin")).unwrap();

@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn nested_cyclonedx_and_spdx_agree() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/shared/sbom/npm");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/shared/sbom/npm");
         let read = |f: &str| parse(f, &std::fs::read(format!("{dir}/{f}")).unwrap()).unwrap();
         let nested = read("npm-project.cdx-1.6.json");
         let flat = read("npm-project.cdx-1.5.flat.json");

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use gatehouse_core::error::{Error, Result};
 
 /// The largest linear memory the sandbox pool can give one plugin.
 pub const HOST_MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;

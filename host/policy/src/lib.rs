@@ -1,4 +1,4 @@
-//! Rego policies, evaluated in-process by regorus. The only module that
+//! Rego policies, evaluated in-process by regorus. The only crate that
 //! touches regorus. Policies are conftest-style, with conftest's rule names:
 //! `deny`, `deny_<name>`, `violation`, `violation_<name>` fail;
 //! `warn`, `warn_<name>` warn. A message is a string or an object with `msg`
@@ -17,60 +17,11 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::gate::{CheckOutput as Evaluation, Finding, Level, Outcome};
-
-/// Where a policy came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    Bundled,
-    Directory,
-    Uploaded,
-}
-
-/// One policy module: its package is its name (`baseline.provenance`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Policy {
-    pub name: String,
-    /// Where the text was read from (a path, or `upload`).
-    pub path: String,
-    pub origin: Origin,
-    /// Increments each time an uploaded policy's text changes.
-    pub version: u64,
-    /// SHA-256 of the text; for a package of several files, of the sorted
-    /// SHA-256s of its files (one per line).
-    pub digest: String,
-    /// The text (of a package of several files: each file after a `# file:` comment line).
-    pub source: String,
-    /// Every file of the package, when it has more than one.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<PolicyFile>,
-}
-
-/// One Rego file of a package.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PolicyFile {
-    pub path: String,
-    pub source: String,
-}
-
-impl Policy {
-    /// Every file of the policy: (path, text).
-    pub fn files(&self) -> Vec<(&str, &str)> {
-        if self.files.is_empty() {
-            vec![(self.path.as_str(), self.source.as_str())]
-        } else {
-            self.files
-                .iter()
-                .map(|f| (f.path.as_str(), f.source.as_str()))
-                .collect()
-        }
-    }
-}
+use gatehouse_core::error::{Error, Result};
+use gatehouse_core::gate::{CheckOutput as Evaluation, Finding, Level, Outcome};
+pub use gatehouse_core::policy::{Origin, Policy, PolicyFile};
 
 /// Limits on one evaluation.
 #[derive(Debug, Clone, Copy)]
@@ -357,19 +308,19 @@ pub fn from_directory(dir: &std::path::Path) -> Result<Vec<Policy>> {
 pub struct PolicyCheck {
     pub binding: String,
     pub check: String,
-    pub mode: crate::gate::Mode,
+    pub mode: gatehouse_core::gate::Mode,
     pub params: serde_json::Value,
     pub set: Arc<PolicySet>,
     pub input: Input,
     pub limits: Limits,
 }
 
-impl crate::gate::Check for PolicyCheck {
+impl gatehouse_core::gate::Check for PolicyCheck {
     fn id(&self) -> &str {
         &self.check
     }
 
-    fn mode(&self) -> crate::gate::Mode {
+    fn mode(&self) -> gatehouse_core::gate::Mode {
         self.mode
     }
 
@@ -382,7 +333,7 @@ impl crate::gate::Check for PolicyCheck {
         self.set.get(name).map(|p| p.digest.clone())
     }
 
-    fn evaluate(&self, _ctx: &crate::gate::Context<'_>) -> Evaluation {
+    fn evaluate(&self, _ctx: &gatehouse_core::gate::Context<'_>) -> Evaluation {
         match self.check.strip_prefix("policy:") {
             Some(name) => self.set.evaluate(name, &self.input, &self.params, self.limits),
             None => error(format!("{} is not a policy check", self.check)),

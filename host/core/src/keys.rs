@@ -230,7 +230,7 @@ fn abbreviate(s: &str) -> String {
 mod tests {
     use super::*;
 
-    const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/shared/dsse/keys");
+    const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/shared/dsse/keys");
 
     fn read(name: &str) -> String {
         std::fs::read_to_string(format!("{KEYS}/{name}")).unwrap()

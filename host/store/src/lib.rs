@@ -1,24 +1,27 @@
 //! Persistence behind one narrow interface. Every method that changes state
 //! takes the activity-log event that describes the change and commits both in
-//! one transaction, or neither. Only `store/` speaks SQL.
+//! one transaction, or neither. Only this crate speaks SQL; [`deadline`] is
+//! the check every commit makes first.
 
+pub mod deadline;
+mod sql;
 pub mod sqlite;
 
-use crate::access::Token;
-use crate::app::{Application, Criticality, Maturity};
-use crate::audit::{Event, EventResult, NewEvent};
-use crate::binding::Binding;
-use crate::error::Result;
-use crate::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
-use crate::gate::GateVerdict;
-use crate::keys::TrustedKey;
-use crate::lifecycle::Lifecycle;
-use crate::policy::Policy;
-use crate::release::{Checkpoint, LogHead, ReleaseWrite};
-use crate::sbom::Component;
-use crate::version::{ReleaseStatus, Version};
-use crate::vuln::{Advisory, Finding};
-use crate::waiver::Waiver;
+use gatehouse_core::access::Token;
+use gatehouse_core::app::{Application, Criticality, Maturity};
+use gatehouse_core::audit::{Event, EventResult, NewEvent};
+use gatehouse_core::binding::Binding;
+use gatehouse_core::error::Result;
+use gatehouse_core::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
+use gatehouse_core::gate::GateVerdict;
+use gatehouse_core::keys::TrustedKey;
+use gatehouse_core::lifecycle::Lifecycle;
+use gatehouse_core::policy::Policy;
+use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite};
+use gatehouse_core::sbom::Component;
+use gatehouse_core::version::{ReleaseStatus, Version};
+use gatehouse_core::vuln::{Advisory, Finding};
+use gatehouse_core::waiver::Waiver;
 
 pub use sqlite::SqliteStore;
 
@@ -140,7 +143,12 @@ pub trait Store: Send + Sync {
     fn put_waiver(&self, waiver: &Waiver, event: NewEvent) -> Result<Event>;
     /// Change a waiver only if its status is still `expected` (compare-and-set):
     /// of two concurrent decisions exactly one commits; the other is a Conflict.
-    fn update_waiver(&self, waiver: &Waiver, expected: crate::waiver::WaiverStatus, event: NewEvent) -> Result<Event>;
+    fn update_waiver(
+        &self,
+        waiver: &Waiver,
+        expected: gatehouse_core::waiver::WaiverStatus,
+        event: NewEvent,
+    ) -> Result<Event>;
     fn waiver(&self, id: &str) -> Result<Option<Waiver>>;
     fn waivers(&self, app: Option<&str>, version: Option<&str>) -> Result<Vec<Waiver>>;
     /// A transition's outcome in one transaction: the version's move (when
@@ -156,7 +164,7 @@ pub trait Store: Send + Sync {
         application: &str,
         version: &str,
         relied: &Reliance,
-        withdrawal: Option<&crate::release::WithdrawalWrite>,
+        withdrawal: Option<&gatehouse_core::release::WithdrawalWrite>,
         event: NewEvent,
     ) -> Result<Event>;
     /// The signed withdrawal of a version's Trusted Release, if it was withdrawn.

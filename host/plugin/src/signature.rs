@@ -8,7 +8,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::evidence::{self, pae};
+use gatehouse_core::evidence::{self, pae};
 
 pub const PAYLOAD_TYPE: &str = "application/vnd.gatehouse.plugin-signature+json";
 pub const SIGNATURE_TYPE: &str = "https://gatehouse.dev/plugin-signature/v0.1";
@@ -25,7 +25,7 @@ impl VendorKey {
     pub fn new(name: &str, key: VerifyingKey) -> VendorKey {
         VendorKey {
             name: name.to_string(),
-            keyid: crate::keys::keyid(&key),
+            keyid: gatehouse_core::keys::keyid(&key),
             key,
         }
     }
@@ -87,7 +87,7 @@ pub fn sign(key: &SigningKey, wasm_sha256: &str, name: Option<&str>, now: &str) 
     json!({
         "payload": STANDARD.encode(&payload),
         "payloadType": PAYLOAD_TYPE,
-        "signatures": [{ "keyid": crate::keys::keyid(&key.verifying_key()), "sig": STANDARD.encode(sig.to_bytes()) }],
+        "signatures": [{ "keyid": gatehouse_core::keys::keyid(&key.verifying_key()), "sig": STANDARD.encode(sig.to_bytes()) }],
     })
 }
 

@@ -6,21 +6,22 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{AppFilter, EventFilter, Store, VersionFilter};
-use crate::access::Token;
-use crate::app::Application;
-use crate::audit::{Event, EventResult, GENESIS_HASH, NewEvent};
-use crate::binding::Binding;
-use crate::error::{Error, Result};
-use crate::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
-use crate::gate::GateVerdict;
-use crate::keys::TrustedKey;
-use crate::lifecycle::Lifecycle;
-use crate::policy::Policy;
-use crate::release::{Checkpoint, LogHead, ReleaseWrite};
-use crate::sbom::Component;
-use crate::version::Version;
-use crate::vuln::{Advisory, Finding};
-use crate::waiver::Waiver;
+use crate::sql::{self, Sql};
+use gatehouse_core::access::Token;
+use gatehouse_core::app::Application;
+use gatehouse_core::audit::{Event, EventResult, GENESIS_HASH, NewEvent};
+use gatehouse_core::binding::Binding;
+use gatehouse_core::error::{Error, Result};
+use gatehouse_core::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
+use gatehouse_core::gate::GateVerdict;
+use gatehouse_core::keys::TrustedKey;
+use gatehouse_core::lifecycle::Lifecycle;
+use gatehouse_core::policy::Policy;
+use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite};
+use gatehouse_core::sbom::Component;
+use gatehouse_core::version::Version;
+use gatehouse_core::vuln::{Advisory, Finding};
+use gatehouse_core::waiver::Waiver;
 use serde_json::Value;
 
 pub const DB_FILE: &str = "gatehouse.db";
@@ -76,12 +77,12 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::internal(format!("cannot create data directory {}", data_dir.display()), e))?;
         let path = data_dir.join(DB_FILE);
-        let mut conn = Connection::open(&path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let mut conn = Connection::open(&path).sql()?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).sql()?;
+        conn.pragma_update(None, "journal_mode", "WAL").sql()?;
         // FULL: a committed (acknowledged) transaction survives power loss, not only a crash.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "FULL").sql()?;
+        conn.pragma_update(None, "foreign_keys", "ON").sql()?;
         conn.set_prepared_statement_cache_capacity(64);
         let before = migrate(&mut conn)?;
         Ok(SqliteStore {
@@ -110,21 +111,21 @@ impl SqliteStore {
         let vk = key.verifying_key();
         let hk = HeadKey {
             key: key.clone(),
-            keyid: crate::keys::keyid(&vk),
-            public_pem: crate::keys::public_key_pem(&vk)?,
+            keyid: gatehouse_core::keys::keyid(&vk),
+            public_pem: gatehouse_core::keys::public_key_pem(&vk)?,
             trusted: trusted
                 .iter()
                 .chain(std::iter::once(&vk))
-                .map(|k| (crate::keys::keyid(k), *k))
+                .map(|k| (gatehouse_core::keys::keyid(k), *k))
                 .collect(),
         };
         let adopt = self.adopt_unsigned_log;
         self.with_writer(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
             if adopt || newest_head_signed_by_trusted(&tx, &hk)? {
                 sign_head(&tx, &hk)?;
             }
-            tx.commit()?;
+            tx.commit().sql()?;
             Ok(())
         })?;
         self.head_key = Some(hk);
@@ -132,9 +133,9 @@ impl SqliteStore {
     }
 
     fn open_reader(&self) -> Result<Connection> {
-        let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "query_only", "ON")?;
+        let conn = Connection::open(&self.path).sql()?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).sql()?;
+        conn.pragma_update(None, "query_only", "ON").sql()?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
@@ -151,10 +152,12 @@ impl SqliteStore {
         params: P,
     ) -> Result<Vec<T>> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(sql)?;
+            let mut stmt = conn.prepare_cached(sql).sql()?;
             let docs = stmt
-                .query_map(params, |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map(params, |r| r.get::<_, String>(0))
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?;
             docs.iter().map(|d| from_doc(what, d)).collect()
         })
     }
@@ -203,7 +206,7 @@ impl SqliteStore {
         change: impl FnOnce(&Transaction<'_>) -> Result<T>,
     ) -> Result<Vec<Event>> {
         self.with_writer(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
             change(&tx)?;
             // The head is signed only if the one before this transaction was:
             // a log changed behind Gatehouse's back stays unsigned, and so visible.
@@ -217,7 +220,7 @@ impl SqliteStore {
             {
                 sign_head(&tx, hk)?;
             }
-            tx.commit()?;
+            tx.commit().sql()?;
             Ok(sealed)
         })
     }
@@ -228,8 +231,8 @@ const SIGNED_HEADS_SINCE: i64 = 8;
 
 /// Apply the pending migrations; the schema version found before them.
 fn migrate(conn: &mut Connection) -> Result<i64> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current: i64 = row(&tx, "PRAGMA user_version", [], |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
+    let current: i64 = row(&tx, "PRAGMA user_version", [], |r| r.get(0)).sql()?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
         return Err(Error::internal_msg(format!(
@@ -237,13 +240,13 @@ fn migrate(conn: &mut Connection) -> Result<i64> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.execute_batch(sql).sql()?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64).sql()?;
     }
     if current < STATEMENT_DIGESTS_SINCE {
         backfill_statement_digests(&tx)?;
     }
-    tx.commit()?;
+    tx.commit().sql()?;
     Ok(current)
 }
 
@@ -251,18 +254,23 @@ fn migrate(conn: &mut Connection) -> Result<i64> {
 /// earlier build (one whose envelope no longer parses is left without one).
 fn backfill_statement_digests(tx: &Transaction<'_>) -> Result<()> {
     let rows: Vec<(String, String)> = {
-        let mut stmt = tx.prepare("SELECT digest, doc FROM evidence WHERE statement IS NULL")?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?
+        let mut stmt = tx
+            .prepare("SELECT digest, doc FROM evidence WHERE statement IS NULL")
+            .sql()?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .sql()?
+            .collect::<rusqlite::Result<_>>()
+            .sql()?
     };
     for (digest, doc) in rows {
         let record: EvidenceRecord = from_doc("evidence", &doc)?;
-        if let Ok(env) = crate::evidence::parse_envelope_value(&record.envelope) {
+        if let Ok(env) = gatehouse_core::evidence::parse_envelope_value(&record.envelope) {
             exec(
                 tx,
                 "UPDATE evidence SET statement = ?1 WHERE digest = ?2",
                 params![env.statement_digest, digest],
-            )?;
+            )
+            .sql()?;
         }
     }
     Ok(())
@@ -276,28 +284,31 @@ fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>>
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
-    .optional()?;
+    .optional()
+    .sql()?;
     let (mut seq, mut hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
     let mut insert = tx.prepare_cached(
         "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?;
+    ).sql()?;
     let mut sealed = Vec::with_capacity(events.len());
     for event in events {
-        let e = event.seal(seq, &hash, crate::time::now());
-        insert.execute(params![
-            e.seq,
-            e.time,
-            e.actor,
-            e.action,
-            e.subject,
-            e.application,
-            e.version,
-            e.result.as_str(),
-            e.details.to_string(),
-            e.prev_hash,
-            e.hash
-        ])?;
+        let e = event.seal(seq, &hash, gatehouse_core::time::now());
+        insert
+            .execute(params![
+                e.seq,
+                e.time,
+                e.actor,
+                e.action,
+                e.subject,
+                e.application,
+                e.version,
+                e.result.as_str(),
+                e.details.to_string(),
+                e.prev_hash,
+                e.hash
+            ])
+            .sql()?;
         seq = e.seq;
         hash.clone_from(&e.hash);
         sealed.push(e);
@@ -310,7 +321,8 @@ fn insert_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<()> {
         tx,
         "INSERT INTO checkpoints (head_seq, head_hash, doc) VALUES (?1, ?2, ?3)",
         params![cp.head.seq, cp.head.hash, to_doc(cp)?],
-    )?;
+    )
+    .sql()?;
     Ok(())
 }
 
@@ -329,7 +341,8 @@ fn replace_version(tx: &Transaction<'_>, v: &Version, expected: u64) -> Result<(
             to_doc(v)?,
             expected as i64
         ],
-    )?;
+    )
+    .sql()?;
     if n == 0 {
         return Err(Error::conflict(format!(
             "version {}@{} was changed by another request at the same time; read it again and retry",
@@ -345,7 +358,8 @@ fn insert_findings(tx: &Transaction<'_>, findings: &[Finding]) -> Result<()> {
             tx,
             "INSERT OR REPLACE INTO findings (application, version, purl, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![f.application, f.version, f.purl, f.advisory, to_doc(f)?],
-        )?;
+        )
+        .sql()?;
     }
     Ok(())
 }
@@ -356,13 +370,15 @@ fn index_artifacts(tx: &Transaction<'_>, v: &Version) -> Result<()> {
         tx,
         "DELETE FROM artifact_digests WHERE application = ?1 AND version = ?2",
         [&v.application, &v.version],
-    )?;
+    )
+    .sql()?;
     for a in &v.artifacts {
         exec(
             tx,
             "INSERT OR IGNORE INTO artifact_digests (sha256, application, version) VALUES (?1, ?2, ?3)",
             [&a.sha256, &v.application, &v.version],
-        )?;
+        )
+        .sql()?;
     }
     Ok(())
 }
@@ -375,7 +391,7 @@ fn exec<P: rusqlite::Params>(conn: &Connection, sql: &str, params: P) -> rusqlit
 /// Query one row with a cached prepared statement.
 /// The message a signed log head signs: domain, sequence number and hash.
 pub fn head_message(seq: i64, hash: &str) -> Vec<u8> {
-    crate::evidence::pae("application/vnd.gatehouse.log-head", format!("{seq}:{hash}").as_bytes())
+    gatehouse_core::evidence::pae("application/vnd.gatehouse.log-head", format!("{seq}:{hash}").as_bytes())
 }
 
 /// Whether the log's current head (before a write appends to it) has a
@@ -383,14 +399,19 @@ pub fn head_message(seq: i64, hash: &str) -> Vec<u8> {
 /// signature is checked by `audit verify`; a forged row is found there.)
 fn previous_head_vouched(tx: &Transaction<'_>, hk: &HeadKey) -> Result<bool> {
     let head: Option<(i64, String)> = tx
-        .prepare_cached("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1")?
+        .prepare_cached("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1")
+        .sql()?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+        .optional()
+        .sql()?;
     let Some((seq, hash)) = head else { return Ok(true) };
     let keyids: Vec<String> = tx
-        .prepare_cached("SELECT keyid FROM log_heads WHERE seq = ?1 AND hash = ?2")?
-        .query_map(params![seq, hash], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .prepare_cached("SELECT keyid FROM log_heads WHERE seq = ?1 AND hash = ?2")
+        .sql()?
+        .query_map(params![seq, hash], |r| r.get(0))
+        .sql()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .sql()?;
     Ok(keyids.iter().any(|k| hk.trusted.contains_key(k)))
 }
 
@@ -402,9 +423,12 @@ fn newest_head_signed_by_trusted(tx: &Transaction<'_>, hk: &HeadKey) -> Result<b
             "SELECT seq, keyid, hash, sig FROM log_heads
              WHERE seq = (SELECT max(seq) FROM activity)
                AND hash = (SELECT hash FROM activity ORDER BY seq DESC LIMIT 1)",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        )
+        .sql()?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .sql()?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .sql()?;
     Ok(heads
         .iter()
         .any(|(seq, keyid, hash, sig)| verify_head(&hk.trusted, *seq, keyid, hash, sig)))
@@ -428,30 +452,38 @@ pub fn verify_head(
 /// yet), and keep `hk`'s key in the key history, inside `tx`.
 fn sign_head(tx: &Transaction<'_>, hk: &HeadKey) -> Result<()> {
     let head: Option<(i64, String)> = tx
-        .prepare_cached("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1")?
+        .prepare_cached("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1")
+        .sql()?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+        .optional()
+        .sql()?;
     let Some((seq, hash)) = head else { return Ok(()) };
     use ed25519_dalek::Signer;
     let sig = hex::encode(hk.key.sign(&head_message(seq, &hash)).to_bytes());
-    tx.prepare_cached("INSERT OR IGNORE INTO log_heads (seq, keyid, hash, sig) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![seq, hk.keyid, hash, sig])?;
-    tx.prepare_cached("INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)")?
-        .execute(params![hk.keyid, hk.public_pem, crate::time::now()])?;
+    tx.prepare_cached("INSERT OR IGNORE INTO log_heads (seq, keyid, hash, sig) VALUES (?1, ?2, ?3, ?4)")
+        .sql()?
+        .execute(params![seq, hk.keyid, hash, sig])
+        .sql()?;
+    tx.prepare_cached("INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)")
+        .sql()?
+        .execute(params![hk.keyid, hk.public_pem, gatehouse_core::time::now()])
+        .sql()?;
     Ok(())
 }
 
 /// Every waiver and key an allowed verdict relied on is still in force, read
 /// inside the committing transaction.
 fn still_in_force(tx: &Transaction<'_>, relied: &super::Reliance) -> Result<()> {
-    let now = crate::time::now();
+    let now = gatehouse_core::time::now();
     for id in &relied.waivers {
         let doc: Option<String> = tx
-            .prepare_cached("SELECT doc FROM waivers WHERE id = ?1")?
+            .prepare_cached("SELECT doc FROM waivers WHERE id = ?1")
+            .sql()?
             .query_row([id], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .sql()?;
         let w: Option<Waiver> = doc.map(|d| from_doc("waiver", &d)).transpose()?;
-        let ok = w.is_some_and(|w| w.status == crate::waiver::WaiverStatus::Approved && now < w.expires_at);
+        let ok = w.is_some_and(|w| w.status == gatehouse_core::waiver::WaiverStatus::Approved && now < w.expires_at);
         if !ok {
             return Err(Error::conflict(format!(
                 "waiver {id} was revoked or expired while the gates ran; nothing was committed (ask again: the gates will be evaluated anew)"
@@ -460,9 +492,11 @@ fn still_in_force(tx: &Transaction<'_>, relied: &super::Reliance) -> Result<()> 
     }
     for keyid in &relied.keys {
         let doc: Option<String> = tx
-            .prepare_cached("SELECT doc FROM trusted_keys WHERE keyid = ?1")?
+            .prepare_cached("SELECT doc FROM trusted_keys WHERE keyid = ?1")
+            .sql()?
             .query_row([keyid], |r| r.get(0))
-            .optional()?;
+            .optional()
+            .sql()?;
         let k: Option<TrustedKey> = doc.map(|d| from_doc("trusted key", &d)).transpose()?;
         if k.is_none_or(|k| k.usable_at(&now).is_err()) {
             return Err(Error::conflict(format!(
@@ -477,12 +511,14 @@ fn still_in_force(tx: &Transaction<'_>, relied: &super::Reliance) -> Result<()> 
 /// default, while no stored lifecycle replaces it), read inside `tx`.
 fn stage_exists(tx: &Transaction<'_>, lifecycle: &str, stage: &str) -> Result<bool> {
     let doc: Option<String> = tx
-        .prepare_cached("SELECT doc FROM lifecycles WHERE name = ?1")?
+        .prepare_cached("SELECT doc FROM lifecycles WHERE name = ?1")
+        .sql()?
         .query_row([lifecycle], |r| r.get(0))
-        .optional()?;
+        .optional()
+        .sql()?;
     let lc: Lifecycle = match doc {
         Some(d) => from_doc("lifecycle", &d)?,
-        None if lifecycle == crate::lifecycle::DEFAULT_LIFECYCLE => Lifecycle::default_lifecycle(),
+        None if lifecycle == gatehouse_core::lifecycle::DEFAULT_LIFECYCLE => Lifecycle::default_lifecycle(),
         None => return Ok(false),
     };
     Ok(lc.stage_names().contains(&stage))
@@ -543,7 +579,7 @@ fn read_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Event, Option<String
 fn unless_taken(inserted: rusqlite::Result<usize>, taken: impl FnOnce() -> Error) -> Result<()> {
     match inserted {
         Err(e) if is_unique_violation(&e) => Err(taken()),
-        other => other.map(drop).map_err(Error::from),
+        other => other.map(drop).map_err(sql::error),
     }
 }
 
@@ -590,23 +626,24 @@ impl Store for SqliteStore {
                     app.maturity.as_str(),
                     to_doc(app)?
                 ],
-            )?;
+            )
+            .sql()?;
             one_row(n, "application", &app.key)
         })
     }
 
     fn delete_application(&self, key: &str, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
-            exec(tx, "DELETE FROM versions WHERE application = ?1", [key])?;
-            exec(tx, "DELETE FROM artifact_digests WHERE application = ?1", [key])?;
-            exec(tx, "DELETE FROM evidence_versions WHERE application = ?1", [key])?;
+            exec(tx, "DELETE FROM versions WHERE application = ?1", [key]).sql()?;
+            exec(tx, "DELETE FROM artifact_digests WHERE application = ?1", [key]).sql()?;
+            exec(tx, "DELETE FROM evidence_versions WHERE application = ?1", [key]).sql()?;
             // A new application with the same key starts clean: no waiver or
             // evaluation of the deleted one carries over (the log keeps their history).
-            exec(tx, "DELETE FROM waivers WHERE application = ?1", [key])?;
-            exec(tx, "DELETE FROM gate_evaluations WHERE application = ?1", [key])?;
-            exec(tx, "DELETE FROM components WHERE application = ?1", [key])?;
-            exec(tx, "DELETE FROM findings WHERE application = ?1", [key])?;
-            let n = exec(tx, "DELETE FROM applications WHERE key = ?1", [key])?;
+            exec(tx, "DELETE FROM waivers WHERE application = ?1", [key]).sql()?;
+            exec(tx, "DELETE FROM gate_evaluations WHERE application = ?1", [key]).sql()?;
+            exec(tx, "DELETE FROM components WHERE application = ?1", [key]).sql()?;
+            exec(tx, "DELETE FROM findings WHERE application = ?1", [key]).sql()?;
+            let n = exec(tx, "DELETE FROM applications WHERE key = ?1", [key]).sql()?;
             one_row(n, "application", key)
         })
     }
@@ -661,10 +698,12 @@ impl Store for SqliteStore {
         }
         sql.push_str(&format!(" ORDER BY key LIMIT {}", f.limit));
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut stmt = conn.prepare_cached(&sql).sql()?;
             let docs = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?;
             docs.iter().map(|d| from_doc("application", d)).collect()
         })
     }
@@ -711,11 +750,13 @@ impl Store for SqliteStore {
 
     fn versions(&self, app: &str, f: &VersionFilter) -> Result<Vec<(i64, Version)>> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, doc FROM versions WHERE application = ?1
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, doc FROM versions WHERE application = ?1
                    AND (?2 IS NULL OR stage = ?2) AND (?3 IS NULL OR release_status = ?3) AND id > ?4
                  ORDER BY id LIMIT ?5",
-            )?;
+                )
+                .sql()?;
             let rows = stmt
                 .query_map(
                     params![
@@ -726,8 +767,10 @@ impl Store for SqliteStore {
                         f.limit as i64
                     ],
                     |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                )
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?;
             rows.into_iter()
                 .map(|(id, d)| Ok((id, from_doc("version", &d)?)))
                 .collect()
@@ -741,7 +784,8 @@ impl Store for SqliteStore {
                 "SELECT count(*) FROM versions WHERE application = ?1 AND json_extract(doc, '$.draft') = 0",
                 [app],
                 |r| r.get(0),
-            )?;
+            )
+            .sql()?;
             Ok(n > 0)
         })
     }
@@ -774,9 +818,9 @@ impl Store for SqliteStore {
             let orphaned: Vec<String> = tx
                 .prepare_cached(
                     "SELECT DISTINCT stage FROM versions WHERE lifecycle = ?1 AND stage IS NOT NULL ORDER BY stage",
-                )?
-                .query_map([&lc.name], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?
+                ).sql()?
+                .query_map([&lc.name], |r| r.get::<_, String>(0)).sql()?
+                .collect::<rusqlite::Result<Vec<_>>>().sql()?
                 .into_iter()
                 .filter(|s| !names.contains(&s.as_str()))
                 .collect();
@@ -791,8 +835,8 @@ impl Store for SqliteStore {
                 tx,
                 "INSERT INTO lifecycles (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
                 params![lc.name, to_doc(lc)?],
-            )?;
-            exec(tx, "DELETE FROM lifecycle_projects WHERE lifecycle = ?1", [&lc.name])?;
+            ).sql()?;
+            exec(tx, "DELETE FROM lifecycle_projects WHERE lifecycle = ?1", [&lc.name]).sql()?;
             for project in &lc.projects {
                 let inserted = exec(
                     tx,
@@ -806,12 +850,12 @@ impl Store for SqliteStore {
                             "SELECT lifecycle FROM lifecycle_projects WHERE project = ?1",
                             [project],
                             |r| r.get(0),
-                        )?;
+                        ).sql()?;
                         return Err(Error::conflict(format!(
                             "project {project:?} already climbs lifecycle {other:?}; remove it there first"
                         )));
                     }
-                    return Err(e.into());
+                    return Err(sql::error(e));
                 }
             }
             Ok(())
@@ -824,14 +868,16 @@ impl Store for SqliteStore {
 
     fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash, hash
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash, hash
                  FROM activity
                  WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR version = ?2)
                    AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR result = ?5)
                    AND (?6 IS NULL OR time >= ?6) AND (?7 IS NULL OR time < ?7) AND seq > ?8
                  ORDER BY seq LIMIT ?9",
-            )?;
+                )
+                .sql()?;
             let rows = stmt
                 .query_map(
                     params![
@@ -846,8 +892,10 @@ impl Store for SqliteStore {
                         f.limit as i64
                     ],
                     read_event,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                )
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?;
             rows.into_iter()
                 .map(|(e, problem)| match problem {
                     Some(reason) => Err(Error::CorruptEvent { seq: e.seq, reason }),
@@ -889,12 +937,16 @@ impl Store for SqliteStore {
 
     fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT application, version FROM artifact_digests WHERE sha256 = ?1 ORDER BY application, version",
-            )?;
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT application, version FROM artifact_digests WHERE sha256 = ?1 ORDER BY application, version",
+                )
+                .sql()?;
             let rows = stmt
-                .query_map([sha256], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map([sha256], |r| Ok((r.get(0)?, r.get(1)?)))
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?;
             Ok(rows)
         })
     }
@@ -924,7 +976,7 @@ impl Store for SqliteStore {
                      ON CONFLICT(digest) DO UPDATE SET doc = excluded.doc,
                        statement = coalesce(evidence.statement, excluded.statement)",
                     params![record.digest, record.statement_digest, to_doc(record)?],
-                )?;
+                ).sql()?;
                 predicate_types.insert(record.digest.as_str(), record.predicate_type.as_deref());
             }
             for b in bindings {
@@ -942,7 +994,7 @@ impl Store for SqliteStore {
                         b.added_at,
                         to_doc(b)?
                     ],
-                )?;
+                ).sql()?;
             }
             Ok(())
         })
@@ -966,21 +1018,25 @@ impl Store for SqliteStore {
 
     fn version_evidence(&self, app: &str, version: &str, f: &EvidenceFilter) -> Result<Vec<EvidenceEntry>> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT b.doc, e.doc FROM evidence_versions b JOIN evidence e ON e.digest = b.digest
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT b.doc, e.doc FROM evidence_versions b JOIN evidence e ON e.digest = b.digest
                  WHERE b.application = ?1 AND b.version = ?2
                    AND (?3 IS NULL OR b.predicate_type = ?3)
                    AND (?4 IS NULL OR b.verified = ?4)
                    AND (?5 IS NULL OR b.added_at >= ?5) AND (?6 IS NULL OR b.added_at < ?6)
                    AND (?7 IS NULL OR EXISTS (SELECT 1 FROM json_each(b.doc, '$.signers') WHERE value = ?7))
                  ORDER BY b.added_at, b.digest",
-            )?;
+                )
+                .sql()?;
             let rows = stmt
                 .query_map(
                     params![app, version, f.predicate_type, f.verified, f.since, f.until, f.signer],
                     |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                )
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?;
             rows.into_iter()
                 .map(|(b, e)| {
                     let binding: EvidenceBinding = from_doc("evidence binding", &b)?;
@@ -1004,7 +1060,8 @@ impl Store for SqliteStore {
                 tx,
                 "INSERT INTO tokens (id, hash, name, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![token.id, hash, token.name, to_doc(token)?],
-            )?;
+            )
+            .sql()?;
             Ok(())
         })
     }
@@ -1015,15 +1072,17 @@ impl Store for SqliteStore {
                 tx,
                 "UPDATE tokens SET doc = ?2 WHERE id = ?1",
                 params![token.id, to_doc(token)?],
-            )?;
+            )
+            .sql()?;
             one_row(n, "token", &token.id)
         })
     }
 
     fn token_by_hash(&self, hash: &str) -> Result<Option<Token>> {
         self.with_reader(|conn| {
-            let doc: Option<String> =
-                row(conn, "SELECT doc FROM tokens WHERE hash = ?1", [hash], |r| r.get(0)).optional()?;
+            let doc: Option<String> = row(conn, "SELECT doc FROM tokens WHERE hash = ?1", [hash], |r| r.get(0))
+                .optional()
+                .sql()?;
             doc.map(|d| from_doc("token", &d)).transpose()
         })
     }
@@ -1033,7 +1092,7 @@ impl Store for SqliteStore {
     }
 
     fn ping(&self) -> Result<()> {
-        self.with_reader(|conn| Ok(row(conn, "SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop)?))
+        self.with_reader(|conn| row(conn, "SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop).sql())
     }
 
     fn put_binding(&self, binding: &Binding, event: NewEvent) -> Result<Event> {
@@ -1042,14 +1101,15 @@ impl Store for SqliteStore {
                 tx,
                 "INSERT INTO bindings (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
                 params![binding.id, to_doc(binding)?],
-            )?;
+            )
+            .sql()?;
             Ok(())
         })
     }
 
     fn delete_binding(&self, id: &str, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
-            if exec(tx, "DELETE FROM bindings WHERE id = ?1", [id])? == 0 {
+            if exec(tx, "DELETE FROM bindings WHERE id = ?1", [id]).sql()? == 0 {
                 return Err(Error::NotFound {
                     kind: "binding",
                     id: id.to_string(),
@@ -1069,7 +1129,8 @@ impl Store for SqliteStore {
                 tx,
                 "INSERT INTO policies (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
                 params![policy.name, to_doc(policy)?],
-            )?;
+            )
+            .sql()?;
             Ok(())
         })
     }
@@ -1080,13 +1141,14 @@ impl Store for SqliteStore {
 
     fn policies_fingerprint(&self) -> Result<String> {
         self.with_reader(|conn| {
-            Ok(row(
+            row(
                 conn,
                 "SELECT count(*) || ':' || coalesce(group_concat(name || '=' || json_extract(doc, '$.digest'), ','), '')
                  FROM (SELECT name, doc FROM policies ORDER BY name)",
                 [],
                 |r| r.get::<_, String>(0),
-            )?)
+            )
+            .sql()
         })
     }
 
@@ -1097,21 +1159,29 @@ impl Store for SqliteStore {
                 "INSERT INTO waivers (id, application, version, doc) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
                 params![waiver.id, waiver.application, waiver.version, to_doc(waiver)?],
-            )?;
+            )
+            .sql()?;
             Ok(())
         })
     }
 
-    fn update_waiver(&self, waiver: &Waiver, expected: crate::waiver::WaiverStatus, event: NewEvent) -> Result<Event> {
+    fn update_waiver(
+        &self,
+        waiver: &Waiver,
+        expected: gatehouse_core::waiver::WaiverStatus,
+        event: NewEvent,
+    ) -> Result<Event> {
         let expected_text = serde_json::to_value(expected)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         self.write(event, |tx| {
-            let changed = tx.execute(
-                "UPDATE waivers SET doc = ?1 WHERE id = ?2 AND json_extract(doc, '$.status') = ?3",
-                params![to_doc(waiver)?, waiver.id, expected_text],
-            )?;
+            let changed = tx
+                .execute(
+                    "UPDATE waivers SET doc = ?1 WHERE id = ?2 AND json_extract(doc, '$.status') = ?3",
+                    params![to_doc(waiver)?, waiver.id, expected_text],
+                )
+                .sql()?;
             if changed == 0 {
                 let now: Option<String> = tx
                     .query_row(
@@ -1153,7 +1223,7 @@ impl Store for SqliteStore {
         application: &str,
         version: &str,
         relied: &super::Reliance,
-        withdrawal: Option<&crate::release::WithdrawalWrite>,
+        withdrawal: Option<&gatehouse_core::release::WithdrawalWrite>,
         event: NewEvent,
     ) -> Result<Event> {
         self.write(event, |tx| {
@@ -1165,12 +1235,12 @@ impl Store for SqliteStore {
                     tx,
                     "INSERT OR REPLACE INTO withdrawals (application, version, envelope, created_at) VALUES (?1, ?2, ?3, ?4)",
                     params![application, version, w.envelope.to_string(), w.time],
-                )?;
+                ).sql()?;
                 exec(
                     tx,
                     "INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)",
                     params![w.keyid, w.public_pem, w.time],
-                )?;
+                ).sql()?;
             }
             if let Some(r) = release {
                 let inserted = exec(
@@ -1187,7 +1257,7 @@ impl Store for SqliteStore {
                     tx,
                     "INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)",
                     params![r.keyid, r.public_pem, r.checkpoint.time],
-                )?;
+                ).sql()?;
                 insert_checkpoint(tx, &r.checkpoint)?;
             }
             if let Some((v, expected)) = next {
@@ -1203,13 +1273,13 @@ impl Store for SqliteStore {
                 }
                 replace_version(tx, v, expected)?;
             }
-            let now = crate::time::now();
+            let now = gatehouse_core::time::now();
             for e in evaluations {
                 exec(
                     tx,
                     "INSERT INTO gate_evaluations (id, application, version, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![e.evaluation_id, application, version, now, to_doc(e)?],
-                )?;
+                ).sql()?;
             }
             Ok(())
         })
@@ -1231,7 +1301,8 @@ impl Store for SqliteStore {
                 [app, version],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?;
+            .optional()
+            .sql()?;
             row.map(|(r, v)| Ok((from_doc("record", &r)?, from_doc("vsa", &v)?)))
                 .transpose()
         })
@@ -1239,11 +1310,14 @@ impl Store for SqliteStore {
 
     fn release_keys(&self) -> Result<Vec<(String, String, String)>> {
         self.with_reader(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT keyid, public_pem, first_used FROM release_keys ORDER BY first_used")?;
+            let mut stmt = conn
+                .prepare_cached("SELECT keyid, public_pem, first_used FROM release_keys ORDER BY first_used")
+                .sql()?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?;
             Ok(rows)
         })
     }
@@ -1256,7 +1330,8 @@ impl Store for SqliteStore {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()?;
+            .optional()
+            .sql()?;
             let (seq, hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
             Ok(LogHead { seq, hash })
         })
@@ -1268,7 +1343,8 @@ impl Store for SqliteStore {
                 tx,
                 "INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)",
                 params![cp.keyid, public_pem, cp.time],
-            )?;
+            )
+            .sql()?;
             insert_checkpoint(tx, cp)
         })
     }
@@ -1276,27 +1352,33 @@ impl Store for SqliteStore {
     fn withdrawal(&self, app: &str, version: &str) -> Result<Option<Value>> {
         self.with_reader(|conn| {
             let text: Option<String> = conn
-                .prepare_cached("SELECT envelope FROM withdrawals WHERE application = ?1 AND version = ?2")?
+                .prepare_cached("SELECT envelope FROM withdrawals WHERE application = ?1 AND version = ?2")
+                .sql()?
                 .query_row([app, version], |r| r.get(0))
-                .optional()?;
+                .optional()
+                .sql()?;
             text.map(|t| serde_json::from_str(&t).map_err(|e| Error::internal("stored withdrawal is not JSON", e)))
                 .transpose()
         })
     }
 
-    fn log_heads(&self) -> Result<Vec<crate::store::SignedHead>> {
+    fn log_heads(&self) -> Result<Vec<crate::SignedHead>> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT seq, keyid, hash, sig FROM log_heads ORDER BY seq, keyid")?;
+            let mut stmt = conn
+                .prepare_cached("SELECT seq, keyid, hash, sig FROM log_heads ORDER BY seq, keyid")
+                .sql()?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok(crate::store::SignedHead {
+                    Ok(crate::SignedHead {
                         seq: r.get(0)?,
                         keyid: r.get(1)?,
                         hash: r.get(2)?,
                         sig: r.get(3)?,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                })
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?;
             Ok(rows)
         })
     }
@@ -1312,7 +1394,7 @@ impl Store for SqliteStore {
                     tx,
                     "INSERT OR IGNORE INTO components (application, version, purl, ecosystem, name, pkg_version, licenses) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![app, version, c.purl, c.ecosystem, c.name, c.version, serde_json::to_string(&c.licenses).unwrap_or_else(|_| "[]".into())],
-                )?;
+                ).sql()?;
             }
             Ok(())
         })
@@ -1322,7 +1404,7 @@ impl Store for SqliteStore {
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT purl, ecosystem, name, pkg_version, licenses FROM components WHERE application = ?1 AND version = ?2 ORDER BY purl",
-            )?;
+            ).sql()?;
             let rows = stmt
                 .query_map([app, version], |r| {
                     let licenses: String = r.get(4)?;
@@ -1333,8 +1415,8 @@ impl Store for SqliteStore {
                         version: r.get(3)?,
                         licenses: serde_json::from_str(&licenses).unwrap_or_default(),
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                }).sql()?
+                .collect::<rusqlite::Result<Vec<_>>>().sql()?;
             Ok(rows)
         })
     }
@@ -1343,14 +1425,14 @@ impl Store for SqliteStore {
         self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT application, version, purl, ecosystem, name, pkg_version FROM components WHERE ecosystem = ?1 AND name = ?2",
-            )?;
+            ).sql()?;
             let mut out = Vec::new();
             for (eco, name) in packages {
                 let rows = stmt
                     .query_map([eco, name], |r| {
                         Ok((r.get(0)?, r.get(1)?, Component { purl: r.get(2)?, ecosystem: r.get(3)?, name: r.get(4)?, version: r.get(5)?, licenses: Vec::new() }))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                    }).sql()?
+                    .collect::<rusqlite::Result<Vec<_>>>().sql()?;
                 out.extend(rows);
             }
             Ok(out)
@@ -1359,10 +1441,11 @@ impl Store for SqliteStore {
 
     fn advisory_modified(&self, id: &str) -> Result<Option<String>> {
         self.with_reader(|conn| {
-            Ok(row(conn, "SELECT modified FROM advisories WHERE id = ?1", [id], |r| {
+            row(conn, "SELECT modified FROM advisories WHERE id = ?1", [id], |r| {
                 r.get(0)
             })
-            .optional()?)
+            .optional()
+            .sql()
         })
     }
 
@@ -1389,10 +1472,10 @@ impl Store for SqliteStore {
                     tx,
                     "INSERT INTO advisories (id, modified, doc) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET modified = excluded.modified, doc = excluded.doc",
                     params![a.id, a.modified, to_doc(a)?],
-                )?;
+                ).sql()?;
             }
             for id in stale {
-                exec(tx, "DELETE FROM findings WHERE advisory = ?1", [id])?;
+                exec(tx, "DELETE FROM findings WHERE advisory = ?1", [id]).sql()?;
             }
             insert_findings(tx, findings)
         })

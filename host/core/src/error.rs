@@ -247,15 +247,6 @@ impl Kind {
     }
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Error::Internal {
-            what: "store error".into(),
-            source: Some(Box::new(e)),
-        }
-    }
-}
-
 /// Parse a JSON value into an input type; serde's complaint keeps the path of
 /// the offending field (`artifacts[1].kind: unknown variant ...`).
 pub fn parse_input<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T> {
