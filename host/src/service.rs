@@ -75,6 +75,10 @@ pub struct ChainReport {
     pub head_seq: i64,
     pub head_hash: String,
     pub broken: Option<Break>,
+    /// Events from this sequence number on are hashed over RFC 8785 (JCS)
+    /// (absent from the answers of sidecars built before the switch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jcs_from_seq: Option<i64>,
 }
 
 /// A check attached directly to one gate (tests, embedders); configured
@@ -692,7 +696,8 @@ impl Gatehouse {
 
     /// Walk the whole chain and report the first broken event, if any.
     pub fn verify_chain(&self) -> Result<ChainReport> {
-        let mut verifier = ChainVerifier::default();
+        let format = self.store.log_format()?;
+        let mut verifier = ChainVerifier::new(format);
         let mut broken = None;
         'pages: loop {
             let (after, _) = verifier.head();
@@ -743,6 +748,7 @@ impl Gatehouse {
             head_seq,
             head_hash: head_hash.to_string(),
             broken,
+            jcs_from_seq: Some(format.jcs_from_seq),
         })
     }
 }

@@ -592,7 +592,9 @@ fn an_on_demand_checkpoint_survives_key_rotation() {
     assert_eq!(keys["items"].as_array().unwrap().len(), 2, "{keys}");
 }
 
-/// Compact JSON with keys sorted at every depth (the log's canonical encoding).
+/// Compact JSON with keys sorted at every depth: for the events of this test
+/// (ASCII text, small integers) the same bytes as RFC 8785, the log's
+/// canonical encoding, so the forger below computes real hashes.
 fn canonical(v: &Value) -> String {
     match v {
         Value::Object(map) => {

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use base64::Engine;
 use gatehouse_e2e::{
-    Server, check_result as check, cli, create_token, put_binding, request, sha256_file, stderr, stdout, wasm_dir,
+    Server, check_result as check, cli, create_token, put_binding, request, seed, sha256_file, stderr, stdout, wasm_dir,
 };
 use serde_json::{Value, json};
 
@@ -670,4 +670,85 @@ fn bindings_name_real_stages_and_thresholds_are_the_operators() {
     let env = sign(d, &key, TEST_RESULT, &json!({"result": "PASSED"}), &file);
     let (s, r) = request(server.addr, "POST", "/v1/evidence", Some(&env), Some(&admin));
     assert_eq!(s, 200, "{r}");
+}
+
+/// The log's hashes are RFC 8785 as anyone implements it: Python's
+/// `rfc8785` (Trail of Bits) recomputes every event's hash of a log this
+/// build wrote, non-ASCII text and nested documents included.
+#[test]
+fn an_independent_jcs_implementation_recomputes_every_event_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (s, body) = server.post(
+        "/v1/applications",
+        &json!({
+            "key": "zahlung",
+            "project": "shop",
+            "name": "Zahlungsdienst € — 支付 𝄞",
+            "labels": {"tier": "backend", "team": "zahlung-𝄞"}
+        }),
+    );
+    assert_eq!(s, 201, "{body}");
+    seed(&server, "zahlung", "1.0.0");
+    // Numbers the two encodings write differently (serde_json: `1e-6`,
+    // `1e+20`; RFC 8785: `0.000001`, `100000000000000000000`), so a log
+    // hashed in the old form would fail the check below.
+    let (s, body) = put_binding(
+        &server,
+        "thresholds",
+        "policy:baseline.tests",
+        "qa",
+        json!({"max_ratio": 0.000001, "budget": 1e20}),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = server.post(
+        "/v1/applications/zahlung/versions/1.0.0/promote",
+        &json!({"target_stage": "dev"}),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (s, report) = server.get("/v1/activity/verify");
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(
+        report["jcs_from_seq"], 1,
+        "a new log is RFC 8785 from its first event: {report}"
+    );
+    let (s, page) = server.get("/v1/activity?limit=1000");
+    assert_eq!(s, 200, "{page}");
+    let events = page["items"].as_array().expect("items").clone();
+    assert!(events.len() >= 4, "{page}");
+    assert!(events.iter().any(|e| e.to_string().contains("𝄞")), "{page}");
+    assert!(events.iter().any(|e| e["details"].to_string().contains("1e-6")), "{page}");
+
+    let python = std::env::var("GATEHOUSE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/jcs_log_hashes.py");
+    let run = |events: &[Value]| {
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .arg("1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(Value::Array(events.to_vec()).to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = run(&events);
+    assert_eq!(code, Some(0), "pip install -r tests/requirements.txt? {text}");
+    assert_eq!(text.trim(), format!("OK {}", events.len()));
+    // And it is a real check: one changed character is found.
+    let mut edited = events.clone();
+    edited[0]["actor"] = json!("mallory");
+    let (code, text) = run(&edited);
+    assert_eq!(code, Some(1), "{text}");
 }

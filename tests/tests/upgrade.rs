@@ -38,7 +38,22 @@ fn a_data_directory_of_the_first_wave_opens_verifies_and_serves() {
 fn a_data_directory_of_the_gate_integrity_build_opens_verifies_and_serves() {
     let dir = tempfile::tempdir().unwrap();
     opens_verifies_and_serves(dir.path(), "v2-19e2262");
-    let data = dir.path().join("data");
+    gate_integrity_format_holds(dir.path());
+}
+
+/// The last format before the log switched to RFC 8785 (schema 10: evidence
+/// stored once per statement): every event it wrote keeps its hash.
+#[test]
+fn a_data_directory_of_the_last_sorted_keys_build_opens_verifies_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    opens_verifies_and_serves(dir.path(), "v3-32f4474");
+    gate_integrity_format_holds(dir.path());
+}
+
+/// What a fixture made with `FIXTURE=v2` holds: signed heads, an approved
+/// waiver, a withdrawn release.
+fn gate_integrity_format_holds(dir: &Path) {
+    let data = dir.join("data");
     let server = Server::start(&data);
     let (_, w) = server.get("/v1/waivers?application=payments&version=1.1.0");
     assert_eq!(w["items"][0]["status"], "approved", "{w}");
@@ -48,10 +63,10 @@ fn a_data_directory_of_the_gate_integrity_build_opens_verifies_and_serves() {
     assert_eq!(s, 200, "{withdrawal}");
     let (s, gone) = server.get(&format!("{base}/vsa"));
     assert_eq!((s, &gone["error"]["code"]), (410, &json!("withdrawn")), "{gone}");
-    let w_file = dir.path().join("withdrawals.json");
+    let w_file = dir.join("withdrawals.json");
     std::fs::write(&w_file, withdrawal.to_string()).unwrap();
-    let record = dir.path().join("checkout-2.0.0.record.json");
-    let key = dir.path().join("release.pub.pem");
+    let record = dir.join("checkout-2.0.0.record.json");
+    let key = dir.join("release.pub.pem");
     let o = cli(
         &data,
         &[
@@ -73,8 +88,12 @@ fn opens_verifies_and_serves(dir: &Path, name: &str) {
     let data = dir.join("data");
 
     // The log written by the old build is intact under the new one (after its migration).
-    let o = cli(&data, &["audit", "verify"]);
+    let o = cli(&data, &["--output", "json", "audit", "verify"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let before: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let old_head = before["head_seq"].as_i64().unwrap();
+    // Every event it wrote keeps its hash: RFC 8785 starts with the next one.
+    assert_eq!(before["jcs_from_seq"].as_i64(), Some(old_head + 1), "{before}");
 
     // Its Trusted Release record verifies offline, as before.
     let record = dir.join("payments-1.0.0.record.json");
@@ -155,8 +174,12 @@ fn opens_verifies_and_serves(dir: &Path, name: &str) {
     );
     assert_eq!(s, 200, "{r}");
 
-    // And the log, extended by this build, still verifies whole.
+    // And the log, extended by this build (events hashed over RFC 8785 after
+    // the old build's, sorted-keys ones), still verifies whole.
     drop(server);
-    let o = cli(&data, &["audit", "verify"]);
+    let o = cli(&data, &["--output", "json", "audit", "verify"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let after: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(after["head_seq"].as_i64().unwrap() > old_head, "{after}");
+    assert_eq!(after["jcs_from_seq"], before["jcs_from_seq"], "{after}");
 }

@@ -84,8 +84,13 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             let report: ChainReport = decode("chain report", api.get("/v1/activity/verify", &[])?)?;
             ctx.print(&report, |r| match &r.broken {
                 None => format!(
-                    "activity log intact: {} events, head {} {}",
-                    r.events, r.head_seq, r.head_hash
+                    "activity log intact: {} events, head {} {}{}",
+                    r.events,
+                    r.head_seq,
+                    r.head_hash,
+                    r.jcs_from_seq
+                        .map(|n| format!(" (hashed over RFC 8785 from event {n})"))
+                        .unwrap_or_default()
                 ),
                 Some(b) => format!("activity log BROKEN at event {}: {}", b.seq, b.reason),
             });

@@ -152,7 +152,9 @@ impl Gatehouse {
         let (record, vsa) = release::sign(&self.release_key, &inputs, &policy_digest);
         let vk = self.release_key.verifying_key();
         Ok(ReleaseWrite {
-            digest: hex::encode(Sha256::digest(crate::audit::canonical_json(&record))),
+            // RFC 8785 over the signed envelope; its members are ASCII strings,
+            // for which the sorted-keys form of older records gives the same bytes.
+            digest: hex::encode(Sha256::digest(crate::audit::jcs(&record))),
             record,
             vsa,
             keyid: keys::keyid(&vk),

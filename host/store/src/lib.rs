@@ -9,7 +9,7 @@ pub mod sqlite;
 
 use gatehouse_core::access::Token;
 use gatehouse_core::app::{Application, Criticality, Maturity};
-use gatehouse_core::audit::{Event, EventResult, NewEvent};
+use gatehouse_core::audit::{Event, EventResult, LogFormat, NewEvent};
 use gatehouse_core::binding::Binding;
 use gatehouse_core::error::Result;
 use gatehouse_core::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
@@ -181,6 +181,8 @@ pub trait Store: Send + Sync {
     fn checkpoints(&self) -> Result<Vec<Checkpoint>>;
     /// Every signed log head, by sequence number.
     fn log_heads(&self) -> Result<Vec<SignedHead>>;
+    /// Where the log switched to RFC 8785 for event hashes.
+    fn log_format(&self) -> Result<LogFormat>;
 
     /// Attach SBOM components to a version (added to any it has).
     fn put_components(&self, app: &str, version: &str, components: &[Component], event: NewEvent) -> Result<Event>;

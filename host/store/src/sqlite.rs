@@ -9,7 +9,7 @@ use super::{AppFilter, EventFilter, Store, VersionFilter};
 use crate::sql::{self, Sql};
 use gatehouse_core::access::Token;
 use gatehouse_core::app::Application;
-use gatehouse_core::audit::{Event, EventResult, GENESIS_HASH, NewEvent};
+use gatehouse_core::audit::{Event, EventResult, GENESIS_HASH, LogFormat, NewEvent};
 use gatehouse_core::binding::Binding;
 use gatehouse_core::error::{Error, Result};
 use gatehouse_core::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_signed_heads.sql"),
     include_str!("migrations/0009_withdrawals.sql"),
     include_str!("migrations/0010_evidence_statements.sql"),
+    include_str!("migrations/0011_log_format.sql"),
 ];
 
 /// The schema version that added `evidence.statement`.
@@ -277,6 +278,19 @@ fn backfill_statement_digests(tx: &Transaction<'_>) -> Result<()> {
 }
 
 /// Chain and insert events after the current head, reading the head once.
+/// Where the log switched to RFC 8785 (recorded once, by migration 11).
+fn log_format(conn: &Connection) -> Result<LogFormat> {
+    let jcs_from_seq = row(conn, "SELECT from_seq FROM log_format WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .sql()?
+        .ok_or_else(|| {
+            Error::internal_msg(
+                "the activity log's format record (table log_format) is missing: the database was edited",
+            )
+        })?;
+    Ok(LogFormat { jcs_from_seq })
+}
+
 fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>> {
     let head: Option<(i64, String)> = row(
         tx,
@@ -287,13 +301,14 @@ fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>>
     .optional()
     .sql()?;
     let (mut seq, mut hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+    let format = log_format(tx)?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     ).sql()?;
     let mut sealed = Vec::with_capacity(events.len());
     for event in events {
-        let e = event.seal(seq, &hash, gatehouse_core::time::now());
+        let e = event.seal(seq, &hash, gatehouse_core::time::now(), format);
         insert
             .execute(params![
                 e.seq,
@@ -1360,6 +1375,10 @@ impl Store for SqliteStore {
             text.map(|t| serde_json::from_str(&t).map_err(|e| Error::internal("stored withdrawal is not JSON", e)))
                 .transpose()
         })
+    }
+
+    fn log_format(&self) -> Result<LogFormat> {
+        self.with_reader(|conn| log_format(conn))
     }
 
     fn log_heads(&self) -> Result<Vec<crate::SignedHead>> {
