@@ -888,7 +888,7 @@ fn page_limit(requested: usize) -> Result<usize> {
 /// Unicode NFKC. `"dev1 "` is refused rather than taken for another actor
 /// than `"dev1"`.
 pub fn validate_actor(actor: &str) -> Result<&str> {
-    if actor.is_empty() || actor.len() > 128 || !crate::text::printable(actor) {
+    if actor.is_empty() || actor.chars().count() > 128 || !crate::text::printable(actor) {
         return Err(Error::invalid(
             "actor",
             actor,

@@ -38,6 +38,7 @@ pub fn gatehouse_bin() -> PathBuf {
                 "host/build-support",
                 "policies",
                 "wit",
+                "docs/openapi.json",
             ];
             if let Some((newest, path)) = sources.iter().filter_map(|s| newest_file(&root.join(s))).max()
                 && newest > built

@@ -717,7 +717,10 @@ fn an_independent_jcs_implementation_recomputes_every_event_hash() {
     let events = page["items"].as_array().expect("items").clone();
     assert!(events.len() >= 4, "{page}");
     assert!(events.iter().any(|e| e.to_string().contains("𝄞")), "{page}");
-    assert!(events.iter().any(|e| e["details"].to_string().contains("1e-6")), "{page}");
+    assert!(
+        events.iter().any(|e| e["details"].to_string().contains("1e-6")),
+        "{page}"
+    );
 
     let python = std::env::var("GATEHOUSE_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/jcs_log_hashes.py");

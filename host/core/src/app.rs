@@ -240,7 +240,7 @@ pub fn validate_slug(field: &str, value: &str) -> Result<()> {
 
 fn validate_principal(field: &str, value: &str) -> Result<()> {
     let ok = !value.is_empty()
-        && value.len() <= 128
+        && value.chars().count() <= 128
         && !value.chars().any(|c| c.is_whitespace() || crate::text::is_unsafe(c));
     if ok {
         Ok(())
@@ -267,7 +267,7 @@ fn validate_label(key: &str, value: &str) -> Result<()> {
             "label keys of 1 to 63 characters of [A-Za-z0-9._/-], starting with a letter or digit",
         ));
     }
-    if value.len() > 256 || !crate::text::printable(value) {
+    if value.chars().count() > 256 || !crate::text::printable(value) {
         return Err(Error::invalid(
             format!("labels.{key}"),
             value,
@@ -329,5 +329,40 @@ mod tests {
         assert_eq!(changed.criticality, Criticality::Low);
         assert_eq!(changed.project, "shop");
         assert_eq!(changed.updated_at, "t1");
+    }
+
+    #[test]
+    fn lengths_count_characters_as_the_documents_say() {
+        // The OpenAPI document's maxLength counts characters: so does the
+        // server (256 two-byte characters are 512 bytes).
+        let with = |label: String, owner: String| {
+            NewApplication {
+                key: "payments".into(),
+                name: None,
+                project: None,
+                description: String::new(),
+                owners: Owners {
+                    users: vec![owner],
+                    groups: Vec::new(),
+                },
+                criticality: Criticality::High,
+                maturity: Maturity::Production,
+                labels: [("team".to_string(), label)].into(),
+            }
+            .into_application("t0")
+        };
+        assert!(with("é".repeat(256), "ü".repeat(128)).is_ok());
+        assert!(
+            with("é".repeat(257), "u".into())
+                .unwrap_err()
+                .to_string()
+                .contains("labels.team")
+        );
+        assert!(
+            with("e".into(), "ü".repeat(129))
+                .unwrap_err()
+                .to_string()
+                .contains("owners.users[0]")
+        );
     }
 }

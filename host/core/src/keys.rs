@@ -53,7 +53,7 @@ pub enum Unusable {
 impl NewTrustedKey {
     pub fn into_key(self, actor: &str, now: &str) -> Result<TrustedKey> {
         let vk = parse_public_key("public_key", &self.public_key)?;
-        if self.name.trim().is_empty() || self.name.len() > 128 {
+        if self.name.trim().is_empty() || self.name.chars().count() > 128 {
             return Err(Error::invalid("name", &self.name, "1 to 128 characters"));
         }
         for (i, t) in self.allowed_predicate_types.iter().enumerate() {
