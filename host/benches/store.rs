@@ -12,8 +12,8 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use gatehouse::app::NewApplication;
 use gatehouse::audit::{EventResult, NewEvent};
 use gatehouse::error::parse_input;
+use gatehouse::store::SqliteStore;
 use gatehouse::store::Store;
-use gatehouse::store::sqlite::SqliteStore;
 use serde_json::json;
 
 fn store(dir: &Path, signed: bool) -> SqliteStore {

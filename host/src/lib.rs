@@ -13,8 +13,8 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod feed;
-pub mod metrics;
-pub mod notify;
+pub(crate) mod metrics;
+pub(crate) mod notify;
 pub mod service;
 
 pub use gatehouse_core::{

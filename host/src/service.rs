@@ -825,7 +825,7 @@ impl Gatehouse {
                 // Signed by a key no key file vouches for: it proves nothing either way.
                 continue;
             }
-            if !crate::store::sqlite::verify_head(&self.head_keys, h.seq, &h.keyid, &h.hash, &h.sig) {
+            if !crate::store::verify_head(&self.head_keys, h.seq, &h.keyid, &h.hash, &h.sig) {
                 return Ok(Some(Break {
                     seq: h.seq,
                     reason: format!(

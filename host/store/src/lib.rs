@@ -5,7 +5,7 @@
 
 pub mod deadline;
 mod sql;
-pub mod sqlite;
+mod sqlite;
 
 use gatehouse_core::access::Token;
 use gatehouse_core::app::{Application, Criticality, Maturity};
@@ -23,7 +23,7 @@ use gatehouse_core::version::{ReleaseStatus, Version};
 use gatehouse_core::vuln::{Advisory, Finding};
 use gatehouse_core::waiver::Waiver;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{DB_FILE, SqliteStore, verify_head};
 
 #[derive(Debug, Clone, Default)]
 pub struct AppFilter {
