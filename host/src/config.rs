@@ -45,8 +45,11 @@ pub struct ConfigFile {
     pub policy_dir: Option<PathBuf>,
     /// How long one policy evaluation may run before it is an error.
     pub policy_time_limit_ms: Option<u64>,
-    /// Where to POST (http://host:port/path) when a trusted release becomes affected by an advisory.
+    /// Where to POST (http(s)://host:port/path) when a trusted release becomes affected by an advisory.
     pub webhook_url: Option<String>,
+    /// With an https:// webhook_url: trust only the CA certificates in this
+    /// PEM file (an internal receiver's own CA) instead of the system's roots.
+    pub webhook_cacert: Option<PathBuf>,
     /// The key that signs Trusted Release records (PKCS#8 PEM); default
     /// DATA_DIR/keys/release.ed25519.priv.pem, generated on first start.
     pub release_key: Option<PathBuf>,
@@ -84,7 +87,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 19] = [
+pub const ENV_OVERRIDES: [(&str, &str); 20] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
@@ -101,6 +104,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 19] = [
     ("GATEHOUSE_POLICY_DIR", "policy_dir"),
     ("GATEHOUSE_RELEASE_KEY", "release_key"),
     ("GATEHOUSE_WEBHOOK_URL", "webhook_url"),
+    ("GATEHOUSE_WEBHOOK_CACERT", "webhook_cacert"),
     ("GATEHOUSE_PLUGIN_DIR", "plugin_dir"),
     ("GATEHOUSE_REQUIRE_SIGNED_PLUGINS", "require_signed_plugins"),
     ("GATEHOUSE_PLUGIN_CACHE_DIR", "plugin_cache_dir"),
@@ -163,6 +167,9 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     }
     if let Some(v) = env("GATEHOUSE_WEBHOOK_URL") {
         file.webhook_url = Some(v);
+    }
+    if let Some(v) = env("GATEHOUSE_WEBHOOK_CACERT") {
+        file.webhook_cacert = Some(v.into());
     }
     if let Some(v) = env("GATEHOUSE_RELEASE_KEY") {
         file.release_key = Some(v.into());
@@ -346,7 +353,16 @@ impl ConfigFile {
             .webhook_url
             .as_deref()
             .map(|u| crate::notify::Webhook::parse("webhook_url", u))
+            .transpose()?
+            .map(|hook| hook.trusting(self.webhook_cacert.as_deref()))
             .transpose()?;
+        if let (Some(ca), None) = (&self.webhook_cacert, &webhook) {
+            return Err(Error::invalid(
+                "webhook_cacert",
+                ca.display().to_string(),
+                "no webhook_cacert without an https:// webhook_url",
+            ));
+        }
         if let Some(dir) = &self.plugin_dir
             && !dir.is_dir()
         {

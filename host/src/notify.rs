@@ -5,6 +5,7 @@
 //! each delivery (its retries included) ends by a deadline that no receiver
 //! can stretch, not even one dripping a byte at a time.
 
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -25,12 +26,30 @@ const CONNECT: Duration = Duration::from_secs(3);
 const ANSWER: usize = 64 * 1024;
 
 /// A webhook URL, validated: `http(s)://host[:port][/path][?query]`, no
-/// credentials, no fragment, no control characters anywhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// credentials, no fragment, no control characters anywhere; with the client
+/// that delivers to it (the system's roots, or the CA file it was given).
+#[derive(Clone)]
 pub struct Webhook {
     origin: Origin,
     target: String,
     url: String,
+    ca_file: Option<PathBuf>,
+    client: Client,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+impl PartialEq for Webhook {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.url, &self.ca_file) == (&other.url, &other.ca_file)
+    }
 }
 
 impl Webhook {
@@ -66,7 +85,35 @@ impl Webhook {
             origin: Origin::from_parts(tls, host, port),
             target,
             url: url.to_string(),
+            ca_file: None,
+            client: client(None),
         })
+    }
+
+    /// Deliver trusting only the CA certificates in `ca_file` (checked now:
+    /// a file that holds none is refused at start, not at the first delivery).
+    pub fn trusting(mut self, ca_file: Option<&Path>) -> Result<Webhook> {
+        let Some(ca) = ca_file else {
+            return Ok(self);
+        };
+        if !self.origin.tls {
+            return Err(Error::invalid(
+                "webhook_cacert",
+                ca.display().to_string(),
+                "no webhook_cacert without an https:// webhook_url",
+            ));
+        }
+        let client = client(Some(ca.to_path_buf()));
+        client.check_roots().map_err(|e| {
+            Error::invalid(
+                "webhook_cacert",
+                ca.display().to_string(),
+                format!("a readable PEM file of CA certificates ({e})"),
+            )
+        })?;
+        self.ca_file = Some(ca.to_path_buf());
+        self.client = client;
+        Ok(self)
     }
 }
 
@@ -80,13 +127,11 @@ fn queue() -> &'static SyncSender<Job> {
     QUEUE_TX.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
-        let client = client();
         for i in 0..WORKERS {
             let rx = rx.clone();
-            let client = client.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("gatehouse-webhook-{i}"))
-                .spawn(move || match Blocking::new(client) {
+                .spawn(move || match Blocking::new(client(None)) {
                     Ok(http) => work(&rx, &http),
                     Err(e) => tracing::error!(error = %e, "cannot start a webhook delivery thread"),
                 });
@@ -98,10 +143,11 @@ fn queue() -> &'static SyncSender<Job> {
     })
 }
 
-/// The client every delivery uses (one TLS configuration, read once).
-fn client() -> Client {
+/// A delivery client: the system's roots, or only `ca_file`'s CAs (each
+/// webhook carries its own; the TLS configuration is read once per client).
+fn client(ca_file: Option<PathBuf>) -> Client {
     Client::new(gatehouse_http::Options {
-        ca_file: None,
+        ca_file,
         connect_timeout: CONNECT,
         timeout: DEADLINE,
         max_answer_bytes: ANSWER,
@@ -161,7 +207,8 @@ fn deliver_now(http: &Blocking, hook: &Webhook, body: &str, deadline: Instant) {
     }
 }
 
-/// One attempt, bounded as a whole by what is left of the deadline.
+/// One attempt with the webhook's own client (its CA file, if any) on this
+/// thread's runtime, bounded as a whole by what is left of the deadline.
 fn post(
     http: &Blocking,
     hook: &Webhook,
@@ -169,7 +216,7 @@ fn post(
     deadline: Instant,
 ) -> std::result::Result<u16, gatehouse_http::Error> {
     let left = deadline.saturating_duration_since(Instant::now());
-    let within = http.client().with_timeout(left.max(Duration::from_millis(1)));
+    let within = hook.client.with_timeout(left.max(Duration::from_millis(1)));
     let answer = http.block_on(within.request(
         &hook.origin,
         gatehouse_http::Method::POST,
@@ -229,7 +276,7 @@ mod tests {
             }
         });
         let hook = Webhook::parse("webhook_url", &format!("http://{addr}/hook")).unwrap();
-        let http = Blocking::new(client()).unwrap();
+        let http = Blocking::new(client(None)).unwrap();
         let started = Instant::now();
         let e = post(&http, &hook, "{}", Instant::now() + Duration::from_millis(500)).unwrap_err();
         let took = started.elapsed();
