@@ -179,7 +179,7 @@ fn normalise_artifacts(artifacts: Vec<Artifact>) -> Result<Vec<Artifact>> {
         .into_iter()
         .enumerate()
         .map(|(i, mut a)| {
-            if a.name.trim().is_empty() || a.name.len() > 256 {
+            if a.name.trim().is_empty() || a.name.chars().count() > 256 {
                 return Err(Error::invalid(
                     format!("artifacts[{i}].name"),
                     &a.name,
@@ -260,7 +260,9 @@ fn normalise_vcs(mut vcs: Vcs) -> Result<Vcs> {
 
 fn validate_tag(tag: Option<&str>) -> Result<()> {
     match tag {
-        Some(t) if t.is_empty() || t.len() > 128 || t.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+        Some(t)
+            if t.is_empty() || t.chars().count() > 128 || t.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
             Err(Error::invalid("tag", t, "1 to 128 characters without spaces"))
         }
         _ => Ok(()),
