@@ -10,7 +10,8 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use gatehouse_http::{Blocking, Client, Origin};
+use gatehouse_http::{Client, Origin};
+use tokio::runtime::Runtime;
 
 use crate::error::{Error, Result};
 
@@ -131,8 +132,8 @@ fn queue() -> &'static SyncSender<Job> {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("gatehouse-webhook-{i}"))
-                .spawn(move || match Blocking::new(client(None)) {
-                    Ok(http) => work(&rx, &http),
+                .spawn(move || match runtime() {
+                    Ok(runtime) => work(&rx, &runtime),
                     Err(e) => tracing::error!(error = %e, "cannot start a webhook delivery thread"),
                 });
             if let Err(e) = spawned {
@@ -141,6 +142,11 @@ fn queue() -> &'static SyncSender<Job> {
         }
         tx
     })
+}
+
+/// A delivery thread's runtime: current-thread, the thread is its only worker.
+fn runtime() -> std::io::Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
 }
 
 /// A delivery client: the system's roots, or only `ca_file`'s CAs (each
@@ -154,14 +160,14 @@ fn client(ca_file: Option<PathBuf>) -> Client {
     })
 }
 
-fn work(rx: &Mutex<Receiver<Job>>, http: &Blocking) {
+fn work(rx: &Mutex<Receiver<Job>>, runtime: &Runtime) {
     loop {
         let job = match rx.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
         match job {
-            Ok(job) => deliver_now(http, &job.hook, &job.body, Instant::now() + DEADLINE),
+            Ok(job) => deliver_now(runtime, &job.hook, &job.body, Instant::now() + DEADLINE),
             Err(_) => return,
         }
     }
@@ -185,12 +191,12 @@ pub fn deliver(hook: &Webhook, body: &serde_json::Value) {
 }
 
 /// Try until delivered or the deadline, doubling the pause from 200 ms.
-fn deliver_now(http: &Blocking, hook: &Webhook, body: &str, deadline: Instant) {
+fn deliver_now(runtime: &Runtime, hook: &Webhook, body: &str, deadline: Instant) {
     let mut pause = Duration::from_millis(200);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match post(http, hook, body, deadline) {
+        match post(runtime, hook, body, deadline) {
             Ok(status) if (200..300).contains(&status) => {
                 tracing::info!(url = %hook.url, attempt, "webhook delivered");
                 return;
@@ -210,14 +216,14 @@ fn deliver_now(http: &Blocking, hook: &Webhook, body: &str, deadline: Instant) {
 /// One attempt with the webhook's own client (its CA file, if any) on this
 /// thread's runtime, bounded as a whole by what is left of the deadline.
 fn post(
-    http: &Blocking,
+    runtime: &Runtime,
     hook: &Webhook,
     body: &str,
     deadline: Instant,
 ) -> std::result::Result<u16, gatehouse_http::Error> {
     let left = deadline.saturating_duration_since(Instant::now());
     let within = hook.client.with_timeout(left.max(Duration::from_millis(1)));
-    let answer = http.block_on(within.request(
+    let answer = runtime.block_on(within.request(
         &hook.origin,
         gatehouse_http::Method::POST,
         &hook.target,
@@ -276,9 +282,9 @@ mod tests {
             }
         });
         let hook = Webhook::parse("webhook_url", &format!("http://{addr}/hook")).unwrap();
-        let http = Blocking::new(client(None)).unwrap();
+        let runtime = runtime().unwrap();
         let started = Instant::now();
-        let e = post(&http, &hook, "{}", Instant::now() + Duration::from_millis(500)).unwrap_err();
+        let e = post(&runtime, &hook, "{}", Instant::now() + Duration::from_millis(500)).unwrap_err();
         let took = started.elapsed();
         assert!(took < Duration::from_secs(2), "{took:?}: {e}");
     }

@@ -50,10 +50,19 @@ fn acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
-/// A TLS-terminating proxy on loopback that forwards every connection to
-/// `upstream`; returns its port.
-fn tls_proxy(pki: &Pki, upstream: std::net::SocketAddr) -> u16 {
+type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// A TLS server on loopback with the test CA's certificate for `localhost`,
+/// on a runtime of its own: `handle` gets each connection once its handshake
+/// succeeded (a client that refuses the certificate ends it: fine). Returns
+/// its port.
+fn tls_server<F, Fut>(pki: &Pki, handle: F) -> u16
+where
+    F: Fn(TlsStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let acceptor = acceptor(pki);
+    let handle = Arc::new(handle);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
@@ -65,20 +74,25 @@ fn tls_proxy(pki: &Pki, upstream: std::net::SocketAddr) -> u16 {
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
+                let (acceptor, handle) = (acceptor.clone(), handle.clone());
                 tokio::spawn(async move {
-                    // A client that refuses the certificate ends the handshake: fine.
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                    if let Ok(tls) = acceptor.accept(tcp).await {
+                        handle(tls).await;
                     }
                 });
             }
         });
     });
     port
+}
+
+/// A TLS-terminating proxy that forwards every connection to `upstream`.
+fn tls_proxy(pki: &Pki, upstream: std::net::SocketAddr) -> u16 {
+    tls_server(pki, move |mut tls| async move {
+        if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+        }
+    })
 }
 
 fn gatehouse(args: &[&str]) -> Output {
@@ -149,56 +163,43 @@ fn the_cli_talks_to_a_sidecar_behind_tls_trusting_the_given_ca_only() {
 /// and hands over each request body. Returns its port.
 fn https_receiver(pki: &Pki) -> (u16, std::sync::mpsc::Receiver<Value>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let acceptor = acceptor(pki);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            while let Ok((tcp, _)) = listener.accept().await {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    continue;
-                };
-                let mut raw = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read the head, then as many body bytes as content-length says.
-                let body = loop {
-                    let Ok(n) = tls.read(&mut chunk).await else { break None };
-                    if n == 0 {
-                        break None;
-                    }
-                    raw.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&raw).to_string();
-                    if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-                        let length: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().to_string())
-                            })
-                            .and_then(|v| v.parse().ok())
-                            .unwrap_or(0);
-                        if rest.len() >= length {
-                            break Some(rest.to_string());
-                        }
-                    }
-                };
-                let _ = tls
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-                let _ = tls.shutdown().await;
-                if let Some(body) = body {
-                    let _ = tx.send(serde_json::from_str(&body).unwrap_or(Value::Null));
+    let port = tls_server(pki, move |mut tls| {
+        let tx = tx.clone();
+        async move {
+            let mut raw = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the head, then as many body bytes as content-length says.
+            let body = loop {
+                let Ok(n) = tls.read(&mut chunk).await else { break None };
+                if n == 0 {
+                    break None;
                 }
+                raw.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&raw).to_string();
+                if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    if rest.len() >= length {
+                        break Some(rest.to_string());
+                    }
+                }
+            };
+            let _ = tls
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+            let _ = tls.shutdown().await;
+            if let Some(body) = body {
+                let _ = tx.send(serde_json::from_str(&body).unwrap_or(Value::Null));
             }
-        });
+        }
     });
     (port, rx)
 }

@@ -25,36 +25,26 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use http::{Method, StatusCode};
 
+/// What went wrong, with its cause in the message (callers print or log the
+/// message; the cause is not repeated as a `source`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid URL {url:?}: {reason}")]
     Url { url: String, reason: String },
-    #[error("cannot connect to {authority}: {source}")]
-    Connect {
-        authority: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("TLS with {authority} failed: {source}")]
-    Tls {
-        authority: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot connect to {authority}: {cause}")]
+    Connect { authority: String, cause: std::io::Error },
+    #[error("TLS with {authority} failed: {cause}")]
+    Tls { authority: String, cause: std::io::Error },
     #[error("no complete answer from {authority} within {after:?}")]
     Timeout { authority: String, after: Duration },
-    #[error("the HTTP exchange with {authority} failed: {source}")]
-    Http {
-        authority: String,
-        #[source]
-        source: hyper::Error,
-    },
+    #[error("the HTTP exchange with {authority} failed: {cause}")]
+    Http { authority: String, cause: hyper::Error },
     #[error("the answer from {authority} is larger than {limit} bytes")]
     TooLarge { authority: String, limit: usize },
     #[error("cannot use the CA certificates in {path}: {reason}")]
     Roots { path: PathBuf, reason: String },
     #[error("cannot start the client's runtime: {0}")]
-    Runtime(#[source] std::io::Error),
+    Runtime(std::io::Error),
 }
 
 /// How a client connects and how long it waits.
@@ -227,9 +217,9 @@ impl Client {
     async fn handshake(&self, origin: &Origin) -> Result<SendRequest<Full<Bytes>>, Error> {
         let tcp = tokio::net::TcpStream::connect((origin.host.as_str(), origin.port))
             .await
-            .map_err(|source| Error::Connect {
+            .map_err(|cause| Error::Connect {
                 authority: origin.authority.clone(),
-                source,
+                cause,
             })?;
         let _ = tcp.set_nodelay(true);
         if !origin.tls {
@@ -242,9 +232,9 @@ impl Client {
         let tls = tokio_rustls::TlsConnector::from(self.tls_config()?)
             .connect(name, tcp)
             .await
-            .map_err(|source| Error::Tls {
+            .map_err(|cause| Error::Tls {
                 authority: origin.authority.clone(),
-                source,
+                cause,
             })?;
         start(tls, origin).await
     }
@@ -279,9 +269,9 @@ where
 {
     let (sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|source| Error::Http {
+        .map_err(|cause| Error::Http {
             authority: origin.authority.clone(),
-            source,
+            cause,
         })?;
     tokio::spawn(async move {
         // Ends when the server closes or the sender is dropped; request
@@ -328,9 +318,9 @@ impl Connection {
         body: Vec<u8>,
     ) -> Result<Response, Error> {
         let authority = &self.origin.authority;
-        let http_error = |source| Error::Http {
+        let http_error = |cause| Error::Http {
             authority: authority.clone(),
-            source,
+            cause,
         };
         let mut request = http::Request::builder()
             .method(method)
@@ -355,7 +345,7 @@ impl Connection {
             .collect()
             .await
             .map_err(|e| match e.downcast::<hyper::Error>() {
-                Ok(source) => http_error(*source),
+                Ok(cause) => http_error(*cause),
                 Err(_) => Error::TooLarge {
                     authority: authority.clone(),
                     limit,
@@ -426,15 +416,6 @@ impl Blocking {
         Ok(Blocking { runtime, client })
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// Run any of the client's futures to completion on this runtime.
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
-    }
-
     pub fn request(
         &self,
         origin: &Origin,
@@ -467,6 +448,7 @@ impl Blocking {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn origins_take_a_scheme_and_an_authority_only() {
@@ -508,22 +490,31 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    #[test]
-    fn a_dripping_server_cannot_stretch_the_deadline() {
+    /// A server on loopback that reads one request and lets `answer` write
+    /// to the connection.
+    fn answer_once(answer: impl FnOnce(&mut std::net::TcpStream) + Send + 'static) -> Origin {
+        use std::io::Read;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
-            use std::io::{Read, Write};
             if let Ok((mut s, _)) = listener.accept() {
                 let mut request = [0u8; 1024];
                 let _ = s.read(&mut request);
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
-                for _ in 0..100 {
-                    if s.write_all(b"x").is_err() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
+                answer(&mut s);
+            }
+        });
+        Origin::parse(&format!("http://{addr}")).unwrap()
+    }
+
+    #[test]
+    fn a_dripping_server_cannot_stretch_the_deadline() {
+        let origin = answer_once(|s| {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+            for _ in 0..100 {
+                if s.write_all(b"x").is_err() {
+                    return;
                 }
+                std::thread::sleep(Duration::from_millis(50));
             }
         });
         let blocking = Blocking::new(Client::new(Options {
@@ -531,7 +522,6 @@ mod tests {
             ..Options::default()
         }))
         .unwrap();
-        let origin = Origin::parse(&format!("http://{addr}")).unwrap();
         let started = std::time::Instant::now();
         let e = blocking
             .request(&origin, Method::GET, "/", &[], Vec::new())
@@ -542,23 +532,15 @@ mod tests {
 
     #[test]
     fn answers_past_the_limit_are_refused() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        std::thread::spawn(move || {
-            use std::io::{Read, Write};
-            if let Ok((mut s, _)) = listener.accept() {
-                let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf);
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n");
-                let _ = s.write_all(&[b'x'; 4096]);
-            }
+        let origin = answer_once(|s| {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n");
+            let _ = s.write_all(&[b'x'; 4096]);
         });
         let blocking = Blocking::new(Client::new(Options {
             max_answer_bytes: 1024,
             ..Options::default()
         }))
         .unwrap();
-        let origin = Origin::parse(&format!("http://{addr}")).unwrap();
         let e = blocking
             .request(&origin, Method::GET, "/", &[], Vec::new())
             .unwrap_err();

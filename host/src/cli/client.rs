@@ -167,7 +167,7 @@ fn http(remote: &Remote, method: Method, path: &str, query: &str, body: Vec<u8>)
     let unreachable = |e: gatehouse_http::Error| {
         Failure::undecided(
             "unreachable",
-            format!("cannot reach the sidecar at {}: {}", remote.origin.url(), chain(&e)),
+            format!("cannot reach the sidecar at {}: {e}", remote.origin.url()),
         )
     };
     let target = if query.is_empty() {
@@ -184,19 +184,4 @@ fn http(remote: &Remote, method: Method, path: &str, query: &str, body: Vec<u8>)
     let value = serde_json::from_slice(&answer.body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&answer.body).into_owned()));
     Ok((answer.status.as_u16(), value))
-}
-
-/// An error with its causes (a TLS failure says why the certificate was refused).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        next = cause.source();
-    }
-    text
 }

@@ -58,6 +58,8 @@ pub struct SqliteStore {
     /// This open migrated a log written before heads were signed: its current
     /// head is signed once, as it is, when the signing key is set.
     adopt_unsigned_log: bool,
+    /// Where the log switched to RFC 8785 (its `log_format` row).
+    log_format: LogFormat,
 }
 
 /// The key that signs log heads, with what the key history records of it.
@@ -86,12 +88,15 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").sql()?;
         conn.set_prepared_statement_cache_capacity(64);
         let before = migrate(&mut conn)?;
+        // Written once by migration 11 and never changed: read here, not per write.
+        let log_format = log_format(&conn)?;
         Ok(SqliteStore {
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             path,
             head_key: None,
             adopt_unsigned_log: before < SIGNED_HEADS_SINCE,
+            log_format,
         })
     }
 
@@ -215,7 +220,7 @@ impl SqliteStore {
                 Some(hk) => previous_head_vouched(&tx, hk)?,
                 None => false,
             };
-            let sealed = append_all(&tx, events)?;
+            let sealed = append_all(&tx, events, self.log_format)?;
             if let Some(hk) = &self.head_key
                 && vouched
             {
@@ -291,7 +296,7 @@ fn log_format(conn: &Connection) -> Result<LogFormat> {
     Ok(LogFormat { jcs_from_seq })
 }
 
-fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>> {
+fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>, format: LogFormat) -> Result<Vec<Event>> {
     let head: Option<(i64, String)> = row(
         tx,
         "SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1",
@@ -301,7 +306,6 @@ fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>) -> Result<Vec<Event>>
     .optional()
     .sql()?;
     let (mut seq, mut hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
-    let format = log_format(tx)?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -1378,7 +1382,7 @@ impl Store for SqliteStore {
     }
 
     fn log_format(&self) -> Result<LogFormat> {
-        self.with_reader(|conn| log_format(conn))
+        Ok(self.log_format)
     }
 
     fn log_heads(&self) -> Result<Vec<crate::SignedHead>> {
