@@ -4,6 +4,7 @@
 //! Store work runs on the blocking pool, bounded by a per-request timeout.
 
 pub mod intake;
+pub mod openapi;
 pub mod routes;
 
 use std::net::SocketAddr;

@@ -12,8 +12,9 @@ mod vulns;
 
 pub use access::CreatedToken;
 pub use evidence::{BindingOutcome, IngestOutcome, Target};
-pub use gates::{GatePlan, PlannedGate};
+pub use gates::{GatePlan, PlannedGate, PolicyUpload};
 pub use plugins::{CollectOutcome, CollectRequest};
+pub use records::PublicKey;
 pub use vulns::{BlastRadius, ImportReport, SbomAttached};
 
 use std::path::Path;
@@ -32,7 +33,7 @@ use crate::lifecycle::{DEFAULT_LIFECYCLE, GateRef, Lifecycle, LifecycleSpec, Pla
 use crate::store::{AppFilter, EventFilter, SqliteStore, Store, VersionFilter};
 use crate::version::{NewVersion, ReleaseStatus, Version, VersionPatch};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PromoteRequest {
     pub target_stage: String,
@@ -40,14 +41,14 @@ pub struct PromoteRequest {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseRequest {
     #[serde(default)]
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     pub from_stage: String,
@@ -56,7 +57,7 @@ pub struct RollbackRequest {
 }
 
 /// What a promotion, release or rollback did (or, for a dry run, would do).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TransitionOutcome {
     pub version: Version,
     pub from_stage: Option<String>,
@@ -69,7 +70,7 @@ pub struct TransitionOutcome {
 }
 
 /// The result of walking the whole activity log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChainReport {
     pub events: u64,
     pub head_seq: i64,

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     Viewer,
@@ -70,16 +70,19 @@ pub fn allows(role: Role, needed: Permission) -> bool {
 }
 
 /// A token as stored: everything but the secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Token {
     /// Short public id, used to list and revoke.
     pub id: String,
     /// The actor recorded in the activity log.
     pub name: String,
     pub role: Role,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub created_at: String,
     pub created_by: String,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub expires_at: Option<String>,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub revoked_at: Option<String>,
 }
 

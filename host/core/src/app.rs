@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Criticality {
     #[default]
@@ -17,7 +18,7 @@ pub enum Criticality {
     Critical,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Maturity {
     #[default]
@@ -50,16 +51,18 @@ impl Maturity {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Owners {
     #[serde(default)]
+    #[schemars(inner(regex(pattern = crate::schema::PRINCIPAL)))]
     pub users: Vec<String>,
     #[serde(default)]
+    #[schemars(inner(regex(pattern = crate::schema::PRINCIPAL)))]
     pub groups: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Application {
     pub key: String,
     pub name: String,
@@ -68,19 +71,28 @@ pub struct Application {
     pub owners: Owners,
     pub criticality: Criticality,
     pub maturity: Maturity,
+    #[schemars(with = "crate::schema::Labels")]
     pub labels: BTreeMap<String, String>,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub created_at: String,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub updated_at: String,
 }
 
 /// What a client sends to create an application.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
+    #[schemars(regex(pattern = crate::schema::APP_KEY))]
     pub key: String,
+    /// Defaults to the key.
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::schema::NAME))]
     pub name: Option<String>,
+    /// Defaults to `default`.
+    #[schemars(regex(pattern = crate::schema::SLUG))]
     pub project: Option<String>,
     #[serde(default)]
+    #[schemars(length(max = 4000), regex(pattern = crate::schema::MULTILINE))]
     pub description: String,
     #[serde(default)]
     pub owners: Owners,
@@ -89,21 +101,27 @@ pub struct NewApplication {
     #[serde(default)]
     pub maturity: Maturity,
     #[serde(default)]
+    #[schemars(with = "crate::schema::Labels")]
     pub labels: BTreeMap<String, String>,
 }
 
 /// What a client sends to change an application; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationPatch {
     /// Present only so that an attempt to change it is refused by name.
+    #[schemars(skip)]
     pub key: Option<serde_json::Value>,
+    #[schemars(length(min = 1, max = 200), regex(pattern = crate::schema::NAME))]
     pub name: Option<String>,
+    #[schemars(regex(pattern = crate::schema::SLUG))]
     pub project: Option<String>,
+    #[schemars(length(max = 4000), regex(pattern = crate::schema::MULTILINE))]
     pub description: Option<String>,
     pub owners: Option<Owners>,
     pub criticality: Option<Criticality>,
     pub maturity: Option<Maturity>,
+    #[schemars(with = "Option<crate::schema::Labels>")]
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -238,7 +256,7 @@ pub fn validate_slug(field: &str, value: &str) -> Result<()> {
     }
 }
 
-fn validate_principal(field: &str, value: &str) -> Result<()> {
+pub(crate) fn validate_principal(field: &str, value: &str) -> Result<()> {
     let ok = !value.is_empty()
         && value.chars().count() <= 128
         && !value.chars().any(|c| c.is_whitespace() || crate::text::is_unsafe(c));
@@ -253,7 +271,7 @@ fn validate_principal(field: &str, value: &str) -> Result<()> {
     }
 }
 
-fn validate_label(key: &str, value: &str) -> Result<()> {
+pub(crate) fn validate_label(key: &str, value: &str) -> Result<()> {
     let key_ok = !key.is_empty()
         && key.len() <= 63
         && key.starts_with(|c: char| c.is_ascii_alphanumeric())

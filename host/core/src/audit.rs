@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventResult {
     Success,
@@ -55,9 +55,10 @@ pub struct NewEvent {
     pub details: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     pub seq: i64,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub time: String,
     pub actor: String,
     pub action: String,
@@ -233,7 +234,7 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
 }
 
 /// Where and why the chain is broken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Break {
     pub seq: i64,
     pub reason: String,

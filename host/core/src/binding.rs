@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{Application, Criticality};
@@ -12,36 +13,40 @@ use crate::lifecycle::{GateKind, GateRef};
 
 /// Which applications a binding covers. Every selector given must match;
 /// all empty means every application.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = crate::schema::SLUG)))]
     pub projects: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applications: Vec<String>,
     /// Every label given must be on the application with this value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "crate::schema::Labels")]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub criticality: Vec<Criticality>,
 }
 
 /// Which gate: a stage (`*` for every stage) and a kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateSelector {
+    /// A stage, or `*` for every stage.
+    #[schemars(regex(pattern = crate::schema::STAGE_SELECTOR))]
     pub stage: String,
     pub kind: GateKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BindingOrigin {
     Config,
     Api,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Binding {
     pub id: String,
     /// `policy:<package>` (or, later, `plugin:<name>`).
@@ -50,21 +55,26 @@ pub struct Binding {
     pub gate: GateSelector,
     pub mode: Mode,
     /// Visible to the policy as `data.params`.
+    #[schemars(schema_with = "crate::schema::any_value")]
     pub params: serde_json::Value,
     pub origin: BindingOrigin,
 }
 
 /// What a client (or the config file) gives to define a binding.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BindingSpec {
+    /// `policy:<package>` or `plugin:<name>`.
+    #[schemars(regex(pattern = crate::schema::CHECK))]
     pub check: String,
     #[serde(default)]
     pub scope: Scope,
     pub gate: GateSelector,
     #[serde(default = "default_mode")]
     pub mode: Mode,
+    /// Visible to the policy as `data.params` (a plugin gets them as its parameters).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::any_value")]
     pub params: serde_json::Value,
 }
 

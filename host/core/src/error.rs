@@ -189,6 +189,11 @@ impl Kind {
         Kind::Internal,
     ];
 
+    /// Every kind, in a fixed order (the OpenAPI document lists their codes).
+    pub fn all() -> [Kind; 15] {
+        Kind::ALL
+    }
+
     /// The machine code in `{"error": {"code": …}}`.
     pub fn code(self) -> &'static str {
         self.row().0

@@ -23,13 +23,13 @@ pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
 pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024 * 1024;
 
 /// Why evidence was refused: a stable code for machines, a sentence for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Refusal {
     pub code: RefusalCode,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalCode {
     MalformedEnvelope,
@@ -106,7 +106,7 @@ pub struct EnvelopeSignature {
     pub sig: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Subject {
     #[serde(default)]
     pub name: String,
@@ -154,7 +154,7 @@ pub struct Metadata {
 }
 
 /// A stored envelope, content-addressed, with what could be read from it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceRecord {
     /// The id: the digest of the first envelope received with this statement.
     pub digest: String,
@@ -163,12 +163,14 @@ pub struct EvidenceRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement_digest: Option<String>,
     /// The envelope, with every valid signature received for the statement.
+    #[schemars(with = "crate::schema::Envelope")]
     pub envelope: Value,
     pub payload_type: Option<String>,
     pub predicate_type: Option<String>,
     pub subjects: Vec<Subject>,
     /// Key ids the envelope's signatures claim (verified or not).
     pub keyids: Vec<String>,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub first_added_at: String,
 }
 
@@ -181,7 +183,7 @@ impl EvidenceRecord {
 }
 
 /// The link between an envelope and one version, with the verdict reached for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceBinding {
     pub digest: String,
     pub application: String,
@@ -191,6 +193,7 @@ pub struct EvidenceBinding {
     /// Key ids whose signatures counted (empty when refused).
     pub signers: Vec<String>,
     pub added_by: String,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub added_at: String,
     /// Set when a collector plugin produced the statement (the host signed it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,7 +201,7 @@ pub struct EvidenceBinding {
 }
 
 /// How a collector came to produce a statement: which code ran, who asked, with what.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Collection {
     pub plugin: String,
     /// SHA-256 of the component that ran.
@@ -215,15 +218,16 @@ pub struct Collection {
 
 /// Where a piece of evidence comes from, as the input document, the record
 /// and the API show it: signed by trusted keys, or produced by a collector.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[schemars(rename = "EvidenceOrigin")]
 pub enum Origin {
     Signed { signers: Vec<SignerInfo> },
     Collected(Collection),
 }
 
 /// A trusted key that signed a piece of evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignerInfo {
     pub keyid: String,
     pub name: String,
@@ -231,7 +235,7 @@ pub struct SignerInfo {
 }
 
 /// One piece of a version's evidence, as listed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceEntry {
     #[serde(flatten)]
     pub binding: EvidenceBinding,

@@ -11,7 +11,7 @@ use crate::evidence::EvidenceEntry;
 use crate::lifecycle::GateRef;
 use crate::version::Version;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
@@ -22,15 +22,16 @@ pub enum Outcome {
     Waived,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Block,
     Warn,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "GateDecision")]
 pub enum Decision {
     Passed,
     PassedWithWarnings,
@@ -38,7 +39,7 @@ pub enum Decision {
 }
 
 /// A finding from a check: a policy's `deny`/`warn` message, a plugin's finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     pub level: Level,
     pub message: String,
@@ -55,7 +56,7 @@ pub struct Finding {
     pub severity: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Deny,
@@ -100,7 +101,7 @@ impl CheckOutput {
 }
 
 /// What one check said about the context, as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckResult {
     pub check: String,
     /// The binding that put this check on the gate.
@@ -123,7 +124,7 @@ pub struct CheckResult {
     pub error_code: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateVerdict {
     pub gate: GateRef,
     pub decision: Decision,

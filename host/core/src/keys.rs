@@ -3,13 +3,14 @@
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
 /// A public key Gatehouse trusts to sign evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TrustedKey {
     /// securesystemslib key id: SHA-256 of the canonical key JSON.
     pub keyid: String,
@@ -20,25 +21,34 @@ pub struct TrustedKey {
     pub public: String,
     /// When non-empty, evidence of other predicate types signed by this key does not count.
     pub allowed_predicate_types: Vec<String>,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub not_before: Option<String>,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub not_after: Option<String>,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub revoked_at: Option<String>,
     pub revoked_reason: Option<String>,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub created_at: String,
     pub created_by: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTrustedKey {
+    #[schemars(length(max = 128), regex(pattern = crate::schema::NAME))]
     pub name: String,
     #[serde(default)]
     pub owner: String,
     /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`) or 64 hex characters.
     pub public_key: String,
+    /// When non-empty, evidence of other predicate types signed by this key does not count.
     #[serde(default)]
+    #[schemars(inner(regex(pattern = crate::schema::WORD)))]
     pub allowed_predicate_types: Vec<String>,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub not_before: Option<String>,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub not_after: Option<String>,
 }
 

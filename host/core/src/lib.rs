@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod policy;
 pub mod release;
 pub mod sbom;
+pub mod schema;
 pub mod text;
 pub mod time;
 pub mod version;

@@ -2,6 +2,7 @@
 //! lifecycle and where a version stands, say which gates a move must pass and
 //! where it ends, or why it is refused.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -9,16 +10,17 @@ use crate::version::ReleaseStatus;
 
 pub const DEFAULT_LIFECYCLE: &str = "default";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
+    #[schemars(regex(pattern = crate::schema::SLUG))]
     pub name: String,
     /// A promotion may jump over this stage.
     #[serde(default)]
     pub skippable: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Lifecycle {
     pub name: String,
     /// Projects whose new versions climb this lifecycle; empty for the default.
@@ -27,15 +29,18 @@ pub struct Lifecycle {
 }
 
 /// What a client sends to define or replace a lifecycle.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleSpec {
+    /// Projects whose new versions climb this lifecycle.
     #[serde(default)]
+    #[schemars(inner(regex(pattern = crate::schema::SLUG)))]
     pub projects: Vec<String>,
+    #[schemars(length(min = 1))]
     pub stages: Vec<Stage>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GateKind {
     Entry,
@@ -44,7 +49,7 @@ pub enum GateKind {
 }
 
 /// One gate: a stage and which of its doors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct GateRef {
     pub stage: String,
     pub kind: GateKind,

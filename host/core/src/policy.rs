@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a policy came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "PolicyOrigin")]
 pub enum Origin {
     Bundled,
     Directory,
@@ -14,7 +15,7 @@ pub enum Origin {
 }
 
 /// One policy module: its package is its name (`baseline.provenance`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Policy {
     pub name: String,
     /// Where the text was read from (a path, or `upload`).
@@ -32,8 +33,30 @@ pub struct Policy {
     pub files: Vec<PolicyFile>,
 }
 
+/// A policy without its text, as listings show it.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct PolicySummary {
+    pub name: String,
+    pub path: String,
+    pub origin: Origin,
+    pub version: u64,
+    pub digest: String,
+}
+
+impl From<&Policy> for PolicySummary {
+    fn from(p: &Policy) -> Self {
+        PolicySummary {
+            name: p.name.clone(),
+            path: p.path.clone(),
+            origin: p.origin,
+            version: p.version,
+            digest: p.digest.clone(),
+        }
+    }
+}
+
 /// One Rego file of a package.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PolicyFile {
     pub path: String,
     pub source: String,

@@ -105,12 +105,14 @@ pub fn check_withdrawals(s: &Summary, withdrawals: &[Value], keys: &KeyRing) -> 
 }
 
 /// A signed statement of the activity-log head.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Checkpoint {
     pub head: LogHead,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub time: String,
     pub keyid: String,
     /// DSSE envelope over `{"log": "gatehouse", "head_seq", "head_hash", "time"}`.
+    #[schemars(with = "crate::schema::Envelope")]
     pub envelope: Value,
 }
 
@@ -164,7 +166,7 @@ pub fn verify_checkpoint(
 }
 
 /// The activity-log head a record or checkpoint vouches for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogHead {
     pub seq: i64,
     pub hash: String,

@@ -3,11 +3,12 @@
 //! A version is a mutable draft until its first promotion; from then on only
 //! its position (stage, release status) changes, and only through gates.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactKind {
     Package,
@@ -16,30 +17,36 @@ pub enum ArtifactKind {
     File,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Artifact {
+    #[schemars(length(min = 1, max = 256), regex(pattern = crate::schema::NOT_BLANK))]
     pub name: String,
     pub kind: ArtifactKind,
     /// Lowercase hex SHA-256; `sha256:` prefixes and upper case are accepted on input.
+    #[schemars(regex(pattern = crate::schema::SHA256))]
     pub sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::schema::PURL))]
     pub purl: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Vcs {
+    #[schemars(regex(pattern = crate::schema::NOT_BLANK))]
     pub repo: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    #[schemars(regex(pattern = crate::schema::REVISION))]
     pub revision: String,
     /// RFC 3339; stored in UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub commit_time: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseStatus {
     PreRelease,
@@ -57,7 +64,7 @@ impl ReleaseStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Version {
     pub application: String,
     pub version: String,
@@ -72,27 +79,34 @@ pub struct Version {
     pub draft: bool,
     /// Bumped by every change; the store refuses a write based on a stale revision.
     pub revision: u64,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub created_at: String,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub updated_at: String,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub released_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVersion {
+    /// SemVer 2.0.
+    #[schemars(regex(pattern = crate::schema::SEMVER))]
     pub version: String,
     #[serde(default)]
     pub artifacts: Vec<Artifact>,
     pub vcs: Option<Vcs>,
+    #[schemars(regex(pattern = crate::schema::TAG))]
     pub tag: Option<String>,
 }
 
 /// Changes to a draft; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionPatch {
     pub artifacts: Option<Vec<Artifact>>,
     pub vcs: Option<Vcs>,
+    #[schemars(regex(pattern = crate::schema::TAG))]
     pub tag: Option<String>,
 }
 
@@ -258,7 +272,7 @@ fn normalise_vcs(mut vcs: Vcs) -> Result<Vcs> {
     Ok(vcs)
 }
 
-fn validate_tag(tag: Option<&str>) -> Result<()> {
+pub(crate) fn validate_tag(tag: Option<&str>) -> Result<()> {
     match tag {
         Some(t)
             if t.is_empty() || t.chars().count() > 128 || t.chars().any(|c| c.is_whitespace() || c.is_control()) =>

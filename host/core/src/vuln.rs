@@ -212,7 +212,8 @@ pub struct Index {
 }
 
 /// A stored finding: a version's component affected by an advisory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "VulnFinding")]
 pub struct Finding {
     pub application: String,
     pub version: String,
@@ -221,6 +222,7 @@ pub struct Finding {
     pub aliases: Vec<String>,
     pub severity: Option<String>,
     pub reason: String,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub found_at: String,
 }
 

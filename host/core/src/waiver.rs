@@ -1,13 +1,14 @@
 //! Waivers: an honest, scoped, time-limited exception to a gate, requested by
 //! one actor and decided by another.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::gate::ActiveWaiver;
 use crate::lifecycle::GateRef;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WaiverStatus {
     Requested,
@@ -16,7 +17,7 @@ pub enum WaiverStatus {
     Revoked,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Waiver {
     pub id: String,
     pub application: String,
@@ -25,14 +26,18 @@ pub struct Waiver {
     /// One check, or every check of the gate when absent.
     pub check: Option<String>,
     pub justification: String,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub expires_at: String,
     pub status: WaiverStatus,
     pub requested_by: String,
+    #[schemars(with = "crate::schema::Timestamp")]
     pub requested_at: String,
     pub decided_by: Option<String>,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub decided_at: Option<String>,
     pub decision_note: Option<String>,
     pub revoked_by: Option<String>,
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     pub revoked_at: Option<String>,
     /// What the approval was granted for (set when approved): the version's
     /// digest (its artifacts) then. A waiver covers nothing once it differs.
@@ -47,25 +52,31 @@ pub struct Waiver {
 }
 
 /// A check a waiver covers, and the digest it had when the waiver was approved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CoveredCheck {
     pub check: String,
     pub digest: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaiverRequest {
     pub application: String,
     pub version: String,
     pub gate: GateRef,
+    /// One check (`policy:<package>` or `plugin:<name>`), or every check of the gate when absent.
     pub check: Option<String>,
+    #[schemars(regex(pattern = crate::schema::MULTILINE))]
     pub justification: String,
+    /// RFC 3339, in the future.
+    #[schemars(with = "crate::schema::Timestamp")]
     pub expires_at: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// An approver's decision on a waiver, with an optional note.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "WaiverDecision")]
 pub struct Decision {
     pub note: Option<String>,
 }

@@ -208,7 +208,7 @@ pub struct PluginSettings {
 }
 
 /// Where a plugin came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PluginOrigin {
     Bundled,
@@ -226,7 +226,7 @@ pub struct Plugin {
 }
 
 /// What `plugin list|inspect` and `GET /v1/plugins` show.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PluginInfo {
     pub name: String,
     pub version: String,

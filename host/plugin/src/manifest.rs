@@ -22,8 +22,9 @@ pub const DEFAULT_OPEN_FILES: u64 = 64;
 pub const HOST_MAX_OPEN_FILES: u64 = 1024;
 
 /// Which WIT world the component implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "PluginWorld")]
 pub enum World {
     GateCheck,
     Collector,
@@ -39,8 +40,9 @@ impl World {
 }
 
 /// A `[config]` value as the plugin reads it through `host.config`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "PluginConfigValue")]
 pub enum ConfigValue {
     Text(String),
     List(Vec<String>),
@@ -88,7 +90,8 @@ struct CapabilitiesFile {
 }
 
 /// What a plugin may do, every value decided.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "PluginCapabilities")]
 pub struct Capabilities {
     /// Directories the plugin may read, each visible at the same path inside
     /// the sandbox, read-only. Nothing else of the file system is visible.

@@ -52,8 +52,9 @@ pub fn vendor_name(path: &std::path::Path) -> String {
 }
 
 /// Who vouches for a loaded plugin.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[schemars(rename = "PluginSigner")]
 pub enum Signer {
     /// Built into this binary from the repository's `plugins/`.
     Bundled,

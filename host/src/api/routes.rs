@@ -3,6 +3,8 @@
 //! against this table by a test, both ways.
 
 use hyper::{Method, StatusCode};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Body, Call, Query, Reply, percent_decode};
@@ -18,6 +20,7 @@ use crate::service::{Gatehouse, PromoteRequest, ReleaseRequest, RollbackRequest,
 use crate::store::{AppFilter, EventFilter, VersionFilter};
 use crate::version::{NewVersion, VersionPatch};
 use crate::waiver::{Decision as WaiverDecision, WaiverRequest};
+use gatehouse_core::policy::PolicySummary;
 
 /// What a handler gets.
 pub struct Req<'a> {
@@ -67,7 +70,9 @@ const fn upload(mut r: Route) -> Route {
 use Permission::{Administer, Approve, Develop, Public, Read, Transition};
 
 pub static ROUTES: &[Route] = &[
-    route(Method::GET, "/healthz", Public, |_, _| ok(json!({ "status": "ok" }))),
+    route(Method::GET, "/healthz", Public, |_, _| {
+        ok(json!(Status { status: "ok" }))
+    }),
     route(Method::GET, "/readyz", Public, readyz),
     route(Method::GET, "/metrics", Public, |_, _| {
         Ok((
@@ -87,7 +92,7 @@ pub static ROUTES: &[Route] = &[
     route(Method::PATCH, "/v1/applications/{app}", Administer, update_application),
     route(Method::DELETE, "/v1/applications/{app}", Administer, |gh, r| {
         gh.delete_application(r.actor, p(r, 0))?;
-        ok(json!({ "deleted": p(r, 0) }))
+        ok(json!(Deleted { deleted: p(r, 0) }))
     }),
     query(
         route(Method::GET, "/v1/applications/{app}/versions", Read, list_versions),
@@ -160,14 +165,18 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.verify_chain()?))
     }),
     route(Method::GET, "/v1/lifecycles", Read, |gh, _| {
-        ok(json!({ "items": gh.lifecycles()? }))
+        ok(json!(List {
+            items: gh.lifecycles()?
+        }))
     }),
     route(Method::GET, "/v1/lifecycles/{name}", Read, |gh, r| {
         ok(json!(gh.lifecycle(p(r, 0))?))
     }),
     route(Method::PUT, "/v1/lifecycles/{name}", Administer, put_lifecycle),
     route(Method::GET, "/v1/trusted-keys", Read, |gh, _| {
-        ok(json!({ "items": gh.trusted_keys()? }))
+        ok(json!(List {
+            items: gh.trusted_keys()?
+        }))
     }),
     route(Method::POST, "/v1/trusted-keys", Administer, trust_key),
     route(Method::GET, "/v1/trusted-keys/{keyid}", Read, |gh, r| {
@@ -179,7 +188,7 @@ pub static ROUTES: &[Route] = &[
         &["application", "version", "threshold"],
     )),
     route(Method::GET, "/v1/plugins", Read, |gh, _| {
-        ok(json!({ "items": gh.plugins() }))
+        ok(json!(List { items: gh.plugins() }))
     }),
     route(Method::GET, "/v1/plugins/{name}", Read, |gh, r| {
         ok(json!(gh.plugin(p(r, 0))?))
@@ -197,15 +206,15 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.evidence(p(r, 0))?))
     }),
     route(Method::GET, "/v1/tokens", Administer, |gh, _| {
-        ok(json!({ "items": gh.tokens()? }))
+        ok(json!(List { items: gh.tokens()? }))
     }),
     route(Method::POST, "/v1/tokens", Administer, create_token),
     route(Method::POST, "/v1/tokens/{id}/revoke", Administer, |gh, r| {
         ok(json!(gh.revoke_token(r.actor, p(r, 0))?))
     }),
     route(Method::GET, "/v1/policies", Read, |gh, _| {
-        let items: Vec<Value> = gh.policies().iter().map(policy_summary).collect();
-        ok(json!({ "items": items }))
+        let items: Vec<PolicySummary> = gh.policies().iter().map(PolicySummary::from).collect();
+        ok(json!(List { items }))
     }),
     route(Method::GET, "/v1/policies/{name}", Read, |gh, r| {
         ok(json!(gh.policy(p(r, 0))?))
@@ -215,7 +224,9 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.upload_policy(r.actor, p(r, 0), upload)?))
     })),
     route(Method::GET, "/v1/bindings", Read, |gh, _| {
-        ok(json!({ "items": gh.all_bindings()? }))
+        ok(json!(List {
+            items: gh.all_bindings()?
+        }))
     }),
     route(Method::PUT, "/v1/bindings/{id}", Administer, |gh, r| {
         let spec: BindingSpec = parse_json_bytes("binding", r.body)?;
@@ -223,7 +234,7 @@ pub static ROUTES: &[Route] = &[
     }),
     route(Method::DELETE, "/v1/bindings/{id}", Administer, |gh, r| {
         gh.delete_binding(r.actor, p(r, 0))?;
-        ok(json!({ "deleted": p(r, 0) }))
+        ok(json!(Deleted { deleted: p(r, 0) }))
     }),
     query(
         route(
@@ -243,12 +254,18 @@ pub static ROUTES: &[Route] = &[
         Method::GET,
         "/v1/applications/{app}/versions/{version}/evaluations",
         Read,
-        |gh, r| ok(json!({ "items": gh.gate_evaluations(p(r, 0), p(r, 1))? })),
+        |gh, r| {
+            ok(json!(List {
+                items: gh.gate_evaluations(p(r, 0), p(r, 1))?
+            }))
+        },
     ),
     query(
         route(Method::GET, "/v1/waivers", Read, |gh, r| {
             let (app, version) = (r.q.get("application"), r.q.get("version"));
-            ok(json!({ "items": gh.waivers(app.as_deref(), version.as_deref())? }))
+            ok(json!(List {
+                items: gh.waivers(app.as_deref(), version.as_deref())?
+            }))
         }),
         &["application", "version"],
     ),
@@ -307,7 +324,11 @@ pub static ROUTES: &[Route] = &[
         Method::GET,
         "/v1/applications/{app}/versions/{version}/findings",
         Read,
-        |gh, r| ok(json!({ "items": gh.findings(p(r, 0), p(r, 1))? })),
+        |gh, r| {
+            ok(json!(List {
+                items: gh.findings(p(r, 0), p(r, 1))?
+            }))
+        },
     ),
     upload(route(Method::POST, "/v1/advisories", Administer, |gh, r| {
         ok(json!(gh.import_advisories(r.actor, advisory_documents(r.body)?)?))
@@ -316,10 +337,14 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.blast_radius(p(r, 0))?))
     }),
     route(Method::GET, "/v1/keys", Public, |gh, _| {
-        ok(json!({ "items": gh.public_keys()? }))
+        ok(json!(List {
+            items: gh.public_keys()?
+        }))
     }),
     route(Method::GET, "/v1/activity/checkpoints", Read, |gh, _| {
-        ok(json!({ "items": gh.checkpoints()? }))
+        ok(json!(List {
+            items: gh.checkpoints()?
+        }))
     }),
     route(Method::POST, "/v1/activity/checkpoints", Administer, |gh, r| {
         created(json!(gh.checkpoint(r.actor)?))
@@ -357,10 +382,6 @@ fn advisory_documents(body: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
                 .collect())
         }
     }
-}
-
-fn policy_summary(p: &crate::policy::Policy) -> Value {
-    json!({ "name": p.name, "path": p.path, "origin": p.origin, "version": p.version, "digest": p.digest })
 }
 
 /// A route matched against a request path, with its parameters.
@@ -458,34 +479,72 @@ fn body_or_default<T: serde::de::DeserializeOwned + Default>(what: &str, body: &
     }
 }
 
-/// The cursor for the next page, when this page was full.
-fn page_next(len: usize, limit: usize, last: Option<Value>) -> Value {
+/// A page of a listing and the cursor for the next, when this page was full.
+fn page<T, C>(items: Vec<T>, limit: usize, last: impl Fn(&T) -> C) -> Page<T, C> {
     let limit = if limit == 0 { 100 } else { limit };
-    if len >= limit {
-        last.unwrap_or(Value::Null)
+    let next = if items.len() >= limit {
+        items.last().map(last)
     } else {
-        Value::Null
-    }
+        None
+    };
+    Page { items, next }
+}
+
+/// `GET /healthz` and `/readyz`.
+#[derive(Serialize, JsonSchema)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+/// What a `DELETE` removed.
+#[derive(Serialize, JsonSchema)]
+pub struct Deleted<'a> {
+    pub deleted: &'a str,
+}
+
+/// A whole listing.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "{T}List")]
+pub struct List<T> {
+    pub items: Vec<T>,
+}
+
+/// One page of a listing; `next` is the cursor for the following page
+/// (`after=`), null when this page is the last.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "{T}Page")]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+/// What `POST /v1/evidence` did with each envelope (200 when every one was
+/// accepted, 422 otherwise).
+#[derive(Serialize, JsonSchema)]
+pub struct IngestReport {
+    pub items: Vec<crate::service::IngestOutcome>,
+    pub accepted: usize,
+    pub refused: usize,
 }
 
 fn readyz(gh: &Gatehouse, _: &Req<'_>) -> Reply {
     match gh.ready() {
-        Ok(()) => ok(json!({ "status": "ready" })),
+        Ok(()) => ok(json!(Status { status: "ready" })),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             Ok((
                 StatusCode::SERVICE_UNAVAILABLE,
-                Body::Json(json!({ "status": "unavailable" })),
+                Body::Json(json!(Status { status: "unavailable" })),
             ))
         }
     }
 }
 
-/// The OpenAPI document, kept in the repository at docs/openapi.json.
-pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
-
 fn openapi(_: &Gatehouse, _: &Req<'_>) -> Reply {
-    Ok((StatusCode::OK, Body::Text(OPENAPI.to_string(), "application/json")))
+    Ok((
+        StatusCode::OK,
+        Body::Text(super::openapi::served().to_string(), "application/json"),
+    ))
 }
 
 fn list_applications(gh: &Gatehouse, r: &Req<'_>) -> Reply {
@@ -503,8 +562,7 @@ fn list_applications(gh: &Gatehouse, r: &Req<'_>) -> Reply {
         limit: q.limit()?,
     };
     let apps = gh.applications(filter.clone())?;
-    let next = page_next(apps.len(), filter.limit, apps.last().map(|a| json!(a.key)));
-    ok(json!({ "items": apps, "next": next }))
+    ok(json!(page(apps, filter.limit, |a| a.key.clone())))
 }
 
 fn create_application(gh: &Gatehouse, r: &Req<'_>) -> Reply {
@@ -527,9 +585,9 @@ fn list_versions(gh: &Gatehouse, r: &Req<'_>) -> Reply {
         after: r.q.int("after")?,
     };
     let rows = gh.versions(p(r, 0), filter.clone())?;
-    let next = page_next(rows.len(), filter.limit, rows.last().map(|(id, _)| json!(id)));
-    let items: Vec<_> = rows.into_iter().map(|(_, v)| v).collect();
-    ok(json!({ "items": items, "next": next }))
+    let Page { items, next } = page(rows, filter.limit, |(id, _)| *id);
+    let items: Vec<_> = items.into_iter().map(|(_, v)| v).collect();
+    ok(json!(Page { items, next }))
 }
 
 fn create_version(gh: &Gatehouse, r: &Req<'_>) -> Reply {
@@ -569,8 +627,7 @@ fn rollback(gh: &Gatehouse, r: &Req<'_>) -> Reply {
 
 fn timeline(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     let events = gh.timeline(p(r, 0), p(r, 1), r.q.int("after")?, r.q.limit()?)?;
-    let next = page_next(events.len(), r.q.limit()?, events.last().map(|e| json!(e.seq)));
-    ok(json!({ "items": events, "next": next }))
+    ok(json!(page(events, r.q.limit()?, |e| e.seq)))
 }
 
 fn version_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
@@ -582,7 +639,9 @@ fn version_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
         since: q.get("since").map(|t| crate::time::parse("since", &t)).transpose()?,
         until: q.get("until").map(|t| crate::time::parse("until", &t)).transpose()?,
     };
-    ok(json!({ "items": gh.version_evidence(p(r, 0), p(r, 1), &filter)? }))
+    ok(json!(List {
+        items: gh.version_evidence(p(r, 0), p(r, 1), &filter)?
+    }))
 }
 
 fn activity(gh: &Gatehouse, r: &Req<'_>) -> Reply {
@@ -605,8 +664,7 @@ fn activity(gh: &Gatehouse, r: &Req<'_>) -> Reply {
         limit: q.limit()?,
     };
     let events = gh.activity(filter.clone())?;
-    let next = page_next(events.len(), filter.limit, events.last().map(|e| json!(e.seq)));
-    ok(json!({ "items": events, "next": next }))
+    ok(json!(page(events, filter.limit, |e| e.seq)))
 }
 
 fn put_lifecycle(gh: &Gatehouse, r: &Req<'_>) -> Reply {
@@ -619,9 +677,11 @@ fn trust_key(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     created(json!(gh.trust_key(r.actor, input)?))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+/// Why a key is revoked.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RevokeRequest {
+#[schemars(rename = "Revocation")]
+pub struct RevokeRequest {
     reason: Option<String>,
 }
 
@@ -652,17 +712,27 @@ fn add_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let refused = items.len() - accepted;
     Ok((
         status,
-        Body::Json(json!({ "items": items, "accepted": accepted, "refused": items.len() - accepted })),
+        Body::Json(json!(IngestReport {
+            items,
+            accepted,
+            refused
+        })),
     ))
 }
 
-#[derive(Debug, serde::Deserialize)]
+/// A token to create.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct NewToken {
+pub struct NewToken {
+    #[schemars(length(max = 128), regex(pattern = crate::schema::NAME))]
     name: String,
+    #[schemars(with = "Role")]
     role: String,
+    /// RFC 3339, in the future.
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
     expires_at: Option<String>,
 }
 

@@ -10,7 +10,7 @@ use crate::audit::{EventResult, NewEvent};
 use crate::error::{Error, Result};
 
 /// A token as created: the only time its secret is seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub token: Token,

@@ -17,7 +17,7 @@ use crate::keys::{KeyRing, NewTrustedKey, TrustedKey};
 use crate::version::Version;
 
 /// What happened to one envelope of an ingestion request.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IngestOutcome {
     /// Position in a bundle (0 for a single envelope).
     pub index: usize,
@@ -29,7 +29,7 @@ pub struct IngestOutcome {
     pub refusal: Option<Refusal>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BindingOutcome {
     pub application: String,
     pub version: String,

@@ -102,7 +102,7 @@ impl Check for Unavailable {
 }
 
 /// Which checks a promotion would run, and why each binding matched.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GatePlan {
     pub application: String,
     pub version: String,
@@ -111,13 +111,13 @@ pub struct GatePlan {
     pub gates: Vec<PlannedGate>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlannedGate {
     pub gate: GateRef,
     pub checks: Vec<PlannedCheck>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlannedCheck {
     pub check: String,
     pub binding: String,
@@ -128,7 +128,7 @@ pub struct PlannedCheck {
     pub problem: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PolicyRef {
     pub name: String,
     pub digest: String,
@@ -137,10 +137,16 @@ pub struct PolicyRef {
 }
 
 /// An uploaded policy: one file's `source`, or every file of the package.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    description = "Either `source` (one Rego file) or `files` (every file of the package, merged as OPA and conftest merge them); every file must declare the package named by the path. Two files that both define a complete rule with := (or both a default) are refused (409) naming the files.",
+    extend("oneOf" = [{ "required": ["source"] }, { "required": ["files"] }])
+)]
 pub struct PolicyUpload {
+    /// Rego v1 text whose package is the policy's name.
     #[serde(default)]
+    #[schemars(with = "String")]
     pub source: Option<String>,
     #[serde(default)]
     pub files: Vec<policy::PolicyFile>,

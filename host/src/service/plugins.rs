@@ -147,16 +147,22 @@ impl Check for Collected {
 }
 
 /// `POST /v1/applications/{app}/versions/{version}/collect`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CollectRequest {
+    /// A collector plugin's name.
     pub plugin: String,
+    /// Must be empty (or absent): an on-demand collect runs with the
+    /// manifest's configuration only. Parameters decide what a collector
+    /// vouches for, so they come from a binding, never from the caller; any
+    /// other value is refused (400).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::empty_object")]
     pub params: serde_json::Value,
 }
 
 /// What a collector run stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CollectOutcome {
     pub plugin: String,
     pub digest: String,

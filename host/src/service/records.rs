@@ -100,7 +100,7 @@ fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
 }
 
 /// A public key Gatehouse signs with, now or before.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PublicKey {
     pub keyid: String,
     pub public_key_pem: String,

@@ -12,7 +12,7 @@ use crate::sbom;
 use crate::version::{ReleaseStatus, Version};
 use crate::vuln::{self, Advisory, Finding};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SbomAttached {
     pub format: String,
     pub components: usize,
@@ -20,7 +20,7 @@ pub struct SbomAttached {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImportReport {
     pub new: Vec<String>,
     pub updated: Vec<String>,
@@ -32,7 +32,7 @@ pub struct ImportReport {
     pub trusted_releases_affected: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BlastRadius {
     pub advisory: String,
     pub aliases: Vec<String>,
@@ -42,7 +42,7 @@ pub struct BlastRadius {
     pub affected: Vec<AffectedVersion>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AffectedVersion {
     pub application: String,
     pub version: String,
