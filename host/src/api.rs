@@ -362,76 +362,82 @@ pub fn error_response(e: &Error) -> Response<Full<Bytes>> {
     resp
 }
 
-/// Query parameters, percent-decoded.
-#[derive(Debug)]
-pub struct Query(Vec<(String, String)>);
-
-impl Query {
-    pub fn parse(raw: &str) -> Result<Query> {
-        let mut pairs = Vec::new();
-        for part in raw.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = part.split_once('=').unwrap_or((part, ""));
-            pairs.push((
-                percent_decode(&k.replace('+', " "))?,
-                percent_decode(&v.replace('+', " "))?,
-            ));
-        }
-        Ok(Query(pairs))
+/// A query string's parameters, percent-decoded strictly (see
+/// [`percent_decode`]): a value that would decode to something else than
+/// the client meant is refused before any parameter is read.
+fn decode_pairs(raw: &str) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for part in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        pairs.push((
+            percent_decode(&k.replace('+', " "))?,
+            percent_decode(&v.replace('+', " "))?,
+        ));
     }
+    Ok(pairs)
+}
 
-    /// Refuse a parameter the route does not take: a misspelt filter
-    /// (`?stages=prod`) must not silently list everything.
-    pub fn only(self, accepted: &[&str]) -> Result<Query> {
-        if let Some((k, v)) = self.0.iter().find(|(k, _)| !accepted.contains(&k.as_str())) {
-            return Err(Error::invalid(
-                format!("query parameter {k}"),
-                v,
-                if accepted.is_empty() {
-                    "no query parameters: this route takes none".to_string()
-                } else {
-                    format!("one of the parameters {}", accepted.join(", "))
-                },
-            ));
-        }
-        Ok(self)
+/// Check a query string before a handler reads it: its encoding, and — for
+/// a route that takes no parameters — that there are none (a misspelt
+/// filter must not silently list everything).
+pub fn checked_query(raw: &str, takes_parameters: bool) -> Result<&str> {
+    let pairs = decode_pairs(raw)?;
+    if !takes_parameters && let Some((k, v)) = pairs.first() {
+        return Err(Error::invalid(
+            format!("query parameter {k}"),
+            v,
+            "no query parameters: this route takes none",
+        ));
     }
+    Ok(raw)
+}
 
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    }
+/// Parse a query string into a route's query struct (`serde_urlencoded`;
+/// the struct refuses parameters it does not name). Every refusal names
+/// the parameter, the value and what it takes.
+pub fn parse_query<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T> {
+    let pairs = decode_pairs(raw)?;
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        query_error(&pairs, &path, &e.into_inner().to_string())
+    })
+}
 
-    pub fn int(&self, key: &str) -> Result<Option<i64>> {
-        self.get(key)
-            .map(|v| v.parse::<i64>().map_err(|_| Error::invalid(key, &v, "an integer")))
-            .transpose()
+/// serde's complaint about a query, as an `invalid` error.
+fn query_error(pairs: &[(String, String)], path: &str, message: &str) -> Error {
+    let value_of = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or_else(String::new, |(_, v)| v.clone())
+    };
+    // serde names fields and variants between backquotes.
+    let named = message.split('`').nth(1).unwrap_or_default();
+    let listed = |m: &str| m.split_once("expected ").map(|(_, list)| list.replace('`', ""));
+    if message.starts_with("unknown field") {
+        let expected = match listed(message) {
+            Some(list) => format!("{} (the parameters this route takes)", list),
+            None => "no query parameters: this route takes none".to_string(),
+        };
+        return Error::invalid(format!("query parameter {named}"), value_of(named), expected);
     }
-
-    pub fn limit(&self) -> Result<usize> {
-        match self.get("limit") {
-            None => Ok(0),
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(Error::invalid("limit", &v, "a positive integer")),
-            },
-        }
+    if message.starts_with("duplicate field") {
+        return Error::invalid(format!("query parameter {named}"), value_of(named), "one value at most");
     }
-
-    /// A `true`/`false` parameter.
-    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
-        self.get(key)
-            .map(|v| match v.as_str() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(Error::invalid(key, &v, "true or false")),
-            })
-            .transpose()
+    if message.starts_with("missing field") {
+        return Error::invalid(named, "(missing)", "this parameter: the route needs it");
     }
-
-    pub fn parse_enum<T: serde::de::DeserializeOwned>(&self, key: &str, expected: &str) -> Result<Option<T>> {
-        self.get(key)
-            .map(|v| serde_json::from_value(Value::String(v.clone())).map_err(|_| Error::invalid(key, &v, expected)))
-            .transpose()
-    }
+    let expected = if message.starts_with("unknown variant") {
+        listed(message).unwrap_or_else(|| message.to_string())
+    } else if message.contains("`true` or `false`") {
+        "true or false".to_string()
+    } else if message.contains("digit") || message.contains("number") {
+        "an integer in range".to_string()
+    } else {
+        message.to_string()
+    };
+    Error::invalid(path, value_of(path), expected)
 }
 
 /// Percent-decode a path segment or query value, refusing what is not valid:
@@ -476,31 +482,62 @@ mod tests {
         assert!(percent_decode("%").is_err());
         assert!(percent_decode("%+f").is_err(), "a sign is not a hex digit");
         assert!(percent_decode("%ff").is_err(), "not UTF-8");
-        let q = Query::parse("label=team%3Dpay&limit=5&owner=a+b").unwrap();
-        assert_eq!(q.get("label").as_deref(), Some("team=pay"));
-        assert_eq!(q.get("owner").as_deref(), Some("a b"));
-        assert_eq!(q.limit().unwrap(), 5);
-        assert!(Query::parse("limit=0").unwrap().limit().is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Filter {
+        label: Option<String>,
+        owner: Option<String>,
+        limit: Option<usize>,
+        verified: Option<bool>,
+        result: Option<crate::audit::EventResult>,
     }
 
     #[test]
-    fn a_parameter_the_route_does_not_take_is_refused() {
-        assert!(
-            Query::parse("limit=5&after=x")
-                .unwrap()
-                .only(&["after", "limit"])
-                .is_ok()
-        );
-        let e = Query::parse("limit=5&stages=prod")
-            .unwrap()
-            .only(&["stage", "limit"])
-            .unwrap_err();
-        let text = e.to_string();
-        assert!(
-            text.contains("query parameter stages") && text.contains("stage, limit"),
-            "{text}"
-        );
-        assert!(Query::parse("x=1").unwrap().only(&[]).is_err());
-        assert!(Query::parse("").unwrap().only(&[]).is_ok());
+    fn a_query_is_read_into_its_struct() {
+        let q: Filter = parse_query("label=team%3Dpay&limit=5&owner=a+b&verified=true&result=blocked").unwrap();
+        assert_eq!(q.label.as_deref(), Some("team=pay"));
+        assert_eq!(q.owner.as_deref(), Some("a b"));
+        assert_eq!(q.limit, Some(5));
+        assert_eq!(q.verified, Some(true));
+        assert_eq!(q.result, Some(crate::audit::EventResult::Blocked));
+        let empty: Filter = parse_query("").unwrap();
+        assert!(empty.label.is_none() && empty.limit.is_none());
+    }
+
+    #[test]
+    fn every_refusal_of_a_query_names_the_parameter_and_what_it_takes() {
+        let refused = |raw: &str| parse_query::<Filter>(raw).unwrap_err().to_string();
+        let cases = [
+            (
+                "limit=5&stages=prod",
+                "query parameter stages",
+                "label, owner, limit, verified, result",
+            ),
+            ("limit=x", "`limit`: got \"x\"", "an integer"),
+            ("limit=-1", "`limit`: got \"-1\"", "an integer"),
+            ("verified=yes", "`verified`: got \"yes\"", "true or false"),
+            (
+                "result=nope",
+                "`result`: got \"nope\"",
+                "success, failure, blocked, warning",
+            ),
+            ("limit=1&limit=2", "query parameter limit", "one value at most"),
+            ("label=%zz", "`path`", "percent-encoding"),
+        ];
+        for (raw, names, expects) in cases {
+            let text = refused(raw);
+            assert!(text.contains(names) && text.contains(expects), "{raw}: {text}");
+        }
+    }
+
+    #[test]
+    fn a_route_that_takes_no_parameters_refuses_any() {
+        let e = checked_query("x=1", false).unwrap_err().to_string();
+        assert!(e.contains("query parameter x") && e.contains("takes none"), "{e}");
+        assert!(checked_query("", false).is_ok());
+        assert!(checked_query("x=1", true).is_ok());
+        assert!(checked_query("x=%zz", true).is_err());
     }
 }

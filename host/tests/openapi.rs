@@ -81,27 +81,97 @@ fn the_document_and_the_route_table_agree_both_ways() {
     }
 }
 
+/// A value of a query parameter's schema.
+fn sample(schema: &serde_json::Value, doc: &serde_json::Value) -> String {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        None => schema,
+    };
+    if let Some(first) = schema["enum"].get(0) {
+        return first.as_str().unwrap().to_string();
+    }
+    match (schema["type"].as_str(), schema["format"].as_str()) {
+        (Some("integer"), _) => "1".into(),
+        (Some("boolean"), _) => "true".into(),
+        (_, Some("date-time")) => "2026-01-01T00:00:00Z".into(),
+        _ => "x".into(),
+    }
+}
+
+/// The parameter a refusal names, when the route does not take it at all
+/// (a refusal of its value, alone or with others, is another matter).
+fn refused_parameter(reply: &gatehouse::api::Reply) -> Option<String> {
+    match reply {
+        Err(gatehouse::Error::Invalid { field, .. }) => field.strip_prefix("query parameter ").map(str::to_string),
+        _ => None,
+    }
+}
+
 #[test]
 fn every_route_takes_exactly_the_query_parameters_documented() {
     let doc = served();
+    let dir = tempfile::tempdir().unwrap();
+    let gh = gatehouse::Gatehouse::open(dir.path()).unwrap();
+    let call = |r: &gatehouse::api::routes::Route, query: String| {
+        let path = r
+            .path
+            .split('/')
+            .map(|s| match s {
+                "{version}" => "1.0.0",
+                s if s.starts_with('{') => "none",
+                s => s,
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let call = gatehouse::api::Call {
+            method: r.method.clone(),
+            path,
+            query,
+            body: Default::default(),
+        };
+        gatehouse::api::routes::call_local(&gh, &call, "tester")
+    };
+    let mut checked = 0;
     for r in ROUTES.iter() {
         let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
-        let mut documented: Vec<String> = op["parameters"]
+        let documented: Vec<&serde_json::Value> = op["parameters"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|p| match p["$ref"].as_str() {
-                Some(reference) => &doc["components"]["parameters"][reference.rsplit('/').next().unwrap()],
-                None => p,
-            })
             .filter(|p| p["in"] == "query")
-            .map(|p| p["name"].as_str().unwrap().to_string())
             .collect();
-        let mut served: Vec<String> = r.query.iter().map(|s| s.to_string()).collect();
-        documented.sort();
-        served.sort();
-        assert_eq!(served, documented, "{} {}", r.method, r.path);
+        for p in &documented {
+            let name = p["name"].as_str().unwrap();
+            let mut query = format!("{name}={}", sample(&p["schema"], &doc));
+            // A required parameter goes with every other.
+            for q in documented.iter().filter(|q| q["required"] == true && q["name"] != name) {
+                query.push_str(&format!(
+                    "&{}={}",
+                    q["name"].as_str().unwrap(),
+                    sample(&q["schema"], &doc)
+                ));
+            }
+            let reply = call(r, query.clone());
+            assert_eq!(
+                refused_parameter(&reply),
+                None,
+                "{} {}?{query}: a documented parameter is refused: {:?}",
+                r.method,
+                r.path,
+                reply.err()
+            );
+            checked += 1;
+        }
+        let reply = call(r, "undocumented=1".into());
+        assert_eq!(
+            refused_parameter(&reply).as_deref(),
+            Some("undocumented"),
+            "{} {}: an undocumented parameter is not refused by name",
+            r.method,
+            r.path
+        );
     }
+    assert!(checked >= 30, "only {checked} documented parameters were tried");
 }
 
 #[test]

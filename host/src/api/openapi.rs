@@ -19,8 +19,8 @@ use serde_json::{Map, Value, json};
 
 use super::routes::{Deleted, IngestReport, List, NewToken, Page, ROUTES, RevokeRequest, Route, Status};
 use crate::access::{Permission, Token};
-use crate::app::{Application, ApplicationPatch, Criticality, Maturity, NewApplication};
-use crate::audit::{Event, EventResult};
+use crate::app::{Application, ApplicationPatch, NewApplication};
+use crate::audit::Event;
 use crate::binding::{Binding, BindingSpec};
 use crate::evidence::{EvidenceEntry, EvidenceRecord};
 use crate::gate::GateVerdict;
@@ -28,26 +28,21 @@ use crate::keys::{NewTrustedKey, TrustedKey};
 use crate::lifecycle::{Lifecycle, LifecycleSpec};
 use crate::plugin::PluginInfo;
 use crate::release::Checkpoint;
-use crate::schema::{Envelope, Timestamp};
+use crate::schema::Envelope;
 use crate::service::{
     BlastRadius, ChainReport, CollectOutcome, CollectRequest, CreatedToken, GatePlan, ImportReport, PolicyUpload,
     PromoteRequest, PublicKey, ReleaseRequest, RollbackRequest, SbomAttached, TransitionOutcome,
 };
-use crate::version::{NewVersion, ReleaseStatus, Version, VersionPatch};
+use crate::version::{NewVersion, Version, VersionPatch};
 use crate::vuln::Finding as VulnFinding;
 use crate::waiver::{Decision as WaiverDecision, Waiver, WaiverRequest};
 use gatehouse_core::policy::{Policy, PolicySummary};
 
 /// Writes a schema into a generator and returns it (a `$ref` for named types).
-type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
-}
-
-/// A query-parameter struct, inline: its properties become the parameters.
-fn query<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
-    T::json_schema(g)
 }
 
 /// What an operation takes as its body.
@@ -80,7 +75,6 @@ struct Operation {
     refusals: &'static [u16],
     /// Other answers with a body of their own: status, description, schema.
     also: &'static [(u16, &'static str, SchemaFn)],
-    query: Option<SchemaFn>,
 }
 
 const fn op(
@@ -102,7 +96,6 @@ const fn op(
         answer,
         refusals: &[],
         also: &[],
-        query: None,
     }
 }
 
@@ -119,11 +112,6 @@ impl Operation {
 
     const fn also(mut self, also: &'static [(u16, &'static str, SchemaFn)]) -> Self {
         self.also = also;
-        self
-    }
-
-    const fn query(mut self, query: SchemaFn) -> Self {
-        self.query = Some(query);
         self
     }
 
@@ -214,130 +202,6 @@ impl JsonSchema for Document {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": "object", "description": "OpenAPI 3.1" })
     }
-}
-
-/// The page-size parameter: 1 to 1000, 100 when absent.
-const LIMIT: (u32, u32) = (1, 1000);
-
-/// `GET /v1/applications`.
-#[derive(JsonSchema)]
-#[allow(dead_code)] // describes the parameters `Query` parses
-struct ApplicationsQuery {
-    project: Option<String>,
-    criticality: Option<Criticality>,
-    maturity: Option<Maturity>,
-    /// A user or group among the owners.
-    owner: Option<String>,
-    /// `KEY` or `KEY=VALUE`.
-    label: Option<String>,
-    /// Cursor: the last key of the previous page.
-    after: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
-    limit: Option<u32>,
-}
-
-/// `GET …/versions`.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct VersionsQuery {
-    /// A stage name.
-    stage: Option<String>,
-    release_status: Option<ReleaseStatus>,
-    /// Cursor from the previous page.
-    after: Option<i64>,
-    /// Page size, 1 to 1000 (default 100).
-    #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
-    limit: Option<u32>,
-}
-
-/// A paged listing by sequence number.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct PageQuery {
-    /// Cursor: the last seq of the previous page.
-    after: Option<i64>,
-    /// Page size, 1 to 1000 (default 100).
-    #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
-    limit: Option<u32>,
-}
-
-/// `GET …/evidence`.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct EvidenceQuery {
-    predicate_type: Option<String>,
-    /// A key id.
-    signer: Option<String>,
-    verified: Option<bool>,
-    /// RFC 3339.
-    since: Option<Timestamp>,
-    /// RFC 3339.
-    until: Option<Timestamp>,
-}
-
-/// `GET /v1/activity`.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct ActivityQuery {
-    application: Option<String>,
-    version: Option<String>,
-    action: Option<String>,
-    actor: Option<String>,
-    result: Option<EventResult>,
-    /// RFC 3339, inclusive.
-    since: Option<Timestamp>,
-    /// RFC 3339, exclusive.
-    until: Option<Timestamp>,
-    /// Cursor: the last seq of the previous page.
-    after: Option<i64>,
-    /// Page size, 1 to 1000 (default 100).
-    #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
-    limit: Option<u32>,
-}
-
-/// `POST /v1/evidence`: bind to this version (both given), or to every
-/// version whose artifacts a subject names (neither).
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct IngestQuery {
-    application: Option<String>,
-    version: Option<String>,
-    /// How many trusted keys must have signed (default 1).
-    #[schemars(range(min = 1, max = 16))]
-    threshold: Option<u32>,
-}
-
-/// `GET …/gate-plan`.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct GatePlanQuery {
-    /// A stage, or `release`.
-    target_stage: String,
-}
-
-/// `GET /v1/waivers`.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct WaiversQuery {
-    application: Option<String>,
-    version: Option<String>,
-}
-
-/// `GET …/vsa`.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct VsaQuery {
-    /// Serve the original VSA even when the release was withdrawn.
-    include_withdrawn: Option<bool>,
-}
-
-/// `POST …/sboms`.
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-struct SbomQuery {
-    /// A name for the SBOM in the log (default `upload`).
-    source: Option<String>,
 }
 
 /// The document, built once.
@@ -566,7 +430,7 @@ fn describe(
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
         .collect();
-    if let Some(f) = op.query {
+    if let Some(f) = route.query {
         parameters.extend(query_parameters(&f(requests).to_value()));
     }
     if !parameters.is_empty() {
@@ -684,8 +548,7 @@ static OPERATIONS: &[Operation] = &[
         .also(&[(503, "not ready", schema::<Status>)]),
     op("GET", "/metrics", "metrics", "operations", "Prometheus metrics", Answer::Text("text/plain")),
     op("GET", "/v1/openapi.json", "openapi", "operations", "This document", Answer::Json(200, schema::<Document>)),
-    op("GET", "/v1/applications", "listApplications", "applications", "List applications", Answer::Json(200, schema::<Page<Application, String>>))
-        .query(query::<ApplicationsQuery>),
+    op("GET", "/v1/applications", "listApplications", "applications", "List applications", Answer::Json(200, schema::<Page<Application, String>>)),
     op("POST", "/v1/applications", "createApplication", "applications", "Create an application", Answer::Json(201, schema::<Application>))
         .body(Body::Required(schema::<NewApplication>))
         .refusals(&[409]),
@@ -697,8 +560,7 @@ static OPERATIONS: &[Operation] = &[
     op("DELETE", "/v1/applications/{app}", "deleteApplication", "applications", "Delete an application whose versions are all drafts", Answer::Json(200, schema::<Deleted<'static>>))
         .refusals(&[404, 409]),
     op("GET", "/v1/applications/{app}/versions", "listVersions", "versions", "List an application's versions", Answer::Json(200, schema::<Page<Version, i64>>))
-        .refusals(&[404])
-        .query(query::<VersionsQuery>),
+        .refusals(&[404]),
     op("POST", "/v1/applications/{app}/versions", "createVersion", "versions", "Create a draft version", Answer::Json(201, schema::<Version>))
         .body(Body::Required(schema::<NewVersion>))
         .refusals(&[404, 409]),
@@ -717,13 +579,10 @@ static OPERATIONS: &[Operation] = &[
         .body(Body::Required(schema::<RollbackRequest>))
         .refusals(&[404, 409]),
     op("GET", "/v1/applications/{app}/versions/{version}/timeline", "timeline", "versions", "The version's events", Answer::Json(200, schema::<Page<Event, i64>>))
-        .refusals(&[404])
-        .query(query::<PageQuery>),
+        .refusals(&[404]),
     op("GET", "/v1/applications/{app}/versions/{version}/evidence", "versionEvidence", "evidence", "The version's evidence", Answer::Json(200, schema::<List<EvidenceEntry>>))
-        .refusals(&[404])
-        .query(query::<EvidenceQuery>),
-    op("GET", "/v1/activity", "activity", "activity", "Activity-log events", Answer::Json(200, schema::<Page<Event, i64>>))
-        .query(query::<ActivityQuery>),
+        .refusals(&[404]),
+    op("GET", "/v1/activity", "activity", "activity", "Activity-log events", Answer::Json(200, schema::<Page<Event, i64>>)),
     op("GET", "/v1/activity/verify", "verifyActivity", "activity", "Walk the hash chain", Answer::Json(200, schema::<ChainReport>)),
     op("GET", "/v1/lifecycles", "listLifecycles", "lifecycles", "Lifecycles, the built-in default included", Answer::Json(200, schema::<List<Lifecycle>>)),
     op("GET", "/v1/lifecycles/{name}", "getLifecycle", "lifecycles", "Show a lifecycle", Answer::Json(200, schema::<Lifecycle>))
@@ -743,8 +602,7 @@ static OPERATIONS: &[Operation] = &[
     op("POST", "/v1/evidence", "addEvidence", "evidence", "Ingest a DSSE envelope or a JSON Lines bundle", Answer::Json(200, schema::<IngestReport>))
         .body(Body::Evidence)
         .refusals(&[404])
-        .also(&[(422, "some envelope was refused; every result is listed", schema::<IngestReport>)])
-        .query(query::<IngestQuery>),
+        .also(&[(422, "some envelope was refused; every result is listed", schema::<IngestReport>)]),
     op("GET", "/v1/evidence/{digest}", "getEvidence", "evidence", "A stored envelope by content address", Answer::Json(200, schema::<EvidenceRecord>))
         .refusals(&[404]),
     op("GET", "/v1/tokens", "listTokens", "access", "API tokens (never their secrets)", Answer::Json(200, schema::<List<Token>>)),
@@ -765,12 +623,10 @@ static OPERATIONS: &[Operation] = &[
     op("DELETE", "/v1/bindings/{id}", "deleteBinding", "policies", "Remove a binding", Answer::Json(200, schema::<Deleted<'static>>))
         .refusals(&[404, 409]),
     op("GET", "/v1/applications/{app}/versions/{version}/gate-plan", "gatePlan", "versions", "Which checks a promotion would run, and which binding matched", Answer::Json(200, schema::<GatePlan>))
-        .refusals(&[404, 409])
-        .query(query::<GatePlanQuery>),
+        .refusals(&[404, 409]),
     op("GET", "/v1/applications/{app}/versions/{version}/evaluations", "gateEvaluations", "versions", "Stored gate evaluations", Answer::Json(200, schema::<List<GateVerdict>>))
         .refusals(&[404]),
-    op("GET", "/v1/waivers", "listWaivers", "waivers", "Waivers", Answer::Json(200, schema::<List<Waiver>>))
-        .query(query::<WaiversQuery>),
+    op("GET", "/v1/waivers", "listWaivers", "waivers", "Waivers", Answer::Json(200, schema::<List<Waiver>>)),
     op("POST", "/v1/waivers", "requestWaiver", "waivers", "Request a waiver", Answer::Json(201, schema::<Waiver>))
         .body(Body::Required(schema::<WaiverRequest>))
         .refusals(&[404]),
@@ -788,7 +644,6 @@ static OPERATIONS: &[Operation] = &[
         .refusals(&[404]),
     op("GET", "/v1/applications/{app}/versions/{version}/vsa", "verificationSummary", "releases", "The SLSA Verification Summary Attestation (DSSE envelope)", Answer::Json(200, schema::<Envelope>))
         .refusals(&[404, 410])
-        .query(query::<VsaQuery>)
         .describe("A withdrawn release (rolled back after its release) answers 410 `withdrawn` with the signed withdrawal, so a consumer that asks for the VSA never gets a passing verdict for it; `include_withdrawn=true` serves the original VSA for audit."),
     op("GET", "/v1/keys", "publicKeys", "releases", "The public keys that sign records and checkpoints, current and earlier", Answer::Json(200, schema::<List<PublicKey>>)),
     op("GET", "/v1/activity/checkpoints", "listCheckpoints", "activity", "Signed checkpoints of the activity-log head", Answer::Json(200, schema::<List<Checkpoint>>)),
@@ -796,7 +651,6 @@ static OPERATIONS: &[Operation] = &[
     op("POST", "/v1/applications/{app}/versions/{version}/sboms", "attachSbom", "vulnerabilities", "Attach a CycloneDX or SPDX JSON SBOM; its components are matched at once", Answer::Json(201, schema::<SbomAttached>))
         .body(Body::Required(schema::<SbomDocument>))
         .refusals(&[404, 409])
-        .query(query::<SbomQuery>)
         .describe("A version that has entered a stage is frozen: its SBOM can no longer be uploaded (409); add it as signed evidence bound by subject instead."),
     op("GET", "/v1/applications/{app}/versions/{version}/findings", "findings", "vulnerabilities", "The version's vulnerability findings", Answer::Json(200, schema::<List<VulnFinding>>))
         .refusals(&[404]),

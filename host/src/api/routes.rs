@@ -4,12 +4,12 @@
 
 use hyper::{Method, StatusCode};
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Body, Call, Query, Reply, percent_decode};
+use super::{Body, Call, Reply, percent_decode};
 use crate::access::{Permission, Principal, Role};
-use crate::app::{ApplicationPatch, NewApplication};
+use crate::app::{ApplicationPatch, Criticality, Maturity, NewApplication};
 use crate::audit::EventResult;
 use crate::binding::BindingSpec;
 use crate::error::{Error, Result, parse_json_bytes};
@@ -18,16 +18,24 @@ use crate::keys::NewTrustedKey;
 use crate::lifecycle::LifecycleSpec;
 use crate::service::{Gatehouse, PromoteRequest, ReleaseRequest, RollbackRequest, Target};
 use crate::store::{AppFilter, EventFilter, VersionFilter};
-use crate::version::{NewVersion, VersionPatch};
+use crate::version::{NewVersion, ReleaseStatus, VersionPatch};
 use crate::waiver::{Decision as WaiverDecision, WaiverRequest};
 use gatehouse_core::policy::PolicySummary;
 
 /// What a handler gets.
 pub struct Req<'a> {
     pub params: &'a [String],
-    pub q: Query,
+    /// The raw query string (its percent-encoding already checked).
+    pub query: &'a str,
     pub body: &'a [u8],
     pub actor: &'a str,
+}
+
+impl Req<'_> {
+    /// The query parameters, as the route's query struct.
+    fn query<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        super::parse_query(self.query)
+    }
 }
 
 type Handler = fn(&Gatehouse, &Req<'_>) -> Reply;
@@ -39,8 +47,10 @@ pub struct Route {
     /// Takes bodies up to `upload_limit_bytes` (evidence, SBOMs, advisories,
     /// policies); every other route, `body_limit_bytes`.
     pub upload: bool,
-    /// The query parameters it takes; any other is refused (400).
-    pub query: &'static [&'static str],
+    /// The query parameters it takes, as the schema of the struct its
+    /// handler parses them into (which refuses any other, 400); `None`: it
+    /// takes none.
+    pub query: Option<super::openapi::SchemaFn>,
     handler: Handler,
 }
 
@@ -50,15 +60,20 @@ const fn route(method: Method, path: &'static str, permission: Permission, handl
         path,
         permission,
         upload: false,
-        query: &[],
+        query: None,
         handler,
     }
 }
 
-/// A route that takes these query parameters.
-const fn query(mut r: Route, names: &'static [&'static str]) -> Route {
-    r.query = names;
+/// A route that takes the query parameters of `Q`, the struct its handler parses.
+const fn query<Q: JsonSchema>(mut r: Route) -> Route {
+    r.query = Some(query_schema::<Q>);
     r
+}
+
+/// A query struct's schema, inline: its properties are the parameters.
+fn query_schema<Q: JsonSchema>(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    Q::json_schema(g)
 }
 
 /// A route that takes large bodies.
@@ -81,10 +96,7 @@ pub static ROUTES: &[Route] = &[
         ))
     }),
     route(Method::GET, "/v1/openapi.json", Public, openapi),
-    query(
-        route(Method::GET, "/v1/applications", Read, list_applications),
-        &["project", "criticality", "maturity", "owner", "label", "after", "limit"],
-    ),
+    query::<ApplicationsQuery>(route(Method::GET, "/v1/applications", Read, list_applications)),
     route(Method::POST, "/v1/applications", Administer, create_application),
     route(Method::GET, "/v1/applications/{app}", Read, |gh, r| {
         ok(json!(gh.application(p(r, 0))?))
@@ -94,10 +106,12 @@ pub static ROUTES: &[Route] = &[
         gh.delete_application(r.actor, p(r, 0))?;
         ok(json!(Deleted { deleted: p(r, 0) }))
     }),
-    query(
-        route(Method::GET, "/v1/applications/{app}/versions", Read, list_versions),
-        &["stage", "release_status", "after", "limit"],
-    ),
+    query::<VersionsQuery>(route(
+        Method::GET,
+        "/v1/applications/{app}/versions",
+        Read,
+        list_versions,
+    )),
     route(Method::POST, "/v1/applications/{app}/versions", Develop, create_version),
     route(
         Method::GET,
@@ -129,38 +143,19 @@ pub static ROUTES: &[Route] = &[
         Transition,
         rollback,
     ),
-    query(
-        route(
-            Method::GET,
-            "/v1/applications/{app}/versions/{version}/timeline",
-            Read,
-            timeline,
-        ),
-        &["after", "limit"],
-    ),
-    query(
-        route(
-            Method::GET,
-            "/v1/applications/{app}/versions/{version}/evidence",
-            Read,
-            version_evidence,
-        ),
-        &["predicate_type", "signer", "verified", "since", "until"],
-    ),
-    query(
-        route(Method::GET, "/v1/activity", Read, activity),
-        &[
-            "application",
-            "version",
-            "action",
-            "actor",
-            "result",
-            "since",
-            "until",
-            "after",
-            "limit",
-        ],
-    ),
+    query::<PageQuery>(route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/timeline",
+        Read,
+        timeline,
+    )),
+    query::<EvidenceQuery>(route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/evidence",
+        Read,
+        version_evidence,
+    )),
+    query::<ActivityQuery>(route(Method::GET, "/v1/activity", Read, activity)),
     route(Method::GET, "/v1/activity/verify", Read, |gh, _| {
         ok(json!(gh.verify_chain()?))
     }),
@@ -183,10 +178,12 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.trusted_key(p(r, 0))?))
     }),
     route(Method::POST, "/v1/trusted-keys/{keyid}/revoke", Administer, revoke_key),
-    upload(query(
-        route(Method::POST, "/v1/evidence", Develop, add_evidence),
-        &["application", "version", "threshold"],
-    )),
+    upload(query::<IngestQuery>(route(
+        Method::POST,
+        "/v1/evidence",
+        Develop,
+        add_evidence,
+    ))),
     route(Method::GET, "/v1/plugins", Read, |gh, _| {
         ok(json!(List { items: gh.plugins() }))
     }),
@@ -236,20 +233,15 @@ pub static ROUTES: &[Route] = &[
         gh.delete_binding(r.actor, p(r, 0))?;
         ok(json!(Deleted { deleted: p(r, 0) }))
     }),
-    query(
-        route(
-            Method::GET,
-            "/v1/applications/{app}/versions/{version}/gate-plan",
-            Read,
-            |gh, r| {
-                let target =
-                    r.q.get("target_stage")
-                        .ok_or_else(|| Error::invalid("target_stage", "(missing)", "a stage name, or release"))?;
-                ok(json!(gh.gate_plan(p(r, 0), p(r, 1), &target)?))
-            },
-        ),
-        &["target_stage"],
-    ),
+    query::<GatePlanQuery>(route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/gate-plan",
+        Read,
+        |gh, r| {
+            let q: GatePlanQuery = r.query()?;
+            ok(json!(gh.gate_plan(p(r, 0), p(r, 1), &q.target_stage)?))
+        },
+    )),
     route(
         Method::GET,
         "/v1/applications/{app}/versions/{version}/evaluations",
@@ -260,15 +252,12 @@ pub static ROUTES: &[Route] = &[
             }))
         },
     ),
-    query(
-        route(Method::GET, "/v1/waivers", Read, |gh, r| {
-            let (app, version) = (r.q.get("application"), r.q.get("version"));
-            ok(json!(List {
-                items: gh.waivers(app.as_deref(), version.as_deref())?
-            }))
-        }),
-        &["application", "version"],
-    ),
+    query::<WaiversQuery>(route(Method::GET, "/v1/waivers", Read, |gh, r| {
+        let q: WaiversQuery = r.query()?;
+        ok(json!(List {
+            items: gh.waivers(q.application.as_deref(), q.version.as_deref())?
+        }))
+    })),
     route(Method::POST, "/v1/waivers", Develop, |gh, r| {
         let req: WaiverRequest = parse_json_bytes("waiver request", r.body)?;
         created(json!(gh.request_waiver(r.actor, req)?))
@@ -290,36 +279,31 @@ pub static ROUTES: &[Route] = &[
         Read,
         |gh, r| ok(gh.trusted_release(p(r, 0), p(r, 1))?.0),
     ),
-    query(
-        route(
-            Method::GET,
-            "/v1/applications/{app}/versions/{version}/vsa",
-            Read,
-            |gh, r| {
-                let include = r.q.bool("include_withdrawn")?.unwrap_or(false);
-                ok(gh.vsa(p(r, 0), p(r, 1), include)?)
-            },
-        ),
-        &["include_withdrawn"],
-    ),
+    query::<VsaQuery>(route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/vsa",
+        Read,
+        |gh, r| {
+            let q: VsaQuery = r.query()?;
+            ok(gh.vsa(p(r, 0), p(r, 1), q.include_withdrawn.unwrap_or(false))?)
+        },
+    )),
     route(
         Method::GET,
         "/v1/applications/{app}/versions/{version}/withdrawal",
         Read,
         |gh, r| ok(gh.withdrawal(p(r, 0), p(r, 1))?),
     ),
-    upload(query(
-        route(
-            Method::POST,
-            "/v1/applications/{app}/versions/{version}/sboms",
-            Develop,
-            |gh, r| {
-                let source = r.q.get("source").unwrap_or_else(|| "upload".to_string());
-                created(json!(gh.attach_sbom(r.actor, p(r, 0), p(r, 1), &source, r.body)?))
-            },
-        ),
-        &["source"],
-    )),
+    upload(query::<SbomQuery>(route(
+        Method::POST,
+        "/v1/applications/{app}/versions/{version}/sboms",
+        Develop,
+        |gh, r| {
+            let q: SbomQuery = r.query()?;
+            let source = q.source.unwrap_or_else(|| "upload".to_string());
+            created(json!(gh.attach_sbom(r.actor, p(r, 0), p(r, 1), &source, r.body)?))
+        },
+    ))),
     route(
         Method::GET,
         "/v1/applications/{app}/versions/{version}/findings",
@@ -440,7 +424,7 @@ fn match_template(template: &str, segments: &[String]) -> Option<Vec<String>> {
 pub fn dispatch(gh: &Gatehouse, matched: &Matched, call: &Call, principal: &Principal) -> Reply {
     let req = Req {
         params: &matched.params,
-        q: Query::parse(&call.query)?.only(matched.route.query)?,
+        query: super::checked_query(&call.query, matched.route.query.is_some())?,
         body: &call.body,
         actor: &principal.name,
     };
@@ -540,6 +524,150 @@ fn readyz(gh: &Gatehouse, _: &Req<'_>) -> Reply {
     }
 }
 
+/// The page-size parameter: 1 to 1000 (`service::MAX_PAGE`), 100 when absent.
+const LIMIT: (usize, usize) = (1, 1000);
+
+/// `GET /v1/applications`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ApplicationsQuery {
+    project: Option<String>,
+    criticality: Option<Criticality>,
+    maturity: Option<Maturity>,
+    /// A user or group among the owners.
+    owner: Option<String>,
+    /// `KEY` or `KEY=VALUE`.
+    label: Option<String>,
+    /// Cursor: the last key of the previous page.
+    after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
+    limit: Option<usize>,
+}
+
+/// `GET …/versions`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct VersionsQuery {
+    /// A stage name.
+    stage: Option<String>,
+    release_status: Option<ReleaseStatus>,
+    /// Cursor from the previous page.
+    after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
+    limit: Option<usize>,
+}
+
+/// A listing paged by sequence number.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    /// Cursor: the last seq of the previous page.
+    after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
+    limit: Option<usize>,
+}
+
+/// `GET …/evidence`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EvidenceQuery {
+    predicate_type: Option<String>,
+    /// A key id.
+    signer: Option<String>,
+    verified: Option<bool>,
+    /// RFC 3339.
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
+    since: Option<String>,
+    /// RFC 3339.
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
+    until: Option<String>,
+}
+
+/// `GET /v1/activity`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ActivityQuery {
+    application: Option<String>,
+    version: Option<String>,
+    action: Option<String>,
+    actor: Option<String>,
+    result: Option<EventResult>,
+    /// RFC 3339, inclusive.
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
+    since: Option<String>,
+    /// RFC 3339, exclusive.
+    #[schemars(with = "Option<crate::schema::Timestamp>")]
+    until: Option<String>,
+    /// Cursor: the last seq of the previous page.
+    after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
+    limit: Option<usize>,
+}
+
+/// `POST /v1/evidence`: bind to this version (both given), or to every
+/// version whose artifacts a subject names (neither).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct IngestQuery {
+    application: Option<String>,
+    version: Option<String>,
+    /// How many trusted keys must have signed (default 1).
+    #[schemars(range(min = 1, max = 16))]
+    threshold: Option<usize>,
+}
+
+/// `GET …/gate-plan`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GatePlanQuery {
+    /// A stage, or `release`.
+    target_stage: String,
+}
+
+/// `GET /v1/waivers`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WaiversQuery {
+    application: Option<String>,
+    version: Option<String>,
+}
+
+/// `GET …/vsa`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct VsaQuery {
+    /// Serve the original VSA even when the release was withdrawn.
+    include_withdrawn: Option<bool>,
+}
+
+/// `POST …/sboms`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SbomQuery {
+    /// A name for the SBOM in the log (default `upload`).
+    source: Option<String>,
+}
+
+/// A page size: absent is the default, 0 is refused.
+fn limit(limit: Option<usize>) -> Result<usize> {
+    match limit {
+        None => Ok(0),
+        Some(0) => Err(Error::invalid("limit", 0, "a positive integer")),
+        Some(n) => Ok(n),
+    }
+}
+
+fn since_until(since: Option<String>, until: Option<String>) -> Result<(Option<String>, Option<String>)> {
+    Ok((
+        since.map(|t| crate::time::parse("since", &t)).transpose()?,
+        until.map(|t| crate::time::parse("until", &t)).transpose()?,
+    ))
+}
+
 fn openapi(_: &Gatehouse, _: &Req<'_>) -> Reply {
     Ok((
         StatusCode::OK,
@@ -548,18 +676,18 @@ fn openapi(_: &Gatehouse, _: &Req<'_>) -> Reply {
 }
 
 fn list_applications(gh: &Gatehouse, r: &Req<'_>) -> Reply {
-    let q = &r.q;
+    let q: ApplicationsQuery = r.query()?;
     let filter = AppFilter {
-        project: q.get("project"),
-        criticality: q.parse_enum("criticality", "unspecified, low, medium, high or critical")?,
-        maturity: q.parse_enum("maturity", "unspecified, experimental, production or end_of_life")?,
-        owner: q.get("owner"),
-        label: q.get("label").map(|l| match l.split_once('=') {
+        project: q.project,
+        criticality: q.criticality,
+        maturity: q.maturity,
+        owner: q.owner,
+        label: q.label.map(|l| match l.split_once('=') {
             Some((k, v)) => (k.to_string(), Some(v.to_string())),
             None => (l, None),
         }),
-        after: q.get("after"),
-        limit: q.limit()?,
+        after: q.after,
+        limit: limit(q.limit)?,
     };
     let apps = gh.applications(filter.clone())?;
     ok(json!(page(apps, filter.limit, |a| a.key.clone())))
@@ -576,13 +704,12 @@ fn update_application(gh: &Gatehouse, r: &Req<'_>) -> Reply {
 }
 
 fn list_versions(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let q: VersionsQuery = r.query()?;
     let filter = VersionFilter {
-        stage: r.q.get("stage"),
-        release_status: r
-            .q
-            .parse_enum("release_status", "pre_release, released or trusted_release")?,
-        limit: r.q.limit()?,
-        after: r.q.int("after")?,
+        stage: q.stage,
+        release_status: q.release_status,
+        limit: limit(q.limit)?,
+        after: q.after,
     };
     let rows = gh.versions(p(r, 0), filter.clone())?;
     let Page { items, next } = page(rows, filter.limit, |(id, _)| *id);
@@ -626,18 +753,21 @@ fn rollback(gh: &Gatehouse, r: &Req<'_>) -> Reply {
 }
 
 fn timeline(gh: &Gatehouse, r: &Req<'_>) -> Reply {
-    let events = gh.timeline(p(r, 0), p(r, 1), r.q.int("after")?, r.q.limit()?)?;
-    ok(json!(page(events, r.q.limit()?, |e| e.seq)))
+    let q: PageQuery = r.query()?;
+    let limit = limit(q.limit)?;
+    let events = gh.timeline(p(r, 0), p(r, 1), q.after, limit)?;
+    ok(json!(page(events, limit, |e| e.seq)))
 }
 
 fn version_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
-    let q = &r.q;
+    let q: EvidenceQuery = r.query()?;
+    let (since, until) = since_until(q.since, q.until)?;
     let filter = EvidenceFilter {
-        predicate_type: q.get("predicate_type"),
-        signer: q.get("signer"),
-        verified: q.bool("verified")?,
-        since: q.get("since").map(|t| crate::time::parse("since", &t)).transpose()?,
-        until: q.get("until").map(|t| crate::time::parse("until", &t)).transpose()?,
+        predicate_type: q.predicate_type,
+        signer: q.signer,
+        verified: q.verified,
+        since,
+        until,
     };
     ok(json!(List {
         items: gh.version_evidence(p(r, 0), p(r, 1), &filter)?
@@ -645,23 +775,18 @@ fn version_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
 }
 
 fn activity(gh: &Gatehouse, r: &Req<'_>) -> Reply {
-    let q = &r.q;
+    let q: ActivityQuery = r.query()?;
+    let (since, until) = since_until(q.since, q.until)?;
     let filter = EventFilter {
-        application: q.get("application"),
-        version: q.get("version"),
-        action: q.get("action"),
-        actor: q.get("actor"),
-        result: q
-            .get("result")
-            .map(|v| {
-                EventResult::parse(&v)
-                    .ok_or_else(|| Error::invalid("result", &v, "success, failure, blocked or warning"))
-            })
-            .transpose()?,
-        since: q.get("since").map(|t| crate::time::parse("since", &t)).transpose()?,
-        until: q.get("until").map(|t| crate::time::parse("until", &t)).transpose()?,
-        after_seq: q.int("after")?,
-        limit: q.limit()?,
+        application: q.application,
+        version: q.version,
+        action: q.action,
+        actor: q.actor,
+        result: q.result,
+        since,
+        until,
+        after_seq: q.after,
+        limit: limit(q.limit)?,
     };
     let events = gh.activity(filter.clone())?;
     ok(json!(page(events, filter.limit, |e| e.seq)))
@@ -691,7 +816,8 @@ fn revoke_key(gh: &Gatehouse, r: &Req<'_>) -> Reply {
 }
 
 fn add_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
-    let target = match (r.q.get("application"), r.q.get("version")) {
+    let q: IngestQuery = r.query()?;
+    let target = match (q.application, q.version) {
         (Some(application), Some(version)) => Target::Version { application, version },
         (None, None) => Target::BySubject,
         _ => {
@@ -702,9 +828,7 @@ fn add_evidence(gh: &Gatehouse, r: &Req<'_>) -> Reply {
             ));
         }
     };
-    let threshold = r.q.int("threshold")?.unwrap_or(1);
-    let threshold =
-        usize::try_from(threshold).map_err(|_| Error::invalid("threshold", threshold, "a positive integer"))?;
+    let threshold = q.threshold.unwrap_or(1);
     let items = gh.add_evidence(r.actor, r.body, &target, threshold)?;
     let accepted = items.iter().filter(|i| i.accepted()).count();
     let status = if accepted == items.len() {
