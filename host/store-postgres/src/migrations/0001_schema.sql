@@ -1,0 +1,212 @@
+-- Gatehouse's schema on PostgreSQL: the SQLite store's tables as of its
+-- migration 0011, one file. Documents are TEXT, not JSONB: envelopes,
+-- records and event details are served and hashed as the bytes written.
+
+CREATE TABLE applications (
+    key         TEXT PRIMARY KEY,
+    project     TEXT NOT NULL,
+    criticality TEXT NOT NULL,
+    maturity    TEXT NOT NULL,
+    doc         TEXT NOT NULL
+);
+CREATE INDEX applications_project ON applications(project);
+
+CREATE TABLE versions (
+    id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    application    TEXT NOT NULL REFERENCES applications(key),
+    version        TEXT NOT NULL,
+    lifecycle      TEXT NOT NULL,
+    stage          TEXT,
+    release_status TEXT NOT NULL,
+    revision       BIGINT NOT NULL,
+    doc            TEXT NOT NULL,
+    UNIQUE (application, version)
+);
+CREATE INDEX versions_lifecycle_stage ON versions(lifecycle, stage);
+
+CREATE TABLE lifecycles (
+    name TEXT PRIMARY KEY,
+    doc  TEXT NOT NULL
+);
+CREATE TABLE lifecycle_projects (
+    project   TEXT PRIMARY KEY,
+    lifecycle TEXT NOT NULL REFERENCES lifecycles(name)
+);
+
+-- The activity log: one chain, whichever sidecar appends. An appender locks
+-- the one row of log_head (SELECT … FOR UPDATE) for the rest of its
+-- transaction, so concurrent appenders queue and never fork the chain.
+CREATE TABLE activity (
+    seq         BIGINT PRIMARY KEY,
+    time        TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    application TEXT,
+    version     TEXT,
+    result      TEXT NOT NULL,
+    details     TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX activity_app ON activity(application, version);
+CREATE INDEX activity_time ON activity(time);
+
+CREATE TABLE log_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO log_head (id, seq, hash)
+    VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- A new database hashes with RFC 8785 (JCS) from its first event.
+CREATE TABLE log_format (
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    canonicalization TEXT NOT NULL CHECK (canonicalization = 'rfc8785'),
+    from_seq         BIGINT NOT NULL CHECK (from_seq >= 1)
+);
+INSERT INTO log_format (id, canonicalization, from_seq) VALUES (1, 'rfc8785', 1);
+
+CREATE FUNCTION gatehouse_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%', TG_ARGV[0];
+END;
+$$;
+CREATE TRIGGER activity_append_only BEFORE UPDATE OR DELETE ON activity
+    FOR EACH ROW EXECUTE FUNCTION gatehouse_refuse('the activity log is append-only');
+CREATE TRIGGER activity_no_truncate BEFORE TRUNCATE ON activity
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_refuse('the activity log is append-only');
+CREATE TRIGGER log_format_once BEFORE UPDATE OR DELETE ON log_format
+    FOR EACH ROW EXECUTE FUNCTION gatehouse_refuse('the log format is recorded once');
+
+CREATE TABLE trusted_keys (
+    keyid TEXT PRIMARY KEY,
+    doc   TEXT NOT NULL
+);
+
+CREATE TABLE artifact_digests (
+    sha256      TEXT NOT NULL,
+    application TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    PRIMARY KEY (sha256, application, version)
+);
+
+-- Evidence is content-addressed: one row per envelope digest, however many
+-- versions it is bound to (evidence_versions).
+CREATE TABLE evidence (
+    digest    TEXT PRIMARY KEY,
+    doc       TEXT NOT NULL,
+    statement TEXT
+);
+CREATE INDEX evidence_statement ON evidence(statement);
+CREATE TABLE evidence_versions (
+    digest         TEXT NOT NULL REFERENCES evidence(digest),
+    application    TEXT NOT NULL,
+    version        TEXT NOT NULL,
+    verified       BOOLEAN NOT NULL,
+    predicate_type TEXT,
+    added_at       TEXT NOT NULL,
+    doc            TEXT NOT NULL,
+    PRIMARY KEY (application, version, digest)
+);
+
+CREATE TABLE tokens (
+    id   TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    doc  TEXT NOT NULL
+);
+
+CREATE TABLE bindings (
+    id  TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE policies (
+    name TEXT PRIMARY KEY,
+    doc  TEXT NOT NULL
+);
+CREATE TABLE waivers (
+    id          TEXT PRIMARY KEY,
+    application TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    doc         TEXT NOT NULL
+);
+CREATE INDEX waivers_version ON waivers(application, version);
+CREATE TABLE gate_evaluations (
+    id          TEXT PRIMARY KEY,
+    application TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    doc         TEXT NOT NULL
+);
+CREATE INDEX gate_evaluations_version ON gate_evaluations(application, version, created_at);
+
+CREATE TABLE trusted_releases (
+    application TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    digest      TEXT NOT NULL UNIQUE,
+    record      TEXT NOT NULL,
+    vsa         TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (application, version)
+);
+CREATE TRIGGER trusted_releases_immutable BEFORE UPDATE ON trusted_releases
+    FOR EACH ROW EXECUTE FUNCTION gatehouse_refuse('trusted release records are immutable');
+CREATE TABLE release_keys (
+    keyid      TEXT PRIMARY KEY,
+    public_pem TEXT NOT NULL,
+    first_used TEXT NOT NULL
+);
+CREATE TABLE checkpoints (
+    id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    head_seq  BIGINT NOT NULL,
+    head_hash TEXT NOT NULL,
+    doc       TEXT NOT NULL
+);
+
+CREATE TABLE components (
+    application TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    purl        TEXT NOT NULL,
+    ecosystem   TEXT,
+    name        TEXT NOT NULL,
+    pkg_version TEXT NOT NULL,
+    licenses    TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (application, version, purl)
+);
+CREATE INDEX components_package ON components(ecosystem, name);
+CREATE TABLE advisories (
+    id       TEXT PRIMARY KEY,
+    modified TEXT NOT NULL,
+    doc      TEXT NOT NULL
+);
+CREATE TABLE findings (
+    application TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    purl        TEXT NOT NULL,
+    advisory    TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (application, version, purl, advisory)
+);
+CREATE INDEX findings_advisory ON findings(advisory);
+
+CREATE TABLE log_heads (
+    seq   BIGINT NOT NULL,
+    keyid TEXT NOT NULL,
+    hash  TEXT NOT NULL,
+    sig   TEXT NOT NULL,
+    PRIMARY KEY (seq, keyid)
+);
+CREATE TRIGGER log_heads_append_only BEFORE UPDATE OR DELETE ON log_heads
+    FOR EACH ROW EXECUTE FUNCTION gatehouse_refuse('signed log heads are append-only');
+CREATE TRIGGER log_heads_no_truncate BEFORE TRUNCATE ON log_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_refuse('signed log heads are append-only');
+
+CREATE TABLE withdrawals (
+    application TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    envelope    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (application, version)
+);
