@@ -21,6 +21,11 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
+    /// `postgres://user@host:port/db`: keep the governance record in
+    /// PostgreSQL, shared by every sidecar that names the same database,
+    /// instead of the embedded SQLite store under data_dir (which still
+    /// holds this sidecar's keys and plugin cache).
+    pub database_url: Option<String>,
     pub listen: Option<String>,
     /// Largest body of an ordinary request (default 1 MiB); before this
     /// build, the largest body of any request (so a file that sets it alone
@@ -87,8 +92,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 20] = [
+pub const ENV_OVERRIDES: [(&str, &str); 21] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
+    ("GATEHOUSE_DATABASE_URL", "database_url"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
     ("GATEHOUSE_UPLOAD_LIMIT_BYTES", "upload_limit_bytes"),
@@ -132,6 +138,9 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     }
     if let Some(v) = env("GATEHOUSE_LISTEN") {
         file.listen = Some(v);
+    }
+    if let Some(v) = env("GATEHOUSE_DATABASE_URL") {
+        file.database_url = Some(v);
     }
     for (var, field) in [
         ("GATEHOUSE_BODY_LIMIT_BYTES", &mut file.body_limit_bytes),
@@ -399,7 +408,17 @@ impl ConfigFile {
             }
             evidence_thresholds.insert(predicate_type, usize::try_from(n).unwrap_or(16));
         }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(Error::invalid(
+                "database_url",
+                "(not shown: it may hold a password)",
+                "a postgres:// or postgresql:// URL",
+            ));
+        }
         let gates = crate::service::GateSettings {
+            database_url: self.database_url,
             evidence_thresholds,
             plugins: crate::plugin::PluginSettings {
                 dir: self.plugin_dir,

@@ -107,6 +107,8 @@ pub struct GateSettings {
     pub plugins: crate::plugin::PluginSettings,
     /// Distinct trusted signers a statement of a predicate type needs (default 1).
     pub evidence_thresholds: std::collections::BTreeMap<String, usize>,
+    /// Keep the record in this PostgreSQL database instead of the embedded store.
+    pub database_url: Option<String>,
 }
 
 impl GateSettings {
@@ -171,9 +173,18 @@ impl Gatehouse {
     pub fn open_with(data_dir: &Path, mut settings: GateSettings) -> Result<Gatehouse> {
         let key = records::load_release_key(data_dir, settings.release_key.as_deref())?;
         let head_keys = records::release_key_files(data_dir);
-        let mut store = SqliteStore::open(data_dir)?;
-        store.sign_heads_with(&key, &head_keys)?;
-        let store = Arc::new(store);
+        let store: Arc<dyn Store> = match &settings.database_url {
+            Some(url) => {
+                let mut store = gatehouse_store_postgres::PgStore::open(url, &Default::default())?;
+                store.sign_heads_with(&key, &head_keys)?;
+                Arc::new(store)
+            }
+            None => {
+                let mut store = SqliteStore::open(data_dir)?;
+                store.sign_heads_with(&key, &head_keys)?;
+                Arc::new(store)
+            }
+        };
         if !settings.plugins.protected_paths.iter().any(|p| p == data_dir) {
             settings.plugins.protected_paths.push(data_dir.to_path_buf());
         }

@@ -140,6 +140,7 @@ impl Server {
             .args(extra)
             .env("GATEHOUSE_LOG", "warn")
             .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
+            .envs(database_env(data_dir))
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -276,8 +277,43 @@ pub fn cli(data_dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .env("GATEHOUSE_ACTOR", "cli-tester")
         .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
+        .envs(database_env(data_dir))
         .output()
         .expect("run gatehouse")
+}
+
+/// The databases of the data directories, when the suite runs on
+/// PostgreSQL (`None`: that directory stays on the embedded store).
+static DATABASES: std::sync::Mutex<std::collections::BTreeMap<PathBuf, Option<String>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// Whether this run puts the record in PostgreSQL: `GATEHOUSE_TEST_DATABASE=postgres`
+/// runs every server and CLI of the end-to-end tests on one throwaway
+/// cluster, with a database of its own per data directory.
+pub fn on_postgres() -> bool {
+    std::env::var("GATEHOUSE_TEST_DATABASE").as_deref() == Ok("postgres")
+}
+
+/// The environment that points a server or CLI on `data_dir` at its store.
+pub fn database_env(data_dir: &Path) -> Vec<(&'static str, String)> {
+    if !on_postgres() {
+        return Vec::new();
+    }
+    let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    let url = databases.entry(data_dir.to_path_buf()).or_insert_with(|| {
+        let cluster = gatehouse_test_postgres::Cluster::shared();
+        Some(cluster.create_database().unwrap_or_else(|e| panic!("{e}")))
+    });
+    url.iter().map(|u| ("GATEHOUSE_DATABASE_URL", u.clone())).collect()
+}
+
+/// Keep `data_dir` on the embedded SQLite store whatever the run's backend:
+/// for tests that open or edit `gatehouse.db` themselves.
+pub fn embedded_only(data_dir: &Path) {
+    DATABASES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(data_dir.to_path_buf(), None);
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -37,6 +37,8 @@ gate = { stage = "prod", kind = "release" }
 fn a_released_version_has_a_record_anyone_can_verify() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    // It edits gatehouse.db itself: the embedded store whatever the run's backend.
+    gatehouse_e2e::embedded_only(d);
     let config = d.join("gatehouse.toml");
     std::fs::write(&config, CONFIG).unwrap();
     let server = Server::start_with(d, &["--config", config.to_str().unwrap()]);

@@ -29,6 +29,7 @@ fn the_readme_walkthrough_runs_as_written() {
         .env("GATEHOUSE_URL", server.url())
         .env("GATEHOUSE_BIN", gatehouse_bin())
         .env("GATEHOUSE_DATA_DIR", dir.path())
+        .envs(gatehouse_e2e::database_env(dir.path()))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

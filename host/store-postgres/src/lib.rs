@@ -1,13 +1,14 @@
 //! The PostgreSQL store: one governance record that several `gatehouse
 //! serve` processes share, active-active (issue #17, in progress).
 //!
-//! What is here: the connection pool, the schema and its migrations (applied
-//! at open under an advisory lock, so sidecars starting together on an
-//! empty database migrate once), and the activity log that every sidecar
-//! appends to — one chain, never forked, because an appender holds the row
-//! lock of `log_head` until its transaction commits. What is not here yet:
-//! the rest of the [`gatehouse_store::Store`] trait; the service still opens
-//! the SQLite store only.
+//! The connection pool, the schema and its migrations (applied at open under
+//! an advisory lock, so sidecars starting together on an empty database
+//! migrate once), and the whole [`gatehouse_store::Store`] trait
+//! (`store.rs`). Every write transaction first locks the one row of
+//! `log_head` and holds it until it commits: writers queue as they do behind
+//! SQLite's one writer, whichever sidecar they come from, so the activity log
+//! stays one chain and every check made inside a write sees every earlier
+//! commit. `database_url` (or `GATEHOUSE_DATABASE_URL`) selects it.
 //!
 //! Driver: the synchronous `postgres` client (tokio-postgres underneath)
 //! with an r2d2 pool. The store trait is synchronous and runs on blocking
@@ -16,10 +17,12 @@
 
 use std::time::Duration;
 
+mod store;
+
 use gatehouse_core::audit::{Event, EventResult, LogFormat, NewEvent};
 use gatehouse_core::error::{Error, Result};
 use gatehouse_core::release::LogHead;
-use gatehouse_store::EventFilter;
+use gatehouse_store::rules::HeadKey;
 use postgres::{NoTls, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -49,17 +52,20 @@ impl Default for Options {
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
 pub struct PgStore {
-    pool: Pool,
+    /// Always `Some` but while dropping (see `Drop`).
+    pool: Option<Pool>,
     log_format: LogFormat,
+    /// Signs the log head at the end of every write transaction (the release key).
+    head_key: Option<HeadKey>,
 }
 
 /// A failed statement: an internal error (nothing was decided) that keeps
 /// the driver's error as its source.
-fn pg(e: postgres::Error) -> Error {
+pub(crate) fn pg(e: postgres::Error) -> Error {
     Error::internal("database error", e)
 }
 
-fn pool_error(e: r2d2::Error) -> Error {
+pub(crate) fn pool_error(e: r2d2::Error) -> Error {
     Error::internal("no database connection", e)
 }
 
@@ -83,94 +89,88 @@ impl PgStore {
             .map_err(pg)?
             .get(0);
         Ok(PgStore {
-            pool,
+            pool: Some(pool),
             log_format: LogFormat { jcs_from_seq: from_seq },
+            head_key: None,
         })
+    }
+
+    /// Sign the log head with `key` at the end of every write transaction
+    /// from now on; the current head is signed now only when a key from the
+    /// key files signed it already (never a head nobody vouched for: opening
+    /// a database must not launder a log rewritten behind Gatehouse's back).
+    pub fn sign_heads_with(
+        &mut self,
+        key: &ed25519_dalek::SigningKey,
+        trusted: &[ed25519_dalek::VerifyingKey],
+    ) -> Result<()> {
+        let hk = HeadKey::new(key, trusted)?;
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction().map_err(pg)?;
+        let head = lock_head(&mut tx)?;
+        if head.seq > 0 && store::newest_head_verifies(&mut tx, &hk, &head)? {
+            store::sign_head(&mut tx, &hk, &head)?;
+        }
+        tx.commit().map_err(pg)?;
+        self.head_key = Some(hk);
+        Ok(())
+    }
+
+    /// A pooled connection (r2d2 checks it before handing it out, so one
+    /// broken by a database restart is replaced).
+    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+        self.pool
+            .as_ref()
+            .ok_or_else(|| Error::internal_msg("the store is closing"))?
+            .get()
+            .map_err(pool_error)
     }
 
     /// The schema version: the newest migration applied.
     pub fn schema_version(&self) -> Result<i32> {
-        let mut conn = self.pool.get().map_err(pool_error)?;
+        let mut conn = self.conn()?;
         let row = conn
             .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
             .map_err(pg)?;
         Ok(row.get(0))
     }
 
-    /// Record an event that changes no other state.
-    pub fn append_event(&self, event: NewEvent) -> Result<Event> {
-        let mut sealed = self.write_many(vec![event], |_| Ok(()))?;
-        sealed.pop().ok_or_else(|| Error::internal_msg("no event sealed"))
-    }
-
     /// Run `change` and append every event after the current head, in one
-    /// transaction: both commit or neither does.
+    /// transaction: both commit or neither does. The head's row lock is
+    /// taken first and held to the commit, so writes from every sidecar
+    /// queue in one order.
     pub fn write_many(
         &self,
         events: Vec<NewEvent>,
         change: impl FnOnce(&mut Transaction<'_>) -> Result<()>,
     ) -> Result<Vec<Event>> {
-        let mut conn = self.pool.get().map_err(pool_error)?;
+        let mut conn = self.conn()?;
         // A request past its time limit commits nothing (its client is told so).
         gatehouse_store::deadline::check().map_err(|after| Error::Timeout { after })?;
         let mut tx = conn.transaction().map_err(pg)?;
+        let head = lock_head(&mut tx)?;
         change(&mut tx)?;
-        let sealed = append_all(&mut tx, events, self.log_format)?;
+        // The head is signed only if the one before this transaction was:
+        // a log changed behind Gatehouse's back stays unsigned, and so visible.
+        let vouched = match &self.head_key {
+            Some(hk) => head.seq == 0 || store::head_signed_by_trusted(&mut tx, hk, &head)?,
+            None => false,
+        };
+        let sealed = append_all(&mut tx, head, events, self.log_format)?;
+        if let (Some(hk), true, Some(last)) = (&self.head_key, vouched, sealed.last()) {
+            let new_head = LogHead {
+                seq: last.seq,
+                hash: last.hash.clone(),
+            };
+            store::sign_head(&mut tx, hk, &new_head)?;
+        }
         tx.commit().map_err(pg)?;
         Ok(sealed)
     }
 
-    pub fn log_head(&self) -> Result<LogHead> {
-        let mut conn = self.pool.get().map_err(pool_error)?;
-        let row = conn
-            .query_one("SELECT seq, hash FROM log_head WHERE id = 1", &[])
-            .map_err(pg)?;
-        Ok(LogHead {
-            seq: row.get(0),
-            hash: row.get(1),
-        })
-    }
-
-    pub fn log_format(&self) -> LogFormat {
-        self.log_format
-    }
-
-    /// Events in sequence order, filtered as the SQLite store filters them.
-    pub fn events(&self, f: &EventFilter) -> Result<Vec<Event>> {
-        let mut conn = self.pool.get().map_err(pool_error)?;
-        let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
-        let rows = conn
-            .query(
-                "SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash, hash
-                 FROM activity
-                 WHERE ($1::text IS NULL OR application = $1)
-                   AND ($2::text IS NULL OR version = $2)
-                   AND ($3::text IS NULL OR action = $3)
-                   AND ($4::text IS NULL OR actor = $4)
-                   AND ($5::text IS NULL OR result = $5)
-                   AND ($6::text IS NULL OR time >= $6)
-                   AND ($7::text IS NULL OR time < $7)
-                   AND seq > $8
-                 ORDER BY seq LIMIT $9",
-                &[
-                    &f.application,
-                    &f.version,
-                    &f.action,
-                    &f.actor,
-                    &f.result.map(EventResult::as_str),
-                    &f.since,
-                    &f.until,
-                    &f.after_seq.unwrap_or(0),
-                    &limit,
-                ],
-            )
-            .map_err(pg)?;
-        rows.iter().map(read_event).collect()
-    }
-
     /// Every event, oldest first (the chain verifier walks them).
     pub fn all_events(&self) -> Result<Vec<Event>> {
-        let mut conn = self.pool.get().map_err(pool_error)?;
+        let mut conn = self.conn()?;
         let rows = conn
             .query(
                 "SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash, hash
@@ -179,6 +179,18 @@ impl PgStore {
             )
             .map_err(pg)?;
         rows.iter().map(read_event).collect()
+    }
+}
+
+/// The synchronous client closes a connection by blocking on a runtime of
+/// its own, which tokio refuses on a thread that drives async tasks — and
+/// the sidecar's last reference may well be dropped on one. The pool is
+/// closed on a thread of its own.
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
     }
 }
 
@@ -235,13 +247,20 @@ fn migrate_locked(conn: &mut postgres::Client) -> Result<()> {
     Ok(())
 }
 
-/// Chain and insert events after the head, holding the head's row lock
-/// until the transaction ends.
-fn append_all(tx: &mut Transaction<'_>, events: Vec<NewEvent>, format: LogFormat) -> Result<Vec<Event>> {
+/// Lock the log's head for the rest of the transaction; the head as committed.
+fn lock_head(tx: &mut Transaction<'_>) -> Result<LogHead> {
     let head = tx
         .query_one("SELECT seq, hash FROM log_head WHERE id = 1 FOR UPDATE", &[])
         .map_err(pg)?;
-    let (mut seq, mut hash): (i64, String) = (head.get(0), head.get(1));
+    Ok(LogHead {
+        seq: head.get(0),
+        hash: head.get(1),
+    })
+}
+
+/// Chain and insert events after `head` (locked by [`lock_head`]).
+fn append_all(tx: &mut Transaction<'_>, head: LogHead, events: Vec<NewEvent>, format: LogFormat) -> Result<Vec<Event>> {
+    let LogHead { mut seq, mut hash } = head;
     let insert = tx
         .prepare(
             "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
@@ -277,11 +296,10 @@ fn append_all(tx: &mut Transaction<'_>, events: Vec<NewEvent>, format: LogFormat
     Ok(sealed)
 }
 
-fn read_event(row: &postgres::Row) -> Result<Event> {
+pub(crate) fn read_event(row: &postgres::Row) -> Result<Event> {
     let seq: i64 = row.get(0);
     let result: String = row.get(7);
     let details: String = row.get(8);
-    let corrupt = |reason: String| Error::CorruptEvent { seq, reason };
     Ok(Event {
         seq,
         time: row.get(1),
@@ -290,8 +308,12 @@ fn read_event(row: &postgres::Row) -> Result<Event> {
         subject: row.get(4),
         application: row.get(5),
         version: row.get(6),
-        result: EventResult::parse(&result).ok_or_else(|| corrupt(format!("unknown result {result:?}")))?,
-        details: serde_json::from_str(&details).map_err(|e| corrupt(format!("details are not JSON: {e}")))?,
+        result: EventResult::parse(&result).ok_or_else(|| Error::CorruptEvent {
+            seq,
+            reason: format!("unknown result {result:?}: the event was edited"),
+        })?,
+        // An edited, unparsable details column still hashes differently; keep its text.
+        details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
         prev_hash: row.get(9),
         hash: row.get(10),
     })

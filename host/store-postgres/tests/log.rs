@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 
 use gatehouse_core::audit::{ChainVerifier, EventResult, NewEvent};
 use gatehouse_core::error::Kind;
-use gatehouse_store::EventFilter;
+use gatehouse_store::{EventFilter, Store};
 use gatehouse_store_postgres::{Options, PgStore};
 use gatehouse_test_postgres::Cluster;
 
@@ -34,7 +34,7 @@ fn all(store: &PgStore) -> Vec<gatehouse_core::audit::Event> {
 fn assert_one_chain(store: &PgStore, expected: usize) {
     let events = all(store);
     assert_eq!(events.len(), expected);
-    let mut v = ChainVerifier::new(store.log_format());
+    let mut v = ChainVerifier::new(store.log_format().unwrap());
     for e in &events {
         v.push(e)
             .unwrap_or_else(|b| panic!("the chain breaks at {}: {}", b.seq, b.reason));

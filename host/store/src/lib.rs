@@ -4,6 +4,7 @@
 //! the check every commit makes first.
 
 pub mod deadline;
+pub mod rules;
 mod sql;
 mod sqlite;
 
@@ -23,7 +24,7 @@ use gatehouse_core::version::{ReleaseStatus, Version};
 use gatehouse_core::vuln::{Advisory, Finding};
 use gatehouse_core::waiver::Waiver;
 
-pub use sqlite::{DB_FILE, SqliteStore, verify_head};
+pub use sqlite::{DB_FILE, SqliteStore, head_message, verify_head};
 
 #[derive(Debug, Clone, Default)]
 pub struct AppFilter {

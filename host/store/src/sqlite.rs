@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{AppFilter, EventFilter, Store, VersionFilter};
+use crate::rules::{self, HeadKey};
 use crate::sql::{self, Sql};
 use gatehouse_core::access::Token;
 use gatehouse_core::app::Application;
@@ -62,15 +63,6 @@ pub struct SqliteStore {
     log_format: LogFormat,
 }
 
-/// The key that signs log heads, with what the key history records of it.
-struct HeadKey {
-    key: ed25519_dalek::SigningKey,
-    keyid: String,
-    public_pem: String,
-    /// Keys from the key files (this one included) whose heads vouch for a log.
-    trusted: std::collections::BTreeMap<String, ed25519_dalek::VerifyingKey>,
-}
-
 /// Idle reader connections kept open (more are opened under load and closed after).
 const IDLE_READERS: usize = 8;
 
@@ -114,17 +106,7 @@ impl SqliteStore {
         key: &ed25519_dalek::SigningKey,
         trusted: &[ed25519_dalek::VerifyingKey],
     ) -> Result<()> {
-        let vk = key.verifying_key();
-        let hk = HeadKey {
-            key: key.clone(),
-            keyid: gatehouse_core::keys::keyid(&vk),
-            public_pem: gatehouse_core::keys::public_key_pem(&vk)?,
-            trusted: trusted
-                .iter()
-                .chain(std::iter::once(&vk))
-                .map(|k| (gatehouse_core::keys::keyid(k), *k))
-                .collect(),
-        };
+        let hk = HeadKey::new(key, trusted)?;
         let adopt = self.adopt_unsigned_log;
         self.with_writer(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
@@ -363,10 +345,7 @@ fn replace_version(tx: &Transaction<'_>, v: &Version, expected: u64) -> Result<(
     )
     .sql()?;
     if n == 0 {
-        return Err(Error::conflict(format!(
-            "version {}@{} was changed by another request at the same time; read it again and retry",
-            v.application, v.version
-        )));
+        return Err(rules::version_changed(&v.application, &v.version));
     }
     index_artifacts(tx, v)
 }
@@ -477,8 +456,7 @@ fn sign_head(tx: &Transaction<'_>, hk: &HeadKey) -> Result<()> {
         .optional()
         .sql()?;
     let Some((seq, hash)) = head else { return Ok(()) };
-    use ed25519_dalek::Signer;
-    let sig = hex::encode(hk.key.sign(&head_message(seq, &hash)).to_bytes());
+    let sig = hk.sign(seq, &hash);
     tx.prepare_cached("INSERT OR IGNORE INTO log_heads (seq, keyid, hash, sig) VALUES (?1, ?2, ?3, ?4)")
         .sql()?
         .execute(params![seq, hk.keyid, hash, sig])
@@ -493,41 +471,30 @@ fn sign_head(tx: &Transaction<'_>, hk: &HeadKey) -> Result<()> {
 /// Every waiver and key an allowed verdict relied on is still in force, read
 /// inside the committing transaction.
 fn still_in_force(tx: &Transaction<'_>, relied: &super::Reliance) -> Result<()> {
-    let now = gatehouse_core::time::now();
-    for id in &relied.waivers {
-        let doc: Option<String> = tx
-            .prepare_cached("SELECT doc FROM waivers WHERE id = ?1")
+    let doc = |sql: &str, id: &str| -> Result<Option<String>> {
+        tx.prepare_cached(sql)
             .sql()?
             .query_row([id], |r| r.get(0))
             .optional()
-            .sql()?;
-        let w: Option<Waiver> = doc.map(|d| from_doc("waiver", &d)).transpose()?;
-        let ok = w.is_some_and(|w| w.status == gatehouse_core::waiver::WaiverStatus::Approved && now < w.expires_at);
-        if !ok {
-            return Err(Error::conflict(format!(
-                "waiver {id} was revoked or expired while the gates ran; nothing was committed (ask again: the gates will be evaluated anew)"
-            )));
-        }
-    }
-    for keyid in &relied.keys {
-        let doc: Option<String> = tx
-            .prepare_cached("SELECT doc FROM trusted_keys WHERE keyid = ?1")
-            .sql()?
-            .query_row([keyid], |r| r.get(0))
-            .optional()
-            .sql()?;
-        let k: Option<TrustedKey> = doc.map(|d| from_doc("trusted key", &d)).transpose()?;
-        if k.is_none_or(|k| k.usable_at(&now).is_err()) {
-            return Err(Error::conflict(format!(
-                "trusted key {keyid} was revoked while the gates ran, and evidence it signed was judged; nothing was committed (ask again: the gates will be evaluated anew)"
-            )));
-        }
-    }
-    Ok(())
+            .sql()
+    };
+    rules::still_in_force(
+        relied,
+        &gatehouse_core::time::now(),
+        |id| {
+            doc("SELECT doc FROM waivers WHERE id = ?1", id)?
+                .map(|d| from_doc("waiver", &d))
+                .transpose()
+        },
+        |keyid| {
+            doc("SELECT doc FROM trusted_keys WHERE keyid = ?1", keyid)?
+                .map(|d| from_doc("trusted key", &d))
+                .transpose()
+        },
+    )
 }
 
-/// Whether `stage` is a stage of the lifecycle as stored (or of the built-in
-/// default, while no stored lifecycle replaces it), read inside `tx`.
+/// Whether `stage` is a stage of the lifecycle as stored, read inside `tx`.
 fn stage_exists(tx: &Transaction<'_>, lifecycle: &str, stage: &str) -> Result<bool> {
     let doc: Option<String> = tx
         .prepare_cached("SELECT doc FROM lifecycles WHERE name = ?1")
@@ -535,12 +502,8 @@ fn stage_exists(tx: &Transaction<'_>, lifecycle: &str, stage: &str) -> Result<bo
         .query_row([lifecycle], |r| r.get(0))
         .optional()
         .sql()?;
-    let lc: Lifecycle = match doc {
-        Some(d) => from_doc("lifecycle", &d)?,
-        None if lifecycle == gatehouse_core::lifecycle::DEFAULT_LIFECYCLE => Lifecycle::default_lifecycle(),
-        None => return Ok(false),
-    };
-    Ok(lc.stage_names().contains(&stage))
+    let stored: Option<Lifecycle> = doc.map(|d| from_doc("lifecycle", &d)).transpose()?;
+    Ok(rules::stage_exists(lifecycle, stored, stage))
 }
 
 fn row<T, P: rusqlite::Params>(
@@ -837,24 +800,24 @@ impl Store for SqliteStore {
             let orphaned: Vec<String> = tx
                 .prepare_cached(
                     "SELECT DISTINCT stage FROM versions WHERE lifecycle = ?1 AND stage IS NOT NULL ORDER BY stage",
-                ).sql()?
-                .query_map([&lc.name], |r| r.get::<_, String>(0)).sql()?
-                .collect::<rusqlite::Result<Vec<_>>>().sql()?
+                )
+                .sql()?
+                .query_map([&lc.name], |r| r.get::<_, String>(0))
+                .sql()?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .sql()?
                 .into_iter()
                 .filter(|s| !names.contains(&s.as_str()))
                 .collect();
             if !orphaned.is_empty() {
-                return Err(Error::conflict(format!(
-                    "versions stand in stage(s) {} of lifecycle {:?}; keep those stages or roll the versions back first",
-                    orphaned.join(", "),
-                    lc.name
-                )));
+                return Err(rules::stages_in_use(&orphaned, &lc.name));
             }
             exec(
                 tx,
                 "INSERT INTO lifecycles (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
                 params![lc.name, to_doc(lc)?],
-            ).sql()?;
+            )
+            .sql()?;
             exec(tx, "DELETE FROM lifecycle_projects WHERE lifecycle = ?1", [&lc.name]).sql()?;
             for project in &lc.projects {
                 let inserted = exec(
@@ -869,10 +832,9 @@ impl Store for SqliteStore {
                             "SELECT lifecycle FROM lifecycle_projects WHERE project = ?1",
                             [project],
                             |r| r.get(0),
-                        ).sql()?;
-                        return Err(Error::conflict(format!(
-                            "project {project:?} already climbs lifecycle {other:?}; remove it there first"
-                        )));
+                        )
+                        .sql()?;
+                        return Err(rules::project_taken(project, &other));
                     }
                     return Err(sql::error(e));
                 }
@@ -1190,10 +1152,7 @@ impl Store for SqliteStore {
         expected: gatehouse_core::waiver::WaiverStatus,
         event: NewEvent,
     ) -> Result<Event> {
-        let expected_text = serde_json::to_value(expected)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let expected_text = rules::status_text(expected);
         self.write(event, |tx| {
             let changed = tx
                 .execute(
@@ -1209,11 +1168,7 @@ impl Store for SqliteStore {
                         |r| r.get(0),
                     )
                     .ok();
-                return Err(Error::conflict(format!(
-                    "waiver {} was {} by a concurrent request (expected it {expected_text}); nothing changed",
-                    waiver.id,
-                    now.unwrap_or_else(|| "deleted".into())
-                )));
+                return Err(rules::waiver_moved(&waiver.id, now, &expected_text));
             }
             Ok(())
         })
@@ -1267,11 +1222,7 @@ impl Store for SqliteStore {
                     "INSERT INTO trusted_releases (application, version, digest, record, vsa, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![application, version, r.digest, r.record.to_string(), r.vsa.to_string(), r.checkpoint.time],
                 );
-                unless_taken(inserted, || {
-                    Error::conflict(format!(
-                        "{application}@{version} already has a Trusted Release record; records are immutable (create a new version)"
-                    ))
-                })?;
+                unless_taken(inserted, || rules::record_exists(application, version))?;
                 exec(
                     tx,
                     "INSERT OR IGNORE INTO release_keys (keyid, public_pem, first_used) VALUES (?1, ?2, ?3)",
@@ -1285,10 +1236,7 @@ impl Store for SqliteStore {
                 if let Some(stage) = &v.stage
                     && !stage_exists(tx, &v.lifecycle, stage)?
                 {
-                    return Err(Error::conflict(format!(
-                        "stage {stage} is no longer part of lifecycle {:?} (it changed while the gates ran); nothing was committed",
-                        v.lifecycle
-                    )));
+                    return Err(rules::stage_gone(stage, &v.lifecycle));
                 }
                 replace_version(tx, v, expected)?;
             }

@@ -76,6 +76,48 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// One cluster for the whole test process, started on first use. It
+    /// outlives the statics that hold it: a watcher stops it and removes its
+    /// files once this process has exited.
+    pub fn shared() -> &'static Cluster {
+        static SHARED: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+            cluster.stop_when_process_exits();
+            cluster
+        })
+    }
+
+    /// Start a detached watcher that stops the server and removes the
+    /// cluster's directory after this process exits.
+    fn stop_when_process_exits(&self) {
+        let script = format!(
+            "while [ -d /proc/{pid} ]; do sleep 1; done; '{pg_ctl}' -D '{data}' -m immediate -w stop; rm -rf '{dir}'",
+            pid = std::process::id(),
+            pg_ctl = self.bin.join("pg_ctl").display(),
+            data = self.data_dir().display(),
+            dir = self.dir.path().display(),
+        );
+        let mut cmd = match &self.user {
+            Some(u) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", u, "--", "sh", "-c", &script]);
+                c
+            }
+            None => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &script]);
+                c
+            }
+        };
+        // Not inheriting the test's output: whoever reads it must not wait for the watcher.
+        let _ = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+
     /// The loopback port the server listens on.
     pub fn port(&self) -> u16 {
         self.port

@@ -1,36 +1,36 @@
 -- Gatehouse's schema on PostgreSQL: the SQLite store's tables as of its
--- migration 0011, one file. Documents are TEXT, not JSONB: envelopes,
+-- migration 0011, one file. Documents are TEXT COLLATE "C", not JSONB: envelopes,
 -- records and event details are served and hashed as the bytes written.
 
 CREATE TABLE applications (
-    key         TEXT PRIMARY KEY,
-    project     TEXT NOT NULL,
-    criticality TEXT NOT NULL,
-    maturity    TEXT NOT NULL,
-    doc         TEXT NOT NULL
+    key         TEXT COLLATE "C" PRIMARY KEY,
+    project     TEXT COLLATE "C" NOT NULL,
+    criticality TEXT COLLATE "C" NOT NULL,
+    maturity    TEXT COLLATE "C" NOT NULL,
+    doc         TEXT COLLATE "C" NOT NULL
 );
 CREATE INDEX applications_project ON applications(project);
 
 CREATE TABLE versions (
     id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    application    TEXT NOT NULL REFERENCES applications(key),
-    version        TEXT NOT NULL,
-    lifecycle      TEXT NOT NULL,
-    stage          TEXT,
-    release_status TEXT NOT NULL,
+    application    TEXT COLLATE "C" NOT NULL REFERENCES applications(key),
+    version        TEXT COLLATE "C" NOT NULL,
+    lifecycle      TEXT COLLATE "C" NOT NULL,
+    stage          TEXT COLLATE "C",
+    release_status TEXT COLLATE "C" NOT NULL,
     revision       BIGINT NOT NULL,
-    doc            TEXT NOT NULL,
+    doc            TEXT COLLATE "C" NOT NULL,
     UNIQUE (application, version)
 );
 CREATE INDEX versions_lifecycle_stage ON versions(lifecycle, stage);
 
 CREATE TABLE lifecycles (
-    name TEXT PRIMARY KEY,
-    doc  TEXT NOT NULL
+    name TEXT COLLATE "C" PRIMARY KEY,
+    doc  TEXT COLLATE "C" NOT NULL
 );
 CREATE TABLE lifecycle_projects (
-    project   TEXT PRIMARY KEY,
-    lifecycle TEXT NOT NULL REFERENCES lifecycles(name)
+    project   TEXT COLLATE "C" PRIMARY KEY,
+    lifecycle TEXT COLLATE "C" NOT NULL REFERENCES lifecycles(name)
 );
 
 -- The activity log: one chain, whichever sidecar appends. An appender locks
@@ -38,16 +38,16 @@ CREATE TABLE lifecycle_projects (
 -- transaction, so concurrent appenders queue and never fork the chain.
 CREATE TABLE activity (
     seq         BIGINT PRIMARY KEY,
-    time        TEXT NOT NULL,
-    actor       TEXT NOT NULL,
-    action      TEXT NOT NULL,
-    subject     TEXT NOT NULL,
-    application TEXT,
-    version     TEXT,
-    result      TEXT NOT NULL,
-    details     TEXT NOT NULL,
-    prev_hash   TEXT NOT NULL,
-    hash        TEXT NOT NULL
+    time        TEXT COLLATE "C" NOT NULL,
+    actor       TEXT COLLATE "C" NOT NULL,
+    action      TEXT COLLATE "C" NOT NULL,
+    subject     TEXT COLLATE "C" NOT NULL,
+    application TEXT COLLATE "C",
+    version     TEXT COLLATE "C",
+    result      TEXT COLLATE "C" NOT NULL,
+    details     TEXT COLLATE "C" NOT NULL,
+    prev_hash   TEXT COLLATE "C" NOT NULL,
+    hash        TEXT COLLATE "C" NOT NULL
 );
 CREATE INDEX activity_app ON activity(application, version);
 CREATE INDEX activity_time ON activity(time);
@@ -55,7 +55,7 @@ CREATE INDEX activity_time ON activity(time);
 CREATE TABLE log_head (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  BIGINT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT COLLATE "C" NOT NULL
 );
 INSERT INTO log_head (id, seq, hash)
     VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
@@ -63,7 +63,7 @@ INSERT INTO log_head (id, seq, hash)
 -- A new database hashes with RFC 8785 (JCS) from its first event.
 CREATE TABLE log_format (
     id               INTEGER PRIMARY KEY CHECK (id = 1),
-    canonicalization TEXT NOT NULL CHECK (canonicalization = 'rfc8785'),
+    canonicalization TEXT COLLATE "C" NOT NULL CHECK (canonicalization = 'rfc8785'),
     from_seq         BIGINT NOT NULL CHECK (from_seq >= 1)
 );
 INSERT INTO log_format (id, canonicalization, from_seq) VALUES (1, 'rfc8785', 1);
@@ -81,121 +81,123 @@ CREATE TRIGGER log_format_once BEFORE UPDATE OR DELETE ON log_format
     FOR EACH ROW EXECUTE FUNCTION gatehouse_refuse('the log format is recorded once');
 
 CREATE TABLE trusted_keys (
-    keyid TEXT PRIMARY KEY,
-    doc   TEXT NOT NULL
+    keyid TEXT COLLATE "C" PRIMARY KEY,
+    doc   TEXT COLLATE "C" NOT NULL
 );
 
 CREATE TABLE artifact_digests (
-    sha256      TEXT NOT NULL,
-    application TEXT NOT NULL,
-    version     TEXT NOT NULL,
+    sha256      TEXT COLLATE "C" NOT NULL,
+    application TEXT COLLATE "C" NOT NULL,
+    version     TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (sha256, application, version)
 );
 
 -- Evidence is content-addressed: one row per envelope digest, however many
 -- versions it is bound to (evidence_versions).
 CREATE TABLE evidence (
-    digest    TEXT PRIMARY KEY,
-    doc       TEXT NOT NULL,
-    statement TEXT
+    -- The order envelopes arrived in (the first of a statement is its record).
+    added     BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+    digest    TEXT COLLATE "C" PRIMARY KEY,
+    doc       TEXT COLLATE "C" NOT NULL,
+    statement TEXT COLLATE "C"
 );
 CREATE INDEX evidence_statement ON evidence(statement);
 CREATE TABLE evidence_versions (
-    digest         TEXT NOT NULL REFERENCES evidence(digest),
-    application    TEXT NOT NULL,
-    version        TEXT NOT NULL,
+    digest         TEXT COLLATE "C" NOT NULL REFERENCES evidence(digest),
+    application    TEXT COLLATE "C" NOT NULL,
+    version        TEXT COLLATE "C" NOT NULL,
     verified       BOOLEAN NOT NULL,
-    predicate_type TEXT,
-    added_at       TEXT NOT NULL,
-    doc            TEXT NOT NULL,
+    predicate_type TEXT COLLATE "C",
+    added_at       TEXT COLLATE "C" NOT NULL,
+    doc            TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (application, version, digest)
 );
 
 CREATE TABLE tokens (
-    id   TEXT PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    doc  TEXT NOT NULL
+    id   TEXT COLLATE "C" PRIMARY KEY,
+    hash TEXT COLLATE "C" NOT NULL UNIQUE,
+    name TEXT COLLATE "C" NOT NULL,
+    doc  TEXT COLLATE "C" NOT NULL
 );
 
 CREATE TABLE bindings (
-    id  TEXT PRIMARY KEY,
-    doc TEXT NOT NULL
+    id  TEXT COLLATE "C" PRIMARY KEY,
+    doc TEXT COLLATE "C" NOT NULL
 );
 CREATE TABLE policies (
-    name TEXT PRIMARY KEY,
-    doc  TEXT NOT NULL
+    name TEXT COLLATE "C" PRIMARY KEY,
+    doc  TEXT COLLATE "C" NOT NULL
 );
 CREATE TABLE waivers (
-    id          TEXT PRIMARY KEY,
-    application TEXT NOT NULL,
-    version     TEXT NOT NULL,
-    doc         TEXT NOT NULL
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    application TEXT COLLATE "C" NOT NULL,
+    version     TEXT COLLATE "C" NOT NULL,
+    doc         TEXT COLLATE "C" NOT NULL
 );
 CREATE INDEX waivers_version ON waivers(application, version);
 CREATE TABLE gate_evaluations (
-    id          TEXT PRIMARY KEY,
-    application TEXT NOT NULL,
-    version     TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    doc         TEXT NOT NULL
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    application TEXT COLLATE "C" NOT NULL,
+    version     TEXT COLLATE "C" NOT NULL,
+    created_at  TEXT COLLATE "C" NOT NULL,
+    doc         TEXT COLLATE "C" NOT NULL
 );
 CREATE INDEX gate_evaluations_version ON gate_evaluations(application, version, created_at);
 
 CREATE TABLE trusted_releases (
-    application TEXT NOT NULL,
-    version     TEXT NOT NULL,
-    digest      TEXT NOT NULL UNIQUE,
-    record      TEXT NOT NULL,
-    vsa         TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
+    application TEXT COLLATE "C" NOT NULL,
+    version     TEXT COLLATE "C" NOT NULL,
+    digest      TEXT COLLATE "C" NOT NULL UNIQUE,
+    record      TEXT COLLATE "C" NOT NULL,
+    vsa         TEXT COLLATE "C" NOT NULL,
+    created_at  TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (application, version)
 );
 CREATE TRIGGER trusted_releases_immutable BEFORE UPDATE ON trusted_releases
     FOR EACH ROW EXECUTE FUNCTION gatehouse_refuse('trusted release records are immutable');
 CREATE TABLE release_keys (
-    keyid      TEXT PRIMARY KEY,
-    public_pem TEXT NOT NULL,
-    first_used TEXT NOT NULL
+    keyid      TEXT COLLATE "C" PRIMARY KEY,
+    public_pem TEXT COLLATE "C" NOT NULL,
+    first_used TEXT COLLATE "C" NOT NULL
 );
 CREATE TABLE checkpoints (
     id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     head_seq  BIGINT NOT NULL,
-    head_hash TEXT NOT NULL,
-    doc       TEXT NOT NULL
+    head_hash TEXT COLLATE "C" NOT NULL,
+    doc       TEXT COLLATE "C" NOT NULL
 );
 
 CREATE TABLE components (
-    application TEXT NOT NULL,
-    version     TEXT NOT NULL,
-    purl        TEXT NOT NULL,
-    ecosystem   TEXT,
-    name        TEXT NOT NULL,
-    pkg_version TEXT NOT NULL,
-    licenses    TEXT NOT NULL DEFAULT '[]',
+    application TEXT COLLATE "C" NOT NULL,
+    version     TEXT COLLATE "C" NOT NULL,
+    purl        TEXT COLLATE "C" NOT NULL,
+    ecosystem   TEXT COLLATE "C",
+    name        TEXT COLLATE "C" NOT NULL,
+    pkg_version TEXT COLLATE "C" NOT NULL,
+    licenses    TEXT COLLATE "C" NOT NULL DEFAULT '[]',
     PRIMARY KEY (application, version, purl)
 );
 CREATE INDEX components_package ON components(ecosystem, name);
 CREATE TABLE advisories (
-    id       TEXT PRIMARY KEY,
-    modified TEXT NOT NULL,
-    doc      TEXT NOT NULL
+    id       TEXT COLLATE "C" PRIMARY KEY,
+    modified TEXT COLLATE "C" NOT NULL,
+    doc      TEXT COLLATE "C" NOT NULL
 );
 CREATE TABLE findings (
-    application TEXT NOT NULL,
-    version     TEXT NOT NULL,
-    purl        TEXT NOT NULL,
-    advisory    TEXT NOT NULL,
-    doc         TEXT NOT NULL,
+    application TEXT COLLATE "C" NOT NULL,
+    version     TEXT COLLATE "C" NOT NULL,
+    purl        TEXT COLLATE "C" NOT NULL,
+    advisory    TEXT COLLATE "C" NOT NULL,
+    doc         TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (application, version, purl, advisory)
 );
 CREATE INDEX findings_advisory ON findings(advisory);
 
 CREATE TABLE log_heads (
     seq   BIGINT NOT NULL,
-    keyid TEXT NOT NULL,
-    hash  TEXT NOT NULL,
-    sig   TEXT NOT NULL,
+    keyid TEXT COLLATE "C" NOT NULL,
+    hash  TEXT COLLATE "C" NOT NULL,
+    sig   TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (seq, keyid)
 );
 CREATE TRIGGER log_heads_append_only BEFORE UPDATE OR DELETE ON log_heads
@@ -204,9 +206,9 @@ CREATE TRIGGER log_heads_no_truncate BEFORE TRUNCATE ON log_heads
     FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_refuse('signed log heads are append-only');
 
 CREATE TABLE withdrawals (
-    application TEXT NOT NULL,
-    version     TEXT NOT NULL,
-    envelope    TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
+    application TEXT COLLATE "C" NOT NULL,
+    version     TEXT COLLATE "C" NOT NULL,
+    envelope    TEXT COLLATE "C" NOT NULL,
+    created_at  TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (application, version)
 );
