@@ -35,10 +35,11 @@ pub fn gatehouse_bin() -> PathBuf {
                 "host/policy",
                 "host/plugin",
                 "host/store",
+                "host/store-postgres",
+                "host/http",
                 "host/build-support",
                 "policies",
                 "wit",
-                "docs/openapi.json",
             ];
             if let Some((newest, path)) = sources.iter().filter_map(|s| newest_file(&root.join(s))).max()
                 && newest > built

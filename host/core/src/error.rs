@@ -38,6 +38,10 @@ pub enum Error {
     /// The sidecar is at a limit shared by all clients (HTTP 503); retry.
     #[error("busy: {reason}")]
     Busy { reason: String },
+    /// The database cannot be reached (HTTP 503, exit 3): nothing was
+    /// decided; retry when it is back.
+    #[error("unavailable: {reason}")]
+    Unavailable { reason: String },
     #[error("{kind} {id:?} not found")]
     NotFound { kind: &'static str, id: String },
     /// A well-formed request that the current state refuses (HTTP 409, exit 1).
@@ -129,6 +133,7 @@ impl Error {
             Error::Timeout { .. } => Kind::Timeout,
             Error::SlowClient { .. } => Kind::SlowClient,
             Error::Busy { .. } => Kind::Busy,
+            Error::Unavailable { .. } => Kind::Unavailable,
             Error::NotFound { .. } => Kind::NotFound,
             Error::Conflict { .. } => Kind::Conflict,
             Error::Blocked { .. } => Kind::Blocked,
@@ -167,11 +172,12 @@ pub enum Kind {
     Timeout,
     SlowClient,
     Busy,
+    Unavailable,
     Internal,
 }
 
 impl Kind {
-    const ALL: [Kind; 15] = [
+    const ALL: [Kind; 16] = [
         Kind::Invalid,
         Kind::Malformed,
         Kind::TooLarge,
@@ -186,11 +192,12 @@ impl Kind {
         Kind::Timeout,
         Kind::SlowClient,
         Kind::Busy,
+        Kind::Unavailable,
         Kind::Internal,
     ];
 
     /// Every kind, in a fixed order (the OpenAPI document lists their codes).
-    pub fn all() -> [Kind; 15] {
+    pub fn all() -> [Kind; 16] {
         Kind::ALL
     }
 
@@ -247,6 +254,7 @@ impl Kind {
             Kind::Timeout => ("timeout", 503, EXIT_UNDECIDED),
             Kind::SlowClient => ("request_timeout", 408, EXIT_UNDECIDED),
             Kind::Busy => ("busy", 503, EXIT_UNDECIDED),
+            Kind::Unavailable => ("unavailable", 503, EXIT_UNDECIDED),
             Kind::Internal => ("internal", 500, EXIT_UNDECIDED),
         }
     }

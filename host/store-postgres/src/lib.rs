@@ -59,14 +59,35 @@ pub struct PgStore {
     head_key: Option<HeadKey>,
 }
 
-/// A failed statement: an internal error (nothing was decided) that keeps
-/// the driver's error as its source.
+/// A failed statement. A connection that broke (the server went away, the
+/// network failed) is `unavailable` (503, exit 3: retry); anything else is
+/// an internal error that keeps the driver's error as its source. Neither
+/// decided anything: the transaction did not commit.
 pub(crate) fn pg(e: postgres::Error) -> Error {
-    Error::internal("database error", e)
+    let broken = e.is_closed()
+        || (e.as_db_error().is_none() && std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()));
+    let admin_shutdown = e.code().is_some_and(|c| {
+        matches!(
+            c,
+            &postgres::error::SqlState::ADMIN_SHUTDOWN
+                | &postgres::error::SqlState::CRASH_SHUTDOWN
+                | &postgres::error::SqlState::CANNOT_CONNECT_NOW
+        )
+    });
+    if broken || admin_shutdown {
+        Error::Unavailable {
+            reason: format!("the database connection failed ({e})"),
+        }
+    } else {
+        Error::internal("database error", e)
+    }
 }
 
+/// No connection could be had from the pool within `connect_timeout`.
 pub(crate) fn pool_error(e: r2d2::Error) -> Error {
-    Error::internal("no database connection", e)
+    Error::Unavailable {
+        reason: format!("no database connection ({e})"),
+    }
 }
 
 impl PgStore {

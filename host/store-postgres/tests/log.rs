@@ -198,7 +198,7 @@ fn a_store_that_loses_its_database_fails_undecided_and_recovers() {
     store.append_event(event("a", 0)).unwrap();
     pg.stop().unwrap();
     let e = store.append_event(event("a", 1)).unwrap_err();
-    assert_eq!(e.kind(), Kind::Internal, "{e}");
+    assert_eq!(e.kind(), Kind::Unavailable, "{e}");
     pg.restart().unwrap();
     store.append_event(event("a", 2)).unwrap();
     assert_one_chain(&store, 2);

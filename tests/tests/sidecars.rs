@@ -1,0 +1,316 @@
+//! Several sidecars, one truth: `gatehouse serve` processes on one
+//! PostgreSQL database (a real throwaway cluster) share every record, never
+//! fork the log, move a version once however many of them are asked at
+//! once, and keep every acknowledged write when one of them is killed.
+//! These run on every run of the suite, whatever GATEHOUSE_TEST_DATABASE says.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may panic
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Arc, Barrier};
+
+use gatehouse_e2e::{Server, gatehouse_bin, plugin_cache, request, sha, stderr, stdout};
+use gatehouse_test_postgres::Cluster;
+use serde_json::{Value, json};
+
+/// Sidecars of one deployment: one database, one release key file (shared,
+/// so every sidecar's signed log heads vouch for the others' writes).
+struct Deployment {
+    url: String,
+    key: PathBuf,
+    _dirs: Vec<tempfile::TempDir>,
+    data_dirs: Vec<PathBuf>,
+}
+
+impl Deployment {
+    fn new(cluster: &Cluster, sidecars: usize) -> Deployment {
+        let url = cluster.create_database().unwrap();
+        let dirs: Vec<tempfile::TempDir> = (0..=sidecars).map(|_| tempfile::tempdir().unwrap()).collect();
+        let keys = dirs[sidecars].path().join("keys");
+        let o = Command::new(gatehouse_bin())
+            .args(["keys", "generate", "--out"])
+            .arg(&keys)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let data_dirs = dirs[..sidecars].iter().map(|d| d.path().to_path_buf()).collect();
+        Deployment {
+            url,
+            key: keys.join("ed25519.priv.pem"),
+            _dirs: dirs,
+            data_dirs,
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("GATEHOUSE_DATABASE_URL", self.url.clone()),
+            ("GATEHOUSE_RELEASE_KEY", self.key.display().to_string()),
+        ]
+    }
+
+    fn start(&self, i: usize) -> Server {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::start_env(&self.data_dirs[i], &[], &env)
+    }
+
+    /// The CLI of sidecar `i` (its data directory, the shared database).
+    fn cli(&self, i: usize, args: &[&str]) -> Output {
+        Command::new(gatehouse_bin())
+            .arg("--data-dir")
+            .arg(&self.data_dirs[i])
+            .args(args)
+            .env("GATEHOUSE_ACTOR", "cli-tester")
+            .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
+            .envs(self.env())
+            .output()
+            .unwrap()
+    }
+
+    fn token(&self, i: usize, name: &str, role: &str) -> String {
+        let o = self.cli(i, &["token", "create", "--name", name, "--role", role]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).trim().to_string()
+    }
+
+    /// `audit verify` through sidecar `i`'s CLI: the report.
+    fn verify(&self, i: usize) -> Value {
+        let o = self.cli(i, &["--output", "json", "audit", "verify"]);
+        assert!(o.status.success(), "audit verify: {}{}", stdout(&o), stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    }
+}
+
+fn post(server: &Server, token: &str, path: &str, body: Value) -> (u16, Value) {
+    request(
+        server.addr,
+        "POST",
+        path,
+        Some(body.to_string().as_bytes()),
+        Some(token),
+    )
+}
+
+fn get(server: &Server, token: &str, path: &str) -> (u16, Value) {
+    request(server.addr, "GET", path, None, Some(token))
+}
+
+#[test]
+fn what_one_sidecar_writes_every_other_serves_at_once() {
+    let d = Deployment::new(Cluster::shared(), 3);
+    let servers: Vec<Server> = (0..3).map(|i| d.start(i)).collect();
+    // A token made through sidecar 0's CLI is known to every sidecar.
+    let admin = d.token(0, "admin", "admin");
+    let (s, b) = post(&servers[0], &admin, "/v1/applications", json!({ "key": "payments" }));
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = post(
+        &servers[1],
+        &admin,
+        "/v1/applications/payments/versions",
+        json!({ "version": "1.0.0", "artifacts": [{ "name": "a.tgz", "kind": "file", "sha256": sha(1) }] }),
+    );
+    assert_eq!(s, 201, "{b}");
+    let (s, v) = get(&servers[2], &admin, "/v1/applications/payments/versions/1.0.0");
+    assert_eq!((s, &v["version"]), (200, &json!("1.0.0")), "{v}");
+
+    // A revocation through one sidecar is in force at the others at once (read through).
+    let viewer = d.token(1, "viewer", "viewer");
+    assert_eq!(get(&servers[2], &viewer, "/v1/applications").0, 200);
+    let (_, tokens) = get(&servers[0], &admin, "/v1/tokens");
+    let id = tokens["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "viewer")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        post(&servers[1], &admin, &format!("/v1/tokens/{id}/revoke"), json!({})).0,
+        200
+    );
+    for s in &servers {
+        assert_eq!(get(s, &viewer, "/v1/applications").0, 401);
+    }
+
+    // A binding put through one sidecar blocks a promotion through another.
+    let (s, b) = request(
+        servers[2].addr,
+        "PUT",
+        "/v1/bindings/needs-provenance",
+        Some(
+            json!({ "check": "policy:baseline.provenance", "gate": { "stage": "dev", "kind": "entry" } })
+                .to_string()
+                .as_bytes(),
+        ),
+        Some(&admin),
+    );
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = post(
+        &servers[0],
+        &admin,
+        "/v1/applications/payments/versions/1.0.0/promote",
+        json!({ "target_stage": "dev" }),
+    );
+    assert_eq!((s, &b["error"]["code"]), (409, &json!("blocked")), "{b}");
+
+    // Every sidecar publishes the one key that signs, and the log is one chain.
+    let (_, keys) = get(&servers[2], &admin, "/v1/keys");
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1, "{keys}");
+    for i in 0..3 {
+        let report = d.verify(i);
+        assert!(report["broken"].is_null(), "{report}");
+    }
+}
+
+#[test]
+fn thirty_two_promotions_of_one_version_over_three_sidecars_move_it_once() {
+    let d = Deployment::new(Cluster::shared(), 3);
+    let servers: Vec<Server> = (0..3).map(|i| d.start(i)).collect();
+    let admin = d.token(0, "admin", "admin");
+    assert_eq!(
+        post(&servers[0], &admin, "/v1/applications", json!({ "key": "race" })).0,
+        201
+    );
+    let (s, b) = post(
+        &servers[0],
+        &admin,
+        "/v1/applications/race/versions",
+        json!({ "version": "1.0.0", "artifacts": [{ "name": "a.tgz", "kind": "file", "sha256": sha(2) }] }),
+    );
+    assert_eq!(s, 201, "{b}");
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let start = Arc::new(Barrier::new(32));
+    let handles: Vec<_> = (0..32)
+        .map(|i| {
+            let (addr, start, admin) = (addrs[i % 3], start.clone(), admin.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                request(
+                    addr,
+                    "POST",
+                    "/v1/applications/race/versions/1.0.0/promote",
+                    Some(json!({ "target_stage": "dev" }).to_string().as_bytes()),
+                    Some(&admin),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let won = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(won, 1, "exactly one promotion wins: {answers:?}");
+    for (s, b) in answers.iter().filter(|(s, _)| *s != 200) {
+        assert_eq!((*s, &b["error"]["code"]), (409, &json!("conflict")), "{b}");
+    }
+    let (_, v) = get(&servers[1], &admin, "/v1/applications/race/versions/1.0.0");
+    assert_eq!(v["stage"], "dev", "{v}");
+    let (_, events) = get(
+        &servers[2],
+        &admin,
+        "/v1/activity?action=version.promote&result=success&limit=1000",
+    );
+    assert_eq!(
+        events["items"].as_array().unwrap().len(),
+        1,
+        "one move in the log: {events}"
+    );
+    let report = d.verify(2);
+    assert!(report["broken"].is_null(), "{report}");
+}
+
+#[test]
+fn a_sidecar_killed_mid_burst_loses_no_acknowledged_write() {
+    let d = Deployment::new(Cluster::shared(), 3);
+    let mut servers: Vec<Server> = (0..3).map(|i| d.start(i)).collect();
+    let admin = d.token(0, "admin", "admin");
+    let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let (addr, admin) = (addrs[w % 3], admin.clone());
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for n in 0..40 {
+                    let key = format!("app-{w}-{n}");
+                    let answer = gatehouse_e2e::try_request(
+                        addr,
+                        "POST",
+                        "/v1/applications",
+                        Some(json!({ "key": key }).to_string().as_bytes()),
+                        Some(&admin),
+                    );
+                    if let Ok((201, _)) = answer {
+                        acknowledged.push(key);
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    servers[1].kill();
+    let acknowledged: Vec<String> = writers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert!(
+        acknowledged.len() >= 160,
+        "the two live sidecars kept answering: {}",
+        acknowledged.len()
+    );
+    for key in &acknowledged {
+        let (s, b) = get(&servers[0], &admin, &format!("/v1/applications/{key}"));
+        assert_eq!(s, 200, "acknowledged {key} is missing: {b}");
+    }
+    let report = d.verify(2);
+    assert!(report["broken"].is_null(), "{report}");
+    // Every creation in the log was acknowledged or cut off with its sidecar; none twice.
+    let (_, events) = get(
+        &servers[2],
+        &admin,
+        "/v1/activity?action=application.create&result=success&limit=1000",
+    );
+    let logged: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    let mut unique = logged.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), logged.len(), "an application created twice");
+    assert!(logged.len() >= acknowledged.len());
+}
+
+#[test]
+fn a_sidecar_that_loses_its_database_answers_503_and_recovers() {
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("{e}"));
+    let d = Deployment::new(&cluster, 1);
+    let server = d.start(0);
+    let admin = d.token(0, "admin", "admin");
+    assert_eq!(
+        post(&server, &admin, "/v1/applications", json!({ "key": "before" })).0,
+        201
+    );
+    cluster.stop().unwrap();
+    let (s, b) = request(server.addr, "GET", "/readyz", None, None);
+    assert_eq!(s, 503, "{b}");
+    let (s, b) = post(&server, &admin, "/v1/applications", json!({ "key": "during" }));
+    assert_eq!((s, &b["error"]["code"]), (503, &json!("unavailable")), "{b}");
+    cluster.restart().unwrap();
+    let (s, b) = request(server.addr, "GET", "/readyz", None, None);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        post(&server, &admin, "/v1/applications", json!({ "key": "after" })).0,
+        201
+    );
+    let (_, apps) = get(&server, &admin, "/v1/applications");
+    let keys: Vec<&str> = apps["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["after", "before"]);
+    let report = d.verify(0);
+    assert!(report["broken"].is_null(), "{report}");
+}
