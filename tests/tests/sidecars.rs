@@ -314,3 +314,45 @@ fn a_sidecar_that_loses_its_database_answers_503_and_recovers() {
     let report = d.verify(0);
     assert!(report["broken"].is_null(), "{report}");
 }
+
+#[test]
+fn a_policy_uploaded_through_one_sidecar_judges_at_another() {
+    let d = Deployment::new(Cluster::shared(), 2);
+    let servers: Vec<Server> = (0..2).map(|i| d.start(i)).collect();
+    let admin = d.token(0, "admin", "admin");
+    assert_eq!(post(&servers[0], &admin, "/v1/applications", json!({ "key": "shop" })).0, 201);
+    let (s, b) = post(
+        &servers[0],
+        &admin,
+        "/v1/applications/shop/versions",
+        json!({ "version": "2.0.0", "artifacts": [{ "name": "a.tgz", "kind": "file", "sha256": sha(3) }] }),
+    );
+    assert_eq!(s, 201, "{b}");
+    // Sidecar 0 compiles its policies now, before the upload through sidecar 1.
+    let (s, b) = get(
+        &servers[0],
+        &admin,
+        "/v1/applications/shop/versions/2.0.0/gate-plan?target_stage=dev",
+    );
+    assert_eq!(s, 200, "{b}");
+    let source = "package team.freeze\n\nimport rego.v1\n\ndeny contains \"release freeze: no promotions this week\" if true\n";
+    let put = |server: &Server, path: &str, body: Value| {
+        request(server.addr, "PUT", path, Some(body.to_string().as_bytes()), Some(&admin))
+    };
+    let (s, b) = put(&servers[1], "/v1/policies/team.freeze", json!({ "source": source }));
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = put(
+        &servers[1],
+        "/v1/bindings/freeze",
+        json!({ "check": "policy:team.freeze", "gate": { "stage": "dev", "kind": "entry" } }),
+    );
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = post(
+        &servers[0],
+        &admin,
+        "/v1/applications/shop/versions/2.0.0/promote",
+        json!({ "target_stage": "dev" }),
+    );
+    assert_eq!((s, &b["error"]["code"]), (409, &json!("blocked")), "{b}");
+    assert!(b.to_string().contains("release freeze"), "{b}");
+}
