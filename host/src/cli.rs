@@ -18,6 +18,7 @@ mod evidence;
 mod gate;
 mod keys;
 mod lifecycle;
+mod migrate;
 mod plugin;
 mod policy;
 mod serve;
@@ -135,6 +136,8 @@ enum Command {
     Plugin(plugin::Command),
     /// Run a collector plugin now: its statements become signed evidence of the version.
     Collect(plugin::CollectArgs),
+    /// Copy an embedded store into an empty PostgreSQL database and verify the chain there.
+    Migrate(migrate::Args),
 }
 
 /// A command's failure: the error, the exit code it maps to, and the error
@@ -343,6 +346,7 @@ fn run(cli: Cli, config: Config) -> CmdResult {
         Command::Waiver(cmd) => waiver::run(&ctx, cmd),
         Command::Vuln(cmd) => vuln::run(&ctx, cmd),
         Command::Plugin(cmd) => plugin::run(&ctx, cmd),
+        Command::Migrate(args) => migrate::run(&ctx, args),
         Command::Collect(args) => plugin::collect(&ctx, args),
     }
 }

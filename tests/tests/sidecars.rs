@@ -320,7 +320,10 @@ fn a_policy_uploaded_through_one_sidecar_judges_at_another() {
     let d = Deployment::new(Cluster::shared(), 2);
     let servers: Vec<Server> = (0..2).map(|i| d.start(i)).collect();
     let admin = d.token(0, "admin", "admin");
-    assert_eq!(post(&servers[0], &admin, "/v1/applications", json!({ "key": "shop" })).0, 201);
+    assert_eq!(
+        post(&servers[0], &admin, "/v1/applications", json!({ "key": "shop" })).0,
+        201
+    );
     let (s, b) = post(
         &servers[0],
         &admin,
@@ -335,9 +338,16 @@ fn a_policy_uploaded_through_one_sidecar_judges_at_another() {
         "/v1/applications/shop/versions/2.0.0/gate-plan?target_stage=dev",
     );
     assert_eq!(s, 200, "{b}");
-    let source = "package team.freeze\n\nimport rego.v1\n\ndeny contains \"release freeze: no promotions this week\" if true\n";
+    let source =
+        "package team.freeze\n\nimport rego.v1\n\ndeny contains \"release freeze: no promotions this week\" if true\n";
     let put = |server: &Server, path: &str, body: Value| {
-        request(server.addr, "PUT", path, Some(body.to_string().as_bytes()), Some(&admin))
+        request(
+            server.addr,
+            "PUT",
+            path,
+            Some(body.to_string().as_bytes()),
+            Some(&admin),
+        )
     };
     let (s, b) = put(&servers[1], "/v1/policies/team.freeze", json!({ "source": source }));
     assert_eq!(s, 200, "{b}");
@@ -355,4 +365,90 @@ fn a_policy_uploaded_through_one_sidecar_judges_at_another() {
     );
     assert_eq!((s, &b["error"]["code"]), (409, &json!("blocked")), "{b}");
     assert!(b.to_string().contains("release freeze"), "{b}");
+}
+
+/// What a sidecar serves of a record, for comparing two copies of it.
+fn served_record(server: &Server, token: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    for path in [
+        "/v1/activity/verify",
+        "/v1/keys",
+        "/v1/activity/checkpoints",
+        "/v1/waivers",
+        "/v1/applications",
+        "/v1/trusted-keys",
+        "/v1/applications/payments/versions/1.0.0/trusted-release",
+        "/v1/applications/checkout/versions/2.0.0/withdrawal",
+        "/v1/applications/payments/versions/1.0.0/evidence",
+        "/v1/activity?limit=1000",
+    ] {
+        let (s, body) = get(server, token, path);
+        assert_eq!(s, 200, "{path}: {body}");
+        out.insert(path.to_string(), body);
+    }
+    Value::Object(out)
+}
+
+#[test]
+fn an_embedded_store_moves_to_postgresql_whole_and_only_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // The record of the last landed build: waivers, a withdrawn release,
+    // signed heads, evidence, a log that switched to RFC 8785 on upgrade.
+    gatehouse_e2e::copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/upgrade/v3-32f4474"),
+        dir.path(),
+    );
+    let data = dir.path().join("data");
+    gatehouse_e2e::embedded_only(&data);
+    let token = gatehouse_e2e::create_token(&data, "auditor", "admin");
+    let before = {
+        let server = Server::start(&data);
+        served_record(&server, &token)
+    };
+    assert!(before["/v1/activity/verify"]["jcs_from_seq"].as_i64().unwrap() > 1);
+
+    let url = Cluster::shared().create_database().unwrap();
+    let migrate = |to: &str| {
+        Command::new(gatehouse_bin())
+            .args(["--output", "json", "migrate", "--from"])
+            .arg(&data)
+            .args(["--to", to])
+            .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
+            .output()
+            .unwrap()
+    };
+    let o = migrate(&url);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(report["chain"]["broken"].is_null(), "{report}");
+    assert_eq!(
+        report["tables"]["activity"], before["/v1/activity/verify"]["events"],
+        "{report}"
+    );
+
+    // A sidecar on the database serves the record exactly as the embedded store did.
+    let server = Server::start_env(&data, &[], &[("GATEHOUSE_DATABASE_URL", url.as_str())]);
+    assert_eq!(served_record(&server, &token), before);
+    // … and carries it on: a new event chains after the copied head.
+    let (s, b) = post(&server, &token, "/v1/applications", json!({ "key": "after-move" }));
+    assert_eq!(s, 201, "{b}");
+    let (_, report) = get(&server, &token, "/v1/activity/verify");
+    assert!(report["broken"].is_null(), "{report}");
+    assert_eq!(
+        report["events"].as_u64().unwrap(),
+        before["/v1/activity/verify"]["events"].as_u64().unwrap() + 1
+    );
+
+    // A second run refuses: the destination holds a record now.
+    let o = migrate(&url);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let refusal: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(refusal["error"]["code"], "conflict", "{refusal}");
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already holds a record"),
+        "{refusal}"
+    );
 }

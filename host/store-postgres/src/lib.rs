@@ -17,7 +17,10 @@
 
 use std::time::Duration;
 
+mod import;
 mod store;
+
+pub use import::Copied;
 
 use gatehouse_core::audit::{Event, EventResult, LogFormat, NewEvent};
 use gatehouse_core::error::{Error, Result};
@@ -139,7 +142,7 @@ impl PgStore {
 
     /// A pooled connection (r2d2 checks it before handing it out, so one
     /// broken by a database restart is replaced).
-    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+    pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
         self.pool
             .as_ref()
             .ok_or_else(|| Error::internal_msg("the store is closing"))?
@@ -269,7 +272,7 @@ fn migrate_locked(conn: &mut postgres::Client) -> Result<()> {
 }
 
 /// Lock the log's head for the rest of the transaction; the head as committed.
-fn lock_head(tx: &mut Transaction<'_>) -> Result<LogHead> {
+pub(crate) fn lock_head(tx: &mut Transaction<'_>) -> Result<LogHead> {
     let head = tx
         .query_one("SELECT seq, hash FROM log_head WHERE id = 1 FOR UPDATE", &[])
         .map_err(pg)?;

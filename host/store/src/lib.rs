@@ -4,6 +4,7 @@
 //! the check every commit makes first.
 
 pub mod deadline;
+pub mod export;
 pub mod rules;
 mod sql;
 mod sqlite;

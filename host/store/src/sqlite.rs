@@ -132,6 +132,46 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Every row of every table (`export::TABLES`), read in one transaction
+    /// so the copy is one consistent moment of the store, handed to `each`
+    /// in batches.
+    pub fn export(&self, mut each: impl FnMut(crate::export::Batch<'_>) -> Result<()>) -> Result<()> {
+        use crate::export::{BATCH_ROWS, Cell, TABLES};
+        self.with_reader(|conn| {
+            let tx = conn.transaction().sql()?;
+            for table in TABLES {
+                let mut stmt = tx.prepare(&format!("SELECT * FROM {table} ORDER BY rowid")).sql()?;
+                let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
+                let mut rows = stmt.query([]).sql()?;
+                let mut batch = Vec::with_capacity(BATCH_ROWS);
+                while let Some(row) = rows.next().sql()? {
+                    let mut cells = Vec::with_capacity(columns.len());
+                    for (i, column) in columns.iter().enumerate() {
+                        cells.push(match row.get_ref(i).sql()? {
+                            rusqlite::types::ValueRef::Null => Cell::Null,
+                            rusqlite::types::ValueRef::Integer(n) => Cell::Int(n),
+                            rusqlite::types::ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                            _ => {
+                                return Err(Error::internal_msg(format!(
+                                    "{table}.{column} holds a value that is neither text nor an integer"
+                                )));
+                            }
+                        });
+                    }
+                    batch.push(cells);
+                    if batch.len() == BATCH_ROWS {
+                        each((table, &columns, &batch))?;
+                        batch.clear();
+                    }
+                }
+                if !batch.is_empty() {
+                    each((table, &columns, &batch))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Every `doc` column a query returns, decoded.
     fn docs<T: serde::de::DeserializeOwned, P: rusqlite::Params>(
         &self,
