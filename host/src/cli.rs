@@ -13,6 +13,7 @@
 
 mod app;
 mod audit;
+mod backup;
 mod client;
 mod evidence;
 mod gate;
@@ -138,6 +139,10 @@ enum Command {
     Collect(plugin::CollectArgs),
     /// Copy an embedded store into an empty PostgreSQL database and verify the chain there.
     Migrate(migrate::Args),
+    /// Copy the embedded store, while it serves, to a file whose chain verifies.
+    Backup(backup::BackupArgs),
+    /// Put a backup into a data directory without a store, if its chain verifies.
+    Restore(backup::RestoreArgs),
 }
 
 /// A command's failure: the error, the exit code it maps to, and the error
@@ -347,6 +352,8 @@ fn run(cli: Cli, config: Config) -> CmdResult {
         Command::Vuln(cmd) => vuln::run(&ctx, cmd),
         Command::Plugin(cmd) => plugin::run(&ctx, cmd),
         Command::Migrate(args) => migrate::run(&ctx, args),
+        Command::Backup(args) => backup::backup(&ctx, args),
+        Command::Restore(args) => backup::restore(&ctx, args),
         Command::Collect(args) => plugin::collect(&ctx, args),
     }
 }

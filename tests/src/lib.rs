@@ -331,14 +331,28 @@ pub fn sha(byte: u8) -> String {
 
 /// Create an application and a version with one artifact over HTTP.
 pub fn seed(server: &Server, app: &str, version: &str) {
-    let (s, body) = server.post(
-        "/v1/applications",
-        &serde_json::json!({ "key": app, "project": "shop" }),
-    );
+    seed_with(server, &server.token("tester"), app, version)
+}
+
+/// A POST with a token of the caller's, the body as JSON.
+pub fn post_as(server: &Server, token: &str, path: &str, body: Value) -> (u16, Value) {
+    request(
+        server.addr,
+        "POST",
+        path,
+        Some(body.to_string().as_bytes()),
+        Some(token),
+    )
+}
+
+/// [`seed`] with a token of the caller's (a server whose store the harness does not choose).
+pub fn seed_with(server: &Server, token: &str, app: &str, version: &str) {
+    let post = |path: &str, body: serde_json::Value| post_as(server, token, path, body);
+    let (s, body) = post("/v1/applications", serde_json::json!({ "key": app, "project": "shop" }));
     assert!(s == 201 || s == 409, "create app: {s} {body}");
-    let (s, body) = server.post(
+    let (s, body) = post(
         &format!("/v1/applications/{app}/versions"),
-        &serde_json::json!({ "version": version, "artifacts": [{ "name": "app.tgz", "kind": "file", "sha256": sha(0xab) }] }),
+        serde_json::json!({ "version": version, "artifacts": [{ "name": "app.tgz", "kind": "file", "sha256": sha(0xab) }] }),
     );
     assert_eq!(s, 201, "create version: {body}");
 }

@@ -83,13 +83,7 @@ impl Deployment {
 }
 
 fn post(server: &Server, token: &str, path: &str, body: Value) -> (u16, Value) {
-    request(
-        server.addr,
-        "POST",
-        path,
-        Some(body.to_string().as_bytes()),
-        Some(token),
-    )
+    gatehouse_e2e::post_as(server, token, path, body)
 }
 
 fn get(server: &Server, token: &str, path: &str) -> (u16, Value) {

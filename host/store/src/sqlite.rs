@@ -132,6 +132,23 @@ impl SqliteStore {
         &self.path
     }
 
+    /// A consistent copy of the store as it is now, taken while it serves:
+    /// SQLite's online backup, in one step (one read transaction, so a
+    /// concurrent writer neither waits nor makes it restart), written to a
+    /// new database file at `out`.
+    pub fn backup_to(&self, out: &Path) -> Result<()> {
+        let source = self.open_reader()?;
+        let mut copy = Connection::open(out).sql()?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut copy).sql()?;
+        match backup.step(-1).sql()? {
+            rusqlite::backup::StepResult::Done => Ok(()),
+            other => Err(Error::internal_msg(format!(
+                "the backup of {} did not finish in one step ({other:?})",
+                self.path.display()
+            ))),
+        }
+    }
+
     /// Every row of every table (`export::TABLES`), read in one transaction
     /// so the copy is one consistent moment of the store, handed to `each`
     /// in batches.
