@@ -13,6 +13,17 @@
 //!     cargo build --release --bin gatehouse --bin gatehouse-load && \
 //!         ./target/release/gatehouse-load --spawn --scenario promote
 //!
+//! Several sidecars on one PostgreSQL database: `--servers URL1,URL2,…`
+//! spreads the clients over them (client i talks to server i mod N); with
+//! `--spawn --postgres --sidecars 3` the driver makes a throwaway cluster
+//! (Debian's postgresql package) and starts the sidecars itself, sharing one
+//! database and one release key.
+//!
+//! `--scenario commit-rate` measures what the disk allows instead: one-row
+//! commits, one after the other, for `--seconds` — SQLite in WAL mode with
+//! `synchronous = FULL` (as the embedded store commits), and with `--postgres`
+//! single-client `pgbench` (simple-update, synchronous_commit on) too.
+//!
 //! Prints throughput and latency percentiles (and JSON with --json).
 
 use std::io::{BufRead, BufReader};
@@ -27,6 +38,10 @@ use serde_json::{Value, json};
 
 struct Args {
     server: String,
+    /// Every server the clients are spread over (the first does the setup).
+    servers: Vec<String>,
+    sidecars: usize,
+    postgres: bool,
     token: String,
     scenario: String,
     concurrency: usize,
@@ -39,7 +54,8 @@ struct Args {
 fn usage(msg: &str) -> ! {
     eprintln!("gatehouse-load: {msg}");
     eprintln!(
-        "usage: gatehouse-load (--server http://HOST:PORT --token ADMIN_TOKEN | --spawn) [--scenario promote|evidence] \
+        "usage: gatehouse-load (--server http://HOST:PORT | --servers URL1,URL2,… --token ADMIN_TOKEN \
+         | --spawn [--postgres] [--sidecars N]) [--scenario promote|evidence|commit-rate] \
          [--concurrency 64] [--requests 20000] [--seconds 60] [--json]"
     );
     exit(2)
@@ -48,6 +64,9 @@ fn usage(msg: &str) -> ! {
 fn parse_args() -> Args {
     let mut a = Args {
         server: "http://127.0.0.1:8420".into(),
+        servers: Vec::new(),
+        sidecars: 1,
+        postgres: false,
         token: std::env::var("GATEHOUSE_TOKEN").unwrap_or_default(),
         scenario: "promote".into(),
         concurrency: 64,
@@ -67,6 +86,9 @@ fn parse_args() -> Args {
         };
         match flag.as_str() {
             "--server" => a.server = value(),
+            "--servers" => a.servers = value().split(',').map(str::to_string).collect(),
+            "--sidecars" => a.sidecars = number(value(), "--sidecars"),
+            "--postgres" => a.postgres = true,
             "--token" => a.token = value(),
             "--scenario" => a.scenario = value(),
             "--concurrency" => a.concurrency = number(value(), "--concurrency"),
@@ -78,11 +100,17 @@ fn parse_args() -> Args {
             other => usage(&format!("unknown flag {other}")),
         }
     }
-    if a.token.is_empty() && !a.spawn {
+    if a.token.is_empty() && !a.spawn && a.scenario != "commit-rate" {
         usage("--token (or GATEHOUSE_TOKEN) is required: an admin token, from `gatehouse token create --role admin`");
     }
-    if !matches!(a.scenario.as_str(), "promote" | "evidence") {
-        usage(&format!("--scenario {:?}: expected promote or evidence", a.scenario));
+    if !matches!(a.scenario.as_str(), "promote" | "evidence" | "commit-rate") {
+        usage(&format!(
+            "--scenario {:?}: expected promote, evidence or commit-rate",
+            a.scenario
+        ));
+    }
+    if a.sidecars > 1 && !(a.spawn && a.postgres) {
+        usage("--sidecars N > 1 needs --spawn --postgres (sidecars share a PostgreSQL database)");
     }
     a
 }
@@ -229,27 +257,27 @@ fn exit(code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// A `gatehouse serve` this driver started: killed (and its data removed) on drop.
+/// The sidecars this driver started (killed, and their data removed, on
+/// drop), and the cluster they share, if any (stopped after them).
 struct Spawned {
-    child: std::process::Child,
+    children: Vec<std::process::Child>,
     dir: std::path::PathBuf,
+    cluster: Option<gatehouse_test_postgres::Cluster>,
 }
 
 impl Drop for Spawned {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        drop(self.cluster.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// Start the `gatehouse` beside this binary on a fresh data directory (kept in
-/// [`SIDECAR`]); return its URL and an admin token.
-#[expect(
-    clippy::zombie_processes,
-    reason = "the child is kept in SIDECAR, whose Drop kills and waits for it"
-)]
-fn spawn_sidecar() -> (String, String) {
+/// The `gatehouse` binary beside this one.
+fn gatehouse_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap_or_else(|e| usage(&format!("cannot find myself: {e}")));
     let bin = exe.with_file_name(format!("gatehouse{}", std::env::consts::EXE_SUFFIX));
     if !bin.is_file() {
@@ -258,11 +286,57 @@ fn spawn_sidecar() -> (String, String) {
             bin.display()
         ));
     }
+    bin
+}
+
+/// Start `count` sidecars of the `gatehouse` beside this binary, each on a
+/// fresh data directory — on one throwaway PostgreSQL database with one
+/// release key when `postgres` — (kept in [`SIDECAR`]); their URLs and an
+/// admin token.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the children are kept in SIDECAR, whose Drop kills and waits for them"
+)]
+fn spawn_sidecars(count: usize, postgres: bool) -> (Vec<String>, String) {
+    let bin = gatehouse_bin();
     let dir = std::env::temp_dir().join(format!("gatehouse-load-{}", std::process::id()));
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let cluster = if postgres {
+        let cluster = gatehouse_test_postgres::Cluster::start().unwrap_or_else(|e| usage(&e.to_string()));
+        let url = cluster.create_database().unwrap_or_else(|e| usage(&e.to_string()));
+        let keys = dir.join("shared-keys");
+        let made = std::process::Command::new(&bin)
+            .args(["keys", "generate", "--out"])
+            .arg(&keys)
+            .output()
+            .unwrap_or_else(|e| usage(&format!("cannot run {}: {e}", bin.display())));
+        if !made.status.success() {
+            usage(&format!(
+                "keys generate failed: {}",
+                String::from_utf8_lossy(&made.stderr)
+            ));
+        }
+        env.push(("GATEHOUSE_DATABASE_URL", url));
+        env.push((
+            "GATEHOUSE_RELEASE_KEY",
+            keys.join("ed25519.priv.pem").display().to_string(),
+        ));
+        Some(cluster)
+    } else {
+        None
+    };
+    if let Ok(mut slot) = SIDECAR.lock() {
+        *slot = Some(Spawned {
+            children: Vec::new(),
+            dir: dir.clone(),
+            cluster,
+        });
+    }
     let token = std::process::Command::new(&bin)
         .arg("--data-dir")
-        .arg(&dir)
+        .arg(dir.join("sidecar-0"))
         .args(["token", "create", "--name", "load", "--role", "admin"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .unwrap_or_else(|e| usage(&format!("cannot run {}: {e}", bin.display())));
     if !token.status.success() {
@@ -271,47 +345,135 @@ fn spawn_sidecar() -> (String, String) {
             String::from_utf8_lossy(&token.stderr)
         ));
     }
-    let mut child = std::process::Command::new(&bin)
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("GATEHOUSE_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| usage(&format!("cannot start {}: {e}", bin.display())));
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
+    let mut urls = Vec::new();
+    for i in 0..count {
+        let mut child = std::process::Command::new(&bin)
+            .arg("--data-dir")
+            .arg(dir.join(format!("sidecar-{i}")))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("GATEHOUSE_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| usage(&format!("cannot start {}: {e}", bin.display())));
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut line);
+        }
+        if let Ok(mut slot) = SIDECAR.lock()
+            && let Some(spawned) = slot.as_mut()
+        {
+            spawned.children.push(child);
+        }
+        let url = line
+            .trim()
+            .strip_prefix("gatehouse listening on ")
+            .unwrap_or_default()
+            .to_string();
+        if url.is_empty() {
+            usage(&format!("sidecar {i} did not start: {line:?}"));
+        }
+        urls.push(url);
     }
-    let url = line
-        .trim()
-        .strip_prefix("gatehouse listening on ")
-        .unwrap_or_default()
-        .to_string();
-    if let Ok(mut slot) = SIDECAR.lock() {
-        *slot = Some(Spawned { child, dir });
+    (urls, String::from_utf8_lossy(&token.stdout).trim().to_string())
+}
+
+/// `--scenario commit-rate`: one-row commits, one after the other, for
+/// `seconds`: the disk's serial commit rate, next to which group commit is judged.
+fn commit_rates(seconds: u64, postgres: bool, json_out: bool) {
+    let dir = std::env::temp_dir().join(format!("gatehouse-commit-rate-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let sqlite = {
+        let db = rusqlite::Connection::open(dir.join("rate.db")).unwrap_or_else(|e| usage(&e.to_string()));
+        let setup = db.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; CREATE TABLE t (n INTEGER NOT NULL, text TEXT NOT NULL);",
+        );
+        setup.unwrap_or_else(|e| usage(&e.to_string()));
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let mut commits = 0u64;
+        while Instant::now() < until {
+            db.execute(
+                "INSERT INTO t (n, text) VALUES (?1, 'one row, one commit')",
+                [commits as i64],
+            )
+            .unwrap_or_else(|e| usage(&e.to_string()));
+            commits += 1;
+        }
+        commits as f64 / started.elapsed().as_secs_f64()
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    let pgbench = postgres.then(|| {
+        let cluster = gatehouse_test_postgres::Cluster::start().unwrap_or_else(|e| usage(&e.to_string()));
+        let url = cluster.create_database().unwrap_or_else(|e| usage(&e.to_string()));
+        let bin = std::process::Command::new("pg_config")
+            .arg("--bindir")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("pgbench"))
+            .unwrap_or_else(|| "pgbench".into());
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(&bin)
+                .args(args)
+                .arg(&url)
+                .output()
+                .unwrap_or_else(|e| usage(&format!("pgbench: {e}")));
+            if !out.status.success() {
+                usage(&format!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        run(&["-i", "-q"]);
+        let report = run(&["-N", "-c", "1", "-T", &seconds.to_string()]);
+        report
+            .lines()
+            .find_map(|l| l.strip_prefix("tps = "))
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|t| t.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    });
+    if json_out {
+        println!(
+            "{}",
+            json!({ "scenario": "commit-rate", "sqlite_wal_full_commits_per_s": sqlite, "pgbench_single_client_tps": pgbench })
+        );
+    } else {
+        println!("SQLite, WAL + synchronous=FULL, one-row commits: {sqlite:.0}/s");
+        if let Some(tps) = pgbench {
+            println!("PostgreSQL, pgbench -N (simple-update), 1 client:   {tps:.0} tps");
+        }
     }
-    if url.is_empty() {
-        usage(&format!("the sidecar did not start: {line:?}"));
-    }
-    (url, String::from_utf8_lossy(&token.stdout).trim().to_string())
 }
 
 fn main() {
     let mut args = parse_args();
-    if args.spawn {
-        (args.server, args.token) = spawn_sidecar();
+    if args.scenario == "commit-rate" {
+        commit_rates(args.seconds, args.postgres, args.json);
+        exit(0);
     }
-    let hostport = args
-        .server
-        .strip_prefix("http://")
-        .unwrap_or_else(|| usage("--server must be http://HOST:PORT"));
-    let addr = hostport
-        .trim_end_matches('/')
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .unwrap_or_else(|| usage(&format!("cannot resolve {hostport}")));
+    if args.spawn {
+        (args.servers, args.token) = spawn_sidecars(args.sidecars, args.postgres);
+    }
+    if args.servers.is_empty() {
+        args.servers = vec![args.server.clone()];
+    }
+    let addrs: Vec<SocketAddr> = args
+        .servers
+        .iter()
+        .map(|server| {
+            let hostport = server
+                .strip_prefix("http://")
+                .unwrap_or_else(|| usage("--server must be http://HOST:PORT"));
+            hostport
+                .trim_end_matches('/')
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .unwrap_or_else(|| usage(&format!("cannot resolve {hostport}")))
+        })
+        .collect();
+    let addr = addrs[0];
     let mut setup = Conn::new(addr, &args.token);
     let run = format!(
         "{:x}",
@@ -398,9 +560,10 @@ fn main() {
     let threads: Vec<_> = (0..args.concurrency)
         .map(|client| {
             let (work, next, latencies, failures) = (work.clone(), next.clone(), latencies.clone(), failures.clone());
+            let addrs = addrs.clone();
             let (token, app, scenario) = (args.token.clone(), app.clone(), args.scenario.clone());
             std::thread::spawn(move || {
-                let mut conn = Conn::new(addr, &token);
+                let mut conn = Conn::new(addrs[client % addrs.len()], &token);
                 let mut mine = Vec::new();
                 loop {
                     if Instant::now() >= deadline {
@@ -467,6 +630,8 @@ fn main() {
     let report = json!({
         "scenario": args.scenario,
         "concurrency": args.concurrency,
+        "servers": addrs.len(),
+        "backend": if args.postgres { "postgres" } else { "sqlite" },
         "completed": all.len(),
         "failed": failures.load(Ordering::Relaxed),
         "seconds": elapsed.as_secs_f64(),
