@@ -129,8 +129,32 @@ pub fn record_evidence(verdict: &str) {
 }
 
 /// The exposition text.
-pub fn render() -> String {
+/// What the store reports of itself, for [`render`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreGauges {
+    /// Commits and the writes they held (group commit).
+    pub commits: Option<(u64, u64)>,
+    /// Database connections: open, idle.
+    pub pool: Option<(u32, u32)>,
+}
+
+pub fn render(store: StoreGauges) -> String {
     let mut out = String::new();
+    if let Some((commits, writes)) = store.commits {
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_store_commits_total Store commits (each one fsync).\n# TYPE gatehouse_store_commits_total counter\ngatehouse_store_commits_total {commits}\n\
+             # HELP gatehouse_store_committed_writes_total Writes committed; divided by gatehouse_store_commits_total, the mean group commit.\n# TYPE gatehouse_store_committed_writes_total counter\ngatehouse_store_committed_writes_total {writes}"
+        );
+    }
+    if let Some((open, idle)) = store.pool {
+        let _ = writeln!(
+            out,
+            "# HELP gatehouse_database_connections Connections of the database pool, by state.\n# TYPE gatehouse_database_connections gauge\n\
+             gatehouse_database_connections{{state=\"idle\"}} {idle}\ngatehouse_database_connections{{state=\"busy\"}} {}",
+            open.saturating_sub(idle)
+        );
+    }
     let Ok(r) = registry().lock() else {
         return out;
     };
@@ -220,7 +244,7 @@ mod tests {
     fn a_label_value_cannot_end_its_label_or_its_line() {
         assert_eq!(label(r#"a"b\c"#), r#"a\"b\\c"#);
         record_evidence("x\"} 1\nforged_metric 99");
-        let text = render();
+        let text = render(StoreGauges::default());
         let line = text
             .lines()
             .find(|l| l.starts_with("gatehouse_evidence_verdicts_total{verdict=\"x"))
@@ -236,7 +260,7 @@ mod tests {
     fn histograms_are_cumulative_and_labelled() {
         record_request("/test/{x}", "GET", 200, Duration::from_micros(700));
         record_request("/test/{x}", "GET", 200, Duration::from_millis(30));
-        let text = render();
+        let text = render(StoreGauges::default());
         assert!(
             text.contains(r#"gatehouse_http_requests_total{route="/test/{x}",method="GET",status="200"} 2"#),
             "{text}"
@@ -252,7 +276,7 @@ mod tests {
         for i in 0..1000 {
             record_request("/invented", &format!("M{i}"), 405, Duration::from_micros(10));
         }
-        let text = render();
+        let text = render(StoreGauges::default());
         assert!(
             text.contains(r#"gatehouse_http_requests_total{route="/invented",method="other",status="405"} 1000"#),
             "{text}"

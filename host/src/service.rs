@@ -202,6 +202,14 @@ impl Gatehouse {
         Ok(gh)
     }
 
+    /// What the store reports of itself for `/metrics`.
+    pub(crate) fn store_gauges(&self) -> crate::metrics::StoreGauges {
+        crate::metrics::StoreGauges {
+            commits: self.store.commit_stats(),
+            pool: self.store.pool_state(),
+        }
+    }
+
     /// Attach a check directly to a gate.
     pub fn bind(&mut self, gate: GateRef, check: Arc<dyn Check>) {
         self.direct.push(DirectCheck { gate, check });

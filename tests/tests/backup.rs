@@ -51,6 +51,16 @@ fn a_backup_taken_under_load_restores_every_write_acknowledged_before_it() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
+    // The sidecar reports its commits and the writes they held (group commit).
+    let metrics = gatehouse_e2e::raw_request(addr, "GET", "/metrics", None, "").unwrap();
+    let text = String::from_utf8_lossy(&metrics);
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {text}"))
+    };
+    assert!(value("gatehouse_store_committed_writes_total ") >= value("gatehouse_store_commits_total "));
+    assert!(value("gatehouse_store_commits_total ") > 0);
     let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(report["chain"]["broken"].is_null(), "{report}");
 

@@ -150,6 +150,14 @@ fn what_one_sidecar_writes_every_other_serves_at_once() {
     );
     assert_eq!((s, &b["error"]["code"]), (409, &json!("blocked")), "{b}");
 
+    // Each sidecar reports its database pool.
+    let metrics = gatehouse_e2e::raw_request(servers[1].addr, "GET", "/metrics", None, "").unwrap();
+    let text = String::from_utf8_lossy(&metrics);
+    assert!(
+        text.contains("gatehouse_database_connections{state=\"idle\"}"),
+        "{text}"
+    );
+
     // Every sidecar publishes the one key that signs, and the log is one chain.
     let (_, keys) = get(&servers[2], &admin, "/v1/keys");
     assert_eq!(keys["items"].as_array().unwrap().len(), 1, "{keys}");

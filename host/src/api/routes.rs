@@ -89,10 +89,10 @@ pub static ROUTES: &[Route] = &[
         ok(json!(Status { status: "ok" }))
     }),
     route(Method::GET, "/readyz", Public, readyz),
-    route(Method::GET, "/metrics", Public, |_, _| {
+    route(Method::GET, "/metrics", Public, |gh, _| {
         Ok((
             StatusCode::OK,
-            Body::Text(crate::metrics::render(), "text/plain; version=0.0.4"),
+            Body::Text(crate::metrics::render(gh.store_gauges()), "text/plain; version=0.0.4"),
         ))
     }),
     route(Method::GET, "/v1/openapi.json", Public, openapi),

@@ -257,6 +257,13 @@ fn stage_exists(tx: &mut Transaction<'_>, lifecycle: &str, stage: &str) -> Resul
 }
 
 impl Store for PgStore {
+    fn pool_state(&self) -> Option<(u32, u32)> {
+        self.pool
+            .as_ref()
+            .map(|p| p.state())
+            .map(|s| (s.connections, s.idle_connections))
+    }
+
     fn create_application(&self, app: &Application, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
             insert_unless_taken(

@@ -5,6 +5,7 @@
 
 pub mod deadline;
 pub mod export;
+pub mod group;
 pub mod rules;
 mod sql;
 mod sqlite;
@@ -205,6 +206,17 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Event>>;
     fn put_findings(&self, findings: &[Finding], event: NewEvent) -> Result<Event>;
     fn findings(&self, app: Option<&str>, version: Option<&str>, advisory: Option<&str>) -> Result<Vec<Finding>>;
+
+    /// Commits so far and the writes they held, for a backend that groups
+    /// writes into commits (`group.rs`).
+    fn commit_stats(&self) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// The connection pool, for a backend with one: (open connections, idle ones).
+    fn pool_state(&self) -> Option<(u32, u32)> {
+        None
+    }
 
     /// Record an event that changes no other state (a refusal, a conflict).
     fn append_event(&self, event: NewEvent) -> Result<Event>;

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{AppFilter, EventFilter, Store, VersionFilter};
+use crate::group::{Batching, Group};
 use crate::rules::{self, HeadKey};
 use crate::sql::{self, Sql};
 use gatehouse_core::access::Token;
@@ -47,11 +48,12 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version that added `evidence.statement`.
 const STATEMENT_DIGESTS_SINCE: i64 = 10;
 
-/// One writer connection (every change, in one immediate transaction with its
-/// event) and a pool of reader connections: in WAL mode readers see the last
-/// commit and do not wait for the writer, not even during its fsync.
+/// One writer connection (every change, with its event, in a savepoint of an
+/// immediate transaction that the writes arriving together share: group
+/// commit) and a pool of reader connections: in WAL mode readers see the
+/// last commit and do not wait for the writer, not even during its fsync.
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: Group<Connection>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     /// Signs the log head at the end of every write transaction (the release key).
@@ -83,7 +85,7 @@ impl SqliteStore {
         // Written once by migration 11 and never changed: read here, not per write.
         let log_format = log_format(&conn)?;
         Ok(SqliteStore {
-            writer: Mutex::new(conn),
+            writer: Group::new(conn),
             readers: Mutex::new(Vec::new()),
             path,
             head_key: None,
@@ -108,13 +110,12 @@ impl SqliteStore {
     ) -> Result<()> {
         let hk = HeadKey::new(key, trusted)?;
         let adopt = self.adopt_unsigned_log;
-        self.with_writer(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
-            if adopt || newest_head_signed_by_trusted(&tx, &hk)? {
-                sign_head(&tx, &hk)?;
+        self.writer.run(|conn| {
+            let sp = conn.savepoint().sql()?;
+            if adopt || newest_head_signed_by_trusted(&sp, &hk)? {
+                sign_head(&sp, &hk)?;
             }
-            tx.commit().sql()?;
-            Ok(())
+            sp.commit().sql()
         })?;
         self.head_key = Some(hk);
         Ok(())
@@ -227,47 +228,60 @@ impl SqliteStore {
         result
     }
 
-    /// Run a change on the one writer connection.
-    fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut conn = self
-            .writer
-            .lock()
-            .map_err(|_| Error::internal_msg("store lock poisoned"))?;
-        // A request past its time limit commits nothing (its client is told so).
-        crate::deadline::check().map_err(|after| Error::Timeout { after })?;
-        f(&mut conn)
+    /// Commits so far and the writes they held (their ratio is the mean group).
+    pub fn commit_stats(&self) -> (u64, u64) {
+        self.writer.stats()
     }
 
-    /// Run `change` and append `event` in one immediate (write-locked) transaction.
-    fn write<T>(&self, event: NewEvent, change: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<Event> {
+    /// Run `change` and append `event`, committed together (see `write_many`).
+    fn write<T>(&self, event: NewEvent, change: impl FnOnce(&Connection) -> Result<T>) -> Result<Event> {
         let mut sealed = self.write_many(vec![event], change)?;
         sealed.pop().ok_or_else(|| Error::internal_msg("no event sealed"))
     }
 
-    /// Run `change` and append every event, in one transaction.
+    /// Run `change` and append every event, both or neither: in a savepoint
+    /// of the group's transaction, answered once that transaction commits
+    /// (`group.rs`). A refused change is undone alone.
     fn write_many<T>(
         &self,
         events: Vec<NewEvent>,
-        change: impl FnOnce(&Transaction<'_>) -> Result<T>,
+        change: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<Vec<Event>> {
-        self.with_writer(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).sql()?;
-            change(&tx)?;
-            // The head is signed only if the one before this transaction was:
+        self.writer.run(|conn| {
+            // A request past its time limit commits nothing (its client is told so).
+            crate::deadline::check().map_err(|after| Error::Timeout { after })?;
+            let sp = conn.savepoint().sql()?;
+            change(&sp)?;
+            // The head is signed only if the one before this write was:
             // a log changed behind Gatehouse's back stays unsigned, and so visible.
             let vouched = match &self.head_key {
-                Some(hk) => previous_head_vouched(&tx, hk)?,
+                Some(hk) => previous_head_vouched(&sp, hk)?,
                 None => false,
             };
-            let sealed = append_all(&tx, events, self.log_format)?;
+            let sealed = append_all(&sp, events, self.log_format)?;
             if let Some(hk) = &self.head_key
                 && vouched
             {
-                sign_head(&tx, hk)?;
+                sign_head(&sp, hk)?;
             }
-            tx.commit().sql()?;
+            sp.commit().sql()?;
             Ok(sealed)
         })
+    }
+}
+
+/// The writer's batch: one immediate transaction around the group's savepoints.
+impl Batching for Connection {
+    fn begin(&mut self) -> Result<()> {
+        self.execute_batch("BEGIN IMMEDIATE").sql()
+    }
+
+    fn commit(&mut self) -> std::result::Result<(), String> {
+        self.execute_batch("COMMIT").map_err(|e| e.to_string())
+    }
+
+    fn rollback(&mut self) {
+        let _ = self.execute_batch("ROLLBACK");
     }
 }
 
@@ -297,7 +311,7 @@ fn migrate(conn: &mut Connection) -> Result<i64> {
 
 /// Migration 10's data: the statement digest of every envelope stored by an
 /// earlier build (one whose envelope no longer parses is left without one).
-fn backfill_statement_digests(tx: &Transaction<'_>) -> Result<()> {
+fn backfill_statement_digests(tx: &Connection) -> Result<()> {
     let rows: Vec<(String, String)> = {
         let mut stmt = tx
             .prepare("SELECT digest, doc FROM evidence WHERE statement IS NULL")
@@ -335,7 +349,7 @@ fn log_format(conn: &Connection) -> Result<LogFormat> {
     Ok(LogFormat { jcs_from_seq })
 }
 
-fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>, format: LogFormat) -> Result<Vec<Event>> {
+fn append_all(tx: &Connection, events: Vec<NewEvent>, format: LogFormat) -> Result<Vec<Event>> {
     let head: Option<(i64, String)> = row(
         tx,
         "SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1",
@@ -374,7 +388,7 @@ fn append_all(tx: &Transaction<'_>, events: Vec<NewEvent>, format: LogFormat) ->
     Ok(sealed)
 }
 
-fn insert_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<()> {
+fn insert_checkpoint(tx: &Connection, cp: &Checkpoint) -> Result<()> {
     exec(
         tx,
         "INSERT INTO checkpoints (head_seq, head_hash, doc) VALUES (?1, ?2, ?3)",
@@ -385,7 +399,7 @@ fn insert_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<()> {
 }
 
 /// Write `v` if the stored version still has `expected` as its revision (compare-and-set).
-fn replace_version(tx: &Transaction<'_>, v: &Version, expected: u64) -> Result<()> {
+fn replace_version(tx: &Connection, v: &Version, expected: u64) -> Result<()> {
     let n = exec(
         tx,
         "UPDATE versions SET stage = ?3, release_status = ?4, revision = ?5, doc = ?6
@@ -407,7 +421,7 @@ fn replace_version(tx: &Transaction<'_>, v: &Version, expected: u64) -> Result<(
     index_artifacts(tx, v)
 }
 
-fn insert_findings(tx: &Transaction<'_>, findings: &[Finding]) -> Result<()> {
+fn insert_findings(tx: &Connection, findings: &[Finding]) -> Result<()> {
     for f in findings {
         exec(
             tx,
@@ -420,7 +434,7 @@ fn insert_findings(tx: &Transaction<'_>, findings: &[Finding]) -> Result<()> {
 }
 
 /// Keep the digest → version index in step with a version's artifacts.
-fn index_artifacts(tx: &Transaction<'_>, v: &Version) -> Result<()> {
+fn index_artifacts(tx: &Connection, v: &Version) -> Result<()> {
     exec(
         tx,
         "DELETE FROM artifact_digests WHERE application = ?1 AND version = ?2",
@@ -452,7 +466,7 @@ pub fn head_message(seq: i64, hash: &str) -> Vec<u8> {
 /// Whether the log's current head (before a write appends to it) has a
 /// head row by one of the key files' keys, or the log is empty. (Its
 /// signature is checked by `audit verify`; a forged row is found there.)
-fn previous_head_vouched(tx: &Transaction<'_>, hk: &HeadKey) -> Result<bool> {
+fn previous_head_vouched(tx: &Connection, hk: &HeadKey) -> Result<bool> {
     let head: Option<(i64, String)> = tx
         .prepare_cached("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1")
         .sql()?
@@ -472,7 +486,7 @@ fn previous_head_vouched(tx: &Transaction<'_>, hk: &HeadKey) -> Result<bool> {
 
 /// Whether the newest event has a head whose signature verifies with a key
 /// from the key files.
-fn newest_head_signed_by_trusted(tx: &Transaction<'_>, hk: &HeadKey) -> Result<bool> {
+fn newest_head_signed_by_trusted(tx: &Connection, hk: &HeadKey) -> Result<bool> {
     let heads: Vec<(i64, String, String, String)> = tx
         .prepare_cached(
             "SELECT seq, keyid, hash, sig FROM log_heads
@@ -505,7 +519,7 @@ pub fn verify_head(
 
 /// Sign the log's current head (if it has events and `hk` has not signed it
 /// yet), and keep `hk`'s key in the key history, inside `tx`.
-fn sign_head(tx: &Transaction<'_>, hk: &HeadKey) -> Result<()> {
+fn sign_head(tx: &Connection, hk: &HeadKey) -> Result<()> {
     let head: Option<(i64, String)> = tx
         .prepare_cached("SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1")
         .sql()?
@@ -527,7 +541,7 @@ fn sign_head(tx: &Transaction<'_>, hk: &HeadKey) -> Result<()> {
 
 /// Every waiver and key an allowed verdict relied on is still in force, read
 /// inside the committing transaction.
-fn still_in_force(tx: &Transaction<'_>, relied: &super::Reliance) -> Result<()> {
+fn still_in_force(tx: &Connection, relied: &super::Reliance) -> Result<()> {
     let doc = |sql: &str, id: &str| -> Result<Option<String>> {
         tx.prepare_cached(sql)
             .sql()?
@@ -552,7 +566,7 @@ fn still_in_force(tx: &Transaction<'_>, relied: &super::Reliance) -> Result<()> 
 }
 
 /// Whether `stage` is a stage of the lifecycle as stored, read inside `tx`.
-fn stage_exists(tx: &Transaction<'_>, lifecycle: &str, stage: &str) -> Result<bool> {
+fn stage_exists(tx: &Connection, lifecycle: &str, stage: &str) -> Result<bool> {
     let doc: Option<String> = tx
         .prepare_cached("SELECT doc FROM lifecycles WHERE name = ?1")
         .sql()?
@@ -634,6 +648,10 @@ fn one_row(changed: usize, kind: &'static str, id: &str) -> Result<()> {
 }
 
 impl Store for SqliteStore {
+    fn commit_stats(&self) -> Option<(u64, u64)> {
+        Some(self.writer.stats())
+    }
+
     fn create_application(&self, app: &Application, event: NewEvent) -> Result<Event> {
         self.write(event, |tx| {
             let inserted = exec(
