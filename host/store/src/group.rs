@@ -8,9 +8,11 @@
 //! behind the lock). The first thread to find no transaction open is the
 //! batch's leader: it begins the transaction and runs its job; then it lets
 //! every thread that was already waiting for the connection run its job in
-//! the same transaction; then it commits and tells each its outcome. A job
-//! runs in a savepoint of its own (the backend's part), so one that is
-//! refused is undone alone and the others commit.
+//! the same transaction; then it commits and tells each its outcome. A
+//! follower's job runs in a savepoint of its own (the backend's part), so
+//! one that is refused is undone alone and the others commit. The leader's
+//! job runs first and alone, so it needs none: when it is refused the
+//! transaction is rolled back and the waiting writers start the next batch.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -26,6 +28,11 @@ pub trait Batching {
     fn rollback(&mut self);
 }
 
+/// Whether a job joins an open batch (it must then undo itself alone when it
+/// fails) or leads a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joining(pub bool);
+
 /// The most jobs one batch takes; past it the leader commits and the rest
 /// form the next batch.
 const MAX_BATCH: usize = 256;
@@ -38,6 +45,8 @@ struct State<C> {
     batch: u64,
     /// Jobs run in the open batch.
     jobs: usize,
+    /// Of those, the ones that succeeded (their writes commit with the batch).
+    done: usize,
     /// A finished batch's outcome, and how many of its members have not read it yet.
     outcomes: HashMap<u64, (std::result::Result<(), String>, usize)>,
 }
@@ -62,6 +71,7 @@ impl<C: Batching> Group<C> {
                 open: false,
                 batch: 0,
                 jobs: 0,
+                done: 0,
                 outcomes: HashMap::new(),
             }),
             joined: Condvar::new(),
@@ -72,7 +82,7 @@ impl<C: Batching> Group<C> {
         }
     }
 
-    /// Commits so far, and the jobs they held (their ratio is the mean batch).
+    /// Commits so far, and the successful jobs they held (their ratio is the mean batch).
     pub fn stats(&self) -> (u64, u64) {
         (
             self.commits.load(Ordering::Relaxed),
@@ -88,8 +98,10 @@ impl<C: Batching> Group<C> {
 
     /// Run `job` in the open batch (or a new one) and return its result once
     /// the batch is committed; a job's own error is its answer whatever the
-    /// batch does, a failed commit is every member's.
-    pub fn run<R>(&self, job: impl FnOnce(&mut C) -> Result<R>) -> Result<R> {
+    /// batch does, a failed commit is every member's. `job` is told whether
+    /// it joins a batch (and so must undo itself on failure: a savepoint) or
+    /// leads one (its failure rolls the transaction back).
+    pub fn run<R>(&self, job: impl FnOnce(&mut C, Joining) -> Result<R>) -> Result<R> {
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let mut st = match self.lock() {
             Ok(st) => st,
@@ -110,14 +122,22 @@ impl<C: Batching> Group<C> {
             st.open = true;
             st.batch += 1;
             st.jobs = 0;
+            st.done = 0;
         }
         let batch = st.batch;
-        let result = job(&mut st.conn);
+        let result = job(&mut st.conn, Joining(!leader));
         st.jobs += 1;
+        st.done += usize::from(result.is_ok());
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         if !leader {
             self.joined.notify_all();
             return self.await_outcome(st, batch, result);
+        }
+        if result.is_err() {
+            // Alone in the batch so far: undoing the transaction undoes the job.
+            st.conn.rollback();
+            st.open = false;
+            return result;
         }
         // Let the writers already waiting for the connection join, then commit.
         while self.waiting.load(Ordering::SeqCst) > 0 && st.jobs < MAX_BATCH {
@@ -132,7 +152,7 @@ impl<C: Batching> Group<C> {
             st.conn.rollback();
         } else {
             self.commits.fetch_add(1, Ordering::Relaxed);
-            self.committed_jobs.fetch_add(jobs as u64, Ordering::Relaxed);
+            self.committed_jobs.fetch_add(st.done as u64, Ordering::Relaxed);
         }
         st.open = false;
         if jobs > 1 {
@@ -212,7 +232,7 @@ mod tests {
                 let (group, start) = (group.clone(), start.clone());
                 std::thread::spawn(move || {
                     start.wait();
-                    group.run(|l| {
+                    group.run(|l, _| {
                         if n % 5 == 0 {
                             return Err(Error::conflict(format!("{n} refused")));
                         }
@@ -229,7 +249,7 @@ mod tests {
             }
         }
         let (commits, jobs) = group.stats();
-        assert_eq!(jobs, 32);
+        assert_eq!(jobs, 32 - 7, "the writes that were not refused");
         assert!(commits < 32, "some writes shared a commit: {commits} commits");
         let st = group.lock().unwrap();
         let mut committed = st.conn.committed.clone();
@@ -244,14 +264,14 @@ mod tests {
             fail_next_commit: true,
             ..Ledger::default()
         }));
-        let r = group.run(|l| {
+        let r = group.run(|l, _| {
             l.open.push(1);
             Ok(())
         });
         assert!(r.unwrap_err().to_string().contains("disk full"));
         assert!(group.lock().unwrap().conn.committed.is_empty());
         group
-            .run(|l| {
+            .run(|l, _| {
                 l.open.push(2);
                 Ok(())
             })

@@ -110,7 +110,7 @@ impl SqliteStore {
     ) -> Result<()> {
         let hk = HeadKey::new(key, trusted)?;
         let adopt = self.adopt_unsigned_log;
-        self.writer.run(|conn| {
+        self.writer.run(|conn, _| {
             let sp = conn.savepoint().sql()?;
             if adopt || newest_head_signed_by_trusted(&sp, &hk)? {
                 sign_head(&sp, &hk)?;
@@ -247,25 +247,34 @@ impl SqliteStore {
         events: Vec<NewEvent>,
         change: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<Vec<Event>> {
-        self.writer.run(|conn| {
+        self.writer.run(|conn, joining| {
             // A request past its time limit commits nothing (its client is told so).
             crate::deadline::check().map_err(|after| Error::Timeout { after })?;
-            let sp = conn.savepoint().sql()?;
-            change(&sp)?;
-            // The head is signed only if the one before this write was:
-            // a log changed behind Gatehouse's back stays unsigned, and so visible.
-            let vouched = match &self.head_key {
-                Some(hk) => previous_head_vouched(&sp, hk)?,
-                None => false,
+            let write = |conn: &Connection| -> Result<Vec<Event>> {
+                change(conn)?;
+                // The head is signed only if the one before this write was:
+                // a log changed behind Gatehouse's back stays unsigned, and so visible.
+                let vouched = match &self.head_key {
+                    Some(hk) => previous_head_vouched(conn, hk)?,
+                    None => false,
+                };
+                let sealed = append_all(conn, events, self.log_format)?;
+                if let Some(hk) = &self.head_key
+                    && vouched
+                {
+                    sign_head(conn, hk)?;
+                }
+                Ok(sealed)
             };
-            let sealed = append_all(&sp, events, self.log_format)?;
-            if let Some(hk) = &self.head_key
-                && vouched
-            {
-                sign_head(&sp, hk)?;
+            if joining.0 {
+                // Undone alone if refused; the batch goes on.
+                let sp = conn.savepoint().sql()?;
+                let sealed = write(&sp)?;
+                sp.commit().sql()?;
+                Ok(sealed)
+            } else {
+                write(conn)
             }
-            sp.commit().sql()?;
-            Ok(sealed)
         })
     }
 }
