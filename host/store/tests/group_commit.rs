@@ -87,11 +87,7 @@ fn concurrent_writers_share_commits_and_each_gets_its_own_answer() {
             .unwrap_or_else(|b| panic!("broken at {}: {}", b.seq, b.reason));
     }
     let (commits, writes) = store.commit_stats();
-    assert_eq!(
-        writes as usize,
-        created + 1,
-        "every committed write is counted once"
-    );
+    assert_eq!(writes as usize, created + 1, "every committed write is counted once");
     assert!(
         commits < writes,
         "some writes shared a commit ({commits} commits for {writes} writes)"
