@@ -240,20 +240,13 @@ pub fn document() -> Value {
     let mut requests = generator(Contract::Deserialize, REQUESTS);
     let mut answers = generator(Contract::Serialize, ANSWERS);
     let error = answers.subschema_for::<ErrorAnswer>();
-    let mut paths = Map::new();
+    let mut paths: std::collections::BTreeMap<&str, Map<String, Value>> = std::collections::BTreeMap::new();
     for route in ROUTES {
         let op = operation(route);
-        let item = paths
-            .entry(route.path)
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .map(|m| {
-                m.insert(
-                    op.method.to_lowercase(),
-                    describe(route, op, &mut requests, &mut answers, &error),
-                )
-            });
-        debug_assert!(item.is_some());
+        paths.entry(route.path).or_default().insert(
+            op.method.to_lowercase(),
+            describe(route, op, &mut requests, &mut answers, &error),
+        );
     }
     let mut schemas: std::collections::BTreeMap<String, Value> = answers.take_definitions(true).into_iter().collect();
     let requested: std::collections::BTreeMap<String, Value> = requests.take_definitions(true).into_iter().collect();
@@ -300,7 +293,7 @@ pub fn document() -> Value {
         };
         schemas.entry(target).or_insert(s);
     }
-    let mut paths = Value::Object(paths);
+    let mut paths = json!(paths);
     rewrite_refs(&mut paths, &renames);
     let schemas: Map<String, Value> = schemas.into_iter().collect();
     json!({
