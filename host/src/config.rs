@@ -26,6 +26,11 @@ pub struct ConfigFile {
     /// instead of the embedded SQLite store under data_dir (which still
     /// holds this sidecar's keys and plugin cache).
     pub database_url: Option<String>,
+    /// With database_url: speak TLS to the database and trust only the CA
+    /// certificates in this PEM file for its certificate (without it, TLS
+    /// is spoken when the URL says `sslmode=require`, verified against the
+    /// system's roots).
+    pub database_cacert: Option<PathBuf>,
     pub listen: Option<String>,
     /// Largest body of an ordinary request (default 1 MiB); before this
     /// build, the largest body of any request (so a file that sets it alone
@@ -92,9 +97,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 pub const DEFAULT_DATA_DIR: &str = "gatehouse-data";
 
 /// The environment variables that override the file, and the field each sets.
-pub const ENV_OVERRIDES: [(&str, &str); 21] = [
+pub const ENV_OVERRIDES: [(&str, &str); 22] = [
     ("GATEHOUSE_DATA_DIR", "data_dir"),
     ("GATEHOUSE_DATABASE_URL", "database_url"),
+    ("GATEHOUSE_DATABASE_CACERT", "database_cacert"),
     ("GATEHOUSE_LISTEN", "listen"),
     ("GATEHOUSE_BODY_LIMIT_BYTES", "body_limit_bytes"),
     ("GATEHOUSE_UPLOAD_LIMIT_BYTES", "upload_limit_bytes"),
@@ -141,6 +147,9 @@ pub fn apply_env(mut file: ConfigFile, env: impl Fn(&str) -> Option<String>) -> 
     }
     if let Some(v) = env("GATEHOUSE_DATABASE_URL") {
         file.database_url = Some(v);
+    }
+    if let Some(v) = env("GATEHOUSE_DATABASE_CACERT") {
+        file.database_cacert = Some(v.into());
     }
     for (var, field) in [
         ("GATEHOUSE_BODY_LIMIT_BYTES", &mut file.body_limit_bytes),
@@ -417,8 +426,25 @@ impl ConfigFile {
                 "a postgres:// or postgresql:// URL",
             ));
         }
+        if let Some(ca) = &self.database_cacert {
+            if self.database_url.is_none() {
+                return Err(Error::invalid(
+                    "database_cacert",
+                    ca.display().to_string(),
+                    "no database_cacert without a database_url",
+                ));
+            }
+            gatehouse_http::client_config(Some(ca)).map_err(|e| {
+                Error::invalid(
+                    "database_cacert",
+                    ca.display().to_string(),
+                    format!("a readable PEM file of CA certificates ({e})"),
+                )
+            })?;
+        }
         let gates = crate::service::GateSettings {
             database_url: self.database_url,
+            database_cacert: self.database_cacert,
             evidence_thresholds,
             plugins: crate::plugin::PluginSettings {
                 dir: self.plugin_dir,

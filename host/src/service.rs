@@ -109,9 +109,19 @@ pub struct GateSettings {
     pub evidence_thresholds: std::collections::BTreeMap<String, usize>,
     /// Keep the record in this PostgreSQL database instead of the embedded store.
     pub database_url: Option<String>,
+    /// Trust only these CA certificates for the database's TLS certificate.
+    pub database_cacert: Option<std::path::PathBuf>,
 }
 
 impl GateSettings {
+    /// How the PostgreSQL store connects.
+    pub fn database_options(&self) -> gatehouse_store_postgres::Options {
+        gatehouse_store_postgres::Options {
+            ca_file: self.database_cacert.clone(),
+            ..Default::default()
+        }
+    }
+
     /// How many distinct trusted keys must sign a statement of this predicate type.
     pub fn required_signers(&self, predicate_type: &str) -> usize {
         self.evidence_thresholds
@@ -175,7 +185,7 @@ impl Gatehouse {
         let head_keys = records::release_key_files(data_dir);
         let store: Arc<dyn Store> = match &settings.database_url {
             Some(url) => {
-                let mut store = gatehouse_store_postgres::PgStore::open(url, &Default::default())?;
+                let mut store = gatehouse_store_postgres::PgStore::open(url, &settings.database_options())?;
                 store.sign_heads_with(&key, &head_keys)?;
                 Arc::new(store)
             }

@@ -228,6 +228,42 @@ fn a_sidecar_killed_mid_burst_loses_no_acknowledged_write() {
     let mut servers: Vec<Server> = (0..3).map(|i| d.start(i)).collect();
     let admin = d.token(0, "admin", "admin");
     let addrs: Vec<_> = servers.iter().map(|s| s.addr).collect();
+    // The load driver promotes versions through real gates over all three
+    // sidecars and writes down every promotion acknowledged (200).
+    let out = tempfile::tempdir().unwrap();
+    let acknowledged_file = out.path().join("acknowledged");
+    let urls: Vec<String> = addrs.iter().map(|a| format!("http://{a}")).collect();
+    let load = Command::new(env!("CARGO_BIN_EXE_gatehouse-load"))
+        .args(["--servers", &urls.join(","), "--token", &admin])
+        .args([
+            "--scenario",
+            "promote",
+            "--concurrency",
+            "6",
+            "--requests",
+            "600",
+            "--seconds",
+            "120",
+        ])
+        .arg("--acknowledged")
+        .arg(&acknowledged_file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mid-burst: once promotions are committing, application writers join in.
+    let promoted = || {
+        let (_, events) = get(&servers[0], &admin, "/v1/activity?action=version.promote&limit=1000");
+        events["items"].as_array().map_or(0, Vec::len)
+    };
+    let waited = std::time::Instant::now();
+    while promoted() < 40 {
+        assert!(
+            waited.elapsed().as_secs() < 60,
+            "the load driver promoted nothing in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let writers: Vec<_> = (0..6)
         .map(|w| {
             let (addr, admin) = (addrs[w % 3], admin.clone());
@@ -250,9 +286,17 @@ fn a_sidecar_killed_mid_burst_loses_no_acknowledged_write() {
             })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::thread::sleep(std::time::Duration::from_millis(100));
     servers[1].kill();
     let acknowledged: Vec<String> = writers.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let load = load.wait_with_output().unwrap();
+    // Clients of the killed sidecar fail (exit 1); the driver itself must not.
+    assert!(
+        matches!(load.status.code(), Some(0 | 1)),
+        "gatehouse-load: {}{}",
+        stdout(&load),
+        stderr(&load)
+    );
     assert!(
         acknowledged.len() >= 160,
         "the two live sidecars kept answering: {}",
@@ -281,6 +325,58 @@ fn a_sidecar_killed_mid_burst_loses_no_acknowledged_write() {
     unique.dedup();
     assert_eq!(unique.len(), logged.len(), "an application created twice");
     assert!(logged.len() >= acknowledged.len());
+
+    // Every promotion the driver was told succeeded is in the log; no version
+    // entered a stage twice; each version stands where its last promotion put it.
+    let promotions: Vec<(String, String, String)> = std::fs::read_to_string(&acknowledged_file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f = l.split(' ').map(str::to_string);
+            (f.next().unwrap(), f.next().unwrap(), f.next().unwrap())
+        })
+        .collect();
+    // At least what was logged before the kill (clients of the killed sidecar give up their versions).
+    assert!(promotions.len() >= 30, "the burst promoted: {}", promotions.len());
+    let app = &promotions[0].0;
+    let mut moved: Vec<(String, String)> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (s, page) = get(
+            &servers[2],
+            &admin,
+            &format!("/v1/activity?action=version.promote&application={app}&limit=1000{cursor}"),
+        );
+        assert_eq!(s, 200, "{page}");
+        for e in page["items"].as_array().unwrap() {
+            if matches!(e["result"].as_str(), Some("success" | "warning")) {
+                let to = e["details"]["to_stage"].as_str().unwrap().to_string();
+                moved.push((e["version"].as_str().unwrap().to_string(), to));
+            }
+        }
+        match page["next"].as_i64() {
+            Some(next) => cursor = format!("&after={next}"),
+            None => break,
+        }
+    }
+    let mut distinct = moved.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), moved.len(), "a version entered a stage twice");
+    for (_, version, stage) in &promotions {
+        assert!(
+            moved.contains(&(version.clone(), stage.clone())),
+            "acknowledged promotion of {version} to {stage} is not in the log"
+        );
+    }
+    for (version, _) in distinct.iter().filter(|(_, stage)| stage == "prod") {
+        let (_, v) = get(
+            &servers[0],
+            &admin,
+            &format!("/v1/applications/{app}/versions/{version}"),
+        );
+        assert_eq!(v["stage"], "prod", "{v}");
+    }
 }
 
 #[test]

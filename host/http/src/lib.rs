@@ -362,6 +362,16 @@ impl Connection {
 /// The TLS configuration: rustls with ring, HTTP/1.1 by ALPN, trusting the
 /// system's roots or only the certificates of `ca_file`.
 fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    let mut config = client_config(ca_file)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A TLS client configuration as every client of Gatehouse's builds it
+/// (this one and the PostgreSQL store's): rustls with ring, the server's
+/// certificate and name verified against the system's roots or, with
+/// `ca_file`, only against the CA certificates in that PEM file.
+pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(path) => {
@@ -384,19 +394,28 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
             if added == 0 {
                 let why = found.errors.first().map(ToString::to_string).unwrap_or_default();
                 return Err(format!(
-                    "no usable CA certificate found (install ca-certificates or pass --cacert) {why}"
+                    "no usable CA certificate in the system's store (install ca-certificates, or name a CA file) {why}"
                 ));
             }
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+        .with_no_client_auth())
+}
+
+/// A TLS client configuration that trusts no certificate: for a connector
+/// that must exist but is not meant to be used.
+pub fn trusting_nothing() -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
 }
 
 /// The client for synchronous callers (the CLI, webhook delivery threads,

@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx, args: Args) -> CmdResult {
         )));
     }
     let source = gatehouse_store::SqliteStore::open(&args.from)?;
-    let destination = gatehouse_store_postgres::PgStore::open(&args.to, &Default::default())?;
+    let destination = gatehouse_store_postgres::PgStore::open(&args.to, &ctx.config.gates.database_options())?;
     let copied = destination.import(&source)?;
     drop(destination);
     // The copy, opened as a sidecar would open it (with the source's keys),

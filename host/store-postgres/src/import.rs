@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use postgres::Transaction;
 use postgres::types::ToSql;
 
+use crate::writer::Tx;
 use crate::{PgStore, lock_head, pg};
 use gatehouse_core::error::{Error, Result};
 use gatehouse_store::SqliteStore;
@@ -20,26 +20,31 @@ impl PgStore {
     /// Copy `source` here. Refused (nothing written) when this database
     /// holds any event already: a migration never merges two records.
     pub fn import(&self, source: &SqliteStore) -> Result<Copied> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(pg)?;
-        let head = lock_head(&mut tx)?;
-        if head.seq != 0 {
-            return Err(Error::conflict(format!(
-                "the destination database already holds a record ({} events); migrate only into a database no sidecar has written to",
-                head.seq
-            )));
-        }
-        let types = column_types(&mut tx)?;
-        // The format row a new database starts with gives way to the source's.
-        tx.batch_execute("ALTER TABLE log_format DISABLE TRIGGER log_format_once; DELETE FROM log_format;")
-            .map_err(pg)?;
-        let mut copied: BTreeMap<String, u64> = BTreeMap::new();
-        source.export(|(table, columns, rows)| {
-            insert(&mut tx, &types, table, columns, rows)?;
-            *copied.entry(table.to_string()).or_default() += rows.len() as u64;
-            Ok(())
-        })?;
-        tx.batch_execute(
+        self.writer()?
+            .run(|w, joining| w.tx()?.job(joining, |tx| copy(tx, source)))
+    }
+}
+
+/// The import's transaction: refused unless the log is empty.
+fn copy(tx: &mut Tx<'_>, source: &SqliteStore) -> Result<Copied> {
+    let head = lock_head(tx)?;
+    if head.seq != 0 {
+        return Err(Error::conflict(format!(
+            "the destination database already holds a record ({} events); migrate only into a database no sidecar has written to",
+            head.seq
+        )));
+    }
+    let types = column_types(tx)?;
+    // The format row a new database starts with gives way to the source's.
+    tx.batch_execute("ALTER TABLE log_format DISABLE TRIGGER log_format_once; DELETE FROM log_format;")
+        .map_err(pg)?;
+    let mut copied: BTreeMap<String, u64> = BTreeMap::new();
+    source.export(|(table, columns, rows)| {
+        insert(tx, &types, table, columns, rows)?;
+        *copied.entry(table.to_string()).or_default() += rows.len() as u64;
+        Ok(())
+    })?;
+    tx.batch_execute(
             "ALTER TABLE log_format ENABLE TRIGGER log_format_once;
              UPDATE log_head SET (seq, hash) = (SELECT seq, hash FROM activity ORDER BY seq DESC LIMIT 1)
                WHERE EXISTS (SELECT 1 FROM activity);
@@ -47,25 +52,23 @@ impl PgStore {
              SELECT setval(pg_get_serial_sequence('checkpoints', 'id'), coalesce(max(id), 0) + 1, false) FROM checkpoints;",
         )
         .map_err(pg)?;
-        let format_rows = tx
-            .query_one("SELECT count(*) FROM log_format", &[])
-            .map_err(pg)?
-            .get::<_, i64>(0);
-        if format_rows != 1 {
-            return Err(Error::internal_msg(
-                "the source store has no log format record (table log_format): it was edited; nothing was copied",
-            ));
-        }
-        tx.commit().map_err(pg)?;
-        Ok(gatehouse_store::export::TABLES
-            .iter()
-            .map(|t| (t.to_string(), copied.get(*t).copied().unwrap_or(0)))
-            .collect())
+    let format_rows = tx
+        .query_one("SELECT count(*) FROM log_format", &[])
+        .map_err(pg)?
+        .get::<_, i64>(0);
+    if format_rows != 1 {
+        return Err(Error::internal_msg(
+            "the source store has no log format record (table log_format): it was edited; nothing was copied",
+        ));
     }
+    Ok(gatehouse_store::export::TABLES
+        .iter()
+        .map(|t| (t.to_string(), copied.get(*t).copied().unwrap_or(0)))
+        .collect())
 }
 
 /// The PostgreSQL type of every column: table → column → `data_type`.
-fn column_types(tx: &mut Transaction<'_>) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
+fn column_types(tx: &mut Tx<'_>) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
     let rows = tx
         .query(
             "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns
@@ -99,7 +102,7 @@ fn value(table: &str, column: &str, pg_type: &str, cell: &Cell) -> Result<Box<dy
 }
 
 fn insert(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     types: &BTreeMap<String, BTreeMap<String, String>>,
     table: &str,
     columns: &[String],
@@ -124,7 +127,6 @@ fn insert(
         columns.join(", "),
         placeholders.join(", ")
     );
-    let stmt = tx.prepare(&sql).map_err(pg)?;
     for row in rows {
         let values: Vec<Box<dyn ToSql + Sync>> = row
             .iter()
@@ -132,7 +134,7 @@ fn insert(
             .map(|(cell, (column, pg_type))| value(table, column, pg_type, cell))
             .collect::<Result<_>>()?;
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| &**v).collect();
-        tx.execute(&stmt, &params).map_err(pg)?;
+        tx.execute(&sql, &params).map_err(pg)?;
     }
     Ok(())
 }

@@ -10,24 +10,36 @@
 //! stays one chain and every check made inside a write sees every earlier
 //! commit. `database_url` (or `GATEHOUSE_DATABASE_URL`) selects it.
 //!
+//! Writes go through one connection per process (`writer.rs`), batched:
+//! the writes that arrive while a commit is in flight commit together
+//! (group commit, `gatehouse_store::group`). Reads use the pool.
+//!
 //! Driver: the synchronous `postgres` client (tokio-postgres underneath)
 //! with an r2d2 pool. The store trait is synchronous and runs on blocking
 //! threads (the service's `spawn_blocking`, the CLI), as the SQLite store
 //! does; an async driver would need a runtime of its own inside every call.
+//!
+//! TLS: with `sslmode=require` in the URL (or a CA file), rustls with the
+//! server's certificate and name always verified (`Connect`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 mod import;
 mod store;
+mod writer;
 
 pub use import::Copied;
+pub use writer::Tx;
 
 use gatehouse_core::audit::{Event, EventResult, LogFormat, NewEvent};
 use gatehouse_core::error::{Error, Result};
 use gatehouse_core::release::LogHead;
+use gatehouse_store::group::Group;
 use gatehouse_store::rules::HeadKey;
-use postgres::{NoTls, Transaction};
-use r2d2_postgres::PostgresConnectionManager;
+use postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
+use writer::Writer;
 
 /// The schema, one migration per file, applied in order; `schema_migrations`
 /// records each. A released migration is never edited: a change is a new file.
@@ -36,11 +48,16 @@ const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_schema.sq
 /// The advisory lock migrations run under ("gatehouse" in ASCII, folded to 64 bits).
 const MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573;
 
-/// How the pool is sized and how long a caller waits for a connection.
+/// How the pool is sized, how long a caller waits for a connection, and
+/// whom the database's TLS certificate must come from.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// Reading connections (the writer's is one more).
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    /// Trust only the CA certificates in this PEM file for the database's
+    /// certificate (and speak TLS even when the URL does not ask for it).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -48,15 +65,141 @@ impl Default for Options {
         Options {
             max_connections: 16,
             connect_timeout: Duration::from_secs(10),
+            ca_file: None,
         }
     }
 }
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<Manager>;
+
+/// How to reach the database: the URL's settings and the TLS they call for.
+#[derive(Clone)]
+pub(crate) struct Connect {
+    config: postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+impl Connect {
+    /// Read `url`. TLS is spoken when the URL says `sslmode=require` (or
+    /// `verify-full`/`verify-ca`, libpq's names, taken as the same thing) or
+    /// when a CA file is given; the server's certificate and host name are
+    /// then always verified — against the system's roots, or only against
+    /// the CA file. Gatehouse never offers TLS it does not verify, so
+    /// `sslmode=prefer` (the default) means no TLS unless a CA file is set.
+    fn new(url: &str, options: &Options) -> Result<Connect> {
+        let mut config: postgres::Config = libpq_ssl_modes(url)
+            .parse()
+            .map_err(|e| Error::invalid("database_url", redact(url), format!("a postgres:// URL ({e})")))?;
+        let tls_wanted = options.ca_file.is_some() || config.get_ssl_mode() == SslMode::Require;
+        if tls_wanted && config.get_ssl_mode() == SslMode::Disable {
+            return Err(Error::invalid(
+                "database_url",
+                redact(url),
+                "no sslmode=disable with database_cacert (the CA file is there to verify the database's TLS certificate)",
+            ));
+        }
+        config.ssl_mode(if tls_wanted { SslMode::Require } else { SslMode::Disable });
+        config.connect_timeout(options.connect_timeout);
+        // Without TLS the connector is never used: it trusts nothing, and a
+        // machine without a CA store still connects.
+        let tls = if tls_wanted {
+            gatehouse_http::client_config(options.ca_file.as_deref()).map_err(|reason| {
+                let (field, value) = match &options.ca_file {
+                    Some(path) => ("database_cacert", path.display().to_string()),
+                    None => ("database_url", redact(url)),
+                };
+                Error::invalid(
+                    field,
+                    value,
+                    format!("CA certificates to verify the database's TLS certificate ({reason})"),
+                )
+            })?
+        } else {
+            gatehouse_http::trusting_nothing().map_err(|e| Error::internal_msg(format!("TLS configuration: {e}")))?
+        };
+        Ok(Connect {
+            config,
+            tls: MakeRustlsConnect::new(tls),
+        })
+    }
+
+    /// A new connection; one that cannot be had is `unavailable` (retry).
+    pub(crate) fn client(&self) -> Result<postgres::Client> {
+        self.connect().map_err(|e| Error::Unavailable {
+            reason: format!("cannot connect to the database ({e})"),
+        })
+    }
+
+    fn connect(&self) -> std::result::Result<postgres::Client, Unreachable> {
+        self.config
+            .connect(self.tls.clone())
+            .map_err(|e| Unreachable(causes(&e)))
+    }
+}
+
+/// The pool's connections, made as the writer's are. (r2d2 keeps only the
+/// text of a failed connection's error, and the driver's text leaves out
+/// the cause — "error performing TLS handshake" without the certificate's
+/// fault — so the cause goes into the text here.)
+pub(crate) struct Manager(Connect);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = postgres::Client;
+    type Error = Unreachable;
+
+    fn connect(&self) -> std::result::Result<postgres::Client, Unreachable> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut postgres::Client) -> std::result::Result<(), Unreachable> {
+        conn.simple_query("").map(drop).map_err(|e| Unreachable(causes(&e)))
+    }
+
+    fn has_broken(&self, conn: &mut postgres::Client) -> bool {
+        conn.is_closed()
+    }
+}
+
+/// Why a connection could not be made or used, with its causes.
+#[derive(Debug)]
+pub(crate) struct Unreachable(String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// An error's text followed by its causes' ("error performing TLS
+/// handshake: invalid peer certificate: UnknownIssuer").
+pub(crate) fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// libpq's `sslmode=verify-full` and `verify-ca` as the driver's `require`
+/// (which Gatehouse always verifies in full).
+fn libpq_ssl_modes(url: &str) -> String {
+    url.replace("sslmode=verify-full", "sslmode=require")
+        .replace("sslmode=verify-ca", "sslmode=require")
+}
 
 pub struct PgStore {
     /// Always `Some` but while dropping (see `Drop`).
     pool: Option<Pool>,
+    /// This process's writes, batched (always `Some` but while dropping).
+    writer: Option<Group<Writer>>,
     log_format: LogFormat,
     /// Signs the log head at the end of every write transaction (the release key).
     head_key: Option<HeadKey>,
@@ -79,7 +222,7 @@ pub(crate) fn pg(e: postgres::Error) -> Error {
     });
     if broken || admin_shutdown {
         Error::Unavailable {
-            reason: format!("the database connection failed ({e})"),
+            reason: format!("the database connection failed ({})", causes(&e)),
         }
     } else {
         Error::internal("database error", e)
@@ -97,10 +240,8 @@ impl PgStore {
     /// Connect to `url` (`postgres://user@host:port/db`) and bring the schema
     /// up to date.
     pub fn open(url: &str, options: &Options) -> Result<PgStore> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|e| Error::invalid("database_url", redact(url), format!("a postgres:// URL ({e})")))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let connect = Connect::new(url, options)?;
+        let manager = Manager(connect.clone());
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
             .connection_timeout(options.connect_timeout)
@@ -112,8 +253,10 @@ impl PgStore {
             .query_one("SELECT from_seq FROM log_format WHERE id = 1", &[])
             .map_err(pg)?
             .get(0);
+        drop(conn);
         Ok(PgStore {
             pool: Some(pool),
+            writer: Some(Group::new(Writer::new(connect))),
             log_format: LogFormat { jcs_from_seq: from_seq },
             head_key: None,
         })
@@ -129,20 +272,34 @@ impl PgStore {
         trusted: &[ed25519_dalek::VerifyingKey],
     ) -> Result<()> {
         let hk = HeadKey::new(key, trusted)?;
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction().map_err(pg)?;
-        let head = lock_head(&mut tx)?;
-        if head.seq > 0 && store::newest_head_verifies(&mut tx, &hk, &head)? {
-            store::sign_head(&mut tx, &hk, &head)?;
-        }
-        tx.commit().map_err(pg)?;
+        self.writer()?.run(|w, joining| {
+            w.tx()?.job(joining, |tx| {
+                let head = lock_head(tx)?;
+                if head.seq > 0 && store::newest_head_verifies(tx, &hk, &head)? {
+                    store::sign_head(tx, &hk, &head)?;
+                }
+                Ok(())
+            })
+        })?;
         self.head_key = Some(hk);
         Ok(())
     }
 
+    /// The writer connection's batches.
+    pub(crate) fn writer(&self) -> Result<&Group<Writer>> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| Error::internal_msg("the store is closing"))
+    }
+
+    /// Commits so far and the writes they held.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        self.writer.as_ref().map_or((0, 0), Group::stats)
+    }
+
     /// A pooled connection (r2d2 checks it before handing it out, so one
     /// broken by a database restart is replaced).
-    pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+    pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
         self.pool
             .as_ref()
             .ok_or_else(|| Error::internal_msg("the store is closing"))?
@@ -159,37 +316,39 @@ impl PgStore {
         Ok(row.get(0))
     }
 
-    /// Run `change` and append every event after the current head, in one
-    /// transaction: both commit or neither does. The head's row lock is
-    /// taken first and held to the commit, so writes from every sidecar
+    /// Run `change` and append every event after the current head, both or
+    /// neither: in the writer's batch (a savepoint of it when the batch was
+    /// open already), answered once the batch commits. The head's row lock
+    /// is taken first and held to the commit, so writes from every sidecar
     /// queue in one order.
     pub fn write_many(
         &self,
         events: Vec<NewEvent>,
-        change: impl FnOnce(&mut Transaction<'_>) -> Result<()>,
+        change: impl FnOnce(&mut Tx<'_>) -> Result<()>,
     ) -> Result<Vec<Event>> {
-        let mut conn = self.conn()?;
-        // A request past its time limit commits nothing (its client is told so).
-        gatehouse_store::deadline::check().map_err(|after| Error::Timeout { after })?;
-        let mut tx = conn.transaction().map_err(pg)?;
-        let head = lock_head(&mut tx)?;
-        change(&mut tx)?;
-        // The head is signed only if the one before this transaction was:
-        // a log changed behind Gatehouse's back stays unsigned, and so visible.
-        let vouched = match &self.head_key {
-            Some(hk) => head.seq == 0 || store::head_signed_by_trusted(&mut tx, hk, &head)?,
-            None => false,
-        };
-        let sealed = append_all(&mut tx, head, events, self.log_format)?;
-        if let (Some(hk), true, Some(last)) = (&self.head_key, vouched, sealed.last()) {
-            let new_head = LogHead {
-                seq: last.seq,
-                hash: last.hash.clone(),
-            };
-            store::sign_head(&mut tx, hk, &new_head)?;
-        }
-        tx.commit().map_err(pg)?;
-        Ok(sealed)
+        self.writer()?.run(|w, joining| {
+            // A request past its time limit commits nothing (its client is told so).
+            gatehouse_store::deadline::check().map_err(|after| Error::Timeout { after })?;
+            w.tx()?.job(joining, |tx| {
+                let head = lock_head(tx)?;
+                change(tx)?;
+                // The head is signed only if the one before this write was: a
+                // log changed behind Gatehouse's back stays unsigned, and so visible.
+                let vouched = match &self.head_key {
+                    Some(hk) => head.seq == 0 || store::head_signed_by_trusted(tx, hk, &head)?,
+                    None => false,
+                };
+                let sealed = append_all(tx, head, events, self.log_format)?;
+                if let (Some(hk), true, Some(last)) = (&self.head_key, vouched, sealed.last()) {
+                    let new_head = LogHead {
+                        seq: last.seq,
+                        hash: last.hash.clone(),
+                    };
+                    store::sign_head(tx, hk, &new_head)?;
+                }
+                Ok(sealed)
+            })
+        })
     }
 
     /// Every event, oldest first (the chain verifier walks them).
@@ -212,9 +371,8 @@ impl PgStore {
 /// closed on a thread of its own.
 impl Drop for PgStore {
     fn drop(&mut self) {
-        if let Some(pool) = self.pool.take() {
-            let _ = std::thread::spawn(move || drop(pool)).join();
-        }
+        let (pool, writer) = (self.pool.take(), self.writer.take());
+        let _ = std::thread::spawn(move || drop((pool, writer))).join();
     }
 }
 
@@ -272,7 +430,7 @@ fn migrate_locked(conn: &mut postgres::Client) -> Result<()> {
 }
 
 /// Lock the log's head for the rest of the transaction; the head as committed.
-pub(crate) fn lock_head(tx: &mut Transaction<'_>) -> Result<LogHead> {
+pub(crate) fn lock_head(tx: &mut Tx<'_>) -> Result<LogHead> {
     let head = tx
         .query_one("SELECT seq, hash FROM log_head WHERE id = 1 FOR UPDATE", &[])
         .map_err(pg)?;
@@ -283,19 +441,15 @@ pub(crate) fn lock_head(tx: &mut Transaction<'_>) -> Result<LogHead> {
 }
 
 /// Chain and insert events after `head` (locked by [`lock_head`]).
-fn append_all(tx: &mut Transaction<'_>, head: LogHead, events: Vec<NewEvent>, format: LogFormat) -> Result<Vec<Event>> {
+fn append_all(tx: &mut Tx<'_>, head: LogHead, events: Vec<NewEvent>, format: LogFormat) -> Result<Vec<Event>> {
     let LogHead { mut seq, mut hash } = head;
-    let insert = tx
-        .prepare(
-            "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .map_err(pg)?;
+    let insert = "INSERT INTO activity (seq, time, actor, action, subject, application, version, result, details, prev_hash, hash)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
     let mut sealed = Vec::with_capacity(events.len());
     for event in events {
         let e = event.seal(seq, &hash, gatehouse_core::time::now(), format);
         tx.execute(
-            &insert,
+            insert,
             &[
                 &e.seq,
                 &e.time,

@@ -5,9 +5,9 @@
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
-use postgres::{GenericClient, Transaction};
 use serde_json::Value;
 
+use crate::writer::Tx;
 use crate::{PgStore, pg, read_event};
 use gatehouse_core::access::Token;
 use gatehouse_core::app::Application;
@@ -45,7 +45,7 @@ impl PgStore {
     }
 
     /// Run `change` and append `event` in one transaction.
-    fn write(&self, event: NewEvent, change: impl FnOnce(&mut Transaction<'_>) -> Result<()>) -> Result<Event> {
+    fn write(&self, event: NewEvent, change: impl FnOnce(&mut Tx<'_>) -> Result<()>) -> Result<Event> {
         let mut sealed = self.write_many(vec![event], change)?;
         sealed.pop().ok_or_else(|| Error::internal_msg("no event sealed"))
     }
@@ -71,16 +71,17 @@ fn limit(n: usize) -> i64 {
 /// key becomes the conflict `taken` describes (it may read the transaction,
 /// which stays usable); any other failure is a store error.
 fn insert_unless_taken(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     sql: &str,
     params: Params<'_>,
-    taken: impl FnOnce(&mut Transaction<'_>) -> Error,
+    taken: impl FnOnce(&mut Tx<'_>) -> Error,
 ) -> Result<()> {
-    let mut savepoint = tx.transaction().map_err(pg)?;
-    match savepoint.execute(sql, params) {
-        Ok(_) => savepoint.commit().map_err(pg),
+    tx.batch_execute("SAVEPOINT insert").map_err(pg)?;
+    match tx.execute(sql, params) {
+        Ok(_) => tx.batch_execute("RELEASE SAVEPOINT insert").map_err(pg),
         Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            drop(savepoint);
+            tx.batch_execute("ROLLBACK TO SAVEPOINT insert; RELEASE SAVEPOINT insert")
+                .map_err(pg)?;
             Err(taken(tx))
         }
         Err(e) => Err(pg(e)),
@@ -99,7 +100,7 @@ fn one_row(changed: u64, kind: &'static str, id: &str) -> Result<()> {
 }
 
 fn opt_doc<T: serde::de::DeserializeOwned>(
-    tx: &mut impl GenericClient,
+    tx: &mut Tx<'_>,
     what: &str,
     sql: &str,
     params: Params<'_>,
@@ -112,7 +113,7 @@ fn opt_doc<T: serde::de::DeserializeOwned>(
 
 /// Whether `head` has a signed head row by one of the key files' keys
 /// (its signature is checked by `audit verify`; a forged row is found there).
-pub(crate) fn head_signed_by_trusted(tx: &mut Transaction<'_>, hk: &HeadKey, head: &LogHead) -> Result<bool> {
+pub(crate) fn head_signed_by_trusted(tx: &mut Tx<'_>, hk: &HeadKey, head: &LogHead) -> Result<bool> {
     let rows = tx
         .query(
             "SELECT keyid FROM log_heads WHERE seq = $1 AND hash = $2",
@@ -124,7 +125,7 @@ pub(crate) fn head_signed_by_trusted(tx: &mut Transaction<'_>, hk: &HeadKey, hea
 
 /// Whether `head` has a signed head row whose signature verifies with a key
 /// from the key files.
-pub(crate) fn newest_head_verifies(tx: &mut Transaction<'_>, hk: &HeadKey, head: &LogHead) -> Result<bool> {
+pub(crate) fn newest_head_verifies(tx: &mut Tx<'_>, hk: &HeadKey, head: &LogHead) -> Result<bool> {
     let rows = tx
         .query(
             "SELECT keyid, sig FROM log_heads WHERE seq = $1 AND hash = $2",
@@ -143,7 +144,7 @@ pub(crate) fn newest_head_verifies(tx: &mut Transaction<'_>, hk: &HeadKey, head:
 }
 
 /// Sign `head` (unless `hk` signed it already) and keep `hk`'s key in the key history.
-pub(crate) fn sign_head(tx: &mut Transaction<'_>, hk: &HeadKey, head: &LogHead) -> Result<()> {
+pub(crate) fn sign_head(tx: &mut Tx<'_>, hk: &HeadKey, head: &LogHead) -> Result<()> {
     let sig = hk.sign(head.seq, &head.hash);
     tx.execute(
         "INSERT INTO log_heads (seq, keyid, hash, sig) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -158,7 +159,7 @@ pub(crate) fn sign_head(tx: &mut Transaction<'_>, hk: &HeadKey, head: &LogHead) 
     Ok(())
 }
 
-fn insert_checkpoint(tx: &mut Transaction<'_>, cp: &Checkpoint) -> Result<()> {
+fn insert_checkpoint(tx: &mut Tx<'_>, cp: &Checkpoint) -> Result<()> {
     tx.execute(
         "INSERT INTO checkpoints (head_seq, head_hash, doc) VALUES ($1, $2, $3)",
         &[&cp.head.seq, &cp.head.hash, &to_doc(cp)?],
@@ -168,7 +169,7 @@ fn insert_checkpoint(tx: &mut Transaction<'_>, cp: &Checkpoint) -> Result<()> {
 }
 
 /// Write `v` if the stored version still has `expected` as its revision (compare-and-set).
-fn replace_version(tx: &mut Transaction<'_>, v: &Version, expected: u64) -> Result<()> {
+fn replace_version(tx: &mut Tx<'_>, v: &Version, expected: u64) -> Result<()> {
     let n = tx
         .execute(
             "UPDATE versions SET stage = $3, release_status = $4, revision = $5, doc = $6
@@ -190,7 +191,7 @@ fn replace_version(tx: &mut Transaction<'_>, v: &Version, expected: u64) -> Resu
     index_artifacts(tx, v)
 }
 
-fn insert_findings(tx: &mut Transaction<'_>, findings: &[Finding]) -> Result<()> {
+fn insert_findings(tx: &mut Tx<'_>, findings: &[Finding]) -> Result<()> {
     for f in findings {
         tx.execute(
             "INSERT INTO findings (application, version, purl, advisory, doc) VALUES ($1, $2, $3, $4, $5)
@@ -203,7 +204,7 @@ fn insert_findings(tx: &mut Transaction<'_>, findings: &[Finding]) -> Result<()>
 }
 
 /// Keep the digest → version index in step with a version's artifacts.
-fn index_artifacts(tx: &mut Transaction<'_>, v: &Version) -> Result<()> {
+fn index_artifacts(tx: &mut Tx<'_>, v: &Version) -> Result<()> {
     tx.execute(
         "DELETE FROM artifact_digests WHERE application = $1 AND version = $2",
         &[&v.application, &v.version],
@@ -221,7 +222,7 @@ fn index_artifacts(tx: &mut Transaction<'_>, v: &Version) -> Result<()> {
 
 /// Every waiver and key an allowed verdict relied on is still in force, read
 /// inside the committing transaction.
-fn still_in_force(tx: &mut Transaction<'_>, relied: &Reliance) -> Result<()> {
+fn still_in_force(tx: &mut Tx<'_>, relied: &Reliance) -> Result<()> {
     let tx = std::cell::RefCell::new(tx);
     rules::still_in_force(
         relied,
@@ -246,7 +247,7 @@ fn still_in_force(tx: &mut Transaction<'_>, relied: &Reliance) -> Result<()> {
 }
 
 /// Whether `stage` is a stage of the lifecycle as stored, read inside `tx`.
-fn stage_exists(tx: &mut Transaction<'_>, lifecycle: &str, stage: &str) -> Result<bool> {
+fn stage_exists(tx: &mut Tx<'_>, lifecycle: &str, stage: &str) -> Result<bool> {
     let stored: Option<Lifecycle> = opt_doc(
         tx,
         "lifecycle",
@@ -257,6 +258,11 @@ fn stage_exists(tx: &mut Transaction<'_>, lifecycle: &str, stage: &str) -> Resul
 }
 
 impl Store for PgStore {
+    fn commit_stats(&self) -> Option<(u64, u64)> {
+        Some(PgStore::commit_stats(self))
+    }
+
+    /// The reading pool (the writer's one connection is not counted).
     fn pool_state(&self) -> Option<(u32, u32)> {
         self.pool
             .as_ref()

@@ -23,9 +23,19 @@ use gatehouse_core::error::{Error, Result};
 /// What a connection must do for the batch around the jobs.
 pub trait Batching {
     fn begin(&mut self) -> Result<()>;
-    /// Commit (durably); the error's text when it failed (nothing committed).
-    fn commit(&mut self) -> std::result::Result<(), String>;
+    /// Commit (durably).
+    fn commit(&mut self) -> std::result::Result<(), CommitFailed>;
     fn rollback(&mut self);
+}
+
+/// Why a batch's commit failed: what every member is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitFailed {
+    /// The database refused the commit: nothing of the batch was stored.
+    Refused(String),
+    /// The connection to the database broke while the commit was under way:
+    /// the batch may or may not have been stored.
+    Unknown(String),
 }
 
 /// Whether a job joins an open batch (it must then undo itself alone when it
@@ -48,7 +58,7 @@ struct State<C> {
     /// Of those, the ones that succeeded (their writes commit with the batch).
     done: usize,
     /// A finished batch's outcome, and how many of its members have not read it yet.
-    outcomes: HashMap<u64, (std::result::Result<(), String>, usize)>,
+    outcomes: HashMap<u64, (std::result::Result<(), CommitFailed>, usize)>,
 }
 
 pub struct Group<C> {
@@ -182,13 +192,18 @@ impl<C: Batching> Group<C> {
 }
 
 /// A job's answer once its batch is over.
-fn settle<R>(result: Result<R>, outcome: std::result::Result<(), String>) -> Result<R> {
+fn settle<R>(result: Result<R>, outcome: std::result::Result<(), CommitFailed>) -> Result<R> {
     match (result, outcome) {
         (Err(e), _) => Err(e),
         (Ok(r), Ok(())) => Ok(r),
-        (Ok(_), Err(e)) => Err(Error::internal_msg(format!(
+        (Ok(_), Err(CommitFailed::Refused(e))) => Err(Error::internal_msg(format!(
             "the commit failed ({e}); nothing of this request was stored"
         ))),
+        (Ok(_), Err(CommitFailed::Unknown(e))) => Err(Error::Unavailable {
+            reason: format!(
+                "the database connection broke during the commit ({e}); whether this request was stored is unknown: read it back before retrying"
+            ),
+        }),
     }
 }
 
@@ -210,10 +225,10 @@ mod tests {
             assert!(self.open.is_empty(), "a transaction began inside another");
             Ok(())
         }
-        fn commit(&mut self) -> std::result::Result<(), String> {
+        fn commit(&mut self) -> std::result::Result<(), CommitFailed> {
             std::thread::sleep(std::time::Duration::from_millis(5));
             if std::mem::take(&mut self.fail_next_commit) {
-                return Err("disk full".into());
+                return Err(CommitFailed::Refused("disk full".into()));
             }
             self.committed.append(&mut self.open);
             Ok(())

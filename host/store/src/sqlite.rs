@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{AppFilter, EventFilter, Store, VersionFilter};
-use crate::group::{Batching, Group};
+use crate::group::{Batching, CommitFailed, Group};
 use crate::rules::{self, HeadKey};
 use crate::sql::{self, Sql};
 use gatehouse_core::access::Token;
@@ -285,8 +285,9 @@ impl Batching for Connection {
         self.execute_batch("BEGIN IMMEDIATE").sql()
     }
 
-    fn commit(&mut self) -> std::result::Result<(), String> {
-        self.execute_batch("COMMIT").map_err(|e| e.to_string())
+    fn commit(&mut self) -> std::result::Result<(), CommitFailed> {
+        self.execute_batch("COMMIT")
+            .map_err(|e| CommitFailed::Refused(e.to_string()))
     }
 
     fn rollback(&mut self) {

@@ -163,6 +163,49 @@ impl Cluster {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
+    /// Serve TLS from now on with this certificate chain and key (PEM), as
+    /// well as plain connections (the clients choose).
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) -> Result<(), Unavailable> {
+        let cert = self.dir.path().join("server.crt");
+        let key = self.dir.path().join("server.key");
+        let write = |path: &Path, text: &str, mode: u32| -> Result<(), Unavailable> {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(path, text).map_err(|e| Unavailable(format!("{}: {e}", path.display())))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| Unavailable(format!("{}: {e}", path.display())))?;
+            if let Some(u) = &self.user {
+                let out = Command::new("chown")
+                    .args([u.as_str(), &path.display().to_string()])
+                    .output()
+                    .map_err(|e| Unavailable(format!("chown: {e}")))?;
+                check("chown", &out)?;
+            }
+            Ok(())
+        };
+        write(&cert, cert_pem, 0o644)?;
+        // The server refuses a key others may read.
+        write(&key, key_pem, 0o600)?;
+        for setting in [
+            format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert.display()),
+            format!("ALTER SYSTEM SET ssl_key_file = '{}'", key.display()),
+            "ALTER SYSTEM SET ssl = on".to_string(),
+        ] {
+            self.psql("postgres", &setting)?;
+        }
+        self.psql("postgres", "SELECT pg_reload_conf()")?;
+        // The postmaster rereads its files when signalled: wait until new sessions see it.
+        for _ in 0..100 {
+            if self.psql("postgres", "SHOW ssl")? == "on" {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(Unavailable(format!(
+            "the server did not turn TLS on (its log: {})",
+            self.dir.path().join("server.log").display()
+        )))
+    }
+
     /// Stop the server now (`-m immediate`: as a crash would); [`Cluster::restart`] brings it back.
     pub fn stop(&self) -> Result<(), Unavailable> {
         let out = self.run(

@@ -24,6 +24,10 @@
 //! `synchronous = FULL` (as the embedded store commits), and with `--postgres`
 //! single-client `pgbench` (simple-update, synchronous_commit on) too.
 //!
+//! `--acknowledged FILE` writes what the sidecars acknowledged, one line per
+//! promotion answered 200 (`APPLICATION VERSION STAGE`): a test that kills a
+//! sidecar mid-burst checks each is in the record.
+//!
 //! Prints throughput and latency percentiles (and JSON with --json).
 
 use std::io::{BufRead, BufReader};
@@ -49,6 +53,7 @@ struct Args {
     seconds: u64,
     json: bool,
     spawn: bool,
+    acknowledged: Option<std::path::PathBuf>,
 }
 
 fn usage(msg: &str) -> ! {
@@ -56,7 +61,7 @@ fn usage(msg: &str) -> ! {
     eprintln!(
         "usage: gatehouse-load (--server http://HOST:PORT | --servers URL1,URL2,… --token ADMIN_TOKEN \
          | --spawn [--postgres] [--sidecars N]) [--scenario promote|evidence|commit-rate] \
-         [--concurrency 64] [--requests 20000] [--seconds 60] [--json]"
+         [--concurrency 64] [--requests 20000] [--seconds 60] [--json] [--acknowledged FILE]"
     );
     exit(2)
 }
@@ -74,6 +79,7 @@ fn parse_args() -> Args {
         seconds: 60,
         json: false,
         spawn: false,
+        acknowledged: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -96,6 +102,7 @@ fn parse_args() -> Args {
             "--seconds" => a.seconds = number(value(), "--seconds") as u64,
             "--json" => a.json = true,
             "--spawn" => a.spawn = true,
+            "--acknowledged" => a.acknowledged = Some(value().into()),
             "-h" | "--help" => usage("drive a running gatehouse serve"),
             other => usage(&format!("unknown flag {other}")),
         }
@@ -554,17 +561,20 @@ fn main() {
     let work = Arc::new(work);
     let next = Arc::new(AtomicUsize::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(n)));
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let failures = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     let threads: Vec<_> = (0..args.concurrency)
         .map(|client| {
             let (work, next, latencies, failures) = (work.clone(), next.clone(), latencies.clone(), failures.clone());
+            let acknowledged = acknowledged.clone();
             let addrs = addrs.clone();
             let (token, app, scenario) = (args.token.clone(), app.clone(), args.scenario.clone());
             std::thread::spawn(move || {
                 let mut conn = Conn::new(addrs[client % addrs.len()], &token);
                 let mut mine = Vec::new();
+                let mut acked = Vec::new();
                 loop {
                     if Instant::now() >= deadline {
                         break;
@@ -580,7 +590,10 @@ fn main() {
                             let path = format!("/v1/applications/{app}/versions/1.0.{v}/promote");
                             let t = Instant::now();
                             match conn.call("POST", &path, body.as_bytes()) {
-                                Ok((200, _)) => mine.push(t.elapsed()),
+                                Ok((200, _)) => {
+                                    mine.push(t.elapsed());
+                                    acked.push(format!("{app} 1.0.{v} {stage}"));
+                                }
                                 Ok((s, b)) => {
                                     if failures.fetch_add(1, Ordering::Relaxed) < 3 {
                                         eprintln!("client {client}: HTTP {s}: {}", String::from_utf8_lossy(&b));
@@ -617,6 +630,9 @@ fn main() {
                 if let Ok(mut all) = latencies.lock() {
                     all.extend(mine);
                 }
+                if let Ok(mut all) = acknowledged.lock() {
+                    all.extend(acked);
+                }
             })
         })
         .collect();
@@ -641,6 +657,16 @@ fn main() {
         "p99_ms": ms(percentile(&all, 99.0)),
         "max_ms": ms(all.last().copied().unwrap_or_default()),
     });
+    if let Some(path) = &args.acknowledged {
+        let lines: String = acknowledged
+            .lock()
+            .map(|a| a.iter().map(|l| format!("{l}\n")).collect())
+            .unwrap_or_default();
+        if let Err(e) = std::fs::write(path, lines) {
+            eprintln!("gatehouse-load: --acknowledged {}: {e}", path.display());
+            exit(1);
+        }
+    }
     if args.json {
         println!("{report}");
     } else {

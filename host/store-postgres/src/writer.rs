@@ -1,0 +1,173 @@
+//! The one connection a sidecar writes through, and the transaction its
+//! writes run in.
+//!
+//! Every change of this process runs on the writer connection, batched by
+//! `gatehouse_store::group`: the writes that arrive while a commit is in
+//! flight share the next transaction (group commit), each in a savepoint of
+//! its own so a refused one is undone alone. The pool's connections only
+//! read.
+//!
+//! The writer keeps its statements prepared (a statement sent as text costs
+//! a parse round trip every time); they live as long as the connection. A
+//! connection the database closed is replaced at the next batch's `BEGIN`.
+
+use std::collections::HashMap;
+
+use postgres::types::ToSql;
+use postgres::{Client, Row, Statement};
+
+use crate::{Connect, causes, pg};
+use gatehouse_core::error::{Error, Result};
+use gatehouse_store::group::{Batching, CommitFailed, Joining};
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Prepared statements kept per connection; past it the cache starts over
+/// (the statements are all written in this crate, so it is never reached in
+/// practice: this bounds it all the same).
+const MAX_STATEMENTS: usize = 256;
+
+/// An open connection and its prepared statements.
+pub(crate) struct Open {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+pub(crate) struct Writer {
+    connect: Connect,
+    conn: Option<Open>,
+}
+
+impl Writer {
+    /// Connects at the first batch.
+    pub(crate) fn new(connect: Connect) -> Writer {
+        Writer { connect, conn: None }
+    }
+
+    /// The transaction a batch opened.
+    pub(crate) fn tx(&mut self) -> Result<Tx<'_>> {
+        self.conn
+            .as_mut()
+            .map(|open| Tx { open })
+            .ok_or_else(|| Error::internal_msg("no database transaction is open"))
+    }
+}
+
+impl Batching for Writer {
+    fn begin(&mut self) -> Result<()> {
+        // A connection the database closed since its last batch (a restart,
+        // an idle timeout) fails its BEGIN: nothing else was sent, so the
+        // batch starts again on a new connection.
+        if let Some(open) = &mut self.conn {
+            match open.client.batch_execute("BEGIN") {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.conn = None;
+                    let e = pg(e);
+                    if !matches!(e, Error::Unavailable { .. }) {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let mut client = self.connect.client()?;
+        client.batch_execute("BEGIN").map_err(pg)?;
+        self.conn = Some(Open {
+            client,
+            statements: HashMap::new(),
+        });
+        Ok(())
+    }
+
+    fn commit(&mut self) -> std::result::Result<(), CommitFailed> {
+        let Some(open) = &mut self.conn else {
+            return Err(CommitFailed::Refused(
+                "the connection was lost before the commit".into(),
+            ));
+        };
+        open.client.batch_execute("COMMIT").map_err(|e| {
+            let text = causes(&e);
+            if e.as_db_error().is_some() {
+                CommitFailed::Refused(text)
+            } else {
+                // The answer never came: the commit may have happened.
+                self.conn = None;
+                CommitFailed::Unknown(text)
+            }
+        })
+    }
+
+    fn rollback(&mut self) {
+        if let Some(open) = &mut self.conn
+            && open.client.batch_execute("ROLLBACK").is_err()
+        {
+            self.conn = None;
+        }
+    }
+}
+
+/// The open transaction of a batch on the writer connection. Its methods
+/// are the driver's, with every statement prepared once per connection.
+pub struct Tx<'a> {
+    open: &'a mut Open,
+}
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(statement) = self.open.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.open.client.prepare(sql)?;
+        if self.open.statements.len() >= MAX_STATEMENTS {
+            self.open.statements.clear();
+        }
+        self.open.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    pub fn execute(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.open.client.execute(&statement, params)
+    }
+
+    pub fn query(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.open.client.query(&statement, params)
+    }
+
+    pub fn query_one(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.open.client.query_one(&statement, params)
+    }
+
+    pub fn query_opt(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.open.client.query_opt(&statement, params)
+    }
+
+    /// Statements sent as text, unprepared (no parameters).
+    pub fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        self.open.client.batch_execute(sql)
+    }
+
+    /// Run `f` as a job of the batch: a job that joined an open batch runs
+    /// in a savepoint, rolled back alone when it fails; the batch's first
+    /// job needs none (its failure rolls the whole transaction back).
+    pub(crate) fn job<T>(&mut self, joining: Joining, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if !joining.0 {
+            return f(self);
+        }
+        self.batch_execute("SAVEPOINT job").map_err(pg)?;
+        match f(self) {
+            Ok(done) => {
+                self.batch_execute("RELEASE SAVEPOINT job").map_err(pg)?;
+                Ok(done)
+            }
+            Err(e) => {
+                self.batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                    .map_err(pg)?;
+                Err(e)
+            }
+        }
+    }
+}
