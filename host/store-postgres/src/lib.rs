@@ -30,7 +30,7 @@ mod store;
 mod writer;
 
 pub use import::Copied;
-pub use writer::Tx;
+pub use writer::{Session, Tx};
 
 use gatehouse_core::audit::{Event, EventResult, LogFormat, NewEvent};
 use gatehouse_core::error::{Error, Result};
@@ -144,19 +144,23 @@ impl Connect {
 pub(crate) struct Manager(Connect);
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = postgres::Client;
+    type Connection = Session;
     type Error = Unreachable;
 
-    fn connect(&self) -> std::result::Result<postgres::Client, Unreachable> {
-        self.0.connect()
+    fn connect(&self) -> std::result::Result<Session, Unreachable> {
+        self.0.connect().map(Session::new)
     }
 
-    fn is_valid(&self, conn: &mut postgres::Client) -> std::result::Result<(), Unreachable> {
-        conn.simple_query("").map(drop).map_err(|e| Unreachable(causes(&e)))
+    /// Not called on check-out (see [`PgStore::read`]).
+    fn is_valid(&self, conn: &mut Session) -> std::result::Result<(), Unreachable> {
+        conn.client
+            .simple_query("")
+            .map(drop)
+            .map_err(|e| Unreachable(causes(&e)))
     }
 
-    fn has_broken(&self, conn: &mut postgres::Client) -> bool {
-        conn.is_closed()
+    fn has_broken(&self, conn: &mut Session) -> bool {
+        conn.client.is_closed()
     }
 }
 
@@ -203,6 +207,8 @@ pub struct PgStore {
     log_format: LogFormat,
     /// Signs the log head at the end of every write transaction (the release key).
     head_key: Option<HeadKey>,
+    /// How many connections a read tries before it gives up (see [`PgStore::read`]).
+    read_attempts: u32,
 }
 
 /// A failed statement. A connection that broke (the server went away, the
@@ -245,10 +251,11 @@ impl PgStore {
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections)
             .connection_timeout(options.connect_timeout)
+            .test_on_check_out(false)
             .build(manager)
             .map_err(pool_error)?;
         let mut conn = pool.get().map_err(pool_error)?;
-        migrate(&mut conn)?;
+        migrate(&mut conn.client)?;
         let from_seq: i64 = conn
             .query_one("SELECT from_seq FROM log_format WHERE id = 1", &[])
             .map_err(pg)?
@@ -259,6 +266,7 @@ impl PgStore {
             writer: Some(Group::new(Writer::new(connect))),
             log_format: LogFormat { jcs_from_seq: from_seq },
             head_key: None,
+            read_attempts: options.max_connections.saturating_add(1),
         })
     }
 
@@ -297,8 +305,7 @@ impl PgStore {
         self.writer.as_ref().map_or((0, 0), Group::stats)
     }
 
-    /// A pooled connection (r2d2 checks it before handing it out, so one
-    /// broken by a database restart is replaced).
+    /// A pooled connection, not checked before use (see [`PgStore::read`]).
     pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
         self.pool
             .as_ref()
@@ -307,12 +314,29 @@ impl PgStore {
             .map_err(pool_error)
     }
 
+    /// Run a read on a pooled connection. Connections are not checked when
+    /// they are taken from the pool (a round trip per read saved); one the
+    /// database closed since its last use (a restart) fails at once, is
+    /// dropped from the pool, and the read — which changed nothing — runs
+    /// again on another, up to the pool's size and one more.
+    pub(crate) fn read<T>(&self, f: impl Fn(&mut Session) -> std::result::Result<T, postgres::Error>) -> Result<T> {
+        let mut attempts = self.read_attempts;
+        loop {
+            let mut conn = self.conn()?;
+            let failed = match f(&mut conn) {
+                Ok(answer) => return Ok(answer),
+                Err(e) => pg(e),
+            };
+            attempts = attempts.saturating_sub(1);
+            if attempts == 0 || !matches!(failed, Error::Unavailable { .. }) {
+                return Err(failed);
+            }
+        }
+    }
+
     /// The schema version: the newest migration applied.
     pub fn schema_version(&self) -> Result<i32> {
-        let mut conn = self.conn()?;
-        let row = conn
-            .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
-            .map_err(pg)?;
+        let row = self.read(|s| s.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[]))?;
         Ok(row.get(0))
     }
 
@@ -353,14 +377,13 @@ impl PgStore {
 
     /// Every event, oldest first (the chain verifier walks them).
     pub fn all_events(&self) -> Result<Vec<Event>> {
-        let mut conn = self.conn()?;
-        let rows = conn
-            .query(
+        let rows = self.read(|s| {
+            s.query(
                 "SELECT seq, time, actor, action, subject, application, version, result, details, prev_hash, hash
                  FROM activity ORDER BY seq",
                 &[],
             )
-            .map_err(pg)?;
+        })?;
         rows.iter().map(read_event).collect()
     }
 }

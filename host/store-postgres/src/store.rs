@@ -32,15 +32,13 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 impl PgStore {
     /// Every `doc` column a query returns, decoded.
     fn docs<T: serde::de::DeserializeOwned>(&self, what: &str, sql: &str, params: Params<'_>) -> Result<Vec<T>> {
-        let mut conn = self.conn()?;
-        let rows = conn.query(sql, params).map_err(pg)?;
+        let rows = self.read(|s| s.query(sql, params))?;
         rows.iter().map(|r| from_doc(what, &r.get::<_, String>(0))).collect()
     }
 
     /// Rows of a read query, each mapped.
     fn rows<T>(&self, sql: &str, params: Params<'_>, f: impl Fn(&postgres::Row) -> Result<T>) -> Result<Vec<T>> {
-        let mut conn = self.conn()?;
-        let rows = conn.query(sql, params).map_err(pg)?;
+        let rows = self.read(|s| s.query(sql, params))?;
         rows.iter().map(f).collect()
     }
 

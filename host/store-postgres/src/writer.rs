@@ -7,9 +7,10 @@
 //! its own so a refused one is undone alone. The pool's connections only
 //! read.
 //!
-//! The writer keeps its statements prepared (a statement sent as text costs
-//! a parse round trip every time); they live as long as the connection. A
-//! connection the database closed is replaced at the next batch's `BEGIN`.
+//! Every connection keeps its statements prepared (`Session`: a statement
+//! sent as text costs a parse round trip every time); they live as long as
+//! the connection. A writer connection the database closed is replaced at
+//! the next batch's `BEGIN`.
 
 use std::collections::HashMap;
 
@@ -27,15 +28,63 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 /// practice: this bounds it all the same).
 const MAX_STATEMENTS: usize = 256;
 
-/// An open connection and its prepared statements.
-pub(crate) struct Open {
-    client: Client,
+/// A connection and its prepared statements (the writer's, and each of the
+/// pool's). Its query methods are the driver's, with every statement
+/// prepared once per connection.
+pub struct Session {
+    pub(crate) client: Client,
     statements: HashMap<String, Statement>,
+}
+
+impl Session {
+    pub(crate) fn new(client: Client) -> Session {
+        Session {
+            client,
+            statements: HashMap::new(),
+        }
+    }
+
+    fn statement(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    pub fn execute(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, params)
+    }
+
+    pub fn query(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    pub fn query_one(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query_one(&statement, params)
+    }
+
+    pub fn query_opt(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query_opt(&statement, params)
+    }
+
+    /// Statements sent as text, unprepared (no parameters).
+    pub fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        self.client.batch_execute(sql)
+    }
 }
 
 pub(crate) struct Writer {
     connect: Connect,
-    conn: Option<Open>,
+    conn: Option<Session>,
 }
 
 impl Writer {
@@ -48,7 +97,7 @@ impl Writer {
     pub(crate) fn tx(&mut self) -> Result<Tx<'_>> {
         self.conn
             .as_mut()
-            .map(|open| Tx { open })
+            .map(|session| Tx { session })
             .ok_or_else(|| Error::internal_msg("no database transaction is open"))
     }
 }
@@ -72,10 +121,7 @@ impl Batching for Writer {
         }
         let mut client = self.connect.client()?;
         client.batch_execute("BEGIN").map_err(pg)?;
-        self.conn = Some(Open {
-            client,
-            statements: HashMap::new(),
-        });
+        self.conn = Some(Session::new(client));
         Ok(())
     }
 
@@ -106,50 +152,26 @@ impl Batching for Writer {
     }
 }
 
-/// The open transaction of a batch on the writer connection. Its methods
-/// are the driver's, with every statement prepared once per connection.
+/// The open transaction of a batch on the writer connection: the session's
+/// query methods, inside the transaction.
 pub struct Tx<'a> {
-    open: &'a mut Open,
+    session: &'a mut Session,
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        self.session
+    }
+}
+
+impl std::ops::DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut Session {
+        self.session
+    }
 }
 
 impl Tx<'_> {
-    fn statement(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
-        if let Some(statement) = self.open.statements.get(sql) {
-            return Ok(statement.clone());
-        }
-        let statement = self.open.client.prepare(sql)?;
-        if self.open.statements.len() >= MAX_STATEMENTS {
-            self.open.statements.clear();
-        }
-        self.open.statements.insert(sql.to_string(), statement.clone());
-        Ok(statement)
-    }
-
-    pub fn execute(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<u64, postgres::Error> {
-        let statement = self.statement(sql)?;
-        self.open.client.execute(&statement, params)
-    }
-
-    pub fn query(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Vec<Row>, postgres::Error> {
-        let statement = self.statement(sql)?;
-        self.open.client.query(&statement, params)
-    }
-
-    pub fn query_one(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Row, postgres::Error> {
-        let statement = self.statement(sql)?;
-        self.open.client.query_one(&statement, params)
-    }
-
-    pub fn query_opt(&mut self, sql: &str, params: Params<'_>) -> std::result::Result<Option<Row>, postgres::Error> {
-        let statement = self.statement(sql)?;
-        self.open.client.query_opt(&statement, params)
-    }
-
-    /// Statements sent as text, unprepared (no parameters).
-    pub fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
-        self.open.client.batch_execute(sql)
-    }
-
     /// Run `f` as a job of the batch: a job that joined an open batch runs
     /// in a savepoint, rolled back alone when it fails; the batch's first
     /// job needs none (its failure rolls the whole transaction back).
