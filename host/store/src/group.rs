@@ -274,6 +274,18 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_whose_answer_was_lost_is_unavailable_and_says_the_outcome_is_unknown() {
+        let e = settle(Ok(()), Err(CommitFailed::Unknown("connection reset".into()))).unwrap_err();
+        assert_eq!(e.kind(), gatehouse_core::error::Kind::Unavailable);
+        assert!(e.to_string().contains("unknown") && e.to_string().contains("connection reset"), "{e}");
+        // A job refused on its own keeps its own answer whatever the commit did.
+        let e = settle::<()>(Err(Error::conflict("taken")), Err(CommitFailed::Unknown("x".into()))).unwrap_err();
+        assert_eq!(e.kind(), gatehouse_core::error::Kind::Conflict);
+        let e = settle(Ok(()), Err(CommitFailed::Refused("disk full".into()))).unwrap_err();
+        assert!(e.to_string().contains("nothing of this request was stored"), "{e}");
+    }
+
+    #[test]
     fn a_failed_commit_is_every_members_answer() {
         let group = Arc::new(Group::new(Ledger {
             fail_next_commit: true,
