@@ -65,13 +65,16 @@ fn benches(c: &mut Criterion) {
     }
     // 1,000 versions keep a run of this bench within minutes; matching is
     // linear in components, and docs/benchmarks.md scales it to the 10,000 of the goal.
-    let versions: Vec<Vec<Component>> = (0..1_000)
-        .map(|v| {
-            (0..300)
-                .map(|i| pool[(v * 7919 + i * 104_729) % pool.len()].clone())
-                .collect()
-        })
-        .collect();
+    let portfolio = |n: usize| -> Vec<Vec<Component>> {
+        (0..n)
+            .map(|v| {
+                (0..300)
+                    .map(|i| pool[(v * 7919 + i * 104_729) % pool.len()].clone())
+                    .collect()
+            })
+            .collect()
+    };
+    let versions = portfolio(1_000);
     let index = Index::new(advisories.clone());
 
     let mut group = c.benchmark_group("vuln");
@@ -79,6 +82,35 @@ fn benches(c: &mut Criterion) {
     group.bench_function("rematch_1k_versions_x_300_components_vs_50k_advisories", |b| {
         b.iter(|| versions.iter().map(|comps| index.matches(comps).len()).sum::<usize>())
     });
+    // The same portfolio at once: each package version decided once, the
+    // versions split over the cores (what the sidecar runs after an import).
+    let slices: Vec<&[Component]> = versions.iter().map(Vec::as_slice).collect();
+    assert_eq!(
+        index.matches_each(&slices).iter().map(Vec::len).sum::<usize>(),
+        versions.iter().map(|comps| index.matches(comps).len()).sum::<usize>(),
+        "both paths find the same matches"
+    );
+    group.bench_function(
+        "rematch_portfolio_1k_versions_x_300_components_vs_50k_advisories",
+        |b| b.iter(|| index.matches_each(&slices).iter().map(Vec::len).sum::<usize>()),
+    );
+    // The size, drawn the same way: 3,000,000 components.
+    let versions_10k = portfolio(10_000);
+    let ten_k: Vec<&[Component]> = versions_10k.iter().map(Vec::as_slice).collect();
+    let distinct: std::collections::BTreeSet<(&str, &str)> = versions_10k
+        .iter()
+        .flatten()
+        .map(|c| (c.name.as_str(), c.version.as_str()))
+        .collect();
+    eprintln!(
+        "portfolio: {} components, {} distinct package versions",
+        versions_10k.len() * 300,
+        distinct.len()
+    );
+    group.bench_function(
+        "rematch_portfolio_10k_versions_x_300_components_vs_50k_advisories",
+        |b| b.iter(|| index.matches_each(&ten_k).iter().map(Vec::len).sum::<usize>()),
+    );
 
     // Blast radius of one new advisory: look its packages up in a component index.
     let mut by_package: BTreeMap<(&str, &str), Vec<(usize, &Component)>> = BTreeMap::new();

@@ -189,3 +189,37 @@ fn an_advisory_rated_only_by_a_cvss_v4_vector_has_a_severity() {
     let score = vuln::cvss_base_score("CVSS:4.0/AV:N/AC:H/AT:N/PR:L/UI:A/VC:N/VI:N/VA:H/SC:N/SI:N/SA:H").unwrap();
     assert_eq!(a.severity.as_deref(), Some("medium"), "score {score}");
 }
+
+#[test]
+fn a_portfolio_matched_at_once_gets_each_versions_own_matches_in_order() {
+    let index = index();
+    let sboms: Vec<Vec<Component>> = [
+        "python/python-env.cdx-1.6.json",
+        "python/python-env.cdx-1.5.json",
+        "npm/npm-project.cdx-1.6.json",
+        "npm/npm-project.cdx-1.5.flat.json",
+        "npm/npm-project.spdx-2.3.json",
+    ]
+    .iter()
+    .map(|f| {
+        let bytes = std::fs::read(Path::new(DATA).join("sbom").join(f)).unwrap();
+        sbom::parse(f, &bytes).unwrap().components
+    })
+    .collect();
+    // Versions that share package versions (as a portfolio's do), in pieces
+    // and whole, more of them than cores, and one with no components.
+    let mut versions: Vec<Vec<Component>> = Vec::new();
+    for (n, comps) in sboms.iter().cycle().take(23).enumerate() {
+        versions.push(comps.iter().skip(n % 4).step_by(1 + n % 3).cloned().collect());
+    }
+    versions.push(Vec::new());
+    let slices: Vec<&[Component]> = versions.iter().map(Vec::as_slice).collect();
+    let at_once = index.matches_each(&slices);
+    assert_eq!(at_once.len(), versions.len());
+    let mut any = 0;
+    for (comps, got) in versions.iter().zip(&at_once) {
+        assert_eq!(got, &index.matches(comps));
+        any += got.len();
+    }
+    assert!(any > 100, "the portfolio has matches to compare: {any}");
+}

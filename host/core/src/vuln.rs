@@ -277,35 +277,94 @@ impl Index {
     pub fn matches(&self, components: &[Component]) -> Vec<Match> {
         let mut out = BTreeSet::new();
         for c in components {
-            let Some(eco) = &c.ecosystem else { continue };
-            let parsed = Lazy::new(eco, &c.version);
-            let Some(ids) = self.by_package.get(eco.as_str()).and_then(|m| m.get(c.name.as_str())) else {
-                continue;
-            };
-            for &i in ids {
-                let Some(a) = self.advisories.get(i) else { continue };
-                if a.withdrawn.is_some() {
-                    continue;
-                }
-                let preps = self.prepared.get(i).map(Vec::as_slice).unwrap_or_default();
-                let hit = a
-                    .affected
-                    .iter()
-                    .zip(preps)
-                    .filter(|(x, _)| x.ecosystem == *eco && x.name == c.name)
-                    .find_map(|(_, p)| p.affects(eco, &c.version, &parsed));
-                if let Some(reason) = hit {
-                    out.insert(Match {
-                        purl: c.purl.clone(),
-                        advisory: a.id.clone(),
-                        aliases: a.aliases.clone(),
-                        severity: a.severity.clone(),
-                        reason,
-                    });
-                }
+            for (i, reason) in self.decide(c) {
+                out.insert(self.matched(c, i, reason));
             }
         }
         out.into_iter().collect()
+    }
+
+    /// [`Index::matches`] for many versions at once (a whole portfolio after
+    /// an advisory import), in the order given. A package version is decided
+    /// once however many versions ship it (portfolios share most of their
+    /// dependencies), and the versions are split over the machine's cores.
+    pub fn matches_each(&self, versions: &[&[Component]]) -> Vec<Vec<Match>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let chunk = versions.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = versions
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || self.matches_memoised(part)))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        })
+    }
+
+    /// One thread's share of [`Index::matches_each`], with its own memo.
+    fn matches_memoised(&self, versions: &[&[Component]]) -> Vec<Vec<Match>> {
+        type Decided = Vec<(usize, String)>;
+        let mut memo: std::collections::HashMap<(&str, &str, &str), Decided> = std::collections::HashMap::new();
+        versions
+            .iter()
+            .map(|components| {
+                let mut out = BTreeSet::new();
+                for c in *components {
+                    let Some(eco) = &c.ecosystem else { continue };
+                    let hits = memo
+                        .entry((eco.as_str(), c.name.as_str(), c.version.as_str()))
+                        .or_insert_with(|| self.decide(c));
+                    for (i, reason) in hits.iter() {
+                        out.insert(self.matched(c, *i, reason.clone()));
+                    }
+                }
+                out.into_iter().collect()
+            })
+            .collect()
+    }
+
+    /// The advisories (by position) that affect this package version, and
+    /// why: what a component's ecosystem, name and version decide, nothing else.
+    fn decide(&self, c: &Component) -> Vec<(usize, String)> {
+        let Some(eco) = &c.ecosystem else {
+            return Vec::new();
+        };
+        let Some(ids) = self.by_package.get(eco.as_str()).and_then(|m| m.get(c.name.as_str())) else {
+            return Vec::new();
+        };
+        let parsed = Lazy::new(eco, &c.version);
+        let mut hits = Vec::new();
+        for &i in ids {
+            let Some(a) = self.advisories.get(i) else { continue };
+            if a.withdrawn.is_some() {
+                continue;
+            }
+            let preps = self.prepared.get(i).map(Vec::as_slice).unwrap_or_default();
+            let hit = a
+                .affected
+                .iter()
+                .zip(preps)
+                .filter(|(x, _)| x.ecosystem == *eco && x.name == c.name)
+                .find_map(|(_, p)| p.affects(eco, &c.version, &parsed));
+            if let Some(reason) = hit {
+                hits.push((i, reason));
+            }
+        }
+        hits
+    }
+
+    /// The match of component `c` by the advisory at position `i`.
+    fn matched(&self, c: &Component, i: usize, reason: String) -> Match {
+        let a = self.advisories.get(i);
+        Match {
+            purl: c.purl.clone(),
+            advisory: a.map(|a| a.id.clone()).unwrap_or_default(),
+            aliases: a.map(|a| a.aliases.clone()).unwrap_or_default(),
+            severity: a.and_then(|a| a.severity.clone()),
+            reason,
+        }
     }
 }
 

@@ -277,7 +277,10 @@ mod tests {
     fn a_commit_whose_answer_was_lost_is_unavailable_and_says_the_outcome_is_unknown() {
         let e = settle(Ok(()), Err(CommitFailed::Unknown("connection reset".into()))).unwrap_err();
         assert_eq!(e.kind(), gatehouse_core::error::Kind::Unavailable);
-        assert!(e.to_string().contains("unknown") && e.to_string().contains("connection reset"), "{e}");
+        assert!(
+            e.to_string().contains("unknown") && e.to_string().contains("connection reset"),
+            "{e}"
+        );
         // A job refused on its own keeps its own answer whatever the commit did.
         let e = settle::<()>(Err(Error::conflict("taken")), Err(CommitFailed::Unknown("x".into()))).unwrap_err();
         assert_eq!(e.kind(), gatehouse_core::error::Kind::Conflict);
