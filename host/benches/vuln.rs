@@ -1,6 +1,9 @@
-//! Matching at scale: 1,000 versions × 300 components against 50,000
-//! advisories synthesised from the real ones by renaming, in memory; and one
-//! new advisory's blast radius over the same components.
+//! Matching at scale: 1,000 (and 10,000) versions × 300 components against
+//! 50,000 advisories synthesised from the real ones by renaming, in memory;
+//! one new advisory's blast radius over the same components; and the
+//! sidecar's whole path at a tenth of the size — importing the 50,000 OSV
+//! documents into a store holding 1,000 versions' components, re-matching
+//! and writing the findings with their events.
 //!
 //!     cargo bench -p gatehouse-host --bench vuln
 
@@ -10,7 +13,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use gatehouse::sbom::Component;
 use gatehouse::vuln::{self, Advisory, Index};
 
@@ -143,7 +146,103 @@ fn benches(c: &mut Criterion) {
             black_box(hits)
         })
     });
+
+    // The sidecar's path: OSV documents renamed as the advisories above were.
+    let raw: Vec<(String, serde_json::Value)> = gatehouse::feed::read_documents(&Path::new(DATA).join("osv"))
+        .expect("documents")
+        .into_iter()
+        .filter(|(name, bytes)| vuln::parse_advisory(name, bytes).is_ok())
+        .map(|(name, bytes)| (name, serde_json::from_slice(&bytes).expect("json")))
+        .collect();
+    assert_eq!(raw.len(), real.len());
+    let docs: Vec<(String, Vec<u8>)> = (0..copies)
+        .flat_map(|k| raw.iter().map(move |(name, doc)| (k, name, doc)))
+        .take(50_000)
+        .map(|(k, name, doc)| {
+            let mut doc = doc.clone();
+            doc["id"] = format!("{}-{k}", doc["id"].as_str().unwrap_or_default()).into();
+            for x in doc["affected"].as_array_mut().into_iter().flatten() {
+                let renamed = format!("{}-{k}", x["package"]["name"].as_str().unwrap_or_default());
+                x["package"]["name"] = renamed.into();
+            }
+            (format!("{k}/{name}"), serde_json::to_vec(&doc).expect("encode"))
+        })
+        .collect();
+    group.sample_size(10);
+    group.bench_function("parse_50k_osv_documents", |b| {
+        b.iter(|| {
+            docs.iter()
+                .filter(|(name, bytes)| vuln::parse_advisory(name, bytes).is_ok())
+                .count()
+        })
+    });
+    let seeded = seed_store(&versions);
+    let mut findings = 0;
+    group.bench_function("sidecar_import_50k_advisories_into_1k_versions_x_300_components", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("temp dir");
+                copy_dir(seeded.path(), dir.path());
+                let gh = gatehouse::Gatehouse::open(dir.path()).expect("open");
+                (dir, gh, docs.clone())
+            },
+            |(dir, gh, docs)| {
+                let report = gh.import_advisories("bench", docs).expect("import");
+                findings = report.new_findings.len();
+                (dir, gh)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let expected: usize = versions.iter().map(|comps| index.matches(comps).len()).sum();
+    assert_eq!(findings, expected, "the sidecar found what the matcher finds");
     group.finish();
+}
+
+/// A data directory holding 1,000 versions of one application, each with its
+/// 300 components (as an SBOM attached to it would leave them), and no advisory.
+fn seed_store(versions: &[Vec<Component>]) -> tempfile::TempDir {
+    use gatehouse::error::parse_input;
+    use gatehouse::store::Store;
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let gh = gatehouse::Gatehouse::open(dir.path()).expect("open");
+        let app = parse_input("application", serde_json::json!({ "key": "portfolio" })).expect("input");
+        gh.create_application("bench", app).expect("application");
+        for v in 0..versions.len() {
+            let input = parse_input("version", serde_json::json!({ "version": format!("1.0.{v}") })).expect("input");
+            gh.create_version("bench", "portfolio", input).expect("version");
+        }
+    }
+    let store = gatehouse::store::SqliteStore::open(dir.path()).expect("store");
+    for (v, comps) in versions.iter().enumerate() {
+        let event = gatehouse::audit::NewEvent {
+            actor: "bench".into(),
+            action: "sbom.attach".into(),
+            subject: format!("version:portfolio@1.0.{v}"),
+            application: Some("portfolio".into()),
+            version: Some(format!("1.0.{v}")),
+            result: gatehouse::audit::EventResult::Success,
+            details: serde_json::json!({ "components": comps.len() }),
+        };
+        store
+            .put_components("portfolio", &format!("1.0.{v}"), comps, event)
+            .expect("components");
+    }
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }
 
 criterion_group!(vuln_benches, benches);
