@@ -205,10 +205,9 @@ impl Gatehouse {
         for (app, ver, c) in self.store.components_of_packages(&packages)? {
             by_version.entry((app, ver)).or_default().push(c);
         }
-        let portfolio: Vec<(&(String, String), &[sbom::Component])> =
-            by_version.iter().map(|(k, comps)| (k, comps.as_slice())).collect();
-        let matched = index.matches_each(&portfolio.iter().map(|(_, c)| *c).collect::<Vec<_>>());
-        for ((key, _), matches) in portfolio.into_iter().zip(matched) {
+        let portfolio: Vec<&[sbom::Component]> = by_version.values().map(Vec::as_slice).collect();
+        let matched = index.matches_each(&portfolio);
+        for (key, matches) in by_version.keys().zip(matched) {
             let Ok(v) = self.version(&key.0, &key.1) else { continue };
             for m in matches {
                 findings.push(finding(&v, m, &now));

@@ -26,11 +26,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod import;
+mod session;
 mod store;
 mod writer;
 
 pub use import::Copied;
-pub use writer::{Session, Tx};
+pub use session::Session;
+pub use writer::Tx;
 
 use gatehouse_core::audit::{Event, EventResult, LogFormat, NewEvent};
 use gatehouse_core::error::{Error, Result};
