@@ -223,3 +223,89 @@ fn a_portfolio_matched_at_once_gets_each_versions_own_matches_in_order() {
     }
     assert!(any > 100, "the portfolio has matches to compare: {any}");
 }
+
+/// The sidecar's path: SBOMs attached to versions of a store that holds no
+/// advisory, then the real OSV documents imported. Each version gets exactly
+/// its expected pairs, a version shipping nothing affected gets none, and
+/// each version with findings gets one `vuln.findings` event listing them.
+#[test]
+fn an_advisory_import_finds_exactly_the_expected_pairs_on_stored_versions() {
+    use gatehouse::error::parse_input;
+    use gatehouse::store::EventFilter;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let gh = gatehouse::Gatehouse::open(dir.path()).unwrap();
+    gh.create_application("t", parse_input("application", json!({ "key": "svc" })).unwrap())
+        .unwrap();
+    let sboms = [
+        ("python/python-env.cdx-1.6.json", "python-env.cdx-1.6"),
+        ("python/python-env.cdx-1.5.json", "python-env.cdx-1.5"),
+        ("npm/npm-project.cdx-1.6.json", "npm-project.cdx-1.6"),
+        ("npm/npm-project.cdx-1.5.flat.json", "npm-project.cdx-1.5.flat"),
+        ("npm/npm-project.spdx-2.3.json", "npm-project.spdx-2.3"),
+    ];
+    for (n, (file, _)) in sboms.iter().enumerate() {
+        let version = format!("1.0.{n}");
+        gh.create_version(
+            "t",
+            "svc",
+            parse_input("version", json!({ "version": version })).unwrap(),
+        )
+        .unwrap();
+        let bytes = std::fs::read(Path::new(DATA).join("sbom").join(file)).unwrap();
+        let attached = gh.attach_sbom("t", "svc", &version, file, &bytes).unwrap();
+        assert!(attached.findings.is_empty(), "no advisory is stored yet");
+    }
+    // A version whose only component is a package some advisory names, at a
+    // version none affects.
+    gh.create_version(
+        "t",
+        "svc",
+        parse_input("version", json!({ "version": "2.0.0" })).unwrap(),
+    )
+    .unwrap();
+    let safe = json!({ "bomFormat": "CycloneDX", "specVersion": "1.6", "components": [
+        { "type": "library", "name": "jinja2", "version": "99.0", "purl": "pkg:pypi/jinja2@99.0" } ] });
+    gh.attach_sbom("t", "svc", "2.0.0", "safe.cdx.json", safe.to_string().as_bytes())
+        .unwrap();
+
+    let docs = gatehouse::feed::read_documents(&Path::new(DATA).join("osv")).unwrap();
+    let report = gh.import_advisories("t", docs.clone()).unwrap();
+    assert!(report.new.len() > 200, "{}", report.new.len());
+    for (n, (_, name)) in sboms.iter().enumerate() {
+        let version = format!("1.0.{n}");
+        let stored: BTreeSet<(String, String)> = gh
+            .findings("svc", &version)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.purl, f.advisory))
+            .collect();
+        let want = expected(name);
+        assert_eq!(stored, want, "{name}");
+        let events = gh
+            .activity(EventFilter {
+                version: Some(version.clone()),
+                action: Some("vuln.findings".into()),
+                limit: 100,
+                ..EventFilter::default()
+            })
+            .unwrap();
+        assert_eq!(events.len(), 1, "{name}: one event for the version's new findings");
+        let listed: BTreeSet<(String, String)> = events[0].details["new"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+            .collect();
+        assert_eq!(listed, want, "{name}: the event lists the findings");
+    }
+    assert!(gh.findings("svc", "2.0.0").unwrap().is_empty());
+    let reported: usize = sboms.iter().map(|(_, name)| expected(name).len()).sum();
+    assert_eq!(report.new_findings.len(), reported);
+
+    // The same feed again changes nothing and logs no findings.
+    let again = gh.import_advisories("t", docs).unwrap();
+    assert!(again.new.is_empty() && again.new_findings.is_empty());
+    assert_eq!(again.unchanged, report.new.len());
+}

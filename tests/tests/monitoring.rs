@@ -116,7 +116,8 @@ fn a_new_advisory_reaches_released_versions_the_webhook_and_the_gates() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["action"] == "vuln.finding" && e["details"]["advisory"] == "PYSEC-2019-217")
+            .any(|e| e["action"] == "vuln.findings"
+                && e["details"]["new"] == json!([["pkg:pypi/jinja2@2.10", "PYSEC-2019-217"]]))
     );
     let (first, body) = deliveries
         .recv_timeout(Duration::from_secs(10))

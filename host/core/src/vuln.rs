@@ -205,8 +205,10 @@ pub fn alias_groups(matches: &[Match]) -> Vec<Vec<String>> {
 #[derive(Debug, Default)]
 pub struct Index {
     advisories: Vec<Advisory>,
-    /// Per advisory, per affected entry: its versions and range events parsed once.
-    prepared: Vec<Vec<Prepared>>,
+    /// Per advisory, per affected entry: its versions and range events,
+    /// parsed on first use (a feed's advisories mostly name packages no
+    /// version ships, and an OSV entry can list hundreds of versions).
+    prepared: Vec<Vec<std::sync::OnceLock<Prepared>>>,
     /// ecosystem → name → advisories (two levels, so lookups borrow and never allocate).
     by_package: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
 }
@@ -256,7 +258,7 @@ impl Index {
         }
         let prepared = advisories
             .iter()
-            .map(|a| a.affected.iter().map(Prepared::new).collect())
+            .map(|a| a.affected.iter().map(|_| std::sync::OnceLock::new()).collect())
             .collect();
         Index {
             advisories,
@@ -267,6 +269,11 @@ impl Index {
 
     pub fn len(&self) -> usize {
         self.advisories.len()
+    }
+
+    /// The advisories, in the order given to [`Index::new`].
+    pub fn advisories(&self) -> &[Advisory] {
+        &self.advisories
     }
 
     pub fn is_empty(&self) -> bool {
@@ -289,16 +296,22 @@ impl Index {
     /// once however many versions ship it (portfolios share most of their
     /// dependencies), and the versions are split over the machine's cores.
     pub fn matches_each(&self, versions: &[&[Component]]) -> Vec<Vec<Match>> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-        let chunk = versions.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = versions
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || self.matches_memoised(part)))
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|p| p.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        on_cores(versions, |part| self.matches_memoised(part))
+    }
+
+    /// What affects each of these distinct package versions (ecosystem,
+    /// name, version), in the order given, split over the machine's cores:
+    /// the whole decision of a re-match, made once per package version
+    /// whatever number of components ship it.
+    pub fn decide_each(&self, packages: &[PackageVersion]) -> Vec<Vec<PackageMatch>> {
+        on_cores(packages, |part| {
+            part.iter()
+                .map(|p| {
+                    let hits = self.decide_package(&p.ecosystem, &p.name, &p.version);
+                    hits.into_iter()
+                        .map(|(i, reason)| self.package_match(i, reason))
+                        .collect()
+                })
                 .collect()
         })
     }
@@ -328,13 +341,18 @@ impl Index {
     /// The advisories (by position) that affect this package version, and
     /// why: what a component's ecosystem, name and version decide, nothing else.
     fn decide(&self, c: &Component) -> Vec<(usize, String)> {
-        let Some(eco) = &c.ecosystem else {
+        match &c.ecosystem {
+            Some(eco) => self.decide_package(eco, &c.name, &c.version),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`Index::decide`] for a package version named by its parts.
+    fn decide_package(&self, eco: &str, name: &str, version: &str) -> Vec<(usize, String)> {
+        let Some(ids) = self.by_package.get(eco).and_then(|m| m.get(name)) else {
             return Vec::new();
         };
-        let Some(ids) = self.by_package.get(eco.as_str()).and_then(|m| m.get(c.name.as_str())) else {
-            return Vec::new();
-        };
-        let parsed = Lazy::new(eco, &c.version);
+        let parsed = Lazy::new(eco, version);
         let mut hits = Vec::new();
         for &i in ids {
             let Some(a) = self.advisories.get(i) else { continue };
@@ -346,8 +364,8 @@ impl Index {
                 .affected
                 .iter()
                 .zip(preps)
-                .filter(|(x, _)| x.ecosystem == *eco && x.name == c.name)
-                .find_map(|(_, p)| p.affects(eco, &c.version, &parsed));
+                .filter(|(x, _)| x.ecosystem == eco && x.name == name)
+                .find_map(|(x, p)| p.get_or_init(|| Prepared::new(x)).affects(eco, version, &parsed));
             if let Some(reason) = hit {
                 hits.push((i, reason));
             }
@@ -357,15 +375,82 @@ impl Index {
 
     /// The match of component `c` by the advisory at position `i`.
     fn matched(&self, c: &Component, i: usize, reason: String) -> Match {
+        self.package_match(i, reason).of(&c.purl)
+    }
+
+    /// What the advisory at position `i` says of a package version it affects.
+    fn package_match(&self, i: usize, reason: String) -> PackageMatch {
         let a = self.advisories.get(i);
-        Match {
-            purl: c.purl.clone(),
+        PackageMatch {
             advisory: a.map(|a| a.id.clone()).unwrap_or_default(),
             aliases: a.map(|a| a.aliases.clone()).unwrap_or_default(),
             severity: a.and_then(|a| a.severity.clone()),
             reason,
         }
     }
+}
+
+/// A package version as components name it: ecosystem, normalised name, version.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PackageVersion {
+    pub ecosystem: String,
+    pub name: String,
+    pub version: String,
+}
+
+/// One advisory affecting a package version, and why: a [`Match`] for
+/// every component that ships that package version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageMatch {
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    pub severity: Option<String>,
+    pub reason: String,
+}
+
+impl PackageMatch {
+    /// The match of the component `purl` (which ships this package version).
+    pub fn of(&self, purl: &str) -> Match {
+        Match {
+            purl: purl.to_string(),
+            advisory: self.advisory.clone(),
+            aliases: self.aliases.clone(),
+            severity: self.severity.clone(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// Parse many OSV documents (source, bytes), split over the machine's
+/// cores; each result in the place of its document.
+pub fn parse_advisories(docs: &[(String, Vec<u8>)]) -> Vec<Result<Advisory>> {
+    on_cores(docs, |part| {
+        part.iter()
+            .map(|(source, bytes)| parse_advisory(source, bytes))
+            .collect()
+    })
+}
+
+/// `work` on consecutive shares of `items`, one thread per core (at most
+/// eight), the results joined in the order of the items. A panic in a
+/// share is passed on.
+fn on_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    if threads == 1 || items.len() < 2 {
+        return work(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }
 
 /// Why `version` of the package is affected by `a`, or None.

@@ -1,6 +1,6 @@
 //! SBOMs on versions, advisory import with re-matching, findings, blast radius.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -9,6 +9,7 @@ use super::{Gatehouse, validate_actor};
 use crate::audit::{EventResult, NewEvent};
 use crate::error::{Error, Result};
 use crate::sbom;
+use crate::store::VersionFilter;
 use crate::version::{ReleaseStatus, Version};
 use crate::vuln::{self, Advisory, Finding};
 
@@ -166,20 +167,30 @@ impl Gatehouse {
 
     /// Import OSV documents: new or changed ones (by `modified`) are stored and
     /// re-matched against every stored version; withdrawn ones lose their findings.
+    ///
+    /// The re-match reads the distinct versions shipped of each affected
+    /// package, decides each once (over the cores), then reads only the
+    /// components at the versions found affected. The log gets the import's
+    /// event and one `vuln.findings` event per version with new findings,
+    /// as attaching an SBOM writes, all in the transaction that stores them.
     pub fn import_advisories(&self, actor: &str, docs: Vec<(String, Vec<u8>)>) -> Result<ImportReport> {
         let actor = validate_actor(actor)?;
+        let started = std::time::Instant::now();
         let mut report = ImportReport::default();
+        let parsed = vuln::parse_advisories(&docs);
+        let ids: Vec<&str> = parsed.iter().flatten().map(|a| a.id.as_str()).collect();
+        let stored = self.store.advisories_modified(&ids)?;
         let mut changed: Vec<Advisory> = Vec::new();
-        for (source, bytes) in docs {
-            let a = match vuln::parse_advisory(&source, &bytes) {
+        for ((source, _), a) in docs.iter().zip(parsed) {
+            let a = match a {
                 Ok(a) => a,
                 Err(e) => {
-                    report.rejected.push((source, e.to_string()));
+                    report.rejected.push((source.clone(), e.to_string()));
                     continue;
                 }
             };
-            match self.store.advisory_modified(&a.id)? {
-                Some(m) if m == a.modified => report.unchanged += 1,
+            match stored.get(&a.id) {
+                Some(m) if *m == a.modified => report.unchanged += 1,
                 Some(_) => {
                     report.updated.push(a.id.clone());
                     changed.push(a);
@@ -190,30 +201,10 @@ impl Gatehouse {
                 }
             }
         }
-        let now = crate::time::now();
-        let packages: Vec<(String, String)> = changed
-            .iter()
-            .filter(|a| a.withdrawn.is_none())
-            .flat_map(|a| a.affected.iter().map(|x| (x.ecosystem.clone(), x.name.clone())))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut versions: BTreeMap<(String, String), Version> = BTreeMap::new();
-        let index = vuln::Index::new(changed.clone());
-        let mut findings = Vec::new();
-        let mut by_version: BTreeMap<(String, String), Vec<sbom::Component>> = BTreeMap::new();
-        for (app, ver, c) in self.store.components_of_packages(&packages)? {
-            by_version.entry((app, ver)).or_default().push(c);
-        }
-        let portfolio: Vec<&[sbom::Component]> = by_version.values().map(Vec::as_slice).collect();
-        let matched = index.matches_each(&portfolio);
-        for (key, matches) in by_version.keys().zip(matched) {
-            let Ok(v) = self.version(&key.0, &key.1) else { continue };
-            for m in matches {
-                findings.push(finding(&v, m, &now));
-            }
-            versions.insert(key.clone(), v);
-        }
+        drop(docs);
+        let index = vuln::Index::new(changed);
+        let findings = self.rematch(&index)?;
+        let changed = index.advisories();
         report.withdrawn = changed
             .iter()
             .filter(|a| a.withdrawn.is_some())
@@ -234,23 +225,33 @@ impl Gatehouse {
             details: json!({ "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
                              "withdrawn": report.withdrawn, "rejected": report.rejected.len(), "findings": findings.len() }),
         }];
-        for f in &findings {
+        for found in findings.chunk_by(|a, b| a.application == b.application && a.version == b.version) {
+            let Some(f) = found.first() else { continue };
             events.push(NewEvent {
                 actor: actor.to_string(),
-                action: "vuln.finding".into(),
+                action: "vuln.findings".into(),
                 subject: format!("version:{}@{}", f.application, f.version),
                 application: Some(f.application.clone()),
                 version: Some(f.version.clone()),
                 result: EventResult::Warning,
-                details: json!({ "purl": f.purl, "advisory": f.advisory, "aliases": f.aliases, "severity": f.severity }),
+                details: json!({ "new": found.iter().map(|f| json!([f.purl, f.advisory])).collect::<Vec<_>>() }),
             });
         }
-        self.store.import_advisories(&changed, &findings, &stale, events)?;
+        let versions = events.len().saturating_sub(1);
+        self.store.import_advisories(changed, &findings, &stale, events)?;
+        tracing::info!(
+            new = report.new.len(),
+            updated = report.updated.len(),
+            unchanged = report.unchanged,
+            rejected = report.rejected.len(),
+            findings = findings.len(),
+            versions,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "advisories imported and re-matched"
+        );
+        let trusted = self.trusted_releases(&findings)?;
         for f in &findings {
-            let trusted = versions
-                .get(&(f.application.clone(), f.version.clone()))
-                .is_some_and(|v| v.release_status == ReleaseStatus::TrustedRelease);
-            if trusted {
+            if trusted.get(&f.application).is_some_and(|vs| vs.contains(&f.version)) {
                 report
                     .trusted_releases_affected
                     .push(format!("{}@{}", f.application, f.version));
@@ -265,6 +266,78 @@ impl Gatehouse {
         report.trusted_releases_affected.dedup();
         report.new_findings = findings;
         Ok(report)
+    }
+
+    /// The findings the index's (non-withdrawn) advisories make on stored
+    /// components, by application, version, purl and advisory.
+    fn rematch(&self, index: &vuln::Index) -> Result<Vec<Finding>> {
+        let packages: Vec<(String, String)> = index
+            .advisories()
+            .iter()
+            .filter(|a| a.withdrawn.is_none())
+            .flat_map(|a| a.affected.iter().map(|x| (x.ecosystem.clone(), x.name.clone())))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let shipped = self.store.package_versions(&packages)?;
+        let decided = index.decide_each(&shipped);
+        let affected: HashMap<vuln::PackageVersion, Vec<vuln::PackageMatch>> = shipped
+            .into_iter()
+            .zip(decided)
+            .filter(|(_, hits)| !hits.is_empty())
+            .collect();
+        let keys: Vec<vuln::PackageVersion> = affected.keys().cloned().collect();
+        let now = crate::time::now();
+        let mut findings = Vec::new();
+        for (app, ver, c) in self.store.components_at(&keys)? {
+            let key = vuln::PackageVersion {
+                ecosystem: c.ecosystem.unwrap_or_default(),
+                name: c.name,
+                version: c.version,
+            };
+            for hit in affected.get(&key).into_iter().flatten() {
+                let m = hit.of(&c.purl);
+                findings.push(Finding {
+                    application: app.clone(),
+                    version: ver.clone(),
+                    purl: m.purl,
+                    advisory: m.advisory,
+                    aliases: m.aliases,
+                    severity: m.severity,
+                    reason: m.reason,
+                    found_at: now.clone(),
+                });
+            }
+        }
+        findings.sort_by(|a, b| finding_key(a).cmp(&finding_key(b)));
+        findings.dedup_by(|a, b| finding_key(a) == finding_key(b));
+        Ok(findings)
+    }
+
+    /// The versions that are trusted releases, by application, of the
+    /// applications these findings are on (read a page at a time).
+    fn trusted_releases(&self, findings: &[Finding]) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        let apps: BTreeSet<&str> = findings.iter().map(|f| f.application.as_str()).collect();
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for app in apps {
+            let mut filter = VersionFilter {
+                release_status: Some(ReleaseStatus::TrustedRelease),
+                limit: 1000,
+                ..VersionFilter::default()
+            };
+            loop {
+                let page = self.store.versions(app, &filter)?;
+                let full = page.len() == filter.limit;
+                filter.after = page.last().map(|(id, _)| *id);
+                out.entry(app.to_string())
+                    .or_default()
+                    .extend(page.into_iter().map(|(_, v)| v.version));
+                if !full {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     pub fn findings(&self, app: &str, version: &str) -> Result<Vec<Finding>> {
@@ -318,6 +391,11 @@ impl Gatehouse {
             affected: out,
         })
     }
+}
+
+/// What orders and identifies a stored finding.
+fn finding_key(f: &Finding) -> (&str, &str, &str, &str) {
+    (&f.application, &f.version, &f.purl, &f.advisory)
 }
 
 fn finding(v: &Version, m: vuln::Match, now: &str) -> Finding {

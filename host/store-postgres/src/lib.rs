@@ -45,7 +45,10 @@ use writer::Writer;
 
 /// The schema, one migration per file, applied in order; `schema_migrations`
 /// records each. A released migration is never edited: a change is a new file.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_schema.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_schema.sql")),
+    (2, include_str!("migrations/0002_package_versions.sql")),
+];
 
 /// The advisory lock migrations run under ("gatehouse" in ASCII, folded to 64 bits).
 const MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573;

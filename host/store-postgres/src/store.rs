@@ -3,6 +3,8 @@
 //! where SQLite uses `json_each`/`json_extract`), with the same refusals
 //! worded the same way.
 
+use std::collections::HashMap;
+
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use serde_json::Value;
@@ -22,7 +24,7 @@ use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite, WithdrawalWrite};
 use gatehouse_core::sbom::Component;
 use gatehouse_core::version::Version;
-use gatehouse_core::vuln::{Advisory, Finding};
+use gatehouse_core::vuln::{Advisory, Finding, PackageVersion};
 use gatehouse_core::waiver::{Waiver, WaiverStatus};
 use gatehouse_store::rules::{self, HeadKey};
 use gatehouse_store::{AppFilter, EventFilter, Reliance, SignedHead, Store, VersionFilter};
@@ -189,12 +191,36 @@ fn replace_version(tx: &mut Tx<'_>, v: &Version, expected: u64) -> Result<()> {
     index_artifacts(tx, v)
 }
 
+/// Rows sent in one statement by the writes that send many (a re-match
+/// stores hundreds of thousands of findings): one round trip per chunk.
+const ROWS_PER_STATEMENT: usize = 5_000;
+
 fn insert_findings(tx: &mut Tx<'_>, findings: &[Finding]) -> Result<()> {
-    for f in findings {
+    // The last of a key given twice wins, as row by row.
+    let mut last: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
+    for (i, f) in findings.iter().enumerate() {
+        last.insert((&f.application, &f.version, &f.purl, &f.advisory), i);
+    }
+    let kept: Vec<&Finding> = findings
+        .iter()
+        .enumerate()
+        .filter(|(i, f)| last.get(&(&*f.application, &*f.version, &*f.purl, &*f.advisory)) == Some(i))
+        .map(|(_, f)| f)
+        .collect();
+    for chunk in kept.chunks(ROWS_PER_STATEMENT) {
+        let column = |get: fn(&Finding) -> &str| chunk.iter().map(|f| get(f)).collect::<Vec<&str>>();
+        let docs = chunk.iter().map(to_doc).collect::<Result<Vec<String>>>()?;
         tx.execute(
-            "INSERT INTO findings (application, version, purl, advisory, doc) VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO findings (application, version, purl, advisory, doc)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
              ON CONFLICT (application, version, purl, advisory) DO UPDATE SET doc = excluded.doc",
-            &[&f.application, &f.version, &f.purl, &f.advisory, &to_doc(f)?],
+            &[
+                &column(|f| &f.application),
+                &column(|f| &f.version),
+                &column(|f| &f.purl),
+                &column(|f| &f.advisory),
+                &docs,
+            ],
         )
         .map_err(pg)?;
     }
@@ -994,15 +1020,35 @@ impl Store for PgStore {
         )
     }
 
-    fn components_of_packages(&self, packages: &[(String, String)]) -> Result<Vec<(String, String, Component)>> {
+    fn package_versions(&self, packages: &[(String, String)]) -> Result<Vec<PackageVersion>> {
         let ecosystems: Vec<&str> = packages.iter().map(|(e, _)| e.as_str()).collect();
         let names: Vec<&str> = packages.iter().map(|(_, n)| n.as_str()).collect();
         self.rows(
-            "SELECT c.application, c.version, c.purl, c.ecosystem, c.name, c.pkg_version
+            "SELECT DISTINCT c.ecosystem, c.name, c.pkg_version
              FROM components c
              JOIN unnest($1::text[], $2::text[]) AS p(ecosystem, name)
                ON c.ecosystem = p.ecosystem AND c.name = p.name",
             &[&ecosystems, &names],
+            |r| {
+                Ok(PackageVersion {
+                    ecosystem: r.get(0),
+                    name: r.get(1),
+                    version: r.get(2),
+                })
+            },
+        )
+    }
+
+    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<(String, String, Component)>> {
+        let ecosystems: Vec<&str> = packages.iter().map(|p| p.ecosystem.as_str()).collect();
+        let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+        let versions: Vec<&str> = packages.iter().map(|p| p.version.as_str()).collect();
+        self.rows(
+            "SELECT c.application, c.version, c.purl, c.ecosystem, c.name, c.pkg_version
+             FROM components c
+             JOIN unnest($1::text[], $2::text[], $3::text[]) AS p(ecosystem, name, pkg_version)
+               ON c.ecosystem = p.ecosystem AND c.name = p.name AND c.pkg_version = p.pkg_version",
+            &[&ecosystems, &names, &versions],
             |r| {
                 Ok((
                     r.get(0),
@@ -1019,11 +1065,13 @@ impl Store for PgStore {
         )
     }
 
-    fn advisory_modified(&self, id: &str) -> Result<Option<String>> {
-        let rows = self.rows("SELECT modified FROM advisories WHERE id = $1", &[&id], |r| {
-            Ok(r.get::<_, String>(0))
-        })?;
-        Ok(rows.into_iter().next())
+    fn advisories_modified(&self, ids: &[&str]) -> Result<HashMap<String, String>> {
+        let rows = self.rows(
+            "SELECT a.id, a.modified FROM advisories a JOIN unnest($1::text[]) AS i(id) ON a.id = i.id",
+            &[&ids],
+            |r| Ok((r.get::<_, String>(0), r.get::<_, String>(1))),
+        )?;
+        Ok(rows.into_iter().collect())
     }
 
     fn advisories(&self) -> Result<Vec<Advisory>> {
@@ -1044,11 +1092,27 @@ impl Store for PgStore {
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>> {
         self.write_many(events, |tx| {
-            for a in advisories {
+            // The last of an id given twice wins, as row by row; one
+            // statement per chunk (ON CONFLICT cannot touch a row twice).
+            let mut last: HashMap<&str, usize> = HashMap::new();
+            for (i, a) in advisories.iter().enumerate() {
+                last.insert(&a.id, i);
+            }
+            let kept: Vec<&Advisory> = advisories
+                .iter()
+                .enumerate()
+                .filter(|(i, a)| last.get(a.id.as_str()) == Some(i))
+                .map(|(_, a)| a)
+                .collect();
+            for chunk in kept.chunks(ROWS_PER_STATEMENT) {
+                let ids: Vec<&str> = chunk.iter().map(|a| a.id.as_str()).collect();
+                let modified: Vec<&str> = chunk.iter().map(|a| a.modified.as_str()).collect();
+                let docs = chunk.iter().map(to_doc).collect::<Result<Vec<String>>>()?;
                 tx.execute(
-                    "INSERT INTO advisories (id, modified, doc) VALUES ($1, $2, $3)
+                    "INSERT INTO advisories (id, modified, doc)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
                      ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, doc = excluded.doc",
-                    &[&a.id, &a.modified, &to_doc(a)?],
+                    &[&ids, &modified, &docs],
                 )
                 .map_err(pg)?;
             }

@@ -59,10 +59,18 @@ fn sidecars_starting_together_on_an_empty_database_migrate_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap().unwrap(), 1);
+        assert_eq!(h.join().unwrap().unwrap(), 2);
     }
     let db = url.rsplit('/').next().unwrap();
-    assert_eq!(pg.psql(db, "SELECT count(*) FROM schema_migrations").unwrap(), "1");
+    assert_eq!(
+        pg.psql(
+            db,
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"
+        )
+        .unwrap(),
+        "1,2",
+        "each migration applied once"
+    );
     assert_eq!(pg.psql(db, "SELECT seq FROM log_head").unwrap(), "0");
 }
 
@@ -217,4 +225,57 @@ fn a_bad_url_is_refused_without_its_password() {
         .unwrap()
         .to_string();
     assert!(e.contains("database_url") && !e.contains("s3cret"), "{e}");
+}
+
+/// An advisory import sends its rows in a few statements; an id (or a
+/// finding's key) given twice is stored once, the later one winning, as the
+/// embedded store does row by row.
+#[test]
+fn an_import_naming_an_advisory_or_finding_twice_keeps_the_later_one() {
+    use gatehouse_core::vuln::{Advisory, Finding};
+    let pg = cluster();
+    let url = pg.create_database().unwrap();
+    let store = PgStore::open(&url, &Options::default()).unwrap();
+    let advisory = |id: &str, modified: &str| Advisory {
+        id: id.into(),
+        aliases: Vec::new(),
+        modified: modified.into(),
+        withdrawn: None,
+        summary: None,
+        severity: None,
+        affected: Vec::new(),
+    };
+    let finding = |advisory: &str, reason: &str| Finding {
+        application: "payments".into(),
+        version: "1.0.0".into(),
+        purl: "pkg:pypi/jinja2@2.10".into(),
+        advisory: advisory.into(),
+        aliases: Vec::new(),
+        severity: None,
+        reason: reason.into(),
+        found_at: "2026-12-02T00:00:00Z".into(),
+    };
+    let advisories = [
+        advisory("A-1", "2026-01-01T00:00:00Z"),
+        advisory("A-2", "2026-01-01T00:00:00Z"),
+        advisory("A-1", "2026-02-02T00:00:00Z"),
+    ];
+    let findings = [
+        finding("A-1", "first"),
+        finding("A-2", "other"),
+        finding("A-1", "second"),
+    ];
+    store
+        .import_advisories(&advisories, &findings, &[], vec![event("importer", 1)])
+        .unwrap();
+    let modified = store.advisories_modified(&["A-1", "A-2", "A-3"]).unwrap();
+    assert_eq!(modified.len(), 2, "{modified:?}");
+    assert_eq!(modified["A-1"], "2026-02-02T00:00:00Z");
+    let stored = store.findings(Some("payments"), Some("1.0.0"), None).unwrap();
+    let reasons: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|f| (f.advisory.as_str(), f.reason.as_str()))
+        .collect();
+    assert_eq!(reasons, [("A-1", "second"), ("A-2", "other")]);
+    assert_one_chain(&store, 1);
 }

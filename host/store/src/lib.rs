@@ -10,6 +10,8 @@ pub mod rules;
 mod sql;
 mod sqlite;
 
+use std::collections::HashMap;
+
 use gatehouse_core::access::Token;
 use gatehouse_core::app::{Application, Criticality, Maturity};
 use gatehouse_core::audit::{Event, EventResult, LogFormat, NewEvent};
@@ -23,7 +25,7 @@ use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite};
 use gatehouse_core::sbom::Component;
 use gatehouse_core::version::{ReleaseStatus, Version};
-use gatehouse_core::vuln::{Advisory, Finding};
+use gatehouse_core::vuln::{Advisory, Finding, PackageVersion};
 use gatehouse_core::waiver::Waiver;
 
 pub use sqlite::{DB_FILE, SqliteStore, head_message, verify_head};
@@ -190,9 +192,14 @@ pub trait Store: Send + Sync {
     /// Attach SBOM components to a version (added to any it has).
     fn put_components(&self, app: &str, version: &str, components: &[Component], event: NewEvent) -> Result<Event>;
     fn components(&self, app: &str, version: &str) -> Result<Vec<Component>>;
-    /// Every stored component of these (ecosystem, name) packages, with its application and version.
-    fn components_of_packages(&self, packages: &[(String, String)]) -> Result<Vec<(String, String, Component)>>;
-    fn advisory_modified(&self, id: &str) -> Result<Option<String>>;
+    /// The distinct versions that stored components ship of these
+    /// (ecosystem, name) packages.
+    fn package_versions(&self, packages: &[(String, String)]) -> Result<Vec<PackageVersion>>;
+    /// Every stored component at one of these package versions, with its
+    /// application and version.
+    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<(String, String, Component)>>;
+    /// The stored `modified` time of each of these advisories that is stored.
+    fn advisories_modified(&self, ids: &[&str]) -> Result<HashMap<String, String>>;
     fn advisories(&self) -> Result<Vec<Advisory>>;
     fn advisory(&self, id: &str) -> Result<Option<Advisory>>;
     /// Store new or changed advisories, drop the findings of `stale` ones, add

@@ -1,5 +1,6 @@
 //! The embedded store: SQLite in WAL mode under the data directory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -22,7 +23,7 @@ use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite};
 use gatehouse_core::sbom::Component;
 use gatehouse_core::version::Version;
-use gatehouse_core::vuln::{Advisory, Finding};
+use gatehouse_core::vuln::{Advisory, Finding, PackageVersion};
 use gatehouse_core::waiver::Waiver;
 use serde_json::Value;
 
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_withdrawals.sql"),
     include_str!("migrations/0010_evidence_statements.sql"),
     include_str!("migrations/0011_log_format.sql"),
+    include_str!("migrations/0012_package_versions.sql"),
 ];
 
 /// The schema version that added `evidence.statement`.
@@ -1477,31 +1479,63 @@ impl Store for SqliteStore {
         })
     }
 
-    fn components_of_packages(&self, packages: &[(String, String)]) -> Result<Vec<(String, String, Component)>> {
+    fn package_versions(&self, packages: &[(String, String)]) -> Result<Vec<PackageVersion>> {
         self.with_reader(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT application, version, purl, ecosystem, name, pkg_version FROM components WHERE ecosystem = ?1 AND name = ?2",
-            ).sql()?;
+            let mut stmt = conn
+                .prepare_cached("SELECT DISTINCT pkg_version FROM components WHERE ecosystem = ?1 AND name = ?2")
+                .sql()?;
             let mut out = Vec::new();
             for (eco, name) in packages {
-                let rows = stmt
-                    .query_map([eco, name], |r| {
-                        Ok((r.get(0)?, r.get(1)?, Component { purl: r.get(2)?, ecosystem: r.get(3)?, name: r.get(4)?, version: r.get(5)?, licenses: Vec::new() }))
-                    }).sql()?
-                    .collect::<rusqlite::Result<Vec<_>>>().sql()?;
-                out.extend(rows);
+                let mut rows = stmt.query([eco, name]).sql()?;
+                while let Some(r) = rows.next().sql()? {
+                    out.push(PackageVersion {
+                        ecosystem: eco.clone(),
+                        name: name.clone(),
+                        version: r.get(0).sql()?,
+                    });
+                }
             }
             Ok(out)
         })
     }
 
-    fn advisory_modified(&self, id: &str) -> Result<Option<String>> {
+    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<(String, String, Component)>> {
         self.with_reader(|conn| {
-            row(conn, "SELECT modified FROM advisories WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .sql()
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT application, version, purl FROM components WHERE ecosystem = ?1 AND name = ?2 AND pkg_version = ?3",
+                )
+                .sql()?;
+            let mut out = Vec::new();
+            for p in packages {
+                let mut rows = stmt.query([&p.ecosystem, &p.name, &p.version]).sql()?;
+                while let Some(r) = rows.next().sql()? {
+                    let component = Component {
+                        purl: r.get(2).sql()?,
+                        ecosystem: Some(p.ecosystem.clone()),
+                        name: p.name.clone(),
+                        version: p.version.clone(),
+                        licenses: Vec::new(),
+                    };
+                    out.push((r.get(0).sql()?, r.get(1).sql()?, component));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn advisories_modified(&self, ids: &[&str]) -> Result<HashMap<String, String>> {
+        self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT modified FROM advisories WHERE id = ?1")
+                .sql()?;
+            let mut out = HashMap::new();
+            for id in ids {
+                if let Some(m) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional().sql()? {
+                    out.insert(id.to_string(), m);
+                }
+            }
+            Ok(out)
         })
     }
 
