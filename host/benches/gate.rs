@@ -80,7 +80,7 @@ fn benches(c: &mut Criterion) {
     let all: Vec<String> = set.policies().map(|p| p.name.clone()).collect();
     let names: Vec<String> = all.iter().cycle().take(10).cloned().collect();
 
-    let gate_of = |names: &[String]| {
+    let gate_of = |names: &[String], threads: usize| {
         let t = Transition {
             action: "promote",
             from_stage: Some("staging"),
@@ -111,9 +111,9 @@ fn benches(c: &mut Criterion) {
             evidence: &evidence,
             document: &doc,
         };
-        gate::evaluate(&ctx, &refs, &[])
+        gate::evaluate_on(&ctx, &refs, &[], threads)
     };
-    let whole_gate = || gate_of(&names);
+    let whole_gate = || gate_of(&names, gatehouse::cores::available());
     let verdict = whole_gate();
     assert!(
         verdict.checks.iter().all(|c| c.outcome != gate::Outcome::Error),
@@ -124,6 +124,12 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("gate");
     group.bench_function("stage_gate_10_policies_100_evidence", |b| {
         b.iter(|| black_box(whole_gate()))
+    });
+    // The same gate with its checks one after another on the calling thread
+    // (what every gate did before 2026-12-02; what a gate gets when every
+    // core is busy with other requests).
+    group.bench_function("stage_gate_10_policies_100_evidence_one_thread", |b| {
+        b.iter(|| black_box(gate_of(&names, 1)))
     });
 
     let small = PolicySet::new(vec![
@@ -169,6 +175,39 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
+    // What each bundled policy costs alone on the same input (with the
+    // gate's parameters): the longest bounds a gate run on both cores, and
+    // the floor — regorus on an empty policy, same input — is what no
+    // policy can go under.
+    println!("\neach policy alone, same document and parameters, medians in µs:");
+    for name in &all {
+        let us = median_us(
+            || drop(black_box(set.evaluate(name, &input, &params, Limits::default()))),
+            9,
+            200,
+        );
+        println!("  {name:<28} {us:>8.1}");
+    }
+    let empty = PolicySet::new(vec![
+        policy::from_source(
+            "empty.rego",
+            "package empty\nimport rego.v1\ndeny contains \"never\" if false\n",
+            policy::Origin::Bundled,
+            1,
+        )
+        .expect("empty policy"),
+    ])
+    .expect("compiles");
+    let floor = median_us(
+        || drop(black_box(empty.evaluate("empty", &input, &params, Limits::default()))),
+        9,
+        2000,
+    );
+    println!(
+        "  {:<28} {floor:>8.1}  (the floor: an empty policy on the same input)",
+        "(empty)"
+    );
+
     // rego-cpp beside us, in this run: the same policies, parameters and document.
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("policies")).expect("dir");
@@ -205,7 +244,7 @@ fn benches(c: &mut Criterion) {
                 .and_then(serde_json::Value::as_array)
                 .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
-            let same_gate = || gate_of(&compared);
+            let same_gate = || gate_of(&compared, 1); // rego-cpp runs on one thread too
             let ours_gate = median_us(|| drop(black_box(same_gate())), 7, 30);
             if let Some(u) = peer.get("unsupported").and_then(serde_json::Value::as_object) {
                 for (name, why) in u {

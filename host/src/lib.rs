@@ -18,8 +18,8 @@ pub(crate) mod notify;
 pub mod service;
 
 pub use gatehouse_core::{
-    access, app, audit, binding, document, error, evidence, gate, keys, lifecycle, release, sbom, schema, text, time,
-    version, vuln, waiver,
+    access, app, audit, binding, cores, document, error, evidence, gate, keys, lifecycle, release, sbom, schema, text,
+    time, version, vuln, waiver,
 };
 pub use gatehouse_plugin as plugin;
 pub use gatehouse_policy as policy;

@@ -6,9 +6,9 @@ package slsa.build_level
 
 import rego.v1
 
-min_level := object.get(data, ["params", "min_level"], 2)
+min_level := object.get(params, "min_level", 2)
 
-levels := [object.get(object.get(data, ["params", "builder_levels"], {}), b, 0) |
+levels := [object.get(object.get(params, "builder_levels", {}), b, 0) |
 	some e in input.evidence
 	e.predicate_type == "https://slsa.dev/provenance/v1"
 	accepted(e)

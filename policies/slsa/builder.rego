@@ -27,7 +27,7 @@ deny contains {
 	"msg": "the binding gives no `allowed_builders` parameter",
 	"remediation": "Bind slsa.builder with params {\"allowed_builders\": [\"https://…\"]}.",
 } if {
-	count(object.get(data, ["params", "allowed_builders"], [])) == 0
+	count(object.get(params, "allowed_builders", [])) == 0
 }
 
 deny contains {
@@ -38,7 +38,7 @@ deny contains {
 	"remediation": "Build on an allowed build platform, or add this builder to the allow-list after review.",
 } if {
 	some e in provenance
-	not builder(e) in object.get(data, ["params", "allowed_builders"], [])
+	not builder(e) in object.get(params, "allowed_builders", [])
 }
 
 builder(e) := object.get(e.predicate, ["runDetails", "builder", "id"], "(none)")

@@ -188,11 +188,47 @@ impl ActiveWaiver {
 
 /// Run every check of one gate and compose the verdict. No check is skipped
 /// because another failed: one failure must not hide the others.
+///
+/// A gate evaluated while no other is spreads its checks over the idle
+/// cores (its latency is what the promoting client waits for); a gate that
+/// starts while others run keeps to its own thread, since the cores are
+/// busy and more threads would only add their cost.
 pub fn evaluate(ctx: &Context<'_>, checks: &[&dyn Check], waivers: &[ActiveWaiver]) -> GateVerdict {
+    let running = Running::enter();
+    let threads = if running.alone { crate::cores::available() } else { 1 };
+    evaluate_on(ctx, checks, waivers, threads)
+}
+
+/// Gates being evaluated in this process right now.
+static GATES_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One gate counted in [`GATES_RUNNING`] until dropped.
+struct Running {
+    alone: bool,
+}
+
+impl Running {
+    fn enter() -> Running {
+        let before = GATES_RUNNING.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Running { alone: before == 0 }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        GATES_RUNNING.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// [`evaluate`] with the checks run on up to `threads` threads (each check
+/// is independent of the others: a policy evaluates its own engine, a plugin
+/// its own sandbox); the verdict lists them in the order given either way.
+pub fn evaluate_on(ctx: &Context<'_>, checks: &[&dyn Check], waivers: &[ActiveWaiver], threads: usize) -> GateVerdict {
+    let outputs = crate::cores::each(checks, threads, |c| c.evaluate(ctx));
     let results = checks
         .iter()
-        .map(|c| {
-            let out = c.evaluate(ctx);
+        .zip(outputs)
+        .map(|(c, out)| {
             let mut messages: Vec<String> = out.findings.iter().map(Finding::line).collect();
             if let Some(e) = &out.error {
                 messages.push(format!("error: {e}"));

@@ -10,6 +10,7 @@ pub mod access;
 pub mod app;
 pub mod audit;
 pub mod binding;
+pub mod cores;
 pub mod document;
 pub mod error;
 pub mod evidence;

@@ -296,7 +296,7 @@ impl Index {
     /// once however many versions ship it (portfolios share most of their
     /// dependencies), and the versions are split over the machine's cores.
     pub fn matches_each(&self, versions: &[&[Component]]) -> Vec<Vec<Match>> {
-        on_cores(versions, |part| self.matches_memoised(part))
+        crate::cores::in_shares(versions, |part| self.matches_memoised(part))
     }
 
     /// What affects each of these distinct package versions (ecosystem,
@@ -304,7 +304,7 @@ impl Index {
     /// the whole decision of a re-match, made once per package version
     /// whatever number of components ship it.
     pub fn decide_each(&self, packages: &[PackageVersion]) -> Vec<Vec<PackageMatch>> {
-        on_cores(packages, |part| {
+        crate::cores::in_shares(packages, |part| {
             part.iter()
                 .map(|p| {
                     let hits = self.decide_package(&p.ecosystem, &p.name, &p.version);
@@ -424,31 +424,9 @@ impl PackageMatch {
 /// Parse many OSV documents (source, bytes), split over the machine's
 /// cores; each result in the place of its document.
 pub fn parse_advisories(docs: &[(String, Vec<u8>)]) -> Vec<Result<Advisory>> {
-    on_cores(docs, |part| {
+    crate::cores::in_shares(docs, |part| {
         part.iter()
             .map(|(source, bytes)| parse_advisory(source, bytes))
-            .collect()
-    })
-}
-
-/// `work` on consecutive shares of `items`, one thread per core (at most
-/// eight), the results joined in the order of the items. A panic in a
-/// share is passed on.
-fn on_cores<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-    if threads == 1 || items.len() < 2 {
-        return work(items);
-    }
-    let chunk = items.len().div_ceil(threads);
-    let work = &work;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || work(part)))
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|p| p.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
             .collect()
     })
 }
