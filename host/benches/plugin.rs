@@ -111,28 +111,21 @@ fn benches(c: &mut Criterion) {
         black_box(pooled.call());
         bare_pooled.push(t.elapsed());
     }
-    samples.sort();
-    bare.sort();
-    bare_pooled.sort();
     let at = |v: &[std::time::Duration], p: usize| v.get((v.len() - 1) * p / 100).copied().unwrap_or_default();
-    println!(
-        "plugin_check/trivial/fresh_sandbox single calls: p50 {:?}, p90 {:?}, p99 {:?}",
-        at(&samples, 50),
-        at(&samples, 90),
-        at(&samples, 99)
-    );
-    println!(
-        "bare wasmtime fresh instantiate-and-call (the floor), interleaved: p50 {:?}, p90 {:?}, p99 {:?}",
-        at(&bare, 50),
-        at(&bare, 90),
-        at(&bare, 99)
-    );
-    println!(
-        "bare wasmtime with the pooling allocator, interleaved: p50 {:?}, p90 {:?}, p99 {:?}",
-        at(&bare_pooled, 50),
-        at(&bare_pooled, 90),
-        at(&bare_pooled, 99)
-    );
+    for (label, v) in [
+        ("plugin_check/trivial/fresh_sandbox single calls", &mut samples),
+        (
+            "bare wasmtime fresh instantiate-and-call (the floor), interleaved",
+            &mut bare,
+        ),
+        (
+            "bare wasmtime with the pooling allocator, interleaved",
+            &mut bare_pooled,
+        ),
+    ] {
+        v.sort();
+        println!("{label}: p50 {:?}, p90 {:?}, p99 {:?}", at(v, 50), at(v, 90), at(v, 99));
+    }
     println!(
         "fresh sandbox / floor at p99: {:.2}x over the default engine, {:.2}x over the pooled one (goal: at most 1.5x)",
         at(&samples, 99).as_secs_f64() / at(&bare, 99).as_secs_f64(),
