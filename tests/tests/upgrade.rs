@@ -37,6 +37,109 @@ fn a_data_directory_of_the_last_sorted_keys_build_opens_verifies_and_serves() {
     gate_integrity_format_holds(dir.path());
 }
 
+/// The format of 315c7df (schema 12): a log hashed over RFC 8785 from its
+/// first event, and vulnerability findings written by both paths — an
+/// advisory import over a stored SBOM and an SBOM upload over stored
+/// advisories — as the sidecar stored them before findings moved.
+#[test]
+fn a_data_directory_with_stored_findings_opens_verifies_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    opens_verifies_and_serves(dir.path(), "v4-315c7df");
+    gate_integrity_format_holds(dir.path());
+    findings_format_holds(dir.path());
+}
+
+/// The expected pairs of a real SBOM, as `(purl, advisory)`.
+fn expected_pairs(name: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(gatehouse_e2e::data(&format!("expected/{name}.pairs.tsv"))).unwrap();
+    let mut pairs: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (p, a) = l.split_once('\t').unwrap();
+            (p.to_string(), a.to_string())
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+fn served_pairs(server: &Server, version: &str) -> Vec<(String, String)> {
+    let (s, f) = server.get(&format!("/v1/applications/inventory/versions/{version}/findings"));
+    assert_eq!(s, 200, "{f}");
+    let mut pairs: Vec<(String, String)> = f["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["purl"].as_str().unwrap().to_string(),
+                i["advisory"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// What a fixture made with `FIXTURE=v3` holds: each version's stored
+/// findings are its SBOM's expected pairs; an advisory's blast radius finds
+/// them; the stored advisories still match a new upload; a re-import of the
+/// same advisories finds nothing new.
+fn findings_format_holds(dir: &Path) {
+    let data = dir.join("data");
+    let server = Server::start(&data);
+    let python = expected_pairs("python-env.cdx-1.6");
+    let npm = expected_pairs("npm-project.cdx-1.6");
+    assert_eq!(served_pairs(&server, "3.1.0"), python, "found by the import");
+    assert_eq!(served_pairs(&server, "3.2.0"), npm, "found at the upload");
+
+    let (s, br) = server.get("/v1/vulnerabilities/PYSEC-2019-217/blast-radius");
+    assert_eq!(s, 200, "{br}");
+    let affected = br["affected"].as_array().unwrap();
+    assert!(
+        affected
+            .iter()
+            .any(|a| a["application"] == "inventory" && a["version"] == "3.1.0"),
+        "{br}"
+    );
+
+    // Advisories stored by the old build match a version created by this one.
+    let (s, r) = server.post("/v1/applications/inventory/versions", &json!({"version": "3.3.0"}));
+    assert_eq!(s, 201, "{r}");
+    let sbom = std::fs::read(gatehouse_e2e::data("sbom/python/python-env.cdx-1.6.json")).unwrap();
+    let (s, r) = server.send(
+        "POST",
+        "/v1/applications/inventory/versions/3.3.0/sboms",
+        Some(&sbom),
+        "ci",
+    );
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(served_pairs(&server, "3.3.0"), python);
+
+    // The same advisories again: all unchanged, no new finding anywhere.
+    let advisories: Vec<Value> = python
+        .iter()
+        .chain(&npm)
+        .map(|(_, a)| a.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|id| {
+            let path = ["ghsa", "pypa", "rustsec"]
+                .iter()
+                .map(|d| gatehouse_e2e::data(&format!("osv/{d}/{id}.json")))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| panic!("{id} in tests/data/shared/osv"));
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        })
+        .collect();
+    let (s, again) = server.post("/v1/advisories", &Value::Array(advisories.clone()));
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["unchanged"].as_u64(), Some(advisories.len() as u64), "{again}");
+    assert_eq!(again["new_findings"], json!([]), "{again}");
+    assert_eq!(served_pairs(&server, "3.1.0"), python);
+}
+
 /// What a fixture made with `FIXTURE=v2` holds: signed heads, an approved
 /// waiver, a withdrawn release.
 fn gate_integrity_format_holds(dir: &Path) {
@@ -81,8 +184,12 @@ fn opens_verifies_and_serves(dir: &Path, name: &str) {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let before: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let old_head = before["head_seq"].as_i64().unwrap();
-    // Every event it wrote keeps its hash: RFC 8785 starts with the next one.
-    assert_eq!(before["jcs_from_seq"].as_i64(), Some(old_head + 1), "{before}");
+    // Every event it wrote keeps its hash: a log of a sorted-keys build
+    // switches to RFC 8785 with the next event; a log of a later build was
+    // RFC 8785 from its first.
+    let jcs_from = before["jcs_from_seq"].as_i64();
+    assert!(jcs_from == Some(old_head + 1) || jcs_from == Some(1), "{before}");
+    assert_eq!(jcs_from == Some(1), name >= "v4", "{before}");
 
     // Its Trusted Release record verifies offline, as before.
     let record = dir.join("payments-1.0.0.record.json");

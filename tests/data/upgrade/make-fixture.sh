@@ -10,7 +10,14 @@
 # approved waiver bound to the version digest and the checks it covers, and
 # a Trusted Release rolled back (its signed withdrawal). v1-9bf9947 was made
 # without it.
+#
+# FIXTURE=v3 (for builds from 96334f2 on) adds to v2 vulnerability findings as the
+# sidecar stores them: the real python SBOM attached to inventory@3.1.0
+# before an import of the real OSV advisories its expected pairs name (the
+# import path), and the real npm SBOM attached to inventory@3.2.0 after it
+# (the upload path). Run from a checkout: it reads tests/data/shared.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 bin=${GATEHOUSE_BIN:?the gatehouse binary of the build whose format this fixture keeps}
 out=${1:?output directory}
 work=$(mktemp -d)
@@ -57,7 +64,7 @@ g release show payments 1.0.0 --out "$out/payments-1.0.0.record.json" >/dev/null
 cp "$data/keys/release.ed25519.pub.pem" "$out/release.pub.pem"
 g waiver request payments 1.1.0 --gate qa/entry --justification "flaky integration suite, INC-7" \
   --expires-at 2099-01-01T00:00:00Z >/dev/null
-if [ "${FIXTURE:-v1}" = v2 ]; then
+if [ "${FIXTURE:-v1}" = v2 ] || [ "${FIXTURE:-v1}" = v3 ]; then
   # The waiver approved by someone else (four eyes); it covers the failing qa check.
   "$bin" --data-dir "$data" --actor bob waiver approve "$(g --output json waiver list | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" >/dev/null
   # A second release, rolled back: its withdrawal is signed and stored.
@@ -72,6 +79,23 @@ if [ "${FIXTURE:-v1}" = v2 ]; then
   g release checkout 2.0.0 >/dev/null
   g release show checkout 2.0.0 --out "$out/checkout-2.0.0.record.json" >/dev/null
   g rollback checkout 2.0.0 --from-stage prod --reason "CVE-2026-0001 in the payment path" >/dev/null
+fi
+if [ "${FIXTURE:-v1}" = v3 ]; then
+  shared="$here/../shared"
+  g app create inventory --project shop >/dev/null
+  for v in 3.1.0 3.2.0; do
+    printf 'inventory %s\n' "$v" > "$work/inventory-$v.tar.gz"
+    g version create inventory "$v" --artifact "name=inventory.tar.gz,kind=file,sha256=$(sha256sum "$work/inventory-$v.tar.gz" | cut -d' ' -f1)" >/dev/null
+  done
+  g vuln attach inventory 3.1.0 --sbom "$shared/sbom/python/python-env.cdx-1.6.json" >/dev/null
+  # Only the advisories the expected pairs name, and one that names no shipped package.
+  mkdir "$work/osv"
+  for id in $(cut -f2 "$shared"/expected/python-env.cdx-1.6.pairs.tsv "$shared"/expected/npm-project.cdx-1.6.pairs.tsv | grep -v '^advisory_id' | sort -u); do
+    cp "$(find "$shared/osv" -name "$id.json" | sort | head -n1)" "$work/osv/"
+  done
+  cp "$shared/osv/unrelated/pypa/PYSEC-2022-43034.json" "$work/osv/"
+  g vuln import "$work/osv" >/dev/null
+  g vuln attach inventory 3.2.0 --sbom "$shared/sbom/npm/npm-project.cdx-1.6.json" >/dev/null
 fi
 g audit verify >/dev/null
 
