@@ -15,7 +15,7 @@ pub use evidence::{BindingOutcome, IngestOutcome, Target};
 pub use gates::{GatePlan, PlannedGate, PolicyUpload};
 pub use plugins::{CollectOutcome, CollectRequest};
 pub use records::PublicKey;
-pub use vulns::{BlastRadius, ImportReport, SbomAttached};
+pub use vulns::{BlastRadius, ImportReport, NEW_FINDINGS_SHOWN, SbomAttached};
 
 use std::path::Path;
 

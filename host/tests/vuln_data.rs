@@ -227,7 +227,7 @@ fn a_portfolio_matched_at_once_gets_each_versions_own_matches_in_order() {
 /// The sidecar's path: SBOMs attached to versions of a store that holds no
 /// advisory, then the real OSV documents imported. Each version gets exactly
 /// its expected pairs, a version shipping nothing affected gets none, and
-/// each version with findings gets one `vuln.findings` event listing them.
+/// the log lists each affected package version with its advisories.
 #[test]
 fn an_advisory_import_finds_exactly_the_expected_pairs_on_stored_versions() {
     use gatehouse::error::parse_input;
@@ -283,29 +283,173 @@ fn an_advisory_import_finds_exactly_the_expected_pairs_on_stored_versions() {
             .collect();
         let want = expected(name);
         assert_eq!(stored, want, "{name}");
-        let events = gh
+    }
+    // The log keeps what the import decided: each affected package version
+    // with its advisory (a version's findings follow from its components).
+    let events = gh
+        .activity(EventFilter {
+            action: Some("vuln.packages_affected".into()),
+            limit: 100,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    let listed: BTreeSet<(String, String)> = events
+        .iter()
+        .flat_map(|e| e.details["new"].as_array().unwrap().iter())
+        .map(|p| (p[2].as_str().unwrap().to_string(), p[3].as_str().unwrap().to_string()))
+        .collect();
+    let want: BTreeSet<(String, String)> = sboms
+        .iter()
+        .flat_map(|(_, name)| expected(name))
+        .map(|(purl, advisory)| (purl.rsplit_once('@').unwrap().1.to_string(), advisory))
+        .collect();
+    assert_eq!(listed, want, "the events list each package version's advisories");
+    let pairs: usize = events.iter().map(|e| e.details["new"].as_array().unwrap().len()).sum();
+    assert_eq!(pairs, report.package_findings);
+    for (n, _) in sboms.iter().enumerate() {
+        let none = gh
             .activity(EventFilter {
-                version: Some(version.clone()),
+                version: Some(format!("1.0.{n}")),
                 action: Some("vuln.findings".into()),
                 limit: 100,
                 ..EventFilter::default()
             })
             .unwrap();
-        assert_eq!(events.len(), 1, "{name}: one event for the version's new findings");
-        let listed: BTreeSet<(String, String)> = events[0].details["new"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
-            .collect();
-        assert_eq!(listed, want, "{name}: the event lists the findings");
+        assert!(
+            none.is_empty(),
+            "an import logs package versions, not each version's findings"
+        );
     }
     assert!(gh.findings("svc", "2.0.0").unwrap().is_empty());
     let reported: usize = sboms.iter().map(|(_, name)| expected(name).len()).sum();
-    assert_eq!(report.new_findings.len(), reported);
+    assert_eq!(report.new_findings_count, reported);
+    assert_eq!(
+        report.new_findings.len(),
+        reported.min(gatehouse::service::NEW_FINDINGS_SHOWN)
+    );
+    assert_eq!(report.versions_affected, sboms.len());
 
     // The same feed again changes nothing and logs no findings.
     let again = gh.import_advisories("t", docs).unwrap();
-    assert!(again.new.is_empty() && again.new_findings.is_empty());
+    assert!(again.new.is_empty() && again.new_findings.is_empty() && again.new_findings_count == 0);
     assert_eq!(again.unchanged, report.new.len());
+}
+
+/// One package version shipped by several versions is one stored package
+/// finding, yet a finding of each version; a version attached after the
+/// import gets the findings as new, found when its components arrived, with
+/// its own `vuln.findings` event.
+#[test]
+fn a_package_finding_reaches_every_version_that_ships_the_package() {
+    use gatehouse::error::parse_input;
+    use gatehouse::store::EventFilter;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let gh = gatehouse::Gatehouse::open(dir.path()).unwrap();
+    gh.create_application("t", parse_input("application", json!({ "key": "svc" })).unwrap())
+        .unwrap();
+    let sbom = json!({ "bomFormat": "CycloneDX", "specVersion": "1.6", "components": [
+        { "type": "library", "name": "jinja2", "version": "2.10", "purl": "pkg:pypi/jinja2@2.10" },
+        { "type": "library", "name": "jinja2", "version": "2.10.1", "purl": "pkg:pypi/jinja2@2.10.1" } ] })
+    .to_string();
+    let attach = |v: &str, sbom: &str| {
+        gh.create_version("t", "svc", parse_input("version", json!({ "version": v })).unwrap())
+            .unwrap();
+        gh.attach_sbom("t", "svc", v, "jinja.cdx.json", sbom.as_bytes())
+            .unwrap()
+    };
+    for v in ["1.0.0", "1.0.1", "1.0.2"] {
+        attach(v, &sbom);
+    }
+    let doc = std::fs::read(Path::new(DATA).join("osv/pypa/PYSEC-2019-217.json")).unwrap();
+    let report = gh
+        .import_advisories("t", vec![("PYSEC-2019-217.json".into(), doc)])
+        .unwrap();
+    assert_eq!(report.package_findings, 1, "one package version, one advisory");
+    assert_eq!((report.new_findings_count, report.versions_affected), (3, 3));
+    for v in ["1.0.0", "1.0.1", "1.0.2"] {
+        let f = gh.findings("svc", v).unwrap();
+        let pairs: Vec<(&str, &str)> = f.iter().map(|f| (f.purl.as_str(), f.advisory.as_str())).collect();
+        assert_eq!(pairs, [("pkg:pypi/jinja2@2.10", "PYSEC-2019-217")], "{v}");
+    }
+    let first_found = gh.findings("svc", "1.0.0").unwrap()[0].found_at.clone();
+
+    // A version attached later: its finding is new to it, found when it arrived.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let attached = attach("1.1.0", &sbom);
+    let later = gh.findings("svc", "1.1.0").unwrap();
+    assert_eq!(attached.findings, later, "the upload answers what the store then reads");
+    assert_eq!(later.len(), 1);
+    assert!(
+        later[0].found_at > first_found,
+        "{} vs {first_found}",
+        later[0].found_at
+    );
+    let events = gh
+        .activity(EventFilter {
+            version: Some("1.1.0".into()),
+            action: Some("vuln.findings".into()),
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].details["new"],
+        json!([["pkg:pypi/jinja2@2.10", "PYSEC-2019-217"]])
+    );
+    // The same SBOM again finds nothing new.
+    let again = gh.attach_sbom("t", "svc", "1.1.0", "jinja.cdx.json", sbom.as_bytes());
+    assert!(again.unwrap().findings.is_empty());
+}
+
+/// An import's answer stays bounded however many findings it makes: the
+/// first ones in order, the count whole.
+#[test]
+fn an_import_answer_lists_a_bounded_number_of_findings_and_counts_them_all() {
+    use gatehouse::error::parse_input;
+    use gatehouse::service::NEW_FINDINGS_SHOWN;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let gh = gatehouse::Gatehouse::open(dir.path()).unwrap();
+    gh.create_application("t", parse_input("application", json!({ "key": "svc" })).unwrap())
+        .unwrap();
+    gh.create_version(
+        "t",
+        "svc",
+        parse_input("version", json!({ "version": "1.0.0" })).unwrap(),
+    )
+    .unwrap();
+    let many = NEW_FINDINGS_SHOWN + 200;
+    let names: Vec<String> = (0..many).map(|i| format!("pkg{i:04}")).collect();
+    let components: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| json!({ "type": "library", "name": n, "version": "1.0", "purl": format!("pkg:pypi/{n}@1.0") }))
+        .collect();
+    let sbom = json!({ "bomFormat": "CycloneDX", "specVersion": "1.6", "components": components }).to_string();
+    gh.attach_sbom("t", "svc", "1.0.0", "many.cdx.json", sbom.as_bytes())
+        .unwrap();
+    let affected: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| json!({ "package": { "ecosystem": "PyPI", "name": n }, "versions": ["1.0"] }))
+        .collect();
+    let advisory = json!({ "id": "TEST-2026-1", "modified": "2026-12-01T00:00:00Z", "affected": affected });
+    let report = gh
+        .import_advisories(
+            "t",
+            vec![("TEST-2026-1.json".into(), advisory.to_string().into_bytes())],
+        )
+        .unwrap();
+    assert_eq!((report.new_findings_count, report.package_findings), (many, many));
+    assert_eq!(report.new_findings.len(), NEW_FINDINGS_SHOWN, "the answer is bounded");
+    let shown: Vec<String> = report.new_findings.iter().map(|f| f.purl.clone()).collect();
+    let first: Vec<String> = names
+        .iter()
+        .take(NEW_FINDINGS_SHOWN)
+        .map(|n| format!("pkg:pypi/{n}@1.0"))
+        .collect();
+    assert_eq!(shown, first, "the first ones, in order");
+    assert_eq!(gh.findings("svc", "1.0.0").unwrap().len(), many, "every one is stored");
 }

@@ -110,14 +110,19 @@ fn a_new_advisory_reaches_released_versions_the_webhook_and_the_gates() {
         (f["purl"].as_str(), f["advisory"].as_str()),
         (Some("pkg:pypi/jinja2@2.10"), Some("PYSEC-2019-217"))
     );
-    let (_, tl) = call("GET", "/v1/applications/svc/versions/1.0.0/timeline?limit=1000", None);
-    assert!(
-        tl["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "vuln.findings"
-                && e["details"]["new"] == json!([["pkg:pypi/jinja2@2.10", "PYSEC-2019-217"]]))
+    assert_eq!(
+        (
+            report["new_findings_count"].as_u64(),
+            report["versions_affected"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    // The log keeps what the import decided: the package version and the advisory.
+    let (_, log) = call("GET", "/v1/activity?action=vuln.packages_affected&limit=100", None);
+    assert_eq!(
+        log["items"][0]["details"]["new"],
+        json!([["PyPI", "jinja2", "2.10", "PYSEC-2019-217"]]),
+        "{log}"
     );
     let (first, body) = deliveries
         .recv_timeout(Duration::from_secs(10))

@@ -138,6 +138,23 @@ fn findings_format_holds(dir: &Path) {
     assert_eq!(again["unchanged"].as_u64(), Some(advisories.len() as u64), "{again}");
     assert_eq!(again["new_findings"], json!([]), "{again}");
     assert_eq!(served_pairs(&server, "3.1.0"), python);
+
+    // An advisory updated to affect nothing shipped loses its findings: the
+    // rows the old build stored on 3.1.0 and the ones this build derives on 3.3.0.
+    let mut fixed = advisories
+        .iter()
+        .find(|a| a["id"] == "PYSEC-2019-217")
+        .expect("PYSEC-2019-217 among the python pairs")
+        .clone();
+    fixed["modified"] = json!("2026-12-02T00:00:00Z");
+    fixed["affected"][0]["ranges"] = json!([{"type": "ECOSYSTEM", "events": [{"introduced": "99"}]}]);
+    fixed["affected"][0]["versions"] = json!([]);
+    let (s, r) = server.post("/v1/advisories", &fixed);
+    assert_eq!((s, &r["updated"]), (200, &json!(["PYSEC-2019-217"])), "{r}");
+    let without: Vec<(String, String)> = python.iter().filter(|(_, a)| a != "PYSEC-2019-217").cloned().collect();
+    assert!(without.len() < python.len());
+    assert_eq!(served_pairs(&server, "3.1.0"), without);
+    assert_eq!(served_pairs(&server, "3.3.0"), without);
 }
 
 /// What a fixture made with `FIXTURE=v2` holds: signed heads, an approved

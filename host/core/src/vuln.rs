@@ -390,6 +390,125 @@ impl Index {
     }
 }
 
+/// What the store keeps of a re-match: one advisory affecting one package
+/// version. A version's findings are derived from these and its components
+/// (every component shipping the package version is affected), so an
+/// advisory naming a package a thousand versions ship is one row, not a
+/// thousand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageFinding {
+    pub package: PackageVersion,
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    pub severity: Option<String>,
+    pub reason: String,
+    /// When this package version was first found affected.
+    pub found_at: String,
+}
+
+/// A [`PackageFinding`]'s stored document (its key columns aside).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackageFindingDoc {
+    pub aliases: Vec<String>,
+    pub severity: Option<String>,
+    pub reason: String,
+    pub found_at: String,
+}
+
+impl PackageFinding {
+    pub fn new(package: PackageVersion, m: PackageMatch, found_at: &str) -> PackageFinding {
+        PackageFinding {
+            package,
+            advisory: m.advisory,
+            aliases: m.aliases,
+            severity: m.severity,
+            reason: m.reason,
+            found_at: found_at.to_string(),
+        }
+    }
+
+    pub fn doc(&self) -> PackageFindingDoc {
+        PackageFindingDoc {
+            aliases: self.aliases.clone(),
+            severity: self.severity.clone(),
+            reason: self.reason.clone(),
+            found_at: self.found_at.clone(),
+        }
+    }
+}
+
+impl PackageFindingDoc {
+    /// The finding on the component `purl` of `application@version`, which
+    /// ships the package version this document was stored for. It was found
+    /// when both were there: the later of the package's finding and the
+    /// component's attachment (unknown for components stored before 13).
+    pub fn on(
+        self,
+        application: String,
+        version: String,
+        purl: String,
+        advisory: String,
+        attached_at: Option<String>,
+    ) -> Finding {
+        let found_at = match attached_at {
+            Some(t) if t > self.found_at => t,
+            _ => self.found_at,
+        };
+        Finding {
+            application,
+            version,
+            purl,
+            advisory,
+            aliases: self.aliases,
+            severity: self.severity,
+            reason: self.reason,
+            found_at,
+        }
+    }
+}
+
+/// The package findings of what [`Index::decide_each`] decided of
+/// `packages`, found at `found_at`, ordered by package version and advisory,
+/// each pair once.
+pub fn package_findings(
+    packages: Vec<PackageVersion>,
+    decided: Vec<Vec<PackageMatch>>,
+    found_at: &str,
+) -> Vec<PackageFinding> {
+    let mut found: Vec<PackageFinding> = packages
+        .into_iter()
+        .zip(decided)
+        .flat_map(|(p, hits)| {
+            hits.into_iter()
+                .map(move |m| PackageFinding::new(p.clone(), m, found_at))
+        })
+        .collect();
+    found.sort_by(|a, b| (&a.package, &a.advisory).cmp(&(&b.package, &b.advisory)));
+    found.dedup_by(|a, b| (&a.package, &a.advisory) == (&b.package, &b.advisory));
+    found
+}
+
+/// Merge a version's findings derived from package findings with the
+/// per-version rows earlier builds stored (which win where both name the
+/// same component and advisory), ordered by application, version, purl and
+/// advisory.
+pub fn merge_findings(derived: Vec<Finding>, legacy: Vec<Finding>) -> Vec<Finding> {
+    let mut by_key: std::collections::BTreeMap<(String, String, String, String), Finding> =
+        std::collections::BTreeMap::new();
+    for f in derived.into_iter().chain(legacy) {
+        by_key.insert(
+            (
+                f.application.clone(),
+                f.version.clone(),
+                f.purl.clone(),
+                f.advisory.clone(),
+            ),
+            f,
+        );
+    }
+    by_key.into_values().collect()
+}
+
 /// A package version as components name it: ecosystem, normalised name, version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PackageVersion {

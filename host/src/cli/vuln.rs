@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                     r["updated"].as_array().map_or(0, Vec::len),
                     r["unchanged"],
                     r["rejected"].as_array().map_or(0, Vec::len),
-                    r["new_findings"].as_array().map_or(0, Vec::len),
+                    r["new_findings_count"],
                     r["trusted_releases_affected"]
                 )
             });

@@ -28,7 +28,17 @@ pub struct ImportReport {
     pub unchanged: usize,
     pub withdrawn: Vec<String>,
     pub rejected: Vec<(String, String)>,
+    /// The first [`NEW_FINDINGS_SHOWN`] new findings, by application,
+    /// version, purl and advisory (a feed can make millions: read the rest
+    /// per version or per advisory).
     pub new_findings: Vec<Finding>,
+    /// How many new findings, all told.
+    pub new_findings_count: usize,
+    /// How many versions have new findings.
+    pub versions_affected: usize,
+    /// How many (package version, advisory) pairs were found: what the
+    /// store keeps, each affecting every component at that package version.
+    pub package_findings: usize,
     /// Trusted releases that became affected (each notified to the webhook).
     pub trusted_releases_affected: Vec<String>,
 }
@@ -52,6 +62,12 @@ pub struct AffectedVersion {
     pub trusted_release: bool,
     pub components: Vec<String>,
 }
+
+/// New findings listed in an import's answer (the count is always whole).
+pub const NEW_FINDINGS_SHOWN: usize = 1000;
+
+/// Package findings listed in one `vuln.packages_affected` event.
+const PACKAGES_PER_EVENT: usize = 1000;
 
 pub const SBOM_TYPES: [&str; 3] = [
     "https://cyclonedx.org/bom",
@@ -105,8 +121,16 @@ impl Gatehouse {
             result: EventResult::Success,
             details: json!({ "source": source, "format": doc.format, "components": doc.components.len(), "quirks": doc.quirks }),
         };
+        // What the version had before: a component added now joins package
+        // findings already stored, and those are new to this version.
+        let known: BTreeSet<(String, String)> = self
+            .store
+            .findings(Some(app), Some(version), None)?
+            .into_iter()
+            .map(|f| (f.purl, f.advisory))
+            .collect();
         self.store.put_components(app, version, &doc.components, event)?;
-        let findings = self.rematch_version(actor, v)?;
+        let findings = self.rematch_version(actor, v, &known)?;
         Ok(SbomAttached {
             format: doc.format,
             components: doc.components.len(),
@@ -115,24 +139,46 @@ impl Gatehouse {
         })
     }
 
-    /// Match a version's components against every stored advisory; store what is new.
-    fn rematch_version(&self, actor: &str, v: &Version) -> Result<Vec<Finding>> {
+    /// Match a version's components against every stored advisory; store
+    /// the package findings not stored yet, log the findings new to the
+    /// version (those not in `known`).
+    fn rematch_version(&self, actor: &str, v: &Version, known: &BTreeSet<(String, String)>) -> Result<Vec<Finding>> {
         let components = self.store.components(&v.application, &v.version)?;
         let index = vuln::Index::new(self.store.advisories()?);
-        let known: BTreeSet<(String, String)> = self
-            .store
-            .findings(Some(&v.application), Some(&v.version), None)?
-            .into_iter()
-            .map(|f| (f.purl, f.advisory))
-            .collect();
         let now = crate::time::now();
-        let new: Vec<Finding> = index
-            .matches(&components)
-            .into_iter()
-            .filter(|m| !known.contains(&(m.purl.clone(), m.advisory.clone())))
-            .map(|m| finding(v, m, &now))
+        let mut packages: Vec<vuln::PackageVersion> = components
+            .iter()
+            .filter_map(|c| {
+                Some(vuln::PackageVersion {
+                    ecosystem: c.ecosystem.clone()?,
+                    name: c.name.clone(),
+                    version: c.version.clone(),
+                })
+            })
             .collect();
+        packages.sort();
+        packages.dedup();
+        let decided = index.decide_each(&packages);
+        let affected: HashMap<&vuln::PackageVersion, &Vec<vuln::PackageMatch>> =
+            packages.iter().zip(&decided).filter(|(_, h)| !h.is_empty()).collect();
+        let mut new: Vec<Finding> = Vec::new();
+        for c in &components {
+            let Some(eco) = &c.ecosystem else { continue };
+            let key = vuln::PackageVersion {
+                ecosystem: eco.clone(),
+                name: c.name.clone(),
+                version: c.version.clone(),
+            };
+            for hit in affected.get(&key).into_iter().flat_map(|h| h.iter()) {
+                if !known.contains(&(c.purl.clone(), hit.advisory.clone())) {
+                    new.push(finding(v, hit.of(&c.purl), &now));
+                }
+            }
+        }
+        new.sort_by(|a, b| finding_key(a).cmp(&finding_key(b)));
+        new.dedup_by(|a, b| finding_key(a) == finding_key(b));
         if !new.is_empty() {
+            let stored = vuln::package_findings(packages, decided, &now);
             let event = NewEvent {
                 actor: actor.to_string(),
                 action: "vuln.findings".into(),
@@ -142,7 +188,17 @@ impl Gatehouse {
                 result: EventResult::Warning,
                 details: json!({ "new": new.iter().map(|f| json!([f.purl, f.advisory])).collect::<Vec<_>>() }),
             };
-            self.store.put_findings(&new, event)?;
+            self.store.put_package_findings(&stored, event)?;
+            // As the store tells them (found when both the component and the
+            // package's finding were there).
+            let fresh: BTreeSet<(&str, &str)> = new.iter().map(|f| (f.purl.as_str(), f.advisory.as_str())).collect();
+            let stored = self
+                .store
+                .findings(Some(&v.application), Some(&v.version), None)?
+                .into_iter()
+                .filter(|f| fresh.contains(&(f.purl.as_str(), f.advisory.as_str())))
+                .collect();
+            return Ok(stored);
         }
         Ok(new)
     }
@@ -203,7 +259,7 @@ impl Gatehouse {
         }
         drop(docs);
         let index = vuln::Index::new(changed);
-        let findings = self.rematch(&index)?;
+        let found = self.rematch(&index)?;
         let changed = index.advisories();
         report.withdrawn = changed
             .iter()
@@ -211,6 +267,10 @@ impl Gatehouse {
             .map(|a| a.id.clone())
             .collect();
         let stale: Vec<String> = report.updated.clone();
+        let on_versions = self.findings_on_versions(&found)?;
+        report.new_findings_count = on_versions.count;
+        report.versions_affected = on_versions.versions;
+        report.package_findings = found.len();
         let mut events = vec![NewEvent {
             actor: actor.to_string(),
             action: "advisory.import".into(),
@@ -223,54 +283,43 @@ impl Gatehouse {
                 EventResult::Warning
             },
             details: json!({ "new": report.new, "updated": report.updated, "unchanged": report.unchanged,
-                             "withdrawn": report.withdrawn, "rejected": report.rejected.len(), "findings": findings.len() }),
+                             "withdrawn": report.withdrawn, "rejected": report.rejected.len(),
+                             "findings": on_versions.count, "versions": on_versions.versions,
+                             "package_findings": found.len() }),
         }];
-        for found in findings.chunk_by(|a, b| a.application == b.application && a.version == b.version) {
-            let Some(f) = found.first() else { continue };
-            events.push(NewEvent {
-                actor: actor.to_string(),
-                action: "vuln.findings".into(),
-                subject: format!("version:{}@{}", f.application, f.version),
-                application: Some(f.application.clone()),
-                version: Some(f.version.clone()),
-                result: EventResult::Warning,
-                details: json!({ "new": found.iter().map(|f| json!([f.purl, f.advisory])).collect::<Vec<_>>() }),
-            });
-        }
-        let versions = events.len().saturating_sub(1);
-        self.store.import_advisories(changed, &findings, &stale, events)?;
+        events.extend(packages_affected_events(actor, &found));
+        self.store.import_advisories(changed, &found, &stale, events)?;
         tracing::info!(
             new = report.new.len(),
             updated = report.updated.len(),
             unchanged = report.unchanged,
             rejected = report.rejected.len(),
-            findings = findings.len(),
-            versions,
+            package_findings = found.len(),
+            findings = on_versions.count,
+            versions = on_versions.versions,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "advisories imported and re-matched"
         );
-        let trusted = self.trusted_releases(&findings)?;
-        for f in &findings {
-            if trusted.get(&f.application).is_some_and(|vs| vs.contains(&f.version)) {
-                report
-                    .trusted_releases_affected
-                    .push(format!("{}@{}", f.application, f.version));
-                if let Some(hook) = &self.settings.webhook {
-                    let body = json!({ "event": "trusted_release_affected", "application": f.application, "version": f.version,
-                                       "purl": f.purl, "advisory": f.advisory, "aliases": f.aliases, "severity": f.severity });
-                    crate::notify::deliver(hook, &body);
-                }
+        for f in &on_versions.on_trusted_releases {
+            report
+                .trusted_releases_affected
+                .push(format!("{}@{}", f.application, f.version));
+            if let Some(hook) = &self.settings.webhook {
+                let body = json!({ "event": "trusted_release_affected", "application": f.application, "version": f.version,
+                                   "purl": f.purl, "advisory": f.advisory, "aliases": f.aliases, "severity": f.severity });
+                crate::notify::deliver(hook, &body);
             }
         }
         report.trusted_releases_affected.sort();
         report.trusted_releases_affected.dedup();
-        report.new_findings = findings;
+        report.new_findings = on_versions.shown;
         Ok(report)
     }
 
-    /// The findings the index's (non-withdrawn) advisories make on stored
-    /// components, by application, version, purl and advisory.
-    fn rematch(&self, index: &vuln::Index) -> Result<Vec<Finding>> {
+    /// What the index's (non-withdrawn) advisories decide of the package
+    /// versions stored components ship: one package finding per package
+    /// version and advisory.
+    fn rematch(&self, index: &vuln::Index) -> Result<Vec<vuln::PackageFinding>> {
         let packages: Vec<(String, String)> = index
             .advisories()
             .iter()
@@ -281,43 +330,65 @@ impl Gatehouse {
             .collect();
         let shipped = self.store.package_versions(&packages)?;
         let decided = index.decide_each(&shipped);
-        let affected: HashMap<vuln::PackageVersion, Vec<vuln::PackageMatch>> = shipped
-            .into_iter()
-            .zip(decided)
-            .filter(|(_, hits)| !hits.is_empty())
+        Ok(vuln::package_findings(shipped, decided, &crate::time::now()))
+    }
+
+    /// What package findings mean on stored versions: how many findings and
+    /// versions, the first [`NEW_FINDINGS_SHOWN`] findings, and every one on
+    /// a Trusted Release (each is notified). Reads the components at the
+    /// affected package versions, keeps only what it reports.
+    fn findings_on_versions(&self, found: &[vuln::PackageFinding]) -> Result<OnVersions> {
+        // `found` is sorted by package version: one run of hits each.
+        let runs: Vec<&[vuln::PackageFinding]> = found.chunk_by(|a, b| a.package == b.package).collect();
+        let keys: Vec<vuln::PackageVersion> = runs
+            .iter()
+            .filter_map(|r| r.first())
+            .map(|f| f.package.clone())
             .collect();
-        let keys: Vec<vuln::PackageVersion> = affected.keys().cloned().collect();
-        let now = crate::time::now();
-        let mut findings = Vec::new();
-        for (app, ver, c) in self.store.components_at(&keys)? {
-            let key = vuln::PackageVersion {
-                ecosystem: c.ecosystem.unwrap_or_default(),
-                name: c.name,
-                version: c.version,
-            };
-            for hit in affected.get(&key).into_iter().flatten() {
-                let m = hit.of(&c.purl);
-                findings.push(Finding {
-                    application: app.clone(),
-                    version: ver.clone(),
-                    purl: m.purl,
-                    advisory: m.advisory,
-                    aliases: m.aliases,
-                    severity: m.severity,
-                    reason: m.reason,
-                    found_at: now.clone(),
-                });
+        let mut shipped = self.store.components_at(&keys)?;
+        // In the order findings are listed: the first ones shown are the first.
+        shipped
+            .sort_unstable_by(|a, b| (&a.application, &a.version, &a.purl).cmp(&(&b.application, &b.version, &b.purl)));
+        let apps: BTreeSet<&str> = shipped.iter().map(|s| s.application.as_str()).collect();
+        let trusted = self.trusted_releases(apps)?;
+        let mut out = OnVersions::default();
+        let mut last_version: Option<(&str, &str)> = None;
+        for s in &shipped {
+            let hits = runs.get(s.package).copied().unwrap_or_default();
+            out.count += hits.len();
+            if last_version != Some((&s.application, &s.version)) {
+                out.versions += 1;
+                last_version = Some((&s.application, &s.version));
+            }
+            let on_trusted = trusted.get(&s.application).is_some_and(|vs| vs.contains(&s.version));
+            if !on_trusted && out.shown.len() >= NEW_FINDINGS_SHOWN {
+                continue;
+            }
+            for hit in hits {
+                let f = Finding {
+                    application: s.application.clone(),
+                    version: s.version.clone(),
+                    purl: s.purl.clone(),
+                    advisory: hit.advisory.clone(),
+                    aliases: hit.aliases.clone(),
+                    severity: hit.severity.clone(),
+                    reason: hit.reason.clone(),
+                    found_at: hit.found_at.clone(),
+                };
+                if out.shown.len() < NEW_FINDINGS_SHOWN {
+                    out.shown.push(f.clone());
+                }
+                if on_trusted {
+                    out.on_trusted_releases.push(f);
+                }
             }
         }
-        findings.sort_by(|a, b| finding_key(a).cmp(&finding_key(b)));
-        findings.dedup_by(|a, b| finding_key(a) == finding_key(b));
-        Ok(findings)
+        Ok(out)
     }
 
     /// The versions that are trusted releases, by application, of the
     /// applications these findings are on (read a page at a time).
-    fn trusted_releases(&self, findings: &[Finding]) -> Result<BTreeMap<String, BTreeSet<String>>> {
-        let apps: BTreeSet<&str> = findings.iter().map(|f| f.application.as_str()).collect();
+    fn trusted_releases(&self, apps: BTreeSet<&str>) -> Result<BTreeMap<String, BTreeSet<String>>> {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for app in apps {
             let mut filter = VersionFilter {
@@ -391,6 +462,33 @@ impl Gatehouse {
             affected: out,
         })
     }
+}
+
+/// What an import's package findings make on stored versions.
+#[derive(Default)]
+struct OnVersions {
+    count: usize,
+    versions: usize,
+    shown: Vec<Finding>,
+    on_trusted_releases: Vec<Finding>,
+}
+
+/// The `vuln.packages_affected` events of an import: every package finding
+/// it made, as `[ecosystem, name, version, advisory]`, a bounded number to
+/// an event (a version's findings follow from its components).
+fn packages_affected_events(actor: &str, found: &[vuln::PackageFinding]) -> Vec<NewEvent> {
+    found
+        .chunks(PACKAGES_PER_EVENT)
+        .map(|part| NewEvent {
+            actor: actor.to_string(),
+            action: "vuln.packages_affected".into(),
+            subject: "advisories".into(),
+            application: None,
+            version: None,
+            result: EventResult::Warning,
+            details: json!({ "new": part.iter().map(|f| json!([f.package.ecosystem, f.package.name, f.package.version, f.advisory])).collect::<Vec<_>>() }),
+        })
+        .collect()
 }
 
 /// What orders and identifies a stored finding.

@@ -48,6 +48,7 @@ use writer::Writer;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_schema.sql")),
     (2, include_str!("migrations/0002_package_versions.sql")),
+    (3, include_str!("migrations/0003_package_findings.sql")),
 ];
 
 /// The advisory lock migrations run under ("gatehouse" in ASCII, folded to 64 bits).

@@ -24,10 +24,10 @@ use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite, WithdrawalWrite};
 use gatehouse_core::sbom::Component;
 use gatehouse_core::version::Version;
-use gatehouse_core::vuln::{Advisory, Finding, PackageVersion};
+use gatehouse_core::vuln::{Advisory, Finding, PackageFinding, PackageFindingDoc, PackageVersion, merge_findings};
 use gatehouse_core::waiver::{Waiver, WaiverStatus};
 use gatehouse_store::rules::{self, HeadKey};
-use gatehouse_store::{AppFilter, EventFilter, Reliance, SignedHead, Store, VersionFilter};
+use gatehouse_store::{AppFilter, EventFilter, Reliance, ShippedAt, SignedHead, Store, VersionFilter};
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -195,29 +195,44 @@ fn replace_version(tx: &mut Tx<'_>, v: &Version, expected: u64) -> Result<()> {
 /// stores hundreds of thousands of findings): one round trip per chunk.
 const ROWS_PER_STATEMENT: usize = 5_000;
 
-fn insert_findings(tx: &mut Tx<'_>, findings: &[Finding]) -> Result<()> {
-    // The last of a key given twice wins, as row by row.
+/// Add package findings; `replace`: a re-match of a changed advisory
+/// replaces what its row said (the last of a key given twice wins, as row by
+/// row), otherwise a stored row stays as first found.
+fn insert_package_findings(tx: &mut Tx<'_>, findings: &[PackageFinding], replace: bool) -> Result<()> {
+    fn key(f: &PackageFinding) -> (&str, &str, &str, &str) {
+        (&f.package.ecosystem, &f.package.name, &f.package.version, &f.advisory)
+    }
     let mut last: HashMap<(&str, &str, &str, &str), usize> = HashMap::new();
     for (i, f) in findings.iter().enumerate() {
-        last.insert((&f.application, &f.version, &f.purl, &f.advisory), i);
+        last.insert(key(f), i);
     }
-    let kept: Vec<&Finding> = findings
+    let kept: Vec<&PackageFinding> = findings
         .iter()
         .enumerate()
-        .filter(|(i, f)| last.get(&(&*f.application, &*f.version, &*f.purl, &*f.advisory)) == Some(i))
+        .filter(|(i, f)| last.get(&key(f)) == Some(i))
         .map(|(_, f)| f)
         .collect();
+    let sql = if replace {
+        "INSERT INTO package_findings (ecosystem, name, pkg_version, advisory, doc)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+         ON CONFLICT (ecosystem, name, pkg_version, advisory) DO UPDATE SET doc = excluded.doc"
+    } else {
+        "INSERT INTO package_findings (ecosystem, name, pkg_version, advisory, doc)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+         ON CONFLICT (ecosystem, name, pkg_version, advisory) DO NOTHING"
+    };
     for chunk in kept.chunks(ROWS_PER_STATEMENT) {
-        let column = |get: fn(&Finding) -> &str| chunk.iter().map(|f| get(f)).collect::<Vec<&str>>();
-        let docs = chunk.iter().map(to_doc).collect::<Result<Vec<String>>>()?;
+        let column = |get: fn(&PackageFinding) -> &str| chunk.iter().map(|f| get(f)).collect::<Vec<&str>>();
+        let docs = chunk
+            .iter()
+            .map(|f| to_doc(&f.doc()))
+            .collect::<Result<Vec<String>>>()?;
         tx.execute(
-            "INSERT INTO findings (application, version, purl, advisory, doc)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-             ON CONFLICT (application, version, purl, advisory) DO UPDATE SET doc = excluded.doc",
+            sql,
             &[
-                &column(|f| &f.application),
-                &column(|f| &f.version),
-                &column(|f| &f.purl),
+                &column(|f| &f.package.ecosystem),
+                &column(|f| &f.package.name),
+                &column(|f| &f.package.version),
                 &column(|f| &f.advisory),
                 &docs,
             ],
@@ -989,13 +1004,14 @@ impl Store for PgStore {
     }
 
     fn put_components(&self, app: &str, version: &str, components: &[Component], event: NewEvent) -> Result<Event> {
+        let now = gatehouse_core::time::now();
         self.write(event, |tx| {
             for c in components {
                 let licenses = serde_json::to_string(&c.licenses).unwrap_or_else(|_| "[]".into());
                 tx.execute(
-                    "INSERT INTO components (application, version, purl, ecosystem, name, pkg_version, licenses)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                    &[&app, &version, &c.purl, &c.ecosystem, &c.name, &c.version, &licenses],
+                    "INSERT INTO components (application, version, purl, ecosystem, name, pkg_version, licenses, attached_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                    &[&app, &version, &c.purl, &c.ecosystem, &c.name, &c.version, &licenses, &now],
                 )
                 .map_err(pg)?;
             }
@@ -1039,28 +1055,23 @@ impl Store for PgStore {
         )
     }
 
-    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<(String, String, Component)>> {
+    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<ShippedAt>> {
         let ecosystems: Vec<&str> = packages.iter().map(|p| p.ecosystem.as_str()).collect();
         let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
         let versions: Vec<&str> = packages.iter().map(|p| p.version.as_str()).collect();
         self.rows(
-            "SELECT c.application, c.version, c.purl, c.ecosystem, c.name, c.pkg_version
+            "SELECT p.i, c.application, c.version, c.purl
              FROM components c
-             JOIN unnest($1::text[], $2::text[], $3::text[]) AS p(ecosystem, name, pkg_version)
+             JOIN unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS p(ecosystem, name, pkg_version, i)
                ON c.ecosystem = p.ecosystem AND c.name = p.name AND c.pkg_version = p.pkg_version",
             &[&ecosystems, &names, &versions],
             |r| {
-                Ok((
-                    r.get(0),
-                    r.get(1),
-                    Component {
-                        purl: r.get(2),
-                        ecosystem: r.get(3),
-                        name: r.get(4),
-                        version: r.get(5),
-                        licenses: Vec::new(),
-                    },
-                ))
+                Ok(ShippedAt {
+                    package: (r.get::<_, i64>(0) - 1) as usize,
+                    application: r.get(1),
+                    version: r.get(2),
+                    purl: r.get(3),
+                })
             },
         )
     }
@@ -1087,7 +1098,7 @@ impl Store for PgStore {
     fn import_advisories(
         &self,
         advisories: &[Advisory],
-        findings: &[Finding],
+        findings: &[PackageFinding],
         stale: &[String],
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>> {
@@ -1116,26 +1127,40 @@ impl Store for PgStore {
                 )
                 .map_err(pg)?;
             }
-            for id in stale {
-                tx.execute("DELETE FROM findings WHERE advisory = $1", &[id])
+            if !stale.is_empty() {
+                tx.execute("DELETE FROM package_findings WHERE advisory = ANY($1)", &[&stale])
+                    .map_err(pg)?;
+                tx.execute("DELETE FROM findings WHERE advisory = ANY($1)", &[&stale])
                     .map_err(pg)?;
             }
-            insert_findings(tx, findings)
+            insert_package_findings(tx, findings, true)
         })
     }
 
-    fn put_findings(&self, findings: &[Finding], event: NewEvent) -> Result<Event> {
-        self.write(event, |tx| insert_findings(tx, findings))
+    fn put_package_findings(&self, findings: &[PackageFinding], event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| insert_package_findings(tx, findings, false))
     }
 
     fn findings(&self, app: Option<&str>, version: Option<&str>, advisory: Option<&str>) -> Result<Vec<Finding>> {
-        self.docs(
+        let derived = self.rows(
+            "SELECT c.application, c.version, c.purl, c.attached_at, pf.advisory, pf.doc
+             FROM components c JOIN package_findings pf
+               ON pf.ecosystem = c.ecosystem AND pf.name = c.name AND pf.pkg_version = c.pkg_version
+             WHERE ($1::text IS NULL OR c.application = $1) AND ($2::text IS NULL OR c.version = $2)
+               AND ($3::text IS NULL OR pf.advisory = $3)",
+            &[&app, &version, &advisory],
+            |r| {
+                let doc: PackageFindingDoc = from_doc("package finding", &r.get::<_, String>(5))?;
+                Ok(doc.on(r.get(0), r.get(1), r.get(2), r.get(4), r.get(3)))
+            },
+        )?;
+        let legacy = self.docs(
             "finding",
             "SELECT doc FROM findings
              WHERE ($1::text IS NULL OR application = $1) AND ($2::text IS NULL OR version = $2)
-               AND ($3::text IS NULL OR advisory = $3)
-             ORDER BY application, version, purl, advisory",
+               AND ($3::text IS NULL OR advisory = $3)",
             &[&app, &version, &advisory],
-        )
+        )?;
+        Ok(merge_findings(derived, legacy))
     }
 }

@@ -59,7 +59,7 @@ fn sidecars_starting_together_on_an_empty_database_migrate_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap().unwrap(), 2);
+        assert_eq!(h.join().unwrap().unwrap(), 3);
     }
     let db = url.rsplit('/').next().unwrap();
     assert_eq!(
@@ -68,7 +68,7 @@ fn sidecars_starting_together_on_an_empty_database_migrate_once() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"
         )
         .unwrap(),
-        "1,2",
+        "1,2,3",
         "each migration applied once"
     );
     assert_eq!(pg.psql(db, "SELECT seq FROM log_head").unwrap(), "0");
@@ -232,7 +232,8 @@ fn a_bad_url_is_refused_without_its_password() {
 /// embedded store does row by row.
 #[test]
 fn an_import_naming_an_advisory_or_finding_twice_keeps_the_later_one() {
-    use gatehouse_core::vuln::{Advisory, Finding};
+    use gatehouse_core::sbom::Component;
+    use gatehouse_core::vuln::{Advisory, PackageFinding, PackageVersion};
     let pg = cluster();
     let url = pg.create_database().unwrap();
     let store = PgStore::open(&url, &Options::default()).unwrap();
@@ -245,10 +246,23 @@ fn an_import_naming_an_advisory_or_finding_twice_keeps_the_later_one() {
         severity: None,
         affected: Vec::new(),
     };
-    let finding = |advisory: &str, reason: &str| Finding {
-        application: "payments".into(),
-        version: "1.0.0".into(),
+    let jinja = PackageVersion {
+        ecosystem: "PyPI".into(),
+        name: "jinja2".into(),
+        version: "2.10".into(),
+    };
+    let component = Component {
         purl: "pkg:pypi/jinja2@2.10".into(),
+        ecosystem: Some(jinja.ecosystem.clone()),
+        name: jinja.name.clone(),
+        version: jinja.version.clone(),
+        licenses: Vec::new(),
+    };
+    store
+        .put_components("payments", "1.0.0", &[component], event("ci", 1))
+        .unwrap();
+    let finding = |advisory: &str, reason: &str| PackageFinding {
+        package: jinja.clone(),
         advisory: advisory.into(),
         aliases: Vec::new(),
         severity: None,
@@ -266,7 +280,7 @@ fn an_import_naming_an_advisory_or_finding_twice_keeps_the_later_one() {
         finding("A-1", "second"),
     ];
     store
-        .import_advisories(&advisories, &findings, &[], vec![event("importer", 1)])
+        .import_advisories(&advisories, &findings, &[], vec![event("importer", 2)])
         .unwrap();
     let modified = store.advisories_modified(&["A-1", "A-2", "A-3"]).unwrap();
     assert_eq!(modified.len(), 2, "{modified:?}");
@@ -277,5 +291,5 @@ fn an_import_naming_an_advisory_or_finding_twice_keeps_the_later_one() {
         .map(|f| (f.advisory.as_str(), f.reason.as_str()))
         .collect();
     assert_eq!(reasons, [("A-1", "second"), ("A-2", "other")]);
-    assert_one_chain(&store, 1);
+    assert_one_chain(&store, 2);
 }

@@ -27,6 +27,7 @@ pub const TABLES: &[&str] = &[
     "components",
     "advisories",
     "findings",
+    "package_findings",
 ];
 
 /// One stored value.

@@ -25,8 +25,18 @@ use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite};
 use gatehouse_core::sbom::Component;
 use gatehouse_core::version::{ReleaseStatus, Version};
-use gatehouse_core::vuln::{Advisory, Finding, PackageVersion};
+use gatehouse_core::vuln::{Advisory, Finding, PackageFinding, PackageVersion};
 use gatehouse_core::waiver::Waiver;
+
+/// A stored component at a package version ([`Store::components_at`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippedAt {
+    /// The package version's position in the list asked about.
+    pub package: usize,
+    pub application: String,
+    pub version: String,
+    pub purl: String,
+}
 
 pub use sqlite::{DB_FILE, SqliteStore, head_message, verify_head};
 
@@ -195,23 +205,31 @@ pub trait Store: Send + Sync {
     /// The distinct versions that stored components ship of these
     /// (ecosystem, name) packages.
     fn package_versions(&self, packages: &[(String, String)]) -> Result<Vec<PackageVersion>>;
-    /// Every stored component at one of these package versions, with its
-    /// application and version.
-    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<(String, String, Component)>>;
+    /// Every stored component at one of these package versions: which
+    /// package (its position in `packages`), application, version, purl.
+    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<ShippedAt>>;
     /// The stored `modified` time of each of these advisories that is stored.
     fn advisories_modified(&self, ids: &[&str]) -> Result<HashMap<String, String>>;
     fn advisories(&self) -> Result<Vec<Advisory>>;
     fn advisory(&self, id: &str) -> Result<Option<Advisory>>;
-    /// Store new or changed advisories, drop the findings of `stale` ones, add
-    /// the new findings, with their events: one transaction.
+    /// Store new or changed advisories, drop every finding of the `stale`
+    /// ones (per package version, and the per-version rows of earlier
+    /// builds), add the new package findings, with their events: one
+    /// transaction.
     fn import_advisories(
         &self,
         advisories: &[Advisory],
-        findings: &[Finding],
+        findings: &[PackageFinding],
         stale: &[String],
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>>;
-    fn put_findings(&self, findings: &[Finding], event: NewEvent) -> Result<Event>;
+    /// Add the package findings not stored yet (one already stored keeps
+    /// when it was first found), with the event.
+    fn put_package_findings(&self, findings: &[PackageFinding], event: NewEvent) -> Result<Event>;
+    /// Findings by application and version, or by advisory: each component
+    /// at a package version with a package finding (found when both were
+    /// there), merged with the per-version rows earlier builds stored
+    /// ([`gatehouse_core::vuln::merge_findings`]).
     fn findings(&self, app: Option<&str>, version: Option<&str>, advisory: Option<&str>) -> Result<Vec<Finding>>;
 
     /// Commits so far and the writes they held, for a backend that groups

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{AppFilter, EventFilter, Store, VersionFilter};
+use super::{AppFilter, EventFilter, ShippedAt, Store, VersionFilter};
 use crate::group::{Batching, CommitFailed, Group};
 use crate::rules::{self, HeadKey};
 use crate::sql::{self, Sql};
@@ -23,7 +23,7 @@ use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite};
 use gatehouse_core::sbom::Component;
 use gatehouse_core::version::Version;
-use gatehouse_core::vuln::{Advisory, Finding, PackageVersion};
+use gatehouse_core::vuln::{Advisory, Finding, PackageFinding, PackageFindingDoc, PackageVersion, merge_findings};
 use gatehouse_core::waiver::Waiver;
 use serde_json::Value;
 
@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_evidence_statements.sql"),
     include_str!("migrations/0011_log_format.sql"),
     include_str!("migrations/0012_package_versions.sql"),
+    include_str!("migrations/0013_package_findings.sql"),
 ];
 
 /// The schema version that added `evidence.statement`.
@@ -433,16 +434,48 @@ fn replace_version(tx: &Connection, v: &Version, expected: u64) -> Result<()> {
     index_artifacts(tx, v)
 }
 
-fn insert_findings(tx: &Connection, findings: &[Finding]) -> Result<()> {
+/// Add package findings; `replace`: a re-match of a changed advisory
+/// replaces what its row said, otherwise a stored row stays as first found.
+fn insert_package_findings(tx: &Connection, findings: &[PackageFinding], replace: bool) -> Result<()> {
+    let sql = if replace {
+        "INSERT OR REPLACE INTO package_findings (ecosystem, name, pkg_version, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)"
+    } else {
+        "INSERT OR IGNORE INTO package_findings (ecosystem, name, pkg_version, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)"
+    };
+    let mut stmt = tx.prepare_cached(sql).sql()?;
     for f in findings {
-        exec(
-            tx,
-            "INSERT OR REPLACE INTO findings (application, version, purl, advisory, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![f.application, f.version, f.purl, f.advisory, to_doc(f)?],
-        )
-        .sql()?;
+        let p = &f.package;
+        stmt.execute(params![p.ecosystem, p.name, p.version, f.advisory, to_doc(&f.doc())?])
+            .sql()?;
     }
     Ok(())
+}
+
+/// The WHERE clause of a findings read over the columns `cols`, one
+/// condition for each of `app`, `version`, `advisory` given (an absent one
+/// is no condition, so the query can use the index the given ones have),
+/// and the values its parameters take.
+fn findings_filter<'a>(
+    app: Option<&'a str>,
+    version: Option<&'a str>,
+    advisory: Option<&'a str>,
+    cols: [&str; 3],
+) -> (String, Vec<&'a str>) {
+    let given: Vec<(&str, &str)> = [app, version, advisory]
+        .into_iter()
+        .zip(cols)
+        .filter_map(|(value, col)| value.map(|v| (col, v)))
+        .collect();
+    if given.is_empty() {
+        return ("1 = 1".to_string(), Vec::new());
+    }
+    let clause = given
+        .iter()
+        .enumerate()
+        .map(|(i, (col, _))| format!("{col} = ?{}", i + 1))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    (clause, given.into_iter().map(|(_, v)| v).collect())
 }
 
 /// Keep the digest → version index in step with a version's artifacts.
@@ -1446,13 +1479,14 @@ impl Store for SqliteStore {
     }
 
     fn put_components(&self, app: &str, version: &str, components: &[Component], event: NewEvent) -> Result<Event> {
+        let now = gatehouse_core::time::now();
         self.write(event, |tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO components (application, version, purl, ecosystem, name, pkg_version, licenses, attached_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            ).sql()?;
             for c in components {
-                exec(
-                    tx,
-                    "INSERT OR IGNORE INTO components (application, version, purl, ecosystem, name, pkg_version, licenses) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![app, version, c.purl, c.ecosystem, c.name, c.version, serde_json::to_string(&c.licenses).unwrap_or_else(|_| "[]".into())],
-                ).sql()?;
+                stmt.execute(params![app, version, c.purl, c.ecosystem, c.name, c.version, serde_json::to_string(&c.licenses).unwrap_or_else(|_| "[]".into()), now])
+                    .sql()?;
             }
             Ok(())
         })
@@ -1499,7 +1533,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<(String, String, Component)>> {
+    fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<ShippedAt>> {
         self.with_reader(|conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -1507,17 +1541,15 @@ impl Store for SqliteStore {
                 )
                 .sql()?;
             let mut out = Vec::new();
-            for p in packages {
+            for (i, p) in packages.iter().enumerate() {
                 let mut rows = stmt.query([&p.ecosystem, &p.name, &p.version]).sql()?;
                 while let Some(r) = rows.next().sql()? {
-                    let component = Component {
+                    out.push(ShippedAt {
+                        package: i,
+                        application: r.get(0).sql()?,
+                        version: r.get(1).sql()?,
                         purl: r.get(2).sql()?,
-                        ecosystem: Some(p.ecosystem.clone()),
-                        name: p.name.clone(),
-                        version: p.version.clone(),
-                        licenses: Vec::new(),
-                    };
-                    out.push((r.get(0).sql()?, r.get(1).sql()?, component));
+                    });
                 }
             }
             Ok(out)
@@ -1552,35 +1584,59 @@ impl Store for SqliteStore {
     fn import_advisories(
         &self,
         advisories: &[Advisory],
-        findings: &[Finding],
+        findings: &[PackageFinding],
         stale: &[String],
         events: Vec<NewEvent>,
     ) -> Result<Vec<Event>> {
         self.write_many(events, |tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO advisories (id, modified, doc) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET modified = excluded.modified, doc = excluded.doc",
+            ).sql()?;
             for a in advisories {
-                exec(
-                    tx,
-                    "INSERT INTO advisories (id, modified, doc) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET modified = excluded.modified, doc = excluded.doc",
-                    params![a.id, a.modified, to_doc(a)?],
-                ).sql()?;
+                stmt.execute(params![a.id, a.modified, to_doc(a)?]).sql()?;
             }
             for id in stale {
+                exec(tx, "DELETE FROM package_findings WHERE advisory = ?1", [id]).sql()?;
                 exec(tx, "DELETE FROM findings WHERE advisory = ?1", [id]).sql()?;
             }
-            insert_findings(tx, findings)
+            insert_package_findings(tx, findings, true)
         })
     }
 
-    fn put_findings(&self, findings: &[Finding], event: NewEvent) -> Result<Event> {
-        self.write(event, |tx| insert_findings(tx, findings))
+    fn put_package_findings(&self, findings: &[PackageFinding], event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| insert_package_findings(tx, findings, false))
     }
 
     fn findings(&self, app: Option<&str>, version: Option<&str>, advisory: Option<&str>) -> Result<Vec<Finding>> {
-        self.docs(
+        let (filter, values) = findings_filter(app, version, advisory, ["c.application", "c.version", "pf.advisory"]);
+        let derived_sql = format!(
+            "SELECT c.application, c.version, c.purl, c.attached_at, pf.advisory, pf.doc
+             FROM components c JOIN package_findings pf
+               ON pf.ecosystem = c.ecosystem AND pf.name = c.name AND pf.pkg_version = c.pkg_version
+             WHERE {filter}"
+        );
+        let derived = self.with_reader(|conn| {
+            let mut stmt = conn.prepare_cached(&derived_sql).sql()?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(&values)).sql()?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().sql()? {
+                let doc: PackageFindingDoc = from_doc("package finding", &r.get::<_, String>(5).sql()?)?;
+                out.push(doc.on(
+                    r.get(0).sql()?,
+                    r.get(1).sql()?,
+                    r.get(2).sql()?,
+                    r.get(4).sql()?,
+                    r.get(3).sql()?,
+                ));
+            }
+            Ok(out)
+        })?;
+        let (filter, values) = findings_filter(app, version, advisory, ["application", "version", "advisory"]);
+        let legacy = self.docs(
             "finding",
-            "SELECT doc FROM findings WHERE (?1 IS NULL OR application = ?1) AND (?2 IS NULL OR version = ?2) AND (?3 IS NULL OR advisory = ?3)
-             ORDER BY application, version, purl, advisory",
-            params![app, version, advisory],
-        )
+            &format!("SELECT doc FROM findings WHERE {filter}"),
+            rusqlite::params_from_iter(&values),
+        )?;
+        Ok(merge_findings(derived, legacy))
     }
 }

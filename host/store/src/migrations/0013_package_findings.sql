@@ -1,0 +1,25 @@
+-- 13: findings per package version. A re-match stores one row per package
+-- version and advisory it decides; a version's findings are its components
+-- joined to these when read, so an advisory naming a package that a
+-- thousand versions ship is one row, not a thousand. The per-version rows
+-- of `findings` that earlier builds wrote stay and are read beside these;
+-- nothing writes them any more (an advisory updated or withdrawn still
+-- deletes its own).
+CREATE TABLE package_findings (
+    ecosystem   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    pkg_version TEXT NOT NULL,
+    advisory    TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (ecosystem, name, pkg_version, advisory)
+) STRICT;
+CREATE INDEX package_findings_advisory ON package_findings(advisory);
+-- When each component was attached (NULL for those stored before 13): a
+-- version's finding was found when both its component and the package's
+-- finding were there.
+ALTER TABLE components ADD COLUMN attached_at TEXT;
+-- Components by package version, covering what a re-match reads of those
+-- at an affected package version (which application, version and purl), so
+-- it reads the index alone; it replaces 12's index, its prefix.
+CREATE INDEX components_shipped ON components(ecosystem, name, pkg_version, application, version, purl);
+DROP INDEX components_package_version;
