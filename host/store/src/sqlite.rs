@@ -83,6 +83,7 @@ impl SqliteStore {
         // FULL: a committed (acknowledged) transaction survives power loss, not only a crash.
         conn.pragma_update(None, "synchronous", "FULL").sql()?;
         conn.pragma_update(None, "foreign_keys", "ON").sql()?;
+        plan_once(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         let before = migrate(&mut conn)?;
         // Written once by migration 11 and never changed: read here, not per write.
@@ -128,6 +129,7 @@ impl SqliteStore {
         let conn = Connection::open(&self.path).sql()?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).sql()?;
         conn.pragma_update(None, "query_only", "ON").sql()?;
+        plan_once(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
@@ -629,6 +631,17 @@ fn row<T, P: rusqlite::Params>(
     f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     conn.prepare_cached(sql)?.query_row(params, f)
+}
+
+/// Plan each statement once, whatever values are bound to it (SQLite's query
+/// planner stability guarantee). Without it, a statement whose plan could
+/// depend on a bound value (`?3 IS NULL OR …`, a `LIKE ?`) is compiled anew
+/// on the first step after every rebinding: measured with callgrind, that
+/// was a fifth of a promotion's instructions (docs/benchmarks.md).
+fn plan_once(conn: &Connection) -> Result<()> {
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .sql()?;
+    Ok(())
 }
 
 fn to_doc<T: serde::Serialize>(value: &T) -> Result<String> {
