@@ -187,8 +187,53 @@ impl Event {
 /// stand in if it ever did. Integers beyond ±2^53 are rounded, as JCS
 /// numbers are doubles: callers that hash arbitrary input check first
 /// (`LogFormat::encoding`).
+///
+/// Objects, arrays and strings are written here: keys sorted by UTF-16 code
+/// units, strings escaped as serde_json escapes them (the set RFC 8785
+/// prescribes: quote, backslash, and controls as `\b \t \n \f \r` or as
+/// lowercase `\u00xx`). Numbers, booleans and null go through
+/// `serde_json_canonicalizer`, whose per-key work (each key re-parsed and
+/// re-encoded to sort it) was most of a promotion's log hashing (callgrind,
+/// docs/benchmarks.md); its output is the reference the tests hold this to.
 pub fn jcs(value: &serde_json::Value) -> Vec<u8> {
-    serde_json_canonicalizer::to_vec(value).unwrap_or_else(|_| canonical_json(value))
+    let mut out = Vec::with_capacity(512);
+    match write_jcs(value, &mut out) {
+        Ok(()) => out,
+        Err(_) => canonical_json(value),
+    }
+}
+
+fn write_jcs(value: &serde_json::Value, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k)?;
+                out.push(b':');
+                write_jcs(v, out)?;
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_jcs(v, out)?;
+            }
+            out.push(b']');
+        }
+        Value::String(s) => serde_json::to_writer(&mut *out, s)?,
+        scalar => out.extend(serde_json_canonicalizer::to_vec(scalar)?),
+    }
+    Ok(())
 }
 
 /// Compact JSON with object keys sorted at every depth, whatever order the
@@ -382,6 +427,27 @@ mod tests {
                 text.starts_with(
                     r#"{"action":"application.create","actor":"alice","application":"a0","details":{"a":[0],"b":1}"#
                 ),
+                "{text}"
+            );
+        }
+    }
+
+    /// The writer here and serde_json_canonicalizer give the same bytes:
+    /// UTF-16 key order (astral, BMP, accented, control characters),
+    /// escapes, numbers at JCS's edges, nesting.
+    #[test]
+    fn jcs_writes_what_the_reference_canonicalizer_writes() {
+        let values = [
+            r#"{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001,-0,1e21,1e-7,9007199254740993],"string":"\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/","literals":[null,true,false]}"#,
+            r#"{"\uffff":1,"\ud800\udc00":2,"é":3,"e":4,"\u0001":5,"":6,"aa":7,"a":8,"\u007f":[{"z":{},"y":[]}]}"#,
+            r#"[{"b":"\b\t\n\f\r\u0000\u001f\u2028\u2029 ✓ 😀"},"",0,-1.5,123456789012,1.0,0.1]"#,
+        ];
+        for text in values {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            let reference = serde_json_canonicalizer::to_vec(&v).unwrap();
+            assert_eq!(
+                String::from_utf8(jcs(&v)).unwrap(),
+                String::from_utf8(reference).unwrap(),
                 "{text}"
             );
         }
