@@ -118,11 +118,15 @@ fn checks_on_several_threads_answer_in_the_order_given() {
     });
 }
 
+/// The tests that count on a gate being alone in this process take turns.
+static ALONE: Mutex<()> = Mutex::new(());
+
 #[test]
 fn a_gate_that_starts_while_another_runs_keeps_to_its_thread() {
     if gatehouse::cores::available() < 2 {
         return; // one core: every gate keeps to its thread anyway
     }
+    let _turn = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     with_context(|ctx| {
         // Gate A, alone: it spreads. One of its checks holds it open.
         let (release, held) = mpsc::channel();
@@ -161,5 +165,31 @@ fn a_gate_that_starts_while_another_runs_keeps_to_its_thread() {
         gate::evaluate(ctx, &refs, &[]);
         let used: std::collections::BTreeSet<String> = third.iter().map(|c| format!("{:?}", c.thread())).collect();
         assert!(used.len() > 1, "the count of running gates came back down");
+    });
+}
+
+/// A gate of fewer than `SPREAD_FROM_CHECKS` checks keeps to the caller's
+/// thread even alone (starting a thread costs more than it gains there);
+/// one of that many spreads.
+#[test]
+fn a_small_gate_keeps_to_its_thread_even_alone() {
+    if gatehouse::cores::available() < 2 {
+        return; // one core: every gate keeps to its thread anyway
+    }
+    let _turn = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    with_context(|ctx| {
+        let small: Vec<Timed> = checks().into_iter().take(gate::SPREAD_FROM_CHECKS - 1).collect();
+        let refs: Vec<&dyn Check> = small.iter().map(|c| c as &dyn Check).collect();
+        gate::evaluate(ctx, &refs, &[]);
+        assert!(small.iter().all(|c| c.thread() == std::thread::current().id()));
+        let enough: Vec<Timed> = checks().into_iter().take(gate::SPREAD_FROM_CHECKS).collect();
+        let refs: Vec<&dyn Check> = enough.iter().map(|c| c as &dyn Check).collect();
+        gate::evaluate(ctx, &refs, &[]);
+        let used: std::collections::BTreeSet<String> = enough.iter().map(|c| format!("{:?}", c.thread())).collect();
+        assert!(
+            used.len() > 1,
+            "a gate of {} checks alone used one thread",
+            gate::SPREAD_FROM_CHECKS
+        );
     });
 }

@@ -189,15 +189,26 @@ impl ActiveWaiver {
 /// Run every check of one gate and compose the verdict. No check is skipped
 /// because another failed: one failure must not hide the others.
 ///
-/// A gate evaluated while no other is spreads its checks over the idle
-/// cores (its latency is what the promoting client waits for); a gate that
-/// starts while others run keeps to its own thread, since the cores are
-/// busy and more threads would only add their cost.
+/// A gate of [`SPREAD_FROM_CHECKS`] checks or more evaluated while no other
+/// is spreads its checks over the idle cores (its latency is what the
+/// promoting client waits for); a smaller gate, or one that starts while
+/// others run, keeps to its own thread, since starting a thread costs more
+/// than a few checks gain by it, and busy cores gain nothing.
 pub fn evaluate(ctx: &Context<'_>, checks: &[&dyn Check], waivers: &[ActiveWaiver]) -> GateVerdict {
     let running = Running::enter();
-    let threads = if running.alone { crate::cores::available() } else { 1 };
+    let threads = if running.alone && checks.len() >= SPREAD_FROM_CHECKS {
+        crate::cores::available()
+    } else {
+        1
+    };
     evaluate_on(ctx, checks, waivers, threads)
 }
+
+/// The fewest checks a gate spreads over the cores. Measured (bench
+/// promote, docs/benchmarks.md): gates of one or two small policies, each
+/// starting a helper thread, cost 130 µs more CPU a promotion and were
+/// slower too; the ten-binding stage gate gains on two cores.
+pub const SPREAD_FROM_CHECKS: usize = 4;
 
 /// Gates being evaluated in this process right now.
 static GATES_RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
