@@ -190,6 +190,7 @@ fn benches(c: &mut Criterion) {
     ] {
         let seeded = seed_store(portfolio);
         let mut findings = 0;
+        let mut package_findings = 0;
         let mut last: Option<(tempfile::TempDir, gatehouse::Gatehouse)> = None;
         group.bench_function(name, |b| {
             b.iter_batched(
@@ -202,6 +203,7 @@ fn benches(c: &mut Criterion) {
                 |(dir, gh, docs)| {
                     let report = gh.import_advisories("bench", docs).expect("import");
                     findings = report.new_findings_count;
+                    package_findings = report.package_findings;
                     last = Some((dir, gh));
                 },
                 BatchSize::PerIteration,
@@ -213,7 +215,7 @@ fn benches(c: &mut Criterion) {
         let each = index.matches_each(&slices);
         let expected: usize = each.iter().map(Vec::len).sum();
         assert_eq!(findings, expected, "the sidecar found what the matcher finds");
-        eprintln!("{name}: {findings} findings");
+        eprintln!("{name}: {findings} findings, stored as {package_findings} package findings");
         // What a version's findings read back as (the gate document reads
         // them on every promotion): exactly the matcher's, then timed.
         for (v, want) in each.iter().enumerate().step_by(97) {

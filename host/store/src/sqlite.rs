@@ -480,14 +480,26 @@ fn findings_filter<'a>(
     (clause, given.into_iter().map(|(_, v)| v).collect())
 }
 
+/// Drop a version's artifacts from the digest index (every version write).
+const UNINDEX_ARTIFACTS: &str = "DELETE FROM artifact_digests WHERE application = ?1 AND version = ?2";
+
+/// Which application, version and purl ship one package version.
+const COMPONENTS_AT: &str =
+    "SELECT application, version, purl FROM components WHERE ecosystem = ?1 AND name = ?2 AND pkg_version = ?3";
+
+/// A version's findings derived from package findings, by the filter given.
+fn derived_findings_sql(filter: &str) -> String {
+    format!(
+        "SELECT c.application, c.version, c.purl, c.attached_at, pf.advisory, pf.doc
+         FROM components c JOIN package_findings pf
+           ON pf.ecosystem = c.ecosystem AND pf.name = c.name AND pf.pkg_version = c.pkg_version
+         WHERE {filter}"
+    )
+}
+
 /// Keep the digest → version index in step with a version's artifacts.
 fn index_artifacts(tx: &Connection, v: &Version) -> Result<()> {
-    exec(
-        tx,
-        "DELETE FROM artifact_digests WHERE application = ?1 AND version = ?2",
-        [&v.application, &v.version],
-    )
-    .sql()?;
+    exec(tx, UNINDEX_ARTIFACTS, [&v.application, &v.version]).sql()?;
     for a in &v.artifacts {
         exec(
             tx,
@@ -1548,11 +1560,7 @@ impl Store for SqliteStore {
 
     fn components_at(&self, packages: &[PackageVersion]) -> Result<Vec<ShippedAt>> {
         self.with_reader(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT application, version, purl FROM components WHERE ecosystem = ?1 AND name = ?2 AND pkg_version = ?3",
-                )
-                .sql()?;
+            let mut stmt = conn.prepare_cached(COMPONENTS_AT).sql()?;
             let mut out = Vec::new();
             for (i, p) in packages.iter().enumerate() {
                 let mut rows = stmt.query([&p.ecosystem, &p.name, &p.version]).sql()?;
@@ -1622,12 +1630,7 @@ impl Store for SqliteStore {
 
     fn findings(&self, app: Option<&str>, version: Option<&str>, advisory: Option<&str>) -> Result<Vec<Finding>> {
         let (filter, values) = findings_filter(app, version, advisory, ["c.application", "c.version", "pf.advisory"]);
-        let derived_sql = format!(
-            "SELECT c.application, c.version, c.purl, c.attached_at, pf.advisory, pf.doc
-             FROM components c JOIN package_findings pf
-               ON pf.ecosystem = c.ecosystem AND pf.name = c.name AND pf.pkg_version = c.pkg_version
-             WHERE {filter}"
-        );
+        let derived_sql = derived_findings_sql(&filter);
         let derived = self.with_reader(|conn| {
             let mut stmt = conn.prepare_cached(&derived_sql).sql()?;
             let mut rows = stmt.query(rusqlite::params_from_iter(&values)).sql()?;
@@ -1651,5 +1654,48 @@ impl Store for SqliteStore {
             rusqlite::params_from_iter(&values),
         )?;
         Ok(merge_findings(derived, legacy))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite plans for `sql` on a fully migrated schema.
+    fn plan(sql: &str) -> String {
+        let mut conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        migrate(&mut conn).unwrap_or_else(|e| panic!("{e}"));
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap_or_else(|e| panic!("{e}"));
+        rows.map(|r| r.unwrap_or_default()).collect::<Vec<_>>().join("; ")
+    }
+
+    /// The statements that run on every promotion or for every affected
+    /// package version use an index: a full scan would grow with the store.
+    #[test]
+    fn the_hot_statements_use_an_index() {
+        let by_version = findings_filter(
+            Some("a"),
+            Some("v"),
+            None,
+            ["c.application", "c.version", "pf.advisory"],
+        )
+        .0;
+        let by_advisory = findings_filter(None, None, Some("x"), ["c.application", "c.version", "pf.advisory"]).0;
+        for sql in [
+            UNINDEX_ARTIFACTS.to_string(),
+            COMPONENTS_AT.to_string(),
+            derived_findings_sql(&by_version),
+            derived_findings_sql(&by_advisory),
+        ] {
+            let plan = plan(&sql);
+            assert!(!plan.contains("SCAN"), "{sql}\n=> {plan}");
+            assert!(plan.contains("USING"), "{sql}\n=> {plan}");
+        }
     }
 }

@@ -20,3 +20,7 @@ ALTER TABLE components ADD COLUMN attached_at TEXT COLLATE "C";
 -- replaces 2's index.
 CREATE INDEX components_shipped ON components(ecosystem, name, pkg_version) INCLUDE (application, version, purl);
 DROP INDEX components_package_version;
+-- The artifact-digest index by version: every version update re-indexes its
+-- artifacts by (application, version), which the table's key (digest first)
+-- does not serve.
+CREATE INDEX artifact_digests_version ON artifact_digests(application, version);

@@ -23,3 +23,7 @@ ALTER TABLE components ADD COLUMN attached_at TEXT;
 -- it reads the index alone; it replaces 12's index, its prefix.
 CREATE INDEX components_shipped ON components(ecosystem, name, pkg_version, application, version, purl);
 DROP INDEX components_package_version;
+-- The artifact-digest index by version: every version update re-indexes its
+-- artifacts (DELETE … WHERE application = ? AND version = ?), which scanned
+-- the whole table without this (the table's key starts with the digest).
+CREATE INDEX artifact_digests_version ON artifact_digests(application, version);
