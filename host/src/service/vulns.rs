@@ -1,6 +1,6 @@
 //! SBOMs on versions, advisory import with re-matching, findings, blast radius.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -9,7 +9,7 @@ use super::{Gatehouse, validate_actor};
 use crate::audit::{EventResult, NewEvent};
 use crate::error::{Error, Result};
 use crate::sbom;
-use crate::store::VersionFilter;
+use crate::store::{ShippedAt, VersionFilter};
 use crate::version::{ReleaseStatus, Version};
 use crate::vuln::{self, Advisory, Finding};
 
@@ -345,44 +345,40 @@ impl Gatehouse {
             .filter_map(|r| r.first())
             .map(|f| f.package.clone())
             .collect();
-        let mut shipped = self.store.components_at(&keys)?;
-        // In the order findings are listed: the first ones shown are the first.
-        shipped
-            .sort_unstable_by(|a, b| (&a.application, &a.version, &a.purl).cmp(&(&b.application, &b.version, &b.purl)));
+        let shipped = self.store.components_at(&keys)?;
+        let hits_of = |s: &ShippedAt| runs.get(s.package).copied().unwrap_or_default();
         let apps: BTreeSet<&str> = shipped.iter().map(|s| s.application.as_str()).collect();
         let trusted = self.trusted_releases(apps)?;
         let mut out = OnVersions::default();
-        let mut last_version: Option<(&str, &str)> = None;
+        let mut versions: HashSet<(&str, &str)> = HashSet::new();
         for s in &shipped {
-            let hits = runs.get(s.package).copied().unwrap_or_default();
-            out.count += hits.len();
-            if last_version != Some((&s.application, &s.version)) {
-                out.versions += 1;
-                last_version = Some((&s.application, &s.version));
-            }
-            let on_trusted = trusted.get(&s.application).is_some_and(|vs| vs.contains(&s.version));
-            if !on_trusted && out.shown.len() >= NEW_FINDINGS_SHOWN {
-                continue;
-            }
-            for hit in hits {
-                let f = Finding {
-                    application: s.application.clone(),
-                    version: s.version.clone(),
-                    purl: s.purl.clone(),
-                    advisory: hit.advisory.clone(),
-                    aliases: hit.aliases.clone(),
-                    severity: hit.severity.clone(),
-                    reason: hit.reason.clone(),
-                    found_at: hit.found_at.clone(),
-                };
-                if out.shown.len() < NEW_FINDINGS_SHOWN {
-                    out.shown.push(f.clone());
-                }
-                if on_trusted {
-                    out.on_trusted_releases.push(f);
-                }
+            out.count += hits_of(s).len();
+            versions.insert((&s.application, &s.version));
+            if trusted.get(&s.application).is_some_and(|vs| vs.contains(&s.version)) {
+                out.on_trusted_releases
+                    .extend(hits_of(s).iter().map(|hit| finding_at(s, hit)));
             }
         }
+        out.versions = versions.len();
+        out.on_trusted_releases
+            .sort_by(|a, b| finding_key(a).cmp(&finding_key(b)));
+        // The first ones in the order findings are listed: every shipped
+        // component has a finding, so the first components in that order
+        // hold them (a partial sort: the rest stay unordered).
+        let order = |a: &&ShippedAt, b: &&ShippedAt| {
+            (&a.application, &a.version, &a.purl).cmp(&(&b.application, &b.version, &b.purl))
+        };
+        let mut first: Vec<&ShippedAt> = shipped.iter().collect();
+        if first.len() > NEW_FINDINGS_SHOWN {
+            first.select_nth_unstable_by(NEW_FINDINGS_SHOWN, order);
+            first.truncate(NEW_FINDINGS_SHOWN);
+        }
+        first.sort_unstable_by(order);
+        out.shown = first
+            .into_iter()
+            .flat_map(|s| hits_of(s).iter().map(move |hit| finding_at(s, hit)))
+            .take(NEW_FINDINGS_SHOWN)
+            .collect();
         Ok(out)
     }
 
@@ -489,6 +485,20 @@ fn packages_affected_events(actor: &str, found: &[vuln::PackageFinding]) -> Vec<
             details: json!({ "new": part.iter().map(|f| json!([f.package.ecosystem, f.package.name, f.package.version, f.advisory])).collect::<Vec<_>>() }),
         })
         .collect()
+}
+
+/// The finding a package finding makes on one component shipping it.
+fn finding_at(s: &ShippedAt, hit: &vuln::PackageFinding) -> Finding {
+    Finding {
+        application: s.application.clone(),
+        version: s.version.clone(),
+        purl: s.purl.clone(),
+        advisory: hit.advisory.clone(),
+        aliases: hit.aliases.clone(),
+        severity: hit.severity.clone(),
+        reason: hit.reason.clone(),
+        found_at: hit.found_at.clone(),
+    }
 }
 
 /// What orders and identifies a stored finding.
