@@ -453,3 +453,55 @@ fn an_import_answer_lists_a_bounded_number_of_findings_and_counts_them_all() {
     assert_eq!(shown, first, "the first ones, in order");
     assert_eq!(gh.findings("svc", "1.0.0").unwrap().len(), many, "every one is stored");
 }
+
+/// An SBOM upload matches the advisories naming its packages, as each one
+/// reads now: an advisory updated to name another package no longer
+/// matches an upload of the first.
+#[test]
+fn an_upload_matches_the_advisories_naming_its_packages_as_last_imported() {
+    use gatehouse::error::parse_input;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let gh = gatehouse::Gatehouse::open(dir.path()).unwrap();
+    gh.create_application("t", parse_input("application", json!({ "key": "svc" })).unwrap())
+        .unwrap();
+    let sbom = json!({ "bomFormat": "CycloneDX", "specVersion": "1.6", "components": [
+        { "type": "library", "name": "jinja2", "version": "2.10", "purl": "pkg:pypi/jinja2@2.10" } ] })
+    .to_string();
+    let upload = |v: &str| {
+        gh.create_version("t", "svc", parse_input("version", json!({ "version": v })).unwrap())
+            .unwrap();
+        let found = gh
+            .attach_sbom("t", "svc", v, "jinja.cdx.json", sbom.as_bytes())
+            .unwrap()
+            .findings;
+        found.into_iter().map(|f| f.advisory).collect::<Vec<_>>()
+    };
+    let text = std::fs::read_to_string(Path::new(DATA).join("osv/pypa/PYSEC-2019-217.json")).unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let import = |doc: &serde_json::Value| {
+        gh.import_advisories("t", vec![("a.json".into(), doc.to_string().into_bytes())])
+            .unwrap()
+    };
+    let names = |doc: &mut serde_json::Value, package: &str, modified: &str| {
+        doc["modified"] = json!(modified);
+        doc["affected"][0]["package"]["name"] = json!(package);
+        doc["affected"][0]["package"]["purl"] = json!(format!("pkg:pypi/{package}"));
+    };
+    names(&mut doc, "flask", "2026-12-01T00:00:00Z");
+    import(&doc);
+    assert!(upload("1.0.0").is_empty(), "the advisory names flask");
+    // Updated to name jinja2: a new upload finds it.
+    names(&mut doc, "jinja2", "2026-12-02T00:00:00Z");
+    assert_eq!(import(&doc).updated, ["PYSEC-2019-217"]);
+    assert_eq!(upload("1.1.0"), ["PYSEC-2019-217"]);
+    // And back to flask: no longer.
+    names(&mut doc, "flask", "2026-12-03T00:00:00Z");
+    assert_eq!(import(&doc).updated, ["PYSEC-2019-217"]);
+    assert!(upload("1.2.0").is_empty(), "the advisory no longer names jinja2");
+    assert!(
+        gh.findings("svc", "1.1.0").unwrap().is_empty(),
+        "and its old findings went"
+    );
+}

@@ -139,12 +139,12 @@ impl Gatehouse {
         })
     }
 
-    /// Match a version's components against every stored advisory; store
+    /// Match a version's components against the stored advisories naming
+    /// its packages; store
     /// the package findings not stored yet, log the findings new to the
     /// version (those not in `known`).
     fn rematch_version(&self, actor: &str, v: &Version, known: &BTreeSet<(String, String)>) -> Result<Vec<Finding>> {
         let components = self.store.components(&v.application, &v.version)?;
-        let index = vuln::Index::new(self.store.advisories()?);
         let now = crate::time::now();
         let mut packages: Vec<vuln::PackageVersion> = components
             .iter()
@@ -158,6 +158,14 @@ impl Gatehouse {
             .collect();
         packages.sort();
         packages.dedup();
+        // Only the advisories that name one of its packages (not every one stored).
+        let named: Vec<(String, String)> = packages
+            .iter()
+            .map(|p| (p.ecosystem.clone(), p.name.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let index = vuln::Index::new(self.store.advisories_naming(&named)?);
         let decided = index.decide_each(&packages);
         let affected: HashMap<&vuln::PackageVersion, &Vec<vuln::PackageMatch>> =
             packages.iter().zip(&decided).filter(|(_, h)| !h.is_empty()).collect();

@@ -1095,6 +1095,20 @@ impl Store for PgStore {
             .pop())
     }
 
+    fn advisories_naming(&self, packages: &[(String, String)]) -> Result<Vec<Advisory>> {
+        let ecosystems: Vec<&str> = packages.iter().map(|(e, _)| e.as_str()).collect();
+        let names: Vec<&str> = packages.iter().map(|(_, n)| n.as_str()).collect();
+        self.docs(
+            "advisory",
+            "SELECT a.doc FROM advisories a WHERE a.id IN (
+                 SELECT p.advisory FROM advisory_packages p
+                 JOIN unnest($1::text[], $2::text[]) AS q(ecosystem, name)
+                   ON p.ecosystem = q.ecosystem AND p.name = q.name)
+             ORDER BY a.id",
+            &[&ecosystems, &names],
+        )
+    }
+
     fn import_advisories(
         &self,
         advisories: &[Advisory],
@@ -1124,6 +1138,33 @@ impl Store for PgStore {
                      SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
                      ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, doc = excluded.doc",
                     &[&ids, &modified, &docs],
+                )
+                .map_err(pg)?;
+            }
+            // The packages each stored advisory names, as it now says.
+            let ids: Vec<&str> = kept.iter().map(|a| a.id.as_str()).collect();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                tx.execute("DELETE FROM advisory_packages WHERE advisory = ANY($1)", &[&chunk])
+                    .map_err(pg)?;
+            }
+            let named: Vec<(&str, &str, &str)> = kept
+                .iter()
+                .flat_map(|a| {
+                    a.affected
+                        .iter()
+                        .map(move |x| (x.ecosystem.as_str(), x.name.as_str(), a.id.as_str()))
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for chunk in named.chunks(ROWS_PER_STATEMENT) {
+                let ecosystems: Vec<&str> = chunk.iter().map(|n| n.0).collect();
+                let names: Vec<&str> = chunk.iter().map(|n| n.1).collect();
+                let advisories: Vec<&str> = chunk.iter().map(|n| n.2).collect();
+                tx.execute(
+                    "INSERT INTO advisory_packages (ecosystem, name, advisory)
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+                    &[&ecosystems, &names, &advisories],
                 )
                 .map_err(pg)?;
             }

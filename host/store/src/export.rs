@@ -28,6 +28,7 @@ pub const TABLES: &[&str] = &[
     "advisories",
     "findings",
     "package_findings",
+    "advisory_packages",
 ];
 
 /// One stored value.

@@ -211,6 +211,9 @@ pub trait Store: Send + Sync {
     /// The stored `modified` time of each of these advisories that is stored.
     fn advisories_modified(&self, ids: &[&str]) -> Result<HashMap<String, String>>;
     fn advisories(&self) -> Result<Vec<Advisory>>;
+    /// The stored advisories that name one of these (ecosystem, name)
+    /// packages, each once, by id.
+    fn advisories_naming(&self, packages: &[(String, String)]) -> Result<Vec<Advisory>>;
     fn advisory(&self, id: &str) -> Result<Option<Advisory>>;
     /// Store new or changed advisories, drop every finding of the `stale`
     /// ones (per package version, and the per-version rows of earlier

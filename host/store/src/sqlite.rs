@@ -1602,6 +1602,27 @@ impl Store for SqliteStore {
             .pop())
     }
 
+    fn advisories_naming(&self, packages: &[(String, String)]) -> Result<Vec<Advisory>> {
+        let ids: std::collections::BTreeSet<String> = self.with_reader(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT advisory FROM advisory_packages WHERE ecosystem = ?1 AND name = ?2")
+                .sql()?;
+            let mut ids = std::collections::BTreeSet::new();
+            for (eco, name) in packages {
+                let mut rows = stmt.query([eco, name]).sql()?;
+                while let Some(r) = rows.next().sql()? {
+                    ids.insert(r.get::<_, String>(0).sql()?);
+                }
+            }
+            Ok(ids)
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            out.extend(self.advisory(id)?);
+        }
+        Ok(out)
+    }
+
     fn import_advisories(
         &self,
         advisories: &[Advisory],
@@ -1613,8 +1634,16 @@ impl Store for SqliteStore {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO advisories (id, modified, doc) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET modified = excluded.modified, doc = excluded.doc",
             ).sql()?;
+            let mut unname = tx.prepare_cached("DELETE FROM advisory_packages WHERE advisory = ?1").sql()?;
+            let mut name = tx
+                .prepare_cached("INSERT OR IGNORE INTO advisory_packages (ecosystem, name, advisory) VALUES (?1, ?2, ?3)")
+                .sql()?;
             for a in advisories {
                 stmt.execute(params![a.id, a.modified, to_doc(a)?]).sql()?;
+                unname.execute([&a.id]).sql()?;
+                for x in &a.affected {
+                    name.execute([&x.ecosystem, &x.name, &a.id]).sql()?;
+                }
             }
             for id in stale {
                 exec(tx, "DELETE FROM package_findings WHERE advisory = ?1", [id]).sql()?;

@@ -24,3 +24,17 @@ DROP INDEX components_package_version;
 -- artifacts by (application, version), which the table's key (digest first)
 -- does not serve.
 CREATE INDEX artifact_digests_version ON artifact_digests(application, version);
+-- Advisories by the packages they name: an SBOM upload matches its version
+-- against the advisories naming its packages instead of loading every one.
+-- Filled for the advisories already stored.
+CREATE TABLE advisory_packages (
+    ecosystem TEXT COLLATE "C" NOT NULL,
+    name      TEXT COLLATE "C" NOT NULL,
+    advisory  TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (ecosystem, name, advisory)
+);
+CREATE INDEX advisory_packages_advisory ON advisory_packages(advisory);
+INSERT INTO advisory_packages (ecosystem, name, advisory)
+    SELECT x->>'ecosystem', x->>'name', a.id
+    FROM advisories a, jsonb_array_elements(a.doc::jsonb->'affected') x
+    ON CONFLICT DO NOTHING;

@@ -27,3 +27,16 @@ DROP INDEX components_package_version;
 -- artifacts (DELETE … WHERE application = ? AND version = ?), which scanned
 -- the whole table without this (the table's key starts with the digest).
 CREATE INDEX artifact_digests_version ON artifact_digests(application, version);
+-- Advisories by the packages they name: an SBOM upload matches its version
+-- against the advisories naming its packages, read by these, instead of
+-- loading every stored advisory. Filled for the advisories already stored.
+CREATE TABLE advisory_packages (
+    ecosystem TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    advisory  TEXT NOT NULL,
+    PRIMARY KEY (ecosystem, name, advisory)
+) STRICT;
+CREATE INDEX advisory_packages_advisory ON advisory_packages(advisory);
+INSERT OR IGNORE INTO advisory_packages (ecosystem, name, advisory)
+    SELECT json_extract(x.value, '$.ecosystem'), json_extract(x.value, '$.name'), a.id
+    FROM advisories a, json_each(a.doc, '$.affected') x;
