@@ -1141,10 +1141,10 @@ impl Store for PgStore {
                 )
                 .map_err(pg)?;
             }
-            // The packages each stored advisory names, as it now says.
-            let ids: Vec<&str> = kept.iter().map(|a| a.id.as_str()).collect();
-            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                tx.execute("DELETE FROM advisory_packages WHERE advisory = ANY($1)", &[&chunk])
+            // The packages each stored advisory names, as it now says (a
+            // changed one, in `stale`, named others before; a new one none).
+            if !stale.is_empty() {
+                tx.execute("DELETE FROM advisory_packages WHERE advisory = ANY($1)", &[&stale])
                     .map_err(pg)?;
             }
             let named: Vec<(&str, &str, &str)> = kept

@@ -203,7 +203,9 @@ pub trait Store: Send + Sync {
     fn put_components(&self, app: &str, version: &str, components: &[Component], event: NewEvent) -> Result<Event>;
     fn components(&self, app: &str, version: &str) -> Result<Vec<Component>>;
     /// The distinct versions that stored components ship of these
-    /// (ecosystem, name) packages.
+    /// (ecosystem, name) packages (on the embedded store, also one that
+    /// only a deleted application's components shipped: deciding it finds
+    /// nothing more).
     fn package_versions(&self, packages: &[(String, String)]) -> Result<Vec<PackageVersion>>;
     /// Every stored component at one of these package versions: which
     /// package (its position in `packages`), application, version, purl.
@@ -216,9 +218,10 @@ pub trait Store: Send + Sync {
     fn advisories_naming(&self, packages: &[(String, String)]) -> Result<Vec<Advisory>>;
     fn advisory(&self, id: &str) -> Result<Option<Advisory>>;
     /// Store new or changed advisories, drop every finding of the `stale`
-    /// ones (per package version, and the per-version rows of earlier
-    /// builds), add the new package findings, with their events: one
-    /// transaction.
+    /// ones — the changed ones — (per package version, and the per-version
+    /// rows of earlier builds) and the packages they named, index the
+    /// packages each advisory names now, add the new package findings, with
+    /// their events: one transaction.
     fn import_advisories(
         &self,
         advisories: &[Advisory],

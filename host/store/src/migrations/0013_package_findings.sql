@@ -12,7 +12,7 @@ CREATE TABLE package_findings (
     advisory    TEXT NOT NULL,
     doc         TEXT NOT NULL,
     PRIMARY KEY (ecosystem, name, pkg_version, advisory)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX package_findings_advisory ON package_findings(advisory);
 -- When each component was attached (NULL for those stored before 13): a
 -- version's finding was found when both its component and the package's
@@ -35,8 +35,20 @@ CREATE TABLE advisory_packages (
     name      TEXT NOT NULL,
     advisory  TEXT NOT NULL,
     PRIMARY KEY (ecosystem, name, advisory)
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX advisory_packages_advisory ON advisory_packages(advisory);
 INSERT OR IGNORE INTO advisory_packages (ecosystem, name, advisory)
     SELECT json_extract(x.value, '$.ecosystem'), json_extract(x.value, '$.name'), a.id
     FROM advisories a, json_each(a.doc, '$.affected') x;
+-- The distinct package versions stored components ship (kept by every
+-- SBOM attached; one of an application deleted since may stay, which costs
+-- a re-match one decision): a re-match looks up a feed's packages in these
+-- few rows instead of in every component.
+CREATE TABLE shipped_packages (
+    ecosystem   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    pkg_version TEXT NOT NULL,
+    PRIMARY KEY (ecosystem, name, pkg_version)
+) STRICT, WITHOUT ROWID;
+INSERT OR IGNORE INTO shipped_packages (ecosystem, name, pkg_version)
+    SELECT DISTINCT ecosystem, name, pkg_version FROM components WHERE ecosystem IS NOT NULL;
