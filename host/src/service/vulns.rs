@@ -233,10 +233,13 @@ impl Gatehouse {
     /// re-matched against every stored version; withdrawn ones lose their findings.
     ///
     /// The re-match reads the distinct versions shipped of each affected
-    /// package, decides each once (over the cores), then reads only the
-    /// components at the versions found affected. The log gets the import's
-    /// event and one `vuln.findings` event per version with new findings,
-    /// as attaching an SBOM writes, all in the transaction that stores them.
+    /// package and decides each once (over the cores); what it stores is one
+    /// package finding per package version and advisory (a version's
+    /// findings are derived from them when read). It then reads the
+    /// components at the affected package versions to count the findings,
+    /// list the first ones and notify trusted releases. The log gets the
+    /// import's event and its `vuln.packages_affected` events, in the
+    /// transaction that stores them.
     pub fn import_advisories(&self, actor: &str, docs: Vec<(String, Vec<u8>)>) -> Result<ImportReport> {
         let actor = validate_actor(actor)?;
         let started = std::time::Instant::now();
