@@ -12,7 +12,7 @@ CREATE TABLE package_findings (
     advisory    TEXT NOT NULL,
     doc         TEXT NOT NULL,
     PRIMARY KEY (ecosystem, name, pkg_version, advisory)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 CREATE INDEX package_findings_advisory ON package_findings(advisory);
 -- When each component was attached (NULL for those stored before 13): a
 -- version's finding was found when both its component and the package's
@@ -35,7 +35,7 @@ CREATE TABLE advisory_packages (
     name      TEXT NOT NULL,
     advisory  TEXT NOT NULL,
     PRIMARY KEY (ecosystem, name, advisory)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 CREATE INDEX advisory_packages_advisory ON advisory_packages(advisory);
 INSERT OR IGNORE INTO advisory_packages (ecosystem, name, advisory)
     SELECT json_extract(x.value, '$.ecosystem'), json_extract(x.value, '$.name'), a.id
@@ -49,6 +49,6 @@ CREATE TABLE shipped_packages (
     name        TEXT NOT NULL,
     pkg_version TEXT NOT NULL,
     PRIMARY KEY (ecosystem, name, pkg_version)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 INSERT OR IGNORE INTO shipped_packages (ecosystem, name, pkg_version)
     SELECT DISTINCT ecosystem, name, pkg_version FROM components WHERE ecosystem IS NOT NULL;
