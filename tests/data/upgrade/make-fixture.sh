@@ -81,7 +81,7 @@ if [ "${FIXTURE:-v1}" = v2 ] || [ "${FIXTURE:-v1}" = v3 ]; then
   g rollback checkout 2.0.0 --from-stage prod --reason "CVE-2026-0001 in the payment path" >/dev/null
 fi
 if [ "${FIXTURE:-v1}" = v3 ]; then
-  shared="$here/../shared"
+  shared="$(dirname "$here")/shared"  # tests/data/shared: the repository's copy
   g app create inventory --project shop >/dev/null
   for v in 3.1.0 3.2.0; do
     printf 'inventory %s\n' "$v" > "$work/inventory-$v.tar.gz"
