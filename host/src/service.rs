@@ -148,7 +148,14 @@ pub struct Gatehouse {
     /// Keys whose signed log heads vouch for the log: the release key and the
     /// release public keys in the key files (never the database).
     head_keys: std::collections::BTreeMap<String, ed25519_dalek::VerifyingKey>,
+    /// The large parts of input documents (evidence, SBOM, findings) converted
+    /// for Rego once per version and content, kept across requests.
+    prepared: crate::policy::PreparedInputs,
 }
+
+/// The byte budget of [`Gatehouse::prepared`] (part texts; the converted
+/// values take a few times more): a 100-item evidence part is about 50 KB.
+const PREPARED_INPUT_BYTES: usize = 16 << 20;
 
 const MAX_PAGE: usize = 1000;
 
@@ -172,6 +179,7 @@ impl Gatehouse {
             plugins,
             collector_key: crate::keys::generate()?,
             head_keys,
+            prepared: crate::policy::PreparedInputs::new(PREPARED_INPUT_BYTES),
         })
     }
 
@@ -567,7 +575,6 @@ impl Gatehouse {
         let set = self.policy_set();
         let now = crate::time::now();
         let mut verdicts = Vec::with_capacity(plan.gates.len());
-        let mut base_input: Option<crate::policy::Input> = None;
         for gate_ref in &plan.gates {
             let (is_collector, is_check): (Vec<&crate::binding::Binding>, Vec<&crate::binding::Binding>) = bindings
                 .iter()
@@ -586,7 +593,6 @@ impl Gatehouse {
             if collect && !collected.is_empty() {
                 // New evidence: every document from here on is built afresh.
                 evidence = self.gate_evidence(version)?;
-                base_input = None;
             }
             let active: Vec<crate::gate::ActiveWaiver> = waivers
                 .iter()
@@ -606,23 +612,12 @@ impl Gatehouse {
                 &findings,
                 &in_force,
             )
-            .to_json();
-            // The gates of one transition differ only in the gate and the waivers in force:
-            // convert the document once and swap those two fields for the next gate.
-            let input = base_input
-                .as_ref()
-                .and_then(|base| {
-                    let gate = serde_json::to_value(gate_ref).ok()?;
-                    let in_force_json = serde_json::to_value(&in_force).ok()?;
-                    crate::policy::PolicySet::input_with(
-                        base,
-                        &[(&["transition", "gate"], &gate), (&["waivers"], &in_force_json)],
-                    )
-                })
-                .unwrap_or_else(|| crate::policy::PolicySet::input_from_json(&document));
-            if base_input.is_none() {
-                base_input = Some(input.clone());
-            }
+            .to_text();
+            // The evidence, SBOM and findings were converted by an earlier gate
+            // of this version when their texts are unchanged: only the rest is converted here.
+            let scope = format!("{}\0{}", version.application, version.version);
+            let input = self.prepared.input(&scope, &document);
+            let document = document.text;
             let bound: Vec<Box<dyn Check>> = is_check
                 .iter()
                 .map(|b| gates::check_for(b, &set, &input, self.settings.limits, &self.plugins))

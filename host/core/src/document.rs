@@ -183,6 +183,128 @@ pub fn build<'a>(
 impl Document<'_> {
     /// The JSON text checks receive (its SHA-256 is recorded with each evaluation).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+        self.to_text().text
+    }
+
+    /// The JSON text checks receive, with where its large parts — the
+    /// evidence, the SBOM and the findings, which change only when the
+    /// version gets new evidence, components or findings — lie in it, so a
+    /// converted copy of each can be kept across gates
+    /// (`gatehouse_policy::PreparedInputs`). Written once: the same bytes
+    /// `serde_json` writes for the whole document.
+    pub fn to_text(&self) -> DocumentText {
+        let mut out = Vec::with_capacity(4096 + 512 * self.evidence.len());
+        let mut parts = [("evidence", 0..0), ("sbom", 0..0), ("findings", 0..0)];
+        let mut field = |out: &mut Vec<u8>, first: bool, name: &str, value: &dyn erased::Field| {
+            out.extend_from_slice(if first { b"{\"" } else { b",\"" });
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            let start = out.len();
+            value.write(out);
+            if let Some((_, range)) = parts.iter_mut().find(|(n, _)| *n == name) {
+                *range = start..out.len();
+            }
+        };
+        field(&mut out, true, "schema", &self.schema);
+        field(&mut out, false, "application", &self.application);
+        field(&mut out, false, "version", &self.version);
+        field(&mut out, false, "artifacts", &self.artifacts);
+        field(&mut out, false, "transition", &self.transition);
+        field(&mut out, false, "evidence", &self.evidence);
+        field(&mut out, false, "sbom", &self.sbom);
+        field(&mut out, false, "findings", &self.findings);
+        field(&mut out, false, "waivers", &self.waivers);
+        out.push(b'}');
+        // serde_json writes valid UTF-8 only.
+        let text = String::from_utf8(out).unwrap_or_else(|_| "{}".to_string());
+        DocumentText { text, parts }
+    }
+}
+
+/// An input document's text and the byte ranges of its large top-level parts.
+#[derive(Debug, Clone)]
+pub struct DocumentText {
+    pub text: String,
+    /// `evidence`, `sbom` and `findings`: (field, range of its value in `text`).
+    pub parts: [(&'static str, std::ops::Range<usize>); 3],
+}
+
+mod erased {
+    /// A field value written as compact JSON (what `serde_json::to_writer` writes).
+    pub trait Field {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize + ?Sized> Field for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            // Writing plain data into a Vec cannot fail; `null` keeps the text valid if it ever did.
+            let start = out.len();
+            if serde_json::to_writer(&mut *out, self).is_err() {
+                out.truncate(start);
+                out.extend_from_slice(b"null");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::NewApplication;
+    use crate::error::parse_input;
+    use crate::lifecycle::GateKind;
+    use crate::version::NewVersion;
+    use serde_json::json;
+
+    #[test]
+    fn the_text_is_what_serde_writes_and_its_parts_are_the_fields() {
+        let app = parse_input::<NewApplication>("app", json!({"key": "shop", "project": "p", "labels": {"tier": "1"}}))
+            .and_then(|a| a.into_application("t"))
+            .expect("application");
+        let version = parse_input::<NewVersion>(
+            "v",
+            json!({"version": "1.0.0", "vcs": {"repo": "r", "revision": "abc1234"}}),
+        )
+        .and_then(|v| v.into_version("shop", "default", "t"))
+        .expect("version");
+        let gate = GateRef {
+            stage: "prod".into(),
+            kind: GateKind::Entry,
+        };
+        let t = Transition {
+            action: "promote",
+            from_stage: Some("staging"),
+            to_stage: Some("prod"),
+            gate: &gate,
+        };
+        let components = vec![Component {
+            purl: "pkg:pypi/jinja2@2.4.1".into(),
+            ecosystem: Some("PyPI".into()),
+            name: "jinja2".into(),
+            version: "2.4.1".into(),
+            licenses: vec!["BSD-3-Clause \"quoted\" \u{e9}".into()],
+        }];
+        let findings = vec![Finding {
+            application: "shop".into(),
+            version: "1.0.0".into(),
+            purl: "pkg:pypi/jinja2@2.4.1".into(),
+            advisory: "PYSEC-2019-217".into(),
+            aliases: vec!["CVE-2019-10906".into()],
+            severity: Some("high".into()),
+            reason: "affected".into(),
+            found_at: "2026-12-06T00:00:00Z".into(),
+        }];
+        let doc = build(&app, &version, &t, &[], &components, &findings, &[]);
+        let text = doc.to_text();
+        assert_eq!(text.text, serde_json::to_string(&doc).expect("serializes"));
+        let whole: serde_json::Value = serde_json::from_str(&text.text).expect("valid JSON");
+        for (field, range) in &text.parts {
+            let part: serde_json::Value = serde_json::from_str(&text.text[range.clone()]).expect("a part is JSON");
+            assert_eq!(Some(&part), whole.get(*field), "{field}");
+        }
+        assert_eq!(
+            whole["sbom"]["components"][0]["licenses"][0],
+            "BSD-3-Clause \"quoted\" \u{e9}"
+        );
     }
 }

@@ -23,6 +23,9 @@ use gatehouse_core::error::{Error, Result};
 use gatehouse_core::gate::{CheckOutput as Evaluation, Finding, Level, Outcome};
 pub use gatehouse_core::policy::{Origin, Policy, PolicyFile};
 
+mod prepared;
+pub use prepared::PreparedInputs;
+
 /// Limits on one evaluation.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -46,10 +49,38 @@ pub struct PolicySet {
     /// Prepared once (analysed, scheduled); clones share the compiled policy.
     engine: regorus::Engine,
     policies: Arc<BTreeMap<String, Policy>>,
-    /// The conftest rules each policy defines, deny-level first.
-    rules: Arc<BTreeMap<String, Vec<(String, Level)>>>,
+    /// The conftest rules each policy defines, deny-level first, and where
+    /// all of them are read at once.
+    rules: Arc<BTreeMap<String, Rules>>,
     /// Prepared engines carrying `data.params`, one per distinct parameter set.
     with_params: Arc<std::sync::Mutex<BTreeMap<String, regorus::Engine>>>,
+}
+
+/// A policy's conftest rules (deny-level first) and, when it has several,
+/// the generated rule that reads them all in one evaluation.
+#[derive(Debug, Default)]
+struct Rules {
+    each: Vec<(String, Level)>,
+    all_at: Option<String>,
+}
+
+/// The package of the generated rules that read each policy's conftest rules at once.
+const READER_PACKAGE: &str = "gatehouse_reader";
+
+/// A module defining `values`: for each rule, `[]` when it is undefined and
+/// `[value]` when it is defined — so one `eval_rule` reads them all and the
+/// helper rules they share are evaluated once (regorus forgets every rule's
+/// value between two `eval_rule` calls).
+fn reader_module(at: usize, policy: &str, rules: &[(String, Level)]) -> (String, String) {
+    let each = rules
+        .iter()
+        .map(|(rule, _)| format!("[v | v := data.{policy}.{rule}]"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    (
+        format!("data.{READER_PACKAGE}.p{at}.values"),
+        format!("package {READER_PACKAGE}.p{at}\nimport rego.v1\nvalues := [{each}]\n"),
+    )
 }
 
 /// Analyse and schedule the modules now, so clones start prepared.
@@ -434,7 +465,24 @@ impl PolicySet {
                     ));
                 }
             }
-            rules.insert(p.name.clone(), conftest_rules(&p));
+            if p.name == READER_PACKAGE || p.name.starts_with(&format!("{READER_PACKAGE}.")) {
+                return Err(Error::invalid(
+                    "policy",
+                    &p.path,
+                    format!("a package outside {READER_PACKAGE} (reserved by Gatehouse)"),
+                ));
+            }
+            let each = conftest_rules(&p);
+            let all_at = if each.len() > 1 {
+                let (path, module) = reader_module(rules.len(), &p.name, &each);
+                engine
+                    .add_policy(format!("(gatehouse reader of {})", p.name), module)
+                    .map_err(|e| Error::internal(format!("the rules of {} cannot be read together", p.name), e))?;
+                Some(path)
+            } else {
+                None
+            };
+            rules.insert(p.name.clone(), Rules { each, all_at });
             if let Some(other) = by_name.insert(p.name.clone(), p) {
                 return Err(Error::conflict(format!(
                     "two policies declare package {} ({})",
@@ -462,23 +510,6 @@ impl PolicySet {
     /// Convert a JSON document once, for several evaluations.
     pub fn input(doc: &serde_json::Value) -> Input {
         regorus::Value::from(doc.clone())
-    }
-
-    /// `input` with the values at the given paths replaced, sharing everything
-    /// else (regorus values are copy-on-write). None when a path is not an object.
-    pub fn input_with(input: &Input, replacements: &[(&[&str], &serde_json::Value)]) -> Option<Input> {
-        let mut out = input.clone();
-        for (path, value) in replacements {
-            let (last, parents) = path.split_last()?;
-            let mut at = &mut out;
-            for key in parents {
-                at = at.as_object_mut().ok()?.get_mut(&regorus::Value::from(*key))?;
-            }
-            at.as_object_mut()
-                .ok()?
-                .insert(regorus::Value::from(*last), regorus::Value::from((*value).clone()));
-        }
-        Some(out)
     }
 
     /// Parse a JSON text once, for several evaluations; unparsable text is
@@ -537,15 +568,14 @@ impl PolicySet {
         engine.set_input(input.clone());
         let started = std::time::Instant::now();
         let mut findings = Vec::new();
-        let rules = self.rules.get(name).map_or(&[][..], Vec::as_slice);
-        for (rule, level) in rules {
-            let level = *level;
-            let value = match engine.eval_rule(format!("data.{name}.{rule}")) {
-                Ok(v) => v,
-                Err(e) if is_undefined_rule(&e.to_string()) => continue,
-                Err(e) => return error(format!("evaluating {rule}: {}", first_lines(&e.to_string()))),
-            };
-            match collect(level, &value) {
+        let no_rules = Rules::default();
+        let rules = self.rules.get(name).unwrap_or(&no_rules);
+        let values = match rule_values(&mut engine, name, rules) {
+            Ok(v) => v,
+            Err(e) => return error(e),
+        };
+        for ((_, level), value) in rules.each.iter().zip(&values) {
+            match collect(*level, value) {
                 Ok(mut f) => findings.append(&mut f),
                 Err(e) => return error(e),
             }
@@ -576,6 +606,49 @@ impl PolicySet {
             error_code: None,
         }
     }
+}
+
+/// The value of each of a policy's conftest rules (Undefined where a rule is
+/// undefined), in their order.
+fn rule_values(
+    engine: &mut regorus::Engine,
+    name: &str,
+    rules: &Rules,
+) -> std::result::Result<Vec<regorus::Value>, String> {
+    let names = || {
+        rules
+            .each
+            .iter()
+            .map(|(r, _)| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(all_at) = &rules.all_at else {
+        return rules
+            .each
+            .iter()
+            .map(|(rule, _)| match engine.eval_rule(format!("data.{name}.{rule}")) {
+                Ok(v) => Ok(v),
+                Err(e) if is_undefined_rule(&e.to_string()) => Ok(regorus::Value::Undefined),
+                Err(e) => Err(format!("evaluating {rule}: {}", first_lines(&e.to_string()))),
+            })
+            .collect();
+    };
+    let all = engine
+        .eval_rule(all_at.clone())
+        .map_err(|e| format!("evaluating {}: {}", names(), first_lines(&e.to_string())))?;
+    let each = all
+        .as_array()
+        .map_err(|_| format!("evaluating {}: no result", names()))?;
+    Ok(each
+        .iter()
+        .map(|one| {
+            one.as_array()
+                .ok()
+                .and_then(|a| a.first().cloned())
+                .unwrap_or(regorus::Value::Undefined)
+        })
+        .collect())
 }
 
 fn error(message: String) -> Evaluation {
@@ -704,17 +777,22 @@ deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", 
             "package t.rt\nimport rego.v1\ndeny contains msg if { msg := sprintf(\"%v\", [1 / input.zero]) }\n";
         let slow = "package t.slow\nimport rego.v1\ndeny contains \"never\" if { count([1 | some i in numbers.range(1, 10000); some j in numbers.range(1, 10000)]) < 0 }\n";
         let shape = "package t.shape\nimport rego.v1\ndeny contains 42 if true\n";
+        // The same failures in policies with several rules (read in one evaluation).
+        let also = "warn contains \"w\" if true\nviolation_x contains \"v\" if false\n";
         let set = PolicySet::new(vec![
             policy("t.rt", runtime),
             policy("t.slow", slow),
             policy("t.shape", shape),
+            policy("t.rt2", &format!("{}{also}", runtime.replace("t.rt", "t.rt2"))),
+            policy("t.slow2", &format!("{}{also}", slow.replace("t.slow", "t.slow2"))),
+            policy("t.shape2", &format!("{}{also}", shape.replace("t.shape", "t.shape2"))),
         ])
         .unwrap();
         let input = PolicySet::input(&json!({"zero": 0}));
         let limits = Limits {
             time: Duration::from_millis(50),
         };
-        for name in ["t.rt", "t.slow", "t.shape", "t.missing"] {
+        for name in ["t.rt", "t.slow", "t.shape", "t.rt2", "t.slow2", "t.shape2", "t.missing"] {
             let e = set.evaluate(name, &input, &serde_json::Value::Null, limits);
             assert_eq!(e.outcome, Outcome::Error, "{name}: {e:?}");
             assert!(e.error.is_some());
@@ -722,24 +800,53 @@ deny contains msg if { some x in input.bad; msg := sprintf("bad %v (limit %v)", 
     }
 
     #[test]
-    fn replacing_fields_equals_parsing_the_changed_document() {
-        let a = json!({"transition": {"action": "promote", "gate": {"stage": "dev", "kind": "exit"}}, "waivers": [], "evidence": [1, 2]});
-        let b = json!({"transition": {"action": "promote", "gate": {"stage": "qa", "kind": "entry"}}, "waivers": [{"id": "w1"}], "evidence": [1, 2]});
-        let base = PolicySet::input_from_json(&a.to_string());
-        let swapped = PolicySet::input_with(
-            &base,
-            &[
-                (&["transition", "gate"], &b["transition"]["gate"]),
-                (&["waivers"], &b["waivers"]),
-            ],
-        )
-        .unwrap();
-        assert_eq!(swapped, PolicySet::input_from_json(&b.to_string()));
+    fn every_rule_of_a_policy_is_read_defined_or_not() {
+        let source = "package t.many\nimport rego.v1\n\
+            shared := [x | some x in input.items; x > 1]\n\
+            deny contains sprintf(\"%v is over one\", [x]) if { some x in shared }\n\
+            violation_empty contains \"never\" if false\n\
+            warn_count := {sprintf(\"%v over one\", [count(shared)])} if count(shared) > 1\n\
+            warn contains \"always\" if true\n";
+        let set = PolicySet::new(vec![policy("t.many", source)]).unwrap();
+        let messages = |items: serde_json::Value| {
+            let e = set.evaluate(
+                "t.many",
+                &PolicySet::input(&json!({ "items": items })),
+                &serde_json::Value::Null,
+                Limits::default(),
+            );
+            let mut m: Vec<(Level, String)> = e.findings.into_iter().map(|f| (f.level, f.message)).collect();
+            m.sort_by(|a, b| a.1.cmp(&b.1));
+            (e.outcome, m)
+        };
         assert_eq!(
-            base,
-            PolicySet::input_from_json(&a.to_string()),
-            "the base is untouched"
+            messages(json!([1, 2, 3])),
+            (
+                Outcome::Fail,
+                vec![
+                    (Level::Deny, "2 is over one".to_string()),
+                    (Level::Warn, "2 over one".to_string()),
+                    (Level::Deny, "3 is over one".to_string()),
+                    (Level::Warn, "always".to_string()),
+                ]
+            )
         );
+        // `warn_count` undefined, `deny` empty: only the unconditional warning.
+        assert_eq!(
+            messages(json!([1])),
+            (Outcome::Warn, vec![(Level::Warn, "always".to_string())])
+        );
+    }
+
+    #[test]
+    fn the_reader_package_is_reserved() {
+        let e = PolicySet::new(vec![policy(
+            "gatehouse_reader.p0",
+            "package gatehouse_reader.p0\nimport rego.v1\ndeny contains \"x\" if true\n",
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("gatehouse_reader") && e.contains("reserved"), "{e}");
     }
 
     #[test]
