@@ -36,6 +36,22 @@ pub fn in_shares<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + 
     })
 }
 
+/// The threads that help the caller in [`each`], kept for the process: a
+/// thread started for each gate cost more than it gained (its start, a cold
+/// stack and allocator cache; docs/benchmarks.md). Its own pool, not rayon's
+/// global one, which wasmtime fills with compilations that take seconds.
+fn helpers() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(available().saturating_sub(1).max(1))
+            .thread_name(|i| format!("gatehouse-helper-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
 /// `work` on each item on up to `threads` threads (the caller's among
 /// them), each thread taking the next item when it is free — for a few
 /// items of uneven cost; the results in the order of the items.
@@ -56,20 +72,25 @@ pub fn each<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&T) -> 
         done
     };
     let positioned = &positioned;
-    let span = tracing::Span::current();
-    let mut all = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads)
-            .map(|_| {
-                let span = span.clone();
-                scope.spawn(move || span.in_scope(positioned))
-            })
-            .collect();
-        let mut all = positioned();
-        for h in helpers {
-            all.extend(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+    let span = &tracing::Span::current();
+    let Some(pool) = helpers() else {
+        return items.iter().map(work).collect();
+    };
+    let helped = std::sync::Mutex::new(Vec::new());
+    let mut all = pool.in_place_scope(|scope| {
+        for _ in 1..threads {
+            let helped = &helped;
+            scope.spawn(move |_| {
+                let done = span.in_scope(positioned);
+                helped
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(done);
+            });
         }
-        all
+        positioned()
     });
+    all.extend(helped.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner));
     all.sort_by_key(|(i, _)| *i);
     all.into_iter().map(|(_, r)| r).collect()
 }
