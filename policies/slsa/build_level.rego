@@ -45,17 +45,17 @@ params := object.union({"signers": [], "collectors": []}, data.params)
 
 vouched(items) := {i |
 	count(params.signers) == 0
-	some i, e in items
+	e := items[i]
 	e.origin.kind == "signed"
 } | {i |
 	count(params.signers) > 0
-	some i, e in items
+	e := items[i]
 	e.origin.kind == "signed"
 	some s in e.origin.signers
 	s.name in params.signers
 } | {i |
 	count(params.collectors) > 0
-	some i, e in items
+	e := items[i]
 	e.origin.kind == "collected"
 	e.origin.plugin in params.collectors
 }

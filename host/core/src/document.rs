@@ -186,15 +186,22 @@ impl Document<'_> {
         self.to_text().text
     }
 
-    /// The JSON text checks receive, with where its large parts — the
-    /// evidence, the SBOM and the findings, which change only when the
-    /// version gets new evidence, components or findings — lie in it, so a
-    /// converted copy of each can be kept across gates
-    /// (`gatehouse_policy::PreparedInputs`). Written once: the same bytes
-    /// `serde_json` writes for the whole document.
+    /// The JSON text checks receive, with where its lasting parts lie in it
+    /// — the application, the artifacts, the evidence, the SBOM and the
+    /// findings, which change only when the version gets new evidence,
+    /// components or findings, unlike the version's stage, the transition
+    /// and the waivers in force — so a converted copy of each can be kept
+    /// across gates (`gatehouse_policy::PreparedInputs`). Written once: the
+    /// same bytes `serde_json` writes for the whole document.
     pub fn to_text(&self) -> DocumentText {
         let mut out = Vec::with_capacity(4096 + 512 * self.evidence.len());
-        let mut parts = [("evidence", 0..0), ("sbom", 0..0), ("findings", 0..0)];
+        let mut parts = [
+            ("application", 0..0),
+            ("artifacts", 0..0),
+            ("evidence", 0..0),
+            ("sbom", 0..0),
+            ("findings", 0..0),
+        ];
         let mut field = |out: &mut Vec<u8>, first: bool, name: &str, value: &dyn erased::Field| {
             out.extend_from_slice(if first { b"{\"" } else { b",\"" });
             out.extend_from_slice(name.as_bytes());
@@ -221,12 +228,13 @@ impl Document<'_> {
     }
 }
 
-/// An input document's text and the byte ranges of its large top-level parts.
+/// An input document's text and the byte ranges of its lasting top-level parts.
 #[derive(Debug, Clone)]
 pub struct DocumentText {
     pub text: String,
-    /// `evidence`, `sbom` and `findings`: (field, range of its value in `text`).
-    pub parts: [(&'static str, std::ops::Range<usize>); 3],
+    /// `application`, `artifacts`, `evidence`, `sbom` and `findings`:
+    /// (field, range of its value in `text`).
+    pub parts: [(&'static str, std::ops::Range<usize>); 5],
 }
 
 mod erased {

@@ -2,11 +2,12 @@
 //! kept across gates and requests.
 //!
 //! Converting a document's text into regorus values is a third of a stage
-//! gate (docs/benchmarks.md). Most of a document — its evidence, SBOM
-//! components and findings — changes only when its version gets new evidence,
-//! components or findings; the rest (the transition, the gate, the waivers in
-//! force) is small. So each large part is converted once and kept per
-//! version; a later document of the same version converts only its small rest.
+//! gate (docs/benchmarks.md). Most of a document — its application,
+//! artifacts, evidence, SBOM components and findings — changes only when its
+//! version gets new evidence, components or findings; the rest (the version's
+//! stage, the transition, the gate, the waivers in force) is small. So each
+//! lasting part is converted once and kept per version; a later document of
+//! the same version converts only its small rest.
 //!
 //! Exact by construction: a kept part is used only when the part's text is,
 //! byte for byte, the text it was converted from. Nothing has to be told to
@@ -19,8 +20,9 @@ use gatehouse_core::document::DocumentText;
 
 use crate::Input;
 
-/// Parts shorter than this are converted every time (they cost less than keeping them).
-const MIN_KEPT_PART: usize = 1024;
+/// Parts shorter than this are converted every time (they cost less than
+/// looking them up: `[]`, `{"components":[]}`).
+const MIN_KEPT_PART: usize = 64;
 
 /// What an entry costs besides its text (key, bookkeeping), for the budget.
 const ENTRY_OVERHEAD: usize = 256;
@@ -196,7 +198,13 @@ mod tests {
         text.push_str(r#","waivers":[]}"#);
         DocumentText {
             text,
-            parts: [("evidence", e), ("sbom", s), ("findings", f)],
+            parts: [
+                ("application", 0..0),
+                ("artifacts", 0..0),
+                ("evidence", e),
+                ("sbom", s),
+                ("findings", f),
+            ],
         }
     }
 
@@ -215,11 +223,7 @@ mod tests {
         let first = doc("qa", &evidence(40, "PASSED"), &findings);
         let whole = |d: &DocumentText| Input::from_json_str(&d.text).expect("valid");
         assert_eq!(cache.input("shop/1.0", &first), whole(&first));
-        assert_eq!(
-            cache.usage().0,
-            1,
-            "the evidence (over 1 KiB) is kept; the small parts are not"
-        );
+        assert_eq!(cache.usage().0, 1, "the evidence is kept; parts of a few bytes are not");
         // Another gate of the same version: the kept evidence, the new gate.
         let second = doc("staging", &evidence(40, "PASSED"), &findings);
         assert_eq!(cache.input("shop/1.0", &second), whole(&second));
