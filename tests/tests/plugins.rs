@@ -874,3 +874,97 @@ fn gate_checks_written_in_javascript_and_python_run_beside_rust_ones() {
     assert_eq!(check(&r, "plugin:js-sbom-required")["outcome"], "pass");
     assert_eq!(check(&r, "plugin:py-owners-required")["outcome"], "pass");
 }
+
+/// `gatehouse plugin run`: a plugin called from its manifest alone — no
+/// server, no store, nothing made in the current directory — with the
+/// gate's exit codes, its log lines, fuel and time.
+#[test]
+fn a_plugin_runs_from_its_manifest_without_a_server_or_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = manifest(
+        dir.path(),
+        "pass.toml",
+        "hostile",
+        "name = \"polite\"\nworld = \"gate-check\"\n[config]\nmode = \"pass\"\n",
+    );
+    let panics = manifest(
+        dir.path(),
+        "panic.toml",
+        "hostile",
+        "name = \"panicky\"\nworld = \"gate-check\"\n[config]\nmode = \"panic\"\n",
+    );
+    let reads = manifest(
+        dir.path(),
+        "read.toml",
+        "hostile",
+        "name = \"reader\"\nworld = \"gate-check\"\n[config]\nmode = \"read\"\ntarget = \"/etc/hostname\"\n",
+    );
+    let cwd = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(gatehouse_e2e::gatehouse_bin())
+            .current_dir(cwd.path())
+            .args(["--output", "json", "plugin", "run"])
+            .args(args)
+            .env("GATEHOUSE_PLUGIN_CACHE_DIR", gatehouse_e2e::plugin_cache())
+            .output()
+            .expect("run gatehouse")
+    };
+
+    // Passes: exit 0, the verdict, the fuel it burnt.
+    let o = run(&[pass.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["outcome"], "pass", "{report}");
+    assert_eq!(report["verdict"]["outcome"], "pass", "{report}");
+    assert!(report["fuel_used"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["call_ms"].as_f64().unwrap() > 0.0, "{report}");
+
+    // Panics: exit 1 (the gate would block), the trap, and the guest's stderr lines.
+    let o = run(&[panics.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["outcome"], "error", "{report}");
+    assert_eq!(report["error"]["code"], "trap", "{report}");
+    let log = report["log"].to_string();
+    assert!(log.contains("hostile plugin panics on purpose"), "{report}");
+
+    // Its parameters and context come from the flags: a file outside every
+    // grant is not readable, and says so as the plugin's error.
+    let context = dir.path().join("context.json");
+    std::fs::write(
+        &context,
+        json!({"application": "shop", "version": "1.2.0", "gate": "qa/entry", "to_stage": "qa",
+               "input": {"schema": "gatehouse.dev/input/v1", "evidence": []}})
+        .to_string(),
+    )
+    .unwrap();
+    let o = run(&[reads.to_str().unwrap(), "--context", context.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["error"]["code"], "plugin_error", "{report}");
+
+    // Bad input is a usage error naming what was wrong.
+    let o = run(&[pass.to_str().unwrap(), "--params", "[1]"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stdout(&o).contains("params: expected a JSON object"), "{}", stdout(&o));
+    std::fs::write(&context, r#"{"gate": "qa/entry", "stage": "qa"}"#).unwrap();
+    let o = run(&[pass.to_str().unwrap(), "--context", context.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stdout(&o).contains("unknown field `stage`"), "{}", stdout(&o));
+
+    // The human form names the outcome and the cost.
+    let o = std::process::Command::new(gatehouse_e2e::gatehouse_bin())
+        .current_dir(cwd.path())
+        .args(["plugin", "run", pass.to_str().unwrap()])
+        .env("GATEHOUSE_PLUGIN_CACHE_DIR", gatehouse_e2e::plugin_cache())
+        .output()
+        .unwrap();
+    assert!(stdout(&o).starts_with("polite (gate-check): pass"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("fuel "), "{}", stdout(&o));
+
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        0,
+        "plugin run made something in the current directory"
+    );
+}

@@ -51,6 +51,16 @@ pub enum Outcome {
     Fail,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
+            Outcome::Fail => "fail",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -376,12 +386,12 @@ impl PluginHost {
     pub fn check(&self, plugin: &Plugin, ctx: &CallContext) -> std::result::Result<Verdict, Failure> {
         let _span = tracing::debug_span!("plugin_check", plugin = %plugin.manifest.name, gate = %ctx.gate).entered();
         let (sandboxes, prepared) = self.prepared(plugin)?;
-        let (result, log) = sandboxes.check(prepared, &plugin.manifest, ctx);
-        emit(&plugin.manifest.name, &log);
-        if let Err(f) = &result {
+        let called = sandboxes.check(prepared, &plugin.manifest, ctx);
+        emit(&plugin.manifest.name, &called.log);
+        if let Err(f) = &called.result {
             tracing::warn!(plugin = %plugin.manifest.name, "plugin check failed: {f}");
         }
-        result
+        called.result
     }
 
     /// Run a collector in a fresh sandbox.
@@ -389,13 +399,88 @@ impl PluginHost {
         let _span =
             tracing::debug_span!("plugin_collect", plugin = %plugin.manifest.name, version = %ctx.version).entered();
         let (sandboxes, prepared) = self.prepared(plugin)?;
-        let (result, log) = sandboxes.collect(prepared, &plugin.manifest, ctx);
-        emit(&plugin.manifest.name, &log);
-        if let Err(f) = &result {
+        let called = sandboxes.collect(prepared, &plugin.manifest, ctx);
+        emit(&plugin.manifest.name, &called.log);
+        if let Err(f) = &called.result {
             tracing::warn!(plugin = %plugin.manifest.name, "collector failed: {f}");
         }
-        result
+        called.result
     }
+
+    /// One call as a plugin author runs it (`gatehouse plugin run`): the
+    /// plugin's `check` or `collect`, by its world, in a fresh sandbox with
+    /// the manifest's limits — the gate's call — answered with the lines it
+    /// logged, the fuel it used and the time it took, not sent to the log.
+    pub fn run_once(&self, plugin: &Plugin, ctx: &CallContext) -> Run {
+        let started = std::time::Instant::now();
+        let (sandboxes, prepared) = match self.prepared(plugin) {
+            Ok(p) => p,
+            Err(f) => {
+                return Run {
+                    answer: Answer::Failure(f),
+                    log: Vec::new(),
+                    fuel_used: None,
+                    prepared_in: started.elapsed(),
+                    elapsed: std::time::Duration::ZERO,
+                };
+            }
+        };
+        let prepared_in = started.elapsed();
+        let started = std::time::Instant::now();
+        let (answer, log, fuel_used) = match plugin.manifest.world {
+            World::GateCheck => {
+                let c = sandboxes.check(prepared, &plugin.manifest, ctx);
+                (c.result.map(Answer::Verdict), c.log, c.fuel_used)
+            }
+            World::Collector => {
+                let c = sandboxes.collect(prepared, &plugin.manifest, ctx);
+                (c.result.map(Answer::Statements), c.log, c.fuel_used)
+            }
+        };
+        Run {
+            answer: answer.unwrap_or_else(Answer::Failure),
+            log: log
+                .into_iter()
+                .map(|l| RunLine {
+                    level: l.level.as_str().to_ascii_lowercase(),
+                    stream: l.stream,
+                    text: l.text,
+                })
+                .collect(),
+            fuel_used,
+            prepared_in,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// What [`PluginHost::run_once`] reports.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub answer: Answer,
+    /// The plugin's log and stdio lines, in order.
+    pub log: Vec<RunLine>,
+    pub fuel_used: Option<u64>,
+    /// Getting the component ready: compiling it, or reading it from the cache.
+    pub prepared_in: std::time::Duration,
+    /// The call alone.
+    pub elapsed: std::time::Duration,
+}
+
+/// A call's answer by the plugin's world, or why there is none.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Verdict(Verdict),
+    Statements(Vec<Statement>),
+    Failure(Failure),
+}
+
+/// One line a plugin wrote: through the host's `log` (`stream` "host") or to `stdout`/`stderr`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunLine {
+    pub level: String,
+    pub stream: &'static str,
+    pub text: String,
 }
 
 /// A gate check instantiated once and called repeatedly in the same sandbox.

@@ -219,57 +219,38 @@ impl Sandboxes {
     }
 
     /// Run `check` in a fresh sandbox.
-    pub fn check(
-        &self,
-        prepared: &Prepared,
-        manifest: &Manifest,
-        ctx: &CallContext,
-    ) -> (Result<Verdict, Failure>, Vec<LogLine>) {
+    pub fn check(&self, prepared: &Prepared, manifest: &Manifest, ctx: &CallContext) -> Called<Verdict> {
         let Prepared::GateCheck(pre) = prepared else {
-            return (
-                Err(Failure::Unavailable(format!(
-                    "{} is a collector, not a gate check",
-                    manifest.name
-                ))),
-                Vec::new(),
-            );
+            return Called::refused(format!("{} is a collector, not a gate check", manifest.name));
         };
         let wit_ctx = to_wit(ctx);
-        self.run(manifest, async |store| {
+        let (answer, log, fuel_used) = self.run(manifest, async |store| {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance.call_check(&mut *store, &wit_ctx).await
-        })
-        .map_or_else(
-            |(f, log)| (Err(f), log),
-            |(answer, log, limits)| (answer.map_err(plugin_error).and_then(|v| verdict(v, &limits)), log),
-        )
+        });
+        Called {
+            result: answer.and_then(|(answer, limits)| answer.map_err(plugin_error).and_then(|v| verdict(v, &limits))),
+            log,
+            fuel_used,
+        }
     }
 
     /// Run `collect` in a fresh sandbox.
-    pub fn collect(
-        &self,
-        prepared: &Prepared,
-        manifest: &Manifest,
-        ctx: &CallContext,
-    ) -> (Result<Vec<Statement>, Failure>, Vec<LogLine>) {
+    pub fn collect(&self, prepared: &Prepared, manifest: &Manifest, ctx: &CallContext) -> Called<Vec<Statement>> {
         let Prepared::Collector(pre) = prepared else {
-            return (
-                Err(Failure::Unavailable(format!(
-                    "{} is a gate check, not a collector",
-                    manifest.name
-                ))),
-                Vec::new(),
-            );
+            return Called::refused(format!("{} is a gate check, not a collector", manifest.name));
         };
         let wit_ctx = to_wit(ctx);
-        self.run(manifest, async |store| {
+        let (answer, log, fuel_used) = self.run(manifest, async |store| {
             let instance = pre.instantiate_async(&mut *store).await?;
             instance.call_collect(&mut *store, &wit_ctx).await
-        })
-        .map_or_else(
-            |(f, log)| (Err(f), log),
-            |(answer, log, limits)| (answer.map_err(plugin_error).and_then(|s| statements(s, &limits)), log),
-        )
+        });
+        Called {
+            result: answer
+                .and_then(|(answer, limits)| answer.map_err(plugin_error).and_then(|s| statements(s, &limits))),
+            log,
+            fuel_used,
+        }
     }
 
     /// Instantiate a gate check once, for repeated calls in the same sandbox.
@@ -342,52 +323,54 @@ impl Sandboxes {
 
     /// One call: a fresh store with the manifest's limits, the deadline armed,
     /// and every way the call can go wrong turned into a [`Failure`].
+    /// Also the log lines it wrote and the fuel it used (None when it never ran).
     #[allow(clippy::type_complexity)]
     fn run<R>(
         &self,
         manifest: &Manifest,
         call: impl AsyncFnOnce(&mut Store<SandboxState>) -> wasmtime::Result<R>,
-    ) -> Result<(R, Vec<LogLine>, Limits), (Failure, Vec<LogLine>)> {
+    ) -> (Result<(R, Limits), Failure>, Vec<LogLine>, Option<u64>) {
         let caps = &manifest.capabilities;
         let limits = Limits::of(manifest);
         let state = match SandboxState::new(manifest) {
             Ok(s) => s,
-            Err(e) => return Err((Failure::Unavailable(e), Vec::new())),
+            Err(e) => return (Err(Failure::Unavailable(e)), Vec::new(), None),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        if store.set_fuel(caps.max_fuel.unwrap_or(u64::MAX)).is_err() {
-            return Err((
-                Failure::Unavailable("fuel is not enabled in this engine".into()),
+        let fuel = caps.max_fuel.unwrap_or(u64::MAX);
+        if store.set_fuel(fuel).is_err() {
+            return (
+                Err(Failure::Unavailable("fuel is not enabled in this engine".into())),
                 Vec::new(),
-            ));
+                None,
+            );
         }
         let ticks = caps.timeout_ms.div_ceil(u64::try_from(TICK.as_millis()).unwrap_or(1)) + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let deadline = Duration::from_millis(caps.timeout_ms);
         let Some(runtime) = &self.runtime else {
-            return Err((
-                Failure::Unavailable("the plugin runtime has shut down".into()),
+            return (
+                Err(Failure::Unavailable("the plugin runtime has shut down".into())),
                 Vec::new(),
-            ));
+                None,
+            );
         };
         let outcome = runtime.block_on(async { tokio::time::timeout(deadline, call(&mut store)).await.ok() });
+        let fuel_used = store.get_fuel().ok().map(|left| fuel.saturating_sub(left));
         let state = store.into_data();
         let denied = state.hooks.denied.first().cloned();
         let exceeded = state.limiter.exceeded;
         let stdio_full = state.stdio_full(caps.max_log_bytes);
         let log = state.into_log().lines;
-        match outcome {
-            None => Err((
-                Failure::Timeout {
-                    limit_ms: caps.timeout_ms,
-                },
-                log,
-            )),
+        let result = match outcome {
+            None => Err(Failure::Timeout {
+                limit_ms: caps.timeout_ms,
+            }),
             Some(Ok(r)) => match denied {
-                Some(denied) => Err((Failure::Capability(denied), log)),
-                None => Ok((r, log, limits)),
+                Some(denied) => Err(Failure::Capability(denied)),
+                None => Ok((r, limits)),
             },
             Some(Err(e)) => {
                 let failure = if let Some(denied) = denied {
@@ -445,8 +428,27 @@ impl Sandboxes {
                         }
                     }
                 };
-                Err((failure, log))
+                Err(failure)
             }
+        };
+        (result, log, fuel_used)
+    }
+}
+
+/// One call's answer, with what the plugin logged and the fuel it used.
+pub struct Called<T> {
+    pub result: Result<T, Failure>,
+    pub log: Vec<LogLine>,
+    /// None when the call never started.
+    pub fuel_used: Option<u64>,
+}
+
+impl<T> Called<T> {
+    fn refused(why: String) -> Called<T> {
+        Called {
+            result: Err(Failure::Unavailable(why)),
+            log: Vec::new(),
+            fuel_used: None,
         }
     }
 }

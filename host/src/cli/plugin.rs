@@ -28,6 +28,30 @@ pub enum Command {
         #[arg(long)]
         require_signed: bool,
     },
+    /// Call a plugin once, without a server or a store: its manifest admitted
+    /// as `load` admits it, then its `check` (or `collect`) in a fresh sandbox
+    /// with the manifest's limits, as a gate calls it. Prints the verdict (or
+    /// the statements), the lines it logged, the fuel and time it used. Exit
+    /// 0: pass or warn (a collector: statements); 1: fail or error — the gate
+    /// would block; 2: a bad manifest, context or flag.
+    Run {
+        manifest: PathBuf,
+        /// A call context (JSON object): `application`, `version`, `action`,
+        /// `from_stage`, `to_stage`, `gate` ("STAGE/entry|exit|release"),
+        /// `params` and `input` (the input document), each optional. Without
+        /// it: an empty input document at a dev/entry gate.
+        #[arg(long)]
+        context: Option<PathBuf>,
+        /// The binding's parameters (a JSON object); they replace the context's.
+        #[arg(long)]
+        params: Option<String>,
+        /// Trust this vendor public key (PEM) for the signature, besides plugin_keys.
+        #[arg(long = "trusted-key")]
+        trusted_keys: Vec<PathBuf>,
+        /// Refuse the plugin unless it is validly signed.
+        #[arg(long)]
+        require_signed: bool,
+    },
     /// Sign a component with a vendor key: writes PLUGIN.wasm.sig beside it.
     Sign {
         #[arg(long)]
@@ -102,6 +126,22 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             let info = plugin::load_and_compile(&manifest, &settings)?;
             ctx.print(&info, |i| format!("would load:\n{}", describe(i)));
         }
+        Command::Run {
+            manifest,
+            context,
+            params,
+            trusted_keys,
+            require_signed,
+        } => {
+            return run_once(
+                ctx,
+                &manifest,
+                context.as_deref(),
+                params.as_deref(),
+                &trusted_keys,
+                require_signed,
+            );
+        }
         Command::Sign { key, wasm, name } => {
             let sk = keys::parse_private_key(&format!("--key {}", key.display()), &read_text_file(&key)?)?;
             let bytes = std::fs::read(&wasm).map_err(|e| usage(format!("cannot read {}: {e}", wasm.display())))?;
@@ -165,6 +205,170 @@ pub fn collect(ctx: &Ctx, args: CollectArgs) -> CmdResult {
     Ok(())
 }
 
+/// What `plugin run --context FILE` reads: a gate's call, every field optional.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RunContext {
+    application: String,
+    version: String,
+    action: String,
+    from_stage: Option<String>,
+    to_stage: Option<String>,
+    gate: String,
+    params: Value,
+    input: Value,
+}
+
+impl Default for RunContext {
+    fn default() -> Self {
+        RunContext {
+            application: "example".into(),
+            version: "0.0.0".into(),
+            action: "promote".into(),
+            from_stage: None,
+            to_stage: Some("dev".into()),
+            gate: "dev/entry".into(),
+            params: json!({}),
+            input: json!({
+                "schema": crate::document::SCHEMA,
+                "evidence": [],
+                "sbom": {"components": []},
+                "findings": [],
+                "waivers": [],
+            }),
+        }
+    }
+}
+
+fn run_once(
+    ctx: &Ctx,
+    manifest: &std::path::Path,
+    context: Option<&std::path::Path>,
+    params: Option<&str>,
+    trusted_keys: &[PathBuf],
+    require_signed: bool,
+) -> CmdResult {
+    let mut call: RunContext = match context {
+        None => RunContext::default(),
+        Some(path) => {
+            let text = read_text_file(path)?;
+            serde_json::from_str(&text).map_err(|e| {
+                usage(format!(
+                    "--context {}: {e} (expected a JSON object with application, version, action, from_stage, to_stage, gate, params, input)",
+                    path.display()
+                ))
+            })?
+        }
+    };
+    if let Some(text) = params {
+        call.params = serde_json::from_str(text).map_err(|e| usage(format!("--params: not valid JSON: {e}")))?;
+    }
+    if !call.params.is_object() {
+        return Err(usage(format!("params: expected a JSON object, got {}", call.params)));
+    }
+    let settings = local_settings(ctx, trusted_keys, require_signed)?;
+    let plugin = plugin::load_file(manifest, &settings)?;
+    let host = plugin::PluginHost::load(&plugin::PluginSettings { dir: None, ..settings })?;
+    let answer = host.run_once(
+        &plugin,
+        &plugin::CallContext {
+            application: call.application,
+            version: call.version,
+            action: call.action,
+            from_stage: call.from_stage,
+            to_stage: call.to_stage,
+            gate: call.gate,
+            params: call.params.to_string(),
+            input: call.input.to_string(),
+        },
+    );
+    let (outcome, blocks) = match &answer.answer {
+        plugin::Answer::Verdict(v) => (v.outcome.as_str(), v.outcome == plugin::Outcome::Fail),
+        plugin::Answer::Statements(_) => ("collected", false),
+        plugin::Answer::Failure(_) => ("error", true),
+    };
+    let report = json!({
+        "plugin": plugin.manifest.name,
+        "world": plugin.manifest.world.as_str(),
+        "digest": plugin.digest,
+        "outcome": outcome,
+        "verdict": match &answer.answer { plugin::Answer::Verdict(v) => json!(v), _ => Value::Null },
+        "statements": match &answer.answer { plugin::Answer::Statements(s) => json!(s), _ => Value::Null },
+        "error": match &answer.answer {
+            plugin::Answer::Failure(f) => json!({"code": f.code(), "message": f.to_string()}),
+            _ => Value::Null,
+        },
+        "log": answer.log,
+        "fuel_used": answer.fuel_used,
+        "prepare_ms": answer.prepared_in.as_secs_f64() * 1e3,
+        "call_ms": answer.elapsed.as_secs_f64() * 1e3,
+    });
+    ctx.print(&report, run_report);
+    if blocks {
+        return Err(Failure::refused(
+            outcome,
+            format!("{} would block the gate ({outcome})", plugin.manifest.name),
+        ));
+    }
+    Ok(())
+}
+
+/// `plugin run`'s report for people.
+fn run_report(r: &Value) -> String {
+    fn get<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+        static NULL: Value = Value::Null;
+        path.iter().fold(v, |v, k| v.get(k).unwrap_or(&NULL))
+    }
+    let text = |v: &Value, path: &[&str]| get(v, path).as_str().unwrap_or_default().to_string();
+    let mut lines = vec![format!(
+        "{} ({}): {}",
+        text(r, &["plugin"]),
+        text(r, &["world"]),
+        text(r, &["outcome"])
+    )];
+    for f in get(r, &["verdict", "findings"]).as_array().into_iter().flatten() {
+        lines.push(format!(
+            "  [{}] {}: {}",
+            text(f, &["severity"]),
+            text(f, &["rule"]),
+            text(f, &["message"])
+        ));
+        if let Some(fix) = get(f, &["remediation"]).as_str() {
+            lines.push(format!("      remediation: {fix}"));
+        }
+    }
+    for s in get(r, &["statements"]).as_array().into_iter().flatten() {
+        lines.push(format!("  statement {}", text(s, &["predicate_type"])));
+    }
+    if get(r, &["error"]).is_object() {
+        lines.push(format!(
+            "  error {}: {}",
+            text(r, &["error", "code"]),
+            text(r, &["error", "message"])
+        ));
+    }
+    if let Some(log) = get(r, &["log"]).as_array().filter(|l| !l.is_empty()) {
+        lines.push("log:".into());
+        for l in log {
+            lines.push(format!(
+                "  {} {}: {}",
+                text(l, &["stream"]),
+                text(l, &["level"]),
+                text(l, &["text"])
+            ));
+        }
+    }
+    lines.push(format!(
+        "fuel {}, call {:.2} ms (component ready in {:.0} ms)",
+        get(r, &["fuel_used"])
+            .as_u64()
+            .map_or("unmetered".to_string(), |f| f.to_string()),
+        get(r, &["call_ms"]).as_f64().unwrap_or_default(),
+        get(r, &["prepare_ms"]).as_f64().unwrap_or_default()
+    ));
+    lines.join("\n")
+}
+
 /// The plugin settings of the configuration, with extra trusted keys.
 fn local_settings(ctx: &Ctx, extra_keys: &[PathBuf], require_signed: bool) -> Result<plugin::PluginSettings, Failure> {
     let mut settings = ctx.config.gates.plugins.clone();
@@ -176,9 +380,22 @@ fn local_settings(ctx: &Ctx, extra_keys: &[PathBuf], require_signed: bool) -> Re
     }
     settings.require_signed |= require_signed;
     if settings.cache_dir.is_none() {
-        settings.cache_dir = Some(ctx.config.data_dir.join("plugin-cache"));
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        settings.cache_dir = local_cache_dir(&ctx.config.data_dir, env("XDG_CACHE_HOME"), env("HOME"));
     }
     Ok(settings)
+}
+
+/// Where a command run outside a sidecar caches compiled components: the
+/// data directory's cache when that directory exists, else the user's cache
+/// directory — never a data directory made in the current directory.
+fn local_cache_dir(data_dir: &std::path::Path, xdg_cache: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    if data_dir.is_dir() {
+        return Some(data_dir.join("plugin-cache"));
+    }
+    xdg_cache
+        .or_else(|| home.map(|h| h.join(".cache")))
+        .map(|c| c.join("gatehouse").join("plugin-cache"))
 }
 
 fn describe(p: &PluginInfo) -> String {
@@ -224,4 +441,28 @@ fn describe(p: &PluginInfo) -> String {
         lines.insert(1, format!("about:        {}", p.description));
     }
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_outside_a_sidecar_caches_where_the_user_keeps_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("gatehouse-data");
+        let (xdg, home) = (Some(PathBuf::from("/x")), Some(PathBuf::from("/h")));
+        assert_eq!(
+            local_cache_dir(&data, xdg.clone(), home.clone()),
+            Some(PathBuf::from("/x/gatehouse/plugin-cache"))
+        );
+        assert_eq!(
+            local_cache_dir(&data, None, home.clone()),
+            Some(PathBuf::from("/h/.cache/gatehouse/plugin-cache"))
+        );
+        assert_eq!(local_cache_dir(&data, None, None), None);
+        assert!(!data.exists(), "no data directory is made");
+        std::fs::create_dir(&data).unwrap();
+        assert_eq!(local_cache_dir(&data, xdg, home), Some(data.join("plugin-cache")));
+    }
 }
