@@ -443,6 +443,17 @@ fn signed_plugins_are_verified_and_unsigned_ones_refused_when_required() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("signer:       acme (key "), "{}", stdout(&o));
     assert!(stdout(&o).contains("state:        compiled"), "{}", stdout(&o));
+    // Inspecting the signed manifest needs the vendor's key as loading does.
+    let o = e.cli(&["plugin", "inspect", m]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("no plugin signing keys are trusted"),
+        "{}",
+        stderr(&o)
+    );
+    let o = e.cli(&["plugin", "inspect", m, "--trusted-key", vendor_pub.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("signer:       acme (key "), "{}", stdout(&o));
 
     // A component that is not the pinned one is refused, naming both digests.
     let mut bytes = std::fs::read(&wasm).unwrap();

@@ -16,7 +16,12 @@ pub enum Command {
     List,
     /// One loaded plugin (by name) or a manifest file (by path): world,
     /// digest, signer, capabilities and config.
-    Inspect { name_or_manifest: String },
+    Inspect {
+        name_or_manifest: String,
+        /// Trust this vendor public key (PEM) for a manifest's signature, besides plugin_keys.
+        #[arg(long = "trusted-key")]
+        trusted_keys: Vec<PathBuf>,
+    },
     /// Admit a manifest the way the sidecar would (pin, signature, limits)
     /// and compile its component; exit 0 when it would load.
     Load {
@@ -103,9 +108,12 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                     .join("\n")
             });
         }
-        Command::Inspect { name_or_manifest } => {
+        Command::Inspect {
+            name_or_manifest,
+            trusted_keys,
+        } => {
             let info = if name_or_manifest.ends_with(".toml") {
-                let settings = local_settings(ctx, &[], false)?;
+                let settings = local_settings(ctx, &trusted_keys, false)?;
                 let p = plugin::load_file(std::path::Path::new(&name_or_manifest), &settings)?;
                 p.info()
             } else {
