@@ -368,10 +368,35 @@ impl PluginHost {
         Ok((sandboxes, prepared))
     }
 
-    /// Compile every plugin now, so that a broken one is found at start.
+    /// Compile every plugin now, over the cores, so that a broken one is
+    /// found at start and the first gate does not wait; each logged with how
+    /// long it took (a component compiled before is read from the cache).
     pub fn warm(&self) -> Result<()> {
-        for p in self.plugins.values() {
-            if let Err(f) = self.prepared(p) {
+        let plugins: Vec<&Arc<Plugin>> = self.plugins.values().collect();
+        let started = std::time::Instant::now();
+        // Threads of its own (not the gates' helpers: a compilation can take
+        // seconds, and a gate waits for its helper).
+        let each = gatehouse_core::cores::in_shares(&plugins, |part| {
+            part.iter()
+                .map(|p| {
+                    let t = std::time::Instant::now();
+                    let r = self.prepared(p).map(drop);
+                    let ms = t.elapsed().as_millis();
+                    match &r {
+                        Ok(()) => tracing::info!(plugin = %p.manifest.name, ms, "plugin ready"),
+                        Err(f) => tracing::error!(plugin = %p.manifest.name, ms, "plugin cannot run: {f}"),
+                    }
+                    r
+                })
+                .collect()
+        });
+        tracing::info!(
+            plugins = plugins.len(),
+            ms = started.elapsed().as_millis(),
+            "every plugin compiled or read from the cache"
+        );
+        for (p, r) in plugins.iter().zip(each) {
+            if let Err(f) = r {
                 return Err(Error::invalid(
                     format!("plugin {}", p.manifest.name),
                     &p.digest,
