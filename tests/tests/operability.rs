@@ -155,11 +155,33 @@ fn jiff_like_in(secs: u64) -> String {
 #[test]
 fn health_readiness_metrics_and_the_served_document() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    for path in ["/healthz", "/readyz"] {
-        let (s, _) = request(server.addr, "GET", path, None, None);
-        assert_eq!(s, 200, "{path} needs no token");
+    // A cache of its own, empty: the plugins really compile while it starts.
+    let cache = dir.path().join("plugin-cache");
+    let server = Server::start_env(
+        dir.path(),
+        &[],
+        &[("GATEHOUSE_PLUGIN_CACHE_DIR", cache.to_str().unwrap())],
+    );
+    let (s, _) = request(server.addr, "GET", "/healthz", None, None);
+    assert_eq!(s, 200, "/healthz needs no token");
+    // Ready once every plugin is compiled (at start, in the background).
+    let started = std::time::Instant::now();
+    while request(server.addr, "GET", "/readyz", None, None).0 != 200 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "never ready");
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let (s, plugins) = server.get("/v1/plugins");
+    assert_eq!(s, 200);
+    let states: Vec<&str> = plugins["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        !states.is_empty() && states.iter().all(|s| *s == "compiled"),
+        "ready before every plugin was compiled: {states:?}"
+    );
     let (s, served) = request(server.addr, "GET", "/v1/openapi.json", None, None);
     assert_eq!(s, 200);
     assert_eq!(served, openapi(), "the served document is the one in docs/");

@@ -281,6 +281,8 @@ pub struct PluginHost {
     cache_dir: Option<PathBuf>,
     pool_size: u32,
     sandboxes: OnceLock<std::result::Result<sandbox::Sandboxes, String>>,
+    /// Set when [`PluginHost::warm`] has finished.
+    warmed: std::sync::atomic::AtomicBool,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -337,6 +339,7 @@ impl PluginHost {
             cache_dir: settings.cache_dir.clone(),
             pool_size: settings.pool_size.unwrap_or(sandbox::DEFAULT_POOL_SIZE),
             sandboxes: OnceLock::new(),
+            warmed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -368,6 +371,12 @@ impl PluginHost {
         Ok((sandboxes, prepared))
     }
 
+    /// Whether [`PluginHost::warm`] has run to its end (each plugin compiled,
+    /// or found unable to run): until then a sidecar is not ready.
+    pub fn warmed(&self) -> bool {
+        self.warmed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Compile every plugin now, over the cores, so that a broken one is
     /// found at start and the first gate does not wait; each logged with how
     /// long it took (a component compiled before is read from the cache).
@@ -395,6 +404,7 @@ impl PluginHost {
             ms = started.elapsed().as_millis(),
             "every plugin compiled or read from the cache"
         );
+        self.warmed.store(true, std::sync::atomic::Ordering::Release);
         for (p, r) in plugins.iter().zip(each) {
             if let Err(f) = r {
                 return Err(Error::invalid(
@@ -701,6 +711,7 @@ pub fn load_and_compile(path: &Path, settings: &PluginSettings) -> Result<Plugin
         cache_dir: settings.cache_dir.clone(),
         pool_size: 1,
         sandboxes: OnceLock::new(),
+        warmed: std::sync::atomic::AtomicBool::new(false),
     };
     host.warm()?;
     Ok(plugin.info())

@@ -88,8 +88,17 @@ impl Gatehouse {
     }
 
     /// Readiness: the store answers.
+    /// Ready to serve gates: the store answers and every plugin has been
+    /// compiled (or found unable to run) — so the first gate never waits for
+    /// a compilation (`serve` compiles them at start).
     pub fn ready(&self) -> Result<()> {
-        self.store.ping()
+        self.store.ping()?;
+        if !self.plugins.warmed() {
+            return Err(Error::Unavailable {
+                reason: "the plugins are still being compiled".into(),
+            });
+        }
+        Ok(())
     }
 }
 
