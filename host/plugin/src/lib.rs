@@ -703,16 +703,23 @@ pub fn signature_path(wasm: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+impl PluginHost {
+    /// A one-off host holding only `plugin` (the commands that run outside a
+    /// sidecar: `plugin load`, `plugin run`), with one sandbox slot.
+    pub fn only(plugin: Arc<Plugin>, settings: &PluginSettings) -> PluginHost {
+        PluginHost {
+            plugins: BTreeMap::from([(plugin.manifest.name.clone(), plugin)]),
+            cache_dir: settings.cache_dir.clone(),
+            pool_size: 1,
+            sandboxes: OnceLock::new(),
+            warmed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
 /// A one-off host for `gatehouse plugin load`: admit the manifest and compile it.
 pub fn load_and_compile(path: &Path, settings: &PluginSettings) -> Result<PluginInfo> {
     let plugin = Arc::new(load_file(path, settings)?);
-    let host = PluginHost {
-        plugins: BTreeMap::from([(plugin.manifest.name.clone(), plugin.clone())]),
-        cache_dir: settings.cache_dir.clone(),
-        pool_size: 1,
-        sandboxes: OnceLock::new(),
-        warmed: std::sync::atomic::AtomicBool::new(false),
-    };
-    host.warm()?;
+    PluginHost::only(plugin.clone(), settings).warm()?;
     Ok(plugin.info())
 }

@@ -275,8 +275,8 @@ fn run_once(
         return Err(usage(format!("params: expected a JSON object, got {}", call.params)));
     }
     let settings = local_settings(ctx, trusted_keys, require_signed)?;
-    let plugin = plugin::load_file(manifest, &settings)?;
-    let host = plugin::PluginHost::load(&plugin::PluginSettings { dir: None, ..settings })?;
+    let plugin = std::sync::Arc::new(plugin::load_file(manifest, &settings)?);
+    let host = plugin::PluginHost::only(plugin.clone(), &settings);
     let answer = host.run_once(
         &plugin,
         &plugin::CallContext {
