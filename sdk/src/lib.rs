@@ -65,7 +65,7 @@ pub mod bindings {
     /// The `gate-check` world: the shared types, the host interface, and the `check` export.
     pub mod gate_check {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "gatehouse:plugin/gate-check@0.1.0",
             pub_export_macro: true,
             export_macro_name: "export_gate_check",
@@ -76,7 +76,7 @@ pub mod bindings {
     /// The `collector` world, reusing the types of the `gate-check` bindings.
     pub mod collector {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "gatehouse:plugin/collector@0.1.0",
             pub_export_macro: true,
             export_macro_name: "export_collector",
@@ -198,16 +198,23 @@ impl Context {
 /// The plugin's manifest `[config]` values.
 pub mod config {
     use super::ConfigValue;
+    #[cfg(target_arch = "wasm32")]
     use super::bindings::gate_check::gatehouse::plugin::host;
 
     /// The raw value of `key`.
     pub fn get(key: &str) -> Option<ConfigValue> {
-        host::config(key)
+        #[cfg(target_arch = "wasm32")]
+        return host::config(key);
+        #[cfg(not(target_arch = "wasm32"))]
+        return crate::mock::config(key);
     }
 
     /// Every key the manifest sets.
     pub fn keys() -> Vec<String> {
-        host::config_keys()
+        #[cfg(target_arch = "wasm32")]
+        return host::config_keys();
+        #[cfg(not(target_arch = "wasm32"))]
+        return crate::mock::config_keys();
     }
 
     /// A text value (integers and booleans are given as their text).
@@ -249,8 +256,11 @@ pub mod config {
 /// connection is made, and the plugin sees [`Error`] with code `http-denied`.
 pub mod http {
     use super::Error;
+    #[cfg(target_arch = "wasm32")]
     use wasip2::http::outgoing_handler;
+    #[cfg(target_arch = "wasm32")]
     use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingRequest, Scheme};
+    #[cfg(target_arch = "wasm32")]
     use wasip2::io::streams::StreamError;
 
     /// A response: status code and the whole body.
@@ -263,6 +273,14 @@ pub mod http {
     /// GET `url` (`http://host[:port]/path?query` or `https://…`), reading at
     /// most `max_body` bytes of the body.
     pub fn get(url: &str, max_body: usize) -> Result<Response, Error> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return crate::mock::http_get(url, max_body);
+        #[cfg(target_arch = "wasm32")]
+        return wasi_get(url, max_body);
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn wasi_get(url: &str, max_body: usize) -> Result<Response, Error> {
         let (scheme, rest) = if let Some(r) = url.strip_prefix("https://") {
             (Scheme::Https, r)
         } else if let Some(r) = url.strip_prefix("http://") {
@@ -319,6 +337,7 @@ pub mod http {
         Ok(Response { status, body: out })
     }
 
+    #[cfg(target_arch = "wasm32")]
     fn refused(url: &str, e: &ErrorCode) -> Error {
         match e {
             ErrorCode::HttpRequestDenied => Error::new("http-denied", format!("{url}: the host refused the request")),
@@ -330,10 +349,14 @@ pub mod http {
 /// Lines in the host's log, prefixed with the plugin's name.
 pub mod log {
     use super::Level;
+    #[cfg(target_arch = "wasm32")]
     use super::bindings::gate_check::gatehouse::plugin::host;
 
     pub fn write(level: Level, message: &str) {
+        #[cfg(target_arch = "wasm32")]
         host::log(level, message);
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::mock::log(level, message);
     }
     pub fn debug(message: &str) {
         write(Level::Debug, message);
@@ -348,6 +371,11 @@ pub mod log {
         write(Level::Error, message);
     }
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+mod mock;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
 
 #[cfg(test)]
 mod tests {
@@ -391,5 +419,50 @@ mod tests {
         let err = ctx.params_json().unwrap_err();
         assert_eq!(err.code, "bad-params");
         assert!(ctx.input_json().is_ok());
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod mock_host {
+    use super::testing::{MockHost, context};
+    use super::*;
+
+    #[test]
+    fn config_log_and_http_reach_the_installed_host_and_leave_with_it() {
+        {
+            let host = MockHost::new()
+                .config("deny", ["GPL-3.0-only"])
+                .config("limit", 3)
+                .http("https://scanner.example/v1/report", 200, "{}")
+                .install();
+            assert_eq!(config::list("deny"), ["GPL-3.0-only"]);
+            assert_eq!(config::integer("limit"), Some(3));
+            assert_eq!(config::text("limit").as_deref(), Some("3"));
+            assert_eq!(config::keys(), ["deny", "limit"]);
+            log::warn("careful");
+            assert_eq!(host.logs(), [(Level::Warn, "careful".to_owned())]);
+            assert_eq!(
+                http::get("https://scanner.example/v1/report", 10)
+                    .map(|r| r.status)
+                    .ok(),
+                Some(200)
+            );
+            let refused = http::get("https://elsewhere.example/", 10).unwrap_err();
+            assert_eq!(refused.code, "http-denied");
+            let big = http::get("https://scanner.example/v1/report", 1).unwrap_err();
+            assert_eq!(big.code, "too-large");
+        }
+        assert!(config::get("deny").is_none(), "the host left with its guard");
+        let other = std::thread::spawn(|| config::keys()).join().unwrap();
+        assert!(other.is_empty());
+    }
+
+    #[test]
+    fn the_default_context_is_a_promotion_into_dev() {
+        let ctx = context().params(serde_json::json!({"min": 1})).build();
+        assert_eq!(ctx.transition.to_stage.as_deref(), Some("dev"));
+        assert_eq!(ctx.transition.gate, "dev/entry");
+        assert_eq!(ctx.params_json().unwrap()["min"], 1);
+        assert_eq!(ctx.input_json().unwrap()["evidence"], serde_json::json!([]));
     }
 }

@@ -993,6 +993,18 @@ fn no_sandbox_free(pool_size: u32) -> Failure {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_sdk_carries_the_wit_the_host_speaks() {
+        // The SDK packages its own copy (it must build outside this
+        // repository); a change to one without the other is caught here.
+        let host = include_str!("../../../wit/gatehouse-plugin.wit");
+        let sdk = include_str!("../../../sdk/wit/gatehouse-plugin.wit");
+        assert!(
+            host == sdk,
+            "sdk/wit/gatehouse-plugin.wit differs from wit/gatehouse-plugin.wit: copy it"
+        );
+    }
+
     fn finding(rule: &str) -> wit::Finding {
         wit::Finding {
             rule: rule.into(),

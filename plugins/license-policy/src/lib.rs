@@ -262,6 +262,26 @@ mod tests {
     }
 
     #[test]
+    fn the_whole_check_reads_its_config_from_the_host_and_params_override_it() {
+        use gatehouse_sdk::testing::{MockHost, context};
+        let input = evidence(CYCLONEDX, "python/python-env.cdx-1.6.json");
+        let host = MockHost::new().config("deny", ["MPL-2.0"]).install();
+        let verdict = LicensePolicy::check(context().input(input.clone()).build()).unwrap();
+        assert_eq!(verdict.outcome, gatehouse_sdk::Outcome::Fail);
+        assert!(verdict.findings.iter().any(|f| f.message.contains("MPL-2.0")));
+        assert!(
+            host.messages().iter().any(|m| m.contains("1 denied licences")),
+            "{:?}",
+            host.messages()
+        );
+        let params = serde_json::json!({"deny": ["GPL-3.0-only"]});
+        let verdict = LicensePolicy::check(context().input(input).params(params).build()).unwrap();
+        assert_eq!(verdict.outcome, gatehouse_sdk::Outcome::Pass);
+        let nothing = LicensePolicy::check(context().build()).unwrap();
+        assert_eq!(nothing.findings[0].rule, "LIC-000");
+    }
+
+    #[test]
     fn a_denied_licence_in_a_real_cyclonedx_sbom_is_named_with_its_purl() {
         let input = evidence(CYCLONEDX, "python/python-env.cdx-1.6.json");
         let components = sbom_components(&input);
