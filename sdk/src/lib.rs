@@ -453,7 +453,7 @@ mod mock_host {
             assert_eq!(big.code, "too-large");
         }
         assert!(config::get("deny").is_none(), "the host left with its guard");
-        let other = std::thread::spawn(|| config::keys()).join().unwrap();
+        let other = std::thread::spawn(config::keys).join().unwrap();
         assert!(other.is_empty());
     }
 
