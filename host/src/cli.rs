@@ -22,6 +22,7 @@ mod lifecycle;
 mod migrate;
 mod plugin;
 mod policy;
+mod scaffold;
 mod serve;
 mod token;
 mod transition;

@@ -464,6 +464,7 @@ impl ConfigFile {
                 protected_paths: std::iter::once(data_dir.clone())
                     .chain(self.release_key.clone())
                     .collect(),
+                allow_unpinned: false,
             },
             webhook,
             release_key: self.release_key,

@@ -94,10 +94,14 @@ impl Sandboxes {
     pub fn new(cache_dir: Option<&Path>, pool_size: u32) -> Result<Sandboxes, String> {
         let pool_size = pool_size.clamp(1, MAX_POOL_SIZE);
         let mut pool = PoolingAllocationConfig::new();
+        // Totals are the per-component maxima times the sandboxes: with less,
+        // a component near a maximum (a componentize-py collector has more
+        // than 8 core instances) could not run in a one-slot host (plugin run)
+        // and would take two slots' share in a sidecar.
         pool.total_component_instances(pool_size)
-            .total_core_instances(pool_size * 8)
-            .total_memories(pool_size)
-            .total_tables(pool_size * 4)
+            .total_core_instances(pool_size * 16)
+            .total_memories(pool_size * 2)
+            .total_tables(pool_size * 8)
             .total_stacks(pool_size)
             .max_memories_per_component(2)
             .max_tables_per_component(8)

@@ -57,6 +57,22 @@ pub enum Command {
         #[arg(long)]
         require_signed: bool,
     },
+    /// A new plugin project in DIR (default ./NAME): source, manifest, a
+    /// sample context and a README with its build, test, run, sign and push
+    /// commands. Rust projects carry the SDK this binary was built with.
+    New {
+        name: String,
+        #[arg(long, value_enum, default_value = "gate-check")]
+        world: NewWorld,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: super::scaffold::Lang,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Build a Rust project against the gatehouse-sdk crate at this path
+        /// instead of writing the carried copy into the project.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Sign a component with a vendor key: writes PLUGIN.wasm.sig beside it.
     Sign {
         #[arg(long)]
@@ -66,6 +82,12 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum NewWorld {
+    GateCheck,
+    Collector,
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +171,45 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 &trusted_keys,
                 require_signed,
             );
+        }
+        Command::New {
+            name,
+            world,
+            lang,
+            dir,
+            sdk,
+        } => {
+            if !plugin::manifest::valid_name(&name) {
+                return Err(usage(format!(
+                    "NAME {name:?}: expected 1 to 64 of a-z, 0-9 and -, starting with a letter (the plugin's name)"
+                )));
+            }
+            let world = match world {
+                NewWorld::GateCheck => plugin::World::GateCheck,
+                NewWorld::Collector => plugin::World::Collector,
+            };
+            let sdk = match sdk {
+                Some(p) => Some(std::path::absolute(&p).map_err(|e| usage(format!("--sdk {}: {e}", p.display())))?),
+                None => None,
+            };
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let files = super::scaffold::files(&name, world, lang, sdk.as_deref());
+            super::scaffold::write(&dir, &files).map_err(usage)?;
+            let summary = json!({
+                "name": name,
+                "world": world.as_str(),
+                "dir": dir,
+                "files": files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            });
+            ctx.print(&summary, |_| {
+                format!(
+                    "created {} ({} {}) in {}: see its README.md",
+                    name,
+                    world.as_str(),
+                    format!("{lang:?}").to_lowercase(),
+                    dir.display()
+                )
+            });
         }
         Command::Sign { key, wasm, name } => {
             let sk = keys::parse_private_key(&format!("--key {}", key.display()), &read_text_file(&key)?)?;
@@ -274,7 +335,9 @@ fn run_once(
     if !call.params.is_object() {
         return Err(usage(format!("params: expected a JSON object, got {}", call.params)));
     }
-    let settings = local_settings(ctx, trusted_keys, require_signed)?;
+    let mut settings = local_settings(ctx, trusted_keys, require_signed)?;
+    // An author runs what they just built: the pin comes with publishing.
+    settings.allow_unpinned = true;
     let plugin = std::sync::Arc::new(plugin::load_file(manifest, &settings)?);
     let host = plugin::PluginHost::only(plugin.clone(), &settings);
     let answer = host.run_once(
@@ -297,6 +360,7 @@ fn run_once(
     };
     let report = json!({
         "plugin": plugin.manifest.name,
+        "pinned": plugin.manifest.sha256.is_some() || plugin.manifest.bundled.is_some(),
         "world": plugin.manifest.world.as_str(),
         "digest": plugin.digest,
         "outcome": outcome,
@@ -365,6 +429,12 @@ fn run_report(r: &Value) -> String {
                 text(l, &["text"])
             ));
         }
+    }
+    if get(r, &["pinned"]) == &Value::Bool(false) {
+        lines.push(format!(
+            "note: the manifest is not pinned; a sidecar loads it only with sha256 = \"{}\" (plugin push pins what it publishes)",
+            text(r, &["digest"])
+        ));
     }
     lines.push(format!(
         "fuel {}, call {:.2} ms (component ready in {:.0} ms)",

@@ -1,0 +1,40 @@
+// {{name}}: a Gatehouse gate check in JavaScript. It blocks a transition
+// unless the version carries verified evidence of every predicate type
+// `[config] required` names (a binding's params.required replaces the list).
+import { log, config } from 'gatehouse:plugin/host@0.1.0';
+
+function configList(key) {
+  const v = config(key);
+  if (!v) return [];
+  return v.tag === 'list' ? v.val : v.tag === 'text' ? [v.val] : [];
+}
+
+export function check(context) {
+  let input, params;
+  try {
+    input = JSON.parse(context.input);
+    params = JSON.parse(context.params);
+  } catch (e) {
+    // A thrown {code, message} is the check's error: the gate blocks and shows both.
+    throw { code: 'bad-input', message: `input document or params: ${e}` };
+  }
+  let required = configList('required');
+  if (params.required !== undefined) {
+    if (!Array.isArray(params.required)) {
+      throw { code: 'bad-params', message: 'params.required must be a list of predicate types' };
+    }
+    required = params.required;
+  }
+  const evidence = Array.isArray(input.evidence) ? input.evidence : [];
+  const present = evidence.map((e) => e.predicate_type);
+  log('info', `${context.application} ${context.version}: ${evidence.length} evidence item(s), ${required.length} type(s) required`);
+  const findings = required
+    .filter((t) => !present.includes(t))
+    .map((t) => ({
+      rule: '{{rule}}',
+      message: `${context.application} ${context.version} has no verified evidence of type ${t}`,
+      severity: 'high',
+      remediation: `sign a statement of type ${t} in CI and add it as evidence`,
+    }));
+  return { outcome: findings.length ? 'fail' : 'pass', findings };
+}
