@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod registry;
+
 /// The `gatehouse` binary built by this `cargo test` run (it sits beside the
 /// directory that holds this test executable). A binary older than the
 /// sources it is built from is refused: `cargo test -p gatehouse-e2e` alone

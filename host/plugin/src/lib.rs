@@ -9,6 +9,7 @@
 //! [`Failure`] naming the limit, never a panic or a hang of the host.
 
 pub mod manifest;
+pub mod oci;
 mod sandbox;
 pub mod signature;
 
@@ -609,6 +610,9 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
             manifest: m,
         });
     }
+    if let Some(reference) = m.oci.clone() {
+        return load_oci(path, m, &reference, settings);
+    }
     let Some(wasm_path) = m.wasm.clone() else {
         return Err(Error::invalid(
             format!("{origin}: wasm"),
@@ -643,24 +647,9 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
         ));
     }
     let sig_path = signature_path(&wasm_path);
-    let signer = match std::fs::read(&sig_path) {
-        Ok(bytes) => signature::verify(&bytes, &digest, &m.name, &settings.trusted_keys).map_err(|reason| {
-            Error::invalid(
-                format!("{origin}: signature"),
-                sig_path.display().to_string(),
-                format!("a valid signature by a trusted plugin key, but {reason}"),
-            )
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if settings.require_signed {
-                return Err(Error::invalid(
-                    format!("{origin}: signature"),
-                    sig_path.display().to_string(),
-                    "a signature file: require_signed_plugins = true and this plugin is unsigned (gatehouse plugin sign)",
-                ));
-            }
-            Signer::Unsigned
-        }
+    let sig = match std::fs::read(&sig_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(Error::invalid(
                 format!("{origin}: signature"),
@@ -669,6 +658,14 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
             ));
         }
     };
+    let signer = signer_of(
+        sig.as_deref(),
+        &digest,
+        &m.name,
+        settings,
+        &origin,
+        &sig_path.display().to_string(),
+    )?;
     Ok(Plugin {
         digest,
         signer,
@@ -677,6 +674,78 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
             wasm: wasm_path,
         },
         wasm: Arc::from(wasm),
+        prepared: OnceLock::new(),
+        manifest: m,
+    })
+}
+
+/// Who signed a component: a present signature must verify (a trusted key,
+/// this component, this plugin's name); an absent one is refused when
+/// signatures are required.
+fn signer_of(
+    sig: Option<&[u8]>,
+    digest: &str,
+    name: &str,
+    settings: &PluginSettings,
+    origin: &str,
+    sig_origin: &str,
+) -> Result<Signer> {
+    match sig {
+        Some(bytes) => signature::verify(bytes, digest, name, &settings.trusted_keys).map_err(|reason| {
+            Error::invalid(
+                format!("{origin}: signature"),
+                sig_origin,
+                format!("a valid signature by a trusted plugin key, but {reason}"),
+            )
+        }),
+        None if settings.require_signed => Err(Error::invalid(
+            format!("{origin}: signature"),
+            sig_origin,
+            "a signature file: require_signed_plugins = true and this plugin is unsigned (gatehouse plugin sign)",
+        )),
+        None => Ok(Signer::Unsigned),
+    }
+}
+
+/// A manifest naming `oci = "…@sha256:…"`: the component and its signature
+/// come from the pinned artifact (the cache, else the registry); the
+/// operator's manifest gives the name, config and grants. The vendor's
+/// manifest in the artifact must be of the same world.
+fn load_oci(path: &Path, m: Manifest, reference: &str, settings: &PluginSettings) -> Result<Plugin> {
+    let origin = path.display().to_string();
+    let refused = |why: String| Error::invalid(format!("{origin}: oci"), reference, why);
+    let parsed = oci::Reference::parse(reference).map_err(&refused)?;
+    let artifact = oci::fetch_pinned(&parsed, settings.cache_dir.as_deref())
+        .map_err(|e| refused(format!("a plugin artifact the registry serves ({e})")))?;
+    let vendor = manifest::parse(
+        &artifact.manifest,
+        &format!("{reference}: gatehouse-plugin.toml"),
+        Path::new("/"),
+    )?;
+    if vendor.world != m.world {
+        return Err(Error::invalid(
+            format!("{origin}: world"),
+            m.world.as_str(),
+            format!("{}, the world of the plugin {reference} carries", vendor.world.as_str()),
+        ));
+    }
+    let digest = sha256_hex(&artifact.wasm);
+    let signer = signer_of(
+        artifact.signature.as_deref(),
+        &digest,
+        &m.name,
+        settings,
+        &origin,
+        &format!("{reference} (signature layer)"),
+    )?;
+    Ok(Plugin {
+        digest,
+        signer,
+        origin: PluginOrigin::File {
+            manifest: path.to_path_buf(),
+            wasm: PathBuf::from(format!("oci:{reference}")),
+        },
+        wasm: Arc::from(artifact.wasm),
         prepared: OnceLock::new(),
         manifest: m,
     })

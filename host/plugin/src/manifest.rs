@@ -65,6 +65,9 @@ struct ManifestFile {
     sha256: Option<String>,
     /// Run the component of this bundled plugin with this manifest's config and grants.
     bundled: Option<String>,
+    /// Run the component of a plugin artifact in an OCI registry, pinned by
+    /// the digest of its image manifest, with this manifest's config and grants.
+    oci: Option<String>,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -148,6 +151,10 @@ pub struct Manifest {
     pub sha256: Option<String>,
     /// The bundled component this manifest runs, instead of `wasm`.
     pub bundled: Option<String>,
+    /// `REGISTRY/REPOSITORY@sha256:HEX`: the plugin artifact this manifest
+    /// runs, instead of `wasm` (docs/plugins.md "Distribution").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oci: Option<String>,
     pub config: BTreeMap<String, ConfigValue>,
     pub capabilities: Capabilities,
 }
@@ -330,6 +337,27 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
             "either `bundled` or `wasm` with `sha256`, not both",
         ));
     }
+    if let Some(reference) = &file.oci {
+        if file.bundled.is_some() || file.wasm.is_some() || file.sha256.is_some() {
+            return Err(Error::invalid(
+                field("oci"),
+                reference,
+                "either `oci` or `bundled` or `wasm` with `sha256`, not two of them",
+            ));
+        }
+        let pinned = crate::oci::Reference::parse(reference).and_then(|r| {
+            r.digest
+                .map(|_| ())
+                .ok_or_else(|| format!("{reference:?} is not pinned"))
+        });
+        if let Err(why) = pinned {
+            return Err(Error::invalid(
+                field("oci"),
+                reference,
+                format!("a reference pinned by digest, REGISTRY/REPOSITORY@sha256:HEX ({why})"),
+            ));
+        }
+    }
     let wasm = file.wasm.map(|w| if w.is_absolute() { w } else { base.join(w) });
     Ok(Manifest {
         name: file.name,
@@ -339,6 +367,7 @@ pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
         wasm,
         sha256: file.sha256,
         bundled: file.bundled,
+        oci: file.oci,
         config,
         capabilities,
     })

@@ -73,6 +73,23 @@ pub enum Command {
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
+    /// Publish a plugin to an OCI registry as one artifact (component,
+    /// manifest pinned to it, signature when signed); prints the reference
+    /// pinned by digest for operators.
+    Push {
+        /// REGISTRY/REPOSITORY:TAG (plain HTTP only to a loopback registry).
+        reference: String,
+        #[arg(long, default_value = "gatehouse-plugin.toml")]
+        manifest: PathBuf,
+    },
+    /// Fetch a plugin artifact into DIR (default ./NAME): its manifest,
+    /// component and signature, ready for `plugin load`; prints the pin.
+    Pull {
+        /// REGISTRY/REPOSITORY[:TAG][@sha256:HEX]; a digest is checked.
+        reference: String,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Sign a component with a vendor key: writes PLUGIN.wasm.sig beside it.
     Sign {
         #[arg(long)]
@@ -211,6 +228,8 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 )
             });
         }
+        Command::Push { reference, manifest } => push(ctx, &reference, &manifest)?,
+        Command::Pull { reference, dir } => pull(ctx, &reference, dir)?,
         Command::Sign { key, wasm, name } => {
             let sk = keys::parse_private_key(&format!("--key {}", key.display()), &read_text_file(&key)?)?;
             let bytes = std::fs::read(&wasm).map_err(|e| usage(format!("cannot read {}: {e}", wasm.display())))?;
@@ -270,6 +289,136 @@ pub fn collect(ctx: &Ctx, args: CollectArgs) -> CmdResult {
             ));
         }
         lines.join("\n")
+    });
+    Ok(())
+}
+
+fn push(ctx: &Ctx, reference: &str, manifest: &std::path::Path) -> CmdResult {
+    let r = plugin::oci::Reference::parse(reference).map_err(|e| usage(format!("REFERENCE {e}")))?;
+    let text = read_text_file(manifest)?;
+    let base = manifest.parent().unwrap_or(std::path::Path::new("."));
+    let m = plugin::manifest::parse(&text, &manifest.display().to_string(), base)?;
+    let Some(wasm_path) = m.wasm.clone() else {
+        return Err(usage(format!(
+            "{}: wasm: expected the path of the component to publish (not `bundled` or `oci`)",
+            manifest.display()
+        )));
+    };
+    let wasm = std::fs::read(&wasm_path).map_err(|e| usage(format!("{}: wasm: {e}", wasm_path.display())))?;
+    let digest = plugin::sha256_hex(&wasm);
+    if let Some(pin) = &m.sha256
+        && *pin != digest
+    {
+        return Err(usage(format!(
+            "{}: sha256 {pin} is not the SHA-256 of {} ({digest}): rebuild or re-pin",
+            manifest.display(),
+            wasm_path.display()
+        )));
+    }
+    let sig_path = plugin::signature_path(&wasm_path);
+    let signature = match std::fs::read(&sig_path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(usage(format!("{}: {e}", sig_path.display()))),
+    };
+    // The published manifest names the component beside it and pins it.
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| usage(format!("{}: {e}", manifest.display())))?;
+    table.insert("wasm".into(), toml::Value::String(format!("{}.wasm", m.name)));
+    table.insert("sha256".into(), toml::Value::String(digest.clone()));
+    let published = toml::to_string(&table).map_err(|e| usage(format!("{}: {e}", manifest.display())))?;
+    let artifact = plugin::oci::Artifact {
+        manifest: published,
+        wasm,
+        signature,
+    };
+    let image = plugin::oci::push(&r, &artifact, &crate::time::now()).map_err(|e| {
+        Failure::new(
+            crate::error::EXIT_UNDECIDED,
+            "registry",
+            format!("push {reference}: {e}"),
+        )
+    })?;
+    let summary = json!({
+        "reference": reference,
+        "pinned": r.pinned(&image),
+        "digest": format!("sha256:{image}"),
+        "component_sha256": digest,
+        "signed": artifact.signature.is_some(),
+    });
+    ctx.print(&summary, |s| {
+        let mut out = format!(
+            "pushed {} ({}) as {}\npin it in an operator's manifest: oci = \"{}\"",
+            m.name,
+            if artifact.signature.is_some() {
+                "signed"
+            } else {
+                "UNSIGNED: operators requiring signatures will refuse it"
+            },
+            reference,
+            s["pinned"].as_str().unwrap_or_default()
+        );
+        out.push_str(&format!("\ncomponent sha256:{digest}"));
+        out
+    });
+    Ok(())
+}
+
+fn pull(ctx: &Ctx, reference: &str, dir: Option<PathBuf>) -> CmdResult {
+    let r = plugin::oci::Reference::parse(reference).map_err(|e| usage(format!("REFERENCE {e}")))?;
+    let pulled = plugin::oci::pull(&r).map_err(|e| {
+        Failure::new(
+            crate::error::EXIT_UNDECIDED,
+            "registry",
+            format!("pull {reference}: {e}"),
+        )
+    })?;
+    let origin = format!("{reference}: gatehouse-plugin.toml");
+    let vendor = plugin::manifest::parse(&pulled.artifact.manifest, &origin, std::path::Path::new("/"))?;
+    if vendor.sha256.as_deref() != Some(plugin::sha256_hex(&pulled.artifact.wasm).as_str()) {
+        return Err(Failure::refused(
+            "invalid",
+            format!("{origin}: sha256: the manifest does not pin the component the artifact carries"),
+        ));
+    }
+    // Written under names of our choosing: a hostile manifest's `wasm` path
+    // never decides where a file goes.
+    let wasm_name = format!("{}.wasm", vendor.name);
+    let mut table: toml::Table =
+        toml::from_str(&pulled.artifact.manifest).map_err(|e| usage(format!("{origin}: {e}")))?;
+    table.insert("wasm".into(), toml::Value::String(wasm_name.clone()));
+    let manifest_text = format!(
+        "# Pulled from {}\n{}",
+        r.pinned(&pulled.digest),
+        toml::to_string(&table).map_err(|e| usage(format!("{origin}: {e}")))?
+    );
+    let dir = dir.unwrap_or_else(|| PathBuf::from(&vendor.name));
+    let mut files = vec![
+        (PathBuf::from("gatehouse-plugin.toml"), manifest_text.into_bytes()),
+        (PathBuf::from(&wasm_name), pulled.artifact.wasm.clone()),
+    ];
+    if let Some(sig) = &pulled.artifact.signature {
+        files.push((plugin::signature_path(std::path::Path::new(&wasm_name)), sig.clone()));
+    }
+    super::scaffold::write(&dir, &files).map_err(usage)?;
+    let summary = json!({
+        "name": vendor.name,
+        "dir": dir,
+        "pinned": r.pinned(&pulled.digest),
+        "digest": format!("sha256:{}", pulled.digest),
+        "signed": pulled.artifact.signature.is_some(),
+    });
+    ctx.print(&summary, |s| {
+        format!(
+            "pulled {} into {} ({})\npinned: {}",
+            vendor.name,
+            dir.display(),
+            if s["signed"] == json!(true) {
+                "signed"
+            } else {
+                "unsigned"
+            },
+            s["pinned"].as_str().unwrap_or_default()
+        )
     });
     Ok(())
 }
@@ -360,7 +509,7 @@ fn run_once(
     };
     let report = json!({
         "plugin": plugin.manifest.name,
-        "pinned": plugin.manifest.sha256.is_some() || plugin.manifest.bundled.is_some(),
+        "pinned": plugin.manifest.sha256.is_some() || plugin.manifest.bundled.is_some() || plugin.manifest.oci.is_some(),
         "world": plugin.manifest.world.as_str(),
         "digest": plugin.digest,
         "outcome": outcome,

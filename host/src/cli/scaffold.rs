@@ -144,7 +144,7 @@ pub fn files(name: &str, world: World, lang: Lang, sdk: Option<&Path>) -> Vec<(P
 
 /// Write the project into `dir`, which must not exist or be empty; nothing
 /// is written when any check fails.
-pub fn write(dir: &Path, files: &[(PathBuf, String)]) -> Result<(), String> {
+pub fn write<T: AsRef<[u8]>>(dir: &Path, files: &[(PathBuf, T)]) -> Result<(), String> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
