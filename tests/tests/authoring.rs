@@ -387,6 +387,22 @@ fn templates(cases: &[(&str, &str, &str)]) {
                 ],
             );
             assert!(stdout(&o).contains("bad-params"), "{name}: {}", stdout(&o));
+            // Hostile input the code did not expect: the runtime's own error
+            // message comes back (JS: the template turns the TypeError into
+            // {code, message}; Python: the traceback's last lines go with the trap).
+            std::fs::write(project.join("hostile.json"), r#"{"input": {"evidence": [null]}}"#).unwrap();
+            let o = gatehouse(
+                &project,
+                &["plugin", "run", "gatehouse-plugin.toml", "--context", "hostile.json"],
+            );
+            assert_eq!(o.status.code(), Some(1), "{name}: {}", stdout(&o));
+            let why = if lang == "js" { "TypeError" } else { "AttributeError" };
+            let error_line = stdout(&o)
+                .lines()
+                .find(|l| l.contains("error "))
+                .unwrap_or_default()
+                .to_string();
+            assert!(error_line.contains(why), "{name}: {}", stdout(&o));
         } else {
             assert_eq!(o.status.code(), Some(0), "{name}: {report}");
             let statement = &report["statements"][0];

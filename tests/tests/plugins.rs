@@ -99,6 +99,7 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
         ),
         ("recursion", "mode = \"recursion\"".into(), String::new()),
         ("panic", "mode = \"panic\"".into(), String::new()),
+        ("abort", "mode = \"abort\"".into(), String::new()),
         (
             "read-absolute",
             format!("mode = \"read\"\ntarget = {:?}", secret.display().to_string()),
@@ -192,6 +193,11 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
         "trapped: wasm trap: wasm `unreachable` instruction executed after thread",
     );
     expect("panic", "hostile plugin panics on purpose");
+    // A guest that dies without a Rust panic line: its last stderr lines go with the trap.
+    expect(
+        "abort",
+        "its last stderr lines: runtime error: the interpreter gave up | while judging 1.0.0",
+    );
     expect("read-absolute", "read ");
     expect("read-dotdot", "read ");
     expect("read-symlink", "read ");

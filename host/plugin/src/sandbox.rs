@@ -418,17 +418,34 @@ impl Sandboxes {
                                 .filter(|l| l.stream == "stderr")
                                 .map(|l| l.text.trim())
                                 .collect();
+                            // A runtime written in Rust (componentize-py) panics
+                            // after the guest language printed why: keep those lines too.
                             let panic = stderr.iter().rposition(|l| l.contains("panicked")).map(|i| {
                                 let message = stderr.get(i + 1).copied().unwrap_or_default();
+                                let before = stderr.get(i.saturating_sub(3)..i).unwrap_or_default().join(" | ");
                                 format!(
-                                    " after {}",
+                                    " after {}{}",
                                     truncate(
                                         &format!("{} {message}", stderr.get(i).copied().unwrap_or_default()),
                                         300
-                                    )
+                                    ),
+                                    if before.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!("; before it: {}", truncate(&before, 400))
+                                    }
                                 )
                             });
-                            Failure::Trap(format!("{}{}", describe(&e), panic.unwrap_or_default()))
+                            // Any other guest (a JavaScript or Python runtime
+                            // aborting, C's abort()) says why on stderr before
+                            // it traps: its last lines go with the trap.
+                            let last = || {
+                                let from = stderr.len().saturating_sub(LAST_STDERR_LINES);
+                                let tail = stderr.get(from..).unwrap_or_default().join(" | ");
+                                (!tail.is_empty()).then(|| format!("; its last stderr lines: {}", truncate(&tail, 500)))
+                            };
+                            let context = panic.or_else(last).unwrap_or_default();
+                            Failure::Trap(format!("{}{context}", describe(&e)))
                         }
                     }
                 };
@@ -479,6 +496,9 @@ pub struct Warm {
 }
 
 /// The reason of a failed call, without the wasm backtrace.
+/// How many of a trapped guest's last stderr lines its failure carries.
+const LAST_STDERR_LINES: usize = 6;
+
 fn describe(e: &wasmtime::Error) -> String {
     let text = match e.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),

@@ -9,7 +9,20 @@ function configList(key) {
   return v.tag === 'list' ? v.val : v.tag === 'text' ? [v.val] : [];
 }
 
+// componentize-js turns a thrown value into the result's error only when it
+// is {code, message}; anything else (a TypeError, a plain Error) would trap
+// and lose its message, so every exception leaves as {code, message}.
 export function check(context) {
+  try {
+    return judge(context);
+  } catch (e) {
+    if (e && typeof e.code === 'string' && typeof e.message === 'string') throw e;
+    console.error(e && e.stack ? e.stack : String(e));
+    throw { code: 'exception', message: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
+  }
+}
+
+function judge(context) {
   let input, params;
   try {
     input = JSON.parse(context.input);

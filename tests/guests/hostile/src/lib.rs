@@ -7,7 +7,7 @@ use gatehouse_sdk::{Context, Error, Finding, GateCheck, Verdict};
 struct Hostile;
 
 impl GateCheck for Hostile {
-    fn check(_ctx: Context) -> Result<Verdict, Error> {
+    fn check(ctx: Context) -> Result<Verdict, Error> {
         let mode = gatehouse_sdk::config::text("mode").unwrap_or_default();
         let target = gatehouse_sdk::config::text("target").unwrap_or_default();
         match mode.as_str() {
@@ -26,6 +26,12 @@ impl GateCheck for Hostile {
             }
             "recursion" => Ok(Verdict::fail(vec![Finding::new("R", format!("{}", deep(0)))])),
             "panic" => panic!("hostile plugin panics on purpose"),
+            // As a JavaScript or Python runtime dies: it says why on stderr, then aborts.
+            "abort" => {
+                eprintln!("runtime error: the interpreter gave up");
+                eprintln!("while judging {}", ctx.version);
+                std::process::abort()
+            }
             "read" => match std::fs::read_to_string(&target) {
                 Ok(text) => Ok(Verdict::fail(vec![Finding::new(
                     "LEAK",
