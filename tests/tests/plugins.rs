@@ -200,6 +200,10 @@ fn hostile_plugins_error_with_the_limit_they_hit_and_the_host_keeps_serving() {
     );
     expect("read-absolute", "read ");
     expect("read-dotdot", "read ");
+    // To the guest an ungranted file is just missing; the host says why.
+    let granted_note = format!("is not granted to the plugin; its allowed_paths: {}", granted.display());
+    expect("read-absolute", &granted_note);
+    expect("read-dotdot", &granted_note);
     expect("read-symlink", "read ");
     expect("write-readonly", "write ");
     expect("env", "no environment variables and no arguments");

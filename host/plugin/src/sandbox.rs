@@ -16,7 +16,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use super::manifest::{ConfigValue, HOST_MAX_MEMORY_BYTES, Manifest, World};
+use super::manifest::{Capabilities, ConfigValue, HOST_MAX_MEMORY_BYTES, Manifest, World};
 use super::{CallContext, Failure, Finding, Outcome, Severity, Statement, Verdict};
 
 mod bindings {
@@ -233,7 +233,11 @@ impl Sandboxes {
             instance.call_check(&mut *store, &wit_ctx).await
         });
         Called {
-            result: answer.and_then(|(answer, limits)| answer.map_err(plugin_error).and_then(|v| verdict(v, &limits))),
+            result: answer.and_then(|(answer, limits)| {
+                answer
+                    .map_err(|e| plugin_error(e, &manifest.capabilities))
+                    .and_then(|v| verdict(v, &limits))
+            }),
             log,
             fuel_used,
         }
@@ -250,8 +254,11 @@ impl Sandboxes {
             instance.call_collect(&mut *store, &wit_ctx).await
         });
         Called {
-            result: answer
-                .and_then(|(answer, limits)| answer.map_err(plugin_error).and_then(|s| statements(s, &limits))),
+            result: answer.and_then(|(answer, limits)| {
+                answer
+                    .map_err(|e| plugin_error(e, &manifest.capabilities))
+                    .and_then(|s| statements(s, &limits))
+            }),
             log,
             fuel_used,
         }
@@ -311,7 +318,7 @@ impl Sandboxes {
         };
         match answer {
             Some(Ok(Ok(v))) => verdict(v, &limits),
-            Some(Ok(Err(e))) => Err(plugin_error(e)),
+            Some(Ok(Err(e))) => Err(plugin_error(e, &warm.manifest.capabilities)),
             Some(Err(e)) => {
                 warm.poisoned = true;
                 Err(Failure::Trap(describe(&e)))
@@ -630,11 +637,78 @@ fn to_wit(ctx: &CallContext) -> wit::Context {
     }
 }
 
-fn plugin_error(e: wit::Error) -> Failure {
+fn plugin_error(e: wit::Error, caps: &Capabilities) -> Failure {
+    let mut message = truncate(&e.message, 2000);
+    if let Some(note) = ungranted(&message, &caps.allowed_paths) {
+        message = format!("{message} ({note})");
+    }
     Failure::Plugin {
         code: truncate(&e.code, 64),
-        message: truncate(&e.message, 2000),
+        message,
     }
+}
+
+/// To a guest, a file outside every grant is simply missing (WASI shows it
+/// nothing beyond its preopened directories) or, reached by `..` from a
+/// grant, not permitted. When an error says so of absolute paths that no
+/// grant covers, the host says what is granted.
+fn ungranted(message: &str, allowed: &[PathBuf]) -> Option<String> {
+    const REFUSED: [&str; 9] = [
+        "No such file or directory",
+        "no such file",
+        "os error 44",
+        "ENOENT",
+        "FileNotFoundError",
+        "Operation not permitted",
+        "os error 63",
+        "os error 76",
+        "PermissionError",
+    ];
+    if !REFUSED.iter().any(|m| message.contains(m)) {
+        return None;
+    }
+    let mut outside: Vec<String> = Vec::new();
+    for token in message.split(|c: char| c.is_whitespace() || "'\"`:,;()[]{}".contains(c)) {
+        if token.len() < 2 || !token.starts_with('/') {
+            continue;
+        }
+        let path = lexical(Path::new(token));
+        if !allowed.iter().any(|a| path.starts_with(a)) && !outside.contains(&token.to_string()) {
+            outside.push(token.to_string());
+        }
+        if outside.len() == 3 {
+            break;
+        }
+    }
+    if outside.is_empty() {
+        return None;
+    }
+    let grants = if allowed.is_empty() {
+        "it is granted no paths".to_string()
+    } else {
+        let list: Vec<String> = allowed.iter().map(|p| p.display().to_string()).collect();
+        format!("its allowed_paths: {}", list.join(", "))
+    };
+    Some(format!(
+        "{} {} not granted to the plugin; {grants}",
+        outside.join(", "),
+        if outside.len() == 1 { "is" } else { "are" }
+    ))
+}
+
+/// `..` and `.` resolved by name alone (the guest's path, not the host's files).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -1016,6 +1090,31 @@ fn no_sandbox_free(pool_size: u32) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_file_outside_every_grant_is_named_with_the_grants() {
+        let granted = vec![PathBuf::from("/data/reports")];
+        let note = ungranted("read /etc/passwd: No such file or directory (os error 44)", &granted).unwrap();
+        assert_eq!(
+            note,
+            "/etc/passwd is not granted to the plugin; its allowed_paths: /data/reports"
+        );
+        let note = ungranted("open /data/reports/../secret: No such file or directory", &granted).unwrap();
+        assert!(note.starts_with("/data/reports/../secret is not granted"), "{note}");
+        let none = ungranted("FileNotFoundError: '/x/y'", &[]).unwrap();
+        assert!(none.ends_with("it is granted no paths"), "{none}");
+        // A file missing inside a grant is just missing; other errors are left alone.
+        assert_eq!(
+            ungranted("read /data/reports/a.xml: No such file or directory", &granted),
+            None
+        );
+        assert_eq!(ungranted("read /etc/passwd: invalid UTF-8", &granted), None);
+        let dotdot = ungranted(
+            "read /data/reports/../x: Operation not permitted (os error 63)",
+            &granted,
+        );
+        assert!(dotdot.is_some_and(|n| n.contains("not granted")));
+    }
 
     #[test]
     fn the_sdk_carries_the_wit_the_host_speaks() {
