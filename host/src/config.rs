@@ -70,9 +70,10 @@ pub struct ConfigFile {
     pub plugin_dir: Option<PathBuf>,
     /// Refuse plugins from plugin_dir without a valid signature by a key in plugin_keys.
     pub require_signed_plugins: Option<bool>,
-    /// Public keys (SPKI PEM files) trusted to sign plugins; the file stem names the vendor.
+    /// Public keys (SPKI PEM files) trusted to sign plugins: a path (the
+    /// file stem names the vendor) or `{ name = "Acme Corp", key = PATH }`.
     #[serde(default)]
-    pub plugin_keys: Vec<PathBuf>,
+    pub plugin_keys: Vec<PluginKey>,
     /// Where compiled plugins are cached by digest (default DATA_DIR/plugin-cache).
     pub plugin_cache_dir: Option<PathBuf>,
     /// Concurrent plugin calls: sandboxes in the pool (default 128).
@@ -80,6 +81,14 @@ pub struct ConfigFile {
     /// Distinct trusted signers a statement needs, by predicate type (default 1).
     #[serde(default)]
     pub evidence_thresholds: std::collections::BTreeMap<String, u64>,
+}
+
+/// A `plugin_keys` entry: a key file, or a key file with the vendor's name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum PluginKey {
+    Path(PathBuf),
+    Named { name: String, key: PathBuf },
 }
 
 /// The configuration in force, every value decided.
@@ -391,7 +400,20 @@ impl ConfigFile {
             ));
         }
         let mut trusted_keys = Vec::new();
-        for (i, path) in self.plugin_keys.iter().enumerate() {
+        for (i, entry) in self.plugin_keys.iter().enumerate() {
+            let (path, name) = match entry {
+                PluginKey::Path(path) => (path, crate::plugin::signature::vendor_name(path)),
+                PluginKey::Named { name, key } => {
+                    if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+                        return Err(Error::invalid(
+                            format!("plugin_keys[{i}].name"),
+                            name,
+                            "the vendor's display name: 1 to 128 printable characters",
+                        ));
+                    }
+                    (key, name.clone())
+                }
+            };
             let field = format!("plugin_keys[{i}]");
             let text = std::fs::read_to_string(path).map_err(|e| {
                 Error::invalid(
@@ -401,10 +423,7 @@ impl ConfigFile {
                 )
             })?;
             let key = crate::keys::parse_public_key(&field, &text)?;
-            trusted_keys.push(crate::plugin::VendorKey::new(
-                &crate::plugin::signature::vendor_name(path),
-                key,
-            ));
+            trusted_keys.push(crate::plugin::VendorKey::new(&name, key));
         }
         let mut evidence_thresholds = std::collections::BTreeMap::new();
         for (predicate_type, n) in self.evidence_thresholds {
@@ -529,6 +548,37 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("GATEHOUSE_REQUEST_TIMEOUT_MS"), "{e}");
+    }
+
+    #[test]
+    fn a_plugin_key_takes_its_vendor_name_from_the_config_or_else_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("acme.pub.pem");
+        let vk = crate::keys::generate().unwrap().verifying_key();
+        std::fs::write(&key, crate::keys::public_key_pem(&vk).unwrap()).unwrap();
+        let names = |text: String| -> Vec<String> {
+            let c = parse(&text).unwrap().resolve().unwrap();
+            c.gates.plugins.trusted_keys.iter().map(|k| k.name.clone()).collect()
+        };
+        let k = key.display();
+        assert_eq!(
+            names(format!(
+                "plugin_keys = [{:?}, {{ name = \"Acme Corp\", key = {:?} }}]",
+                k.to_string(),
+                k.to_string()
+            )),
+            ["acme", "Acme Corp"]
+        );
+        let e = parse(&format!(
+            "plugin_keys = [{{ name = \" \", key = {:?} }}]",
+            k.to_string()
+        ))
+        .unwrap()
+        .resolve()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("plugin_keys[0].name"), "{e}");
+        assert!(parse(&format!("plugin_keys = [{{ nom = \"x\", key = {:?} }}]", k.to_string())).is_err());
     }
 
     #[test]
