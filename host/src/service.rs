@@ -13,7 +13,7 @@ mod vulns;
 pub use access::CreatedToken;
 pub use evidence::{BindingOutcome, IngestOutcome, Target};
 pub use gates::{GatePlan, PlannedGate, PolicyUpload};
-pub use plugins::{CollectOutcome, CollectRequest};
+pub use plugins::{CollectOutcome, CollectRequest, GateCall};
 pub use records::PublicKey;
 pub use vulns::{BlastRadius, ImportReport, NEW_FINDINGS_SHOWN, SbomAttached};
 

@@ -271,6 +271,56 @@ fn the_whole_vendor_path_from_plugin_new_to_a_gate_that_blocks() {
     );
     drop(server);
 
+    // The gate's real call, replayed against the project: plugin context
+    // writes what the gate built, plugin run judges it the same way.
+    let call = operator.join("shop-dev.json");
+    let o = gatehouse_e2e::cli(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "plugin",
+            "context",
+            "shop",
+            "1.0.0",
+            "dev",
+            "--out",
+            call.to_str().unwrap(),
+        ],
+    );
+    ok(o, "plugin context");
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&call).unwrap()).unwrap();
+    assert_eq!(
+        (
+            &written["gate"],
+            &written["action"],
+            &written["input"]["application"]["key"]
+        ),
+        (&json!("dev/entry"), &json!("promote"), &json!("shop")),
+        "{written}"
+    );
+    let o = gatehouse(
+        &project,
+        &[
+            "plugin",
+            "run",
+            "gatehouse-plugin.toml",
+            "--context",
+            call.to_str().unwrap(),
+            // Signed now: a present signature must verify, here as anywhere.
+            "--trusted-key",
+            pub_key,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("shop 1.0.0 has no verified evidence of type https://slsa.dev/provenance/v1"),
+        "{}",
+        stdout(&o)
+    );
+    let o = gatehouse_e2e::cli(&data, &["plugin", "context", "shop", "1.0.0", "dev/release"]);
+    assert_eq!(o.status.code(), Some(1), "not the version's next move: {}", stderr(&o));
+
     // With the registry gone, the sidecar starts from its cache.
     drop(registry);
     let server = Server::start_env(

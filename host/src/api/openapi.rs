@@ -30,8 +30,8 @@ use crate::plugin::PluginInfo;
 use crate::release::Checkpoint;
 use crate::schema::Envelope;
 use crate::service::{
-    BlastRadius, ChainReport, CollectOutcome, CollectRequest, CreatedToken, GatePlan, ImportReport, PolicyUpload,
-    PromoteRequest, PublicKey, ReleaseRequest, RollbackRequest, SbomAttached, TransitionOutcome,
+    BlastRadius, ChainReport, CollectOutcome, CollectRequest, CreatedToken, GateCall, GatePlan, ImportReport,
+    PolicyUpload, PromoteRequest, PublicKey, ReleaseRequest, RollbackRequest, SbomAttached, TransitionOutcome,
 };
 use crate::version::{NewVersion, Version, VersionPatch};
 use crate::vuln::Finding as VulnFinding;
@@ -575,6 +575,9 @@ static OPERATIONS: &[Operation] = &[
         .refusals(&[404]),
     op("GET", "/v1/applications/{app}/versions/{version}/evidence", "versionEvidence", "evidence", "The version's evidence", Answer::Json(200, schema::<List<EvidenceEntry>>))
         .refusals(&[404]),
+    op("GET", "/v1/applications/{app}/versions/{version}/document", "gateDocument", "plugins", "The call a gate of the version's next move would make now: transition and input document (collectors not run; nothing written)", Answer::Json(200, schema::<GateCall>))
+        .refusals(&[404, 409])
+        .describe("What `gatehouse plugin context APP VERSION STAGE` writes for `gatehouse plugin run --context`: replay a real gate's input against a plugin under development."),
     op("GET", "/v1/activity", "activity", "activity", "Activity-log events", Answer::Json(200, schema::<Page<Event, i64>>)),
     op("GET", "/v1/activity/verify", "verifyActivity", "activity", "Walk the hash chain", Answer::Json(200, schema::<ChainReport>)),
     op("GET", "/v1/lifecycles", "listLifecycles", "lifecycles", "Lifecycles, the built-in default included", Answer::Json(200, schema::<List<Lifecycle>>)),

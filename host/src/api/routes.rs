@@ -155,6 +155,15 @@ pub static ROUTES: &[Route] = &[
         Read,
         version_evidence,
     )),
+    query::<DocumentQuery>(route(
+        Method::GET,
+        "/v1/applications/{app}/versions/{version}/document",
+        Read,
+        |gh, r| {
+            let q: DocumentQuery = r.query()?;
+            ok(json!(gh.gate_call(p(r, 0), p(r, 1), &q.gate)?))
+        },
+    )),
     query::<ActivityQuery>(route(Method::GET, "/v1/activity", Read, activity)),
     route(Method::GET, "/v1/activity/verify", Read, |gh, _| {
         ok(json!(gh.verify_chain()?))
@@ -568,6 +577,14 @@ struct PageQuery {
     /// Page size, 1 to 1000 (default 100).
     #[schemars(range(min = LIMIT.0, max = LIMIT.1))]
     limit: Option<usize>,
+}
+
+/// `GET …/document`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DocumentQuery {
+    /// `STAGE` (its entry gate), `STAGE/entry`, `STAGE/exit` or `STAGE/release`.
+    gate: String,
 }
 
 /// `GET …/evidence`.

@@ -57,6 +57,19 @@ pub enum Command {
         #[arg(long)]
         require_signed: bool,
     },
+    /// The call a gate of the version's next move would make now — its
+    /// transition and input document, from the store or a sidecar — as the
+    /// context file `plugin run --context` reads. Nothing is written to the
+    /// store; collectors are not run.
+    Context {
+        app: String,
+        version: String,
+        /// STAGE (its entry gate), STAGE/entry, STAGE/exit or STAGE/release.
+        gate: String,
+        /// Write the context here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// A new plugin project in DIR (default ./NAME): source, manifest, a
     /// sample context and a README with its build, test, run, sign and push
     /// commands. Rust projects carry the SDK this binary was built with.
@@ -227,6 +240,31 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                     dir.display()
                 )
             });
+        }
+        Command::Context {
+            app,
+            version,
+            gate,
+            out,
+        } => {
+            let call = ctx.client()?.get(
+                &format!("/v1/applications/{}/versions/{}/document", seg(&app), seg(&version)),
+                &[("gate", gate.clone())],
+            )?;
+            let text = serde_json::to_string_pretty(&call).unwrap_or_default() + "\n";
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &text).map_err(|e| usage(format!("--out {}: {e}", path.display())))?;
+                    ctx.print(&json!({"written": path, "gate": call["gate"]}), |_| {
+                        format!(
+                            "wrote the {} call to {}",
+                            call["gate"].as_str().unwrap_or_default(),
+                            path.display()
+                        )
+                    });
+                }
+                None => print!("{text}"),
+            }
         }
         Command::Push { reference, manifest } => push(ctx, &reference, &manifest)?,
         Command::Pull { reference, dir } => pull(ctx, &reference, dir)?,

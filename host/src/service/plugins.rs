@@ -441,3 +441,126 @@ mod tests {
         assert_eq!(super::params_text(&serde_json::json!({"a": 1})), r#"{"a":1}"#);
     }
 }
+
+/// The call a gate check would get now (`GET …/document?gate=STAGE/KIND`):
+/// the transition and the input document the gate would build, what
+/// `gatehouse plugin context` writes for `plugin run --context`.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GateCall {
+    pub application: String,
+    pub version: String,
+    pub action: String,
+    pub from_stage: Option<String>,
+    pub to_stage: Option<String>,
+    /// `STAGE/entry|exit|release`.
+    pub gate: String,
+    /// Empty: a binding's parameters are the binding's (pass `--params`).
+    pub params: serde_json::Value,
+    /// The input document (docs/input-document.md).
+    pub input: serde_json::Value,
+}
+
+impl Gatehouse {
+    /// The call the gate `gate` ("STAGE", "STAGE/entry", "STAGE/exit" or
+    /// "STAGE/release") of the version's next move would make: a promotion
+    /// into STAGE for entry and exit gates (exit: of the stage it is in now),
+    /// a release for the release gate. Collectors are not run; the evidence
+    /// is what is stored now. Nothing is written.
+    pub fn gate_call(&self, app: &str, version: &str, gate: &str) -> Result<GateCall> {
+        let (stage, kind) = match gate.split_once('/') {
+            Some((s, k)) => (s, k),
+            None => (gate, "entry"),
+        };
+        let (application, v, lifecycle) = self.load(app, version)?;
+        let (plan, action) = match kind {
+            "entry" => (
+                lifecycle.plan_promotion(v.stage.as_deref(), v.release_status, stage)?,
+                "promote",
+            ),
+            "exit" => {
+                if v.stage.as_deref() != Some(stage) {
+                    return Err(Error::invalid(
+                        "gate",
+                        gate,
+                        format!(
+                            "the exit gate of the stage the version is in ({})",
+                            v.stage.as_deref().unwrap_or("none: it is a draft")
+                        ),
+                    ));
+                }
+                let next = lifecycle
+                    .stages
+                    .iter()
+                    .skip_while(|s| s.name != stage)
+                    .nth(1)
+                    .map(|s| s.name.clone())
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "gate",
+                            gate,
+                            "an exit gate of a stage a promotion leaves (the last one is left by release)",
+                        )
+                    })?;
+                (
+                    lifecycle.plan_promotion(v.stage.as_deref(), v.release_status, &next)?,
+                    "promote",
+                )
+            }
+            "release" => (lifecycle.plan_release(v.stage.as_deref(), v.release_status)?, "release"),
+            _ => {
+                return Err(Error::invalid(
+                    "gate",
+                    gate,
+                    "STAGE, STAGE/entry, STAGE/exit or STAGE/release",
+                ));
+            }
+        };
+        let Some(gate_ref) = plan
+            .gates
+            .iter()
+            .find(|g| g.stage == stage && g.kind_str() == kind)
+            .cloned()
+        else {
+            return Err(Error::invalid("gate", gate, "a gate of the version's next move"));
+        };
+        let evidence = self.gate_evidence(&v)?;
+        let findings = self.store.findings(Some(&v.application), Some(&v.version), None)?;
+        let components = self.store.components(&v.application, &v.version)?;
+        let now = crate::time::now();
+        let digest = v.digest();
+        let in_force: Vec<crate::waiver::Waiver> = self
+            .store
+            .waivers(Some(&v.application), Some(&v.version))?
+            .into_iter()
+            .filter(|w| w.active_for(&gate_ref, &now, &digest).is_some())
+            .collect();
+        let transition = crate::document::Transition {
+            action,
+            from_stage: plan.from.as_deref(),
+            to_stage: plan.to.as_deref(),
+            gate: &gate_ref,
+        };
+        let text = crate::document::build(
+            &application,
+            &v,
+            &transition,
+            &evidence,
+            &components,
+            &findings,
+            &in_force,
+        )
+        .to_text()
+        .text;
+        let input = serde_json::from_str(&text).map_err(|e| Error::internal("the input document", e))?;
+        Ok(GateCall {
+            application: application.key.clone(),
+            version: v.version.clone(),
+            action: action.to_string(),
+            from_stage: plan.from.clone(),
+            to_stage: plan.to.clone(),
+            gate: gate_ref.to_string(),
+            params: serde_json::json!({}),
+            input,
+        })
+    }
+}
