@@ -255,12 +255,9 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             match out {
                 Some(path) => {
                     std::fs::write(&path, &text).map_err(|e| usage(format!("--out {}: {e}", path.display())))?;
-                    ctx.print(&json!({"written": path, "gate": call["gate"]}), |_| {
-                        format!(
-                            "wrote the {} call to {}",
-                            call["gate"].as_str().unwrap_or_default(),
-                            path.display()
-                        )
+                    let gate = call.get("gate").and_then(Value::as_str).unwrap_or_default();
+                    ctx.print(&json!({"written": path, "gate": gate}), |_| {
+                        format!("wrote the {gate} call to {}", path.display())
                     });
                 }
                 None => print!("{text}"),
