@@ -424,3 +424,36 @@ fn tampering_with_the_log_database_is_named_by_verify() {
     assert_eq!(broken.seq, 3, "the first broken event, not a later unreadable one");
     assert!(broken.reason.contains("edited"), "{}", broken.reason);
 }
+
+#[test]
+fn a_gate_call_is_the_transition_and_document_of_the_next_move_and_writes_nothing() {
+    let (_dir, gh) = open();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
+    let call = gh.gate_call("payments", "1.0.0", "dev").unwrap();
+    assert_eq!((call.gate.as_str(), call.action.as_str()), ("dev/entry", "promote"));
+    assert_eq!((call.from_stage.as_deref(), call.to_stage.as_deref()), (None, Some("dev")));
+    assert_eq!(call.input["application"]["key"], "payments");
+    assert_eq!(call.input["transition"]["gate"], json!({"stage": "dev", "kind": "entry"}));
+    let before = all_events(&gh).len();
+
+    gh.promote("rm", "payments", "1.0.0", promote("dev")).unwrap();
+    let exit = gh.gate_call("payments", "1.0.0", "dev/exit").unwrap();
+    assert_eq!((exit.gate.as_str(), exit.to_stage.as_deref()), ("dev/exit", Some("qa")));
+    let entry = gh.gate_call("payments", "1.0.0", "qa/entry").unwrap();
+    assert_eq!(entry.from_stage.as_deref(), Some("dev"));
+    assert_eq!(all_events(&gh).len(), before + 1, "only the promotion wrote an event");
+
+    for (gate, needle) in [
+        ("qa/exit", "the exit gate of the stage the version is in (dev)"),
+        ("dev/sideways", "STAGE, STAGE/entry"),
+    ] {
+        let e = gh.gate_call("payments", "1.0.0", gate).unwrap_err().to_string();
+        assert!(e.contains(needle), "{gate}: {e}");
+    }
+    assert!(matches!(
+        gh.gate_call("payments", "1.0.0", "prod/release"),
+        Err(Error::Conflict { .. })
+    ));
+    assert!(matches!(gh.gate_call("payments", "9.9.9", "dev"), Err(Error::NotFound { .. })));
+}
