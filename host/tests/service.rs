@@ -432,9 +432,15 @@ fn a_gate_call_is_the_transition_and_document_of_the_next_move_and_writes_nothin
     gh.create_version("ci", "payments", new_version("1.0.0")).unwrap();
     let call = gh.gate_call("payments", "1.0.0", "dev").unwrap();
     assert_eq!((call.gate.as_str(), call.action.as_str()), ("dev/entry", "promote"));
-    assert_eq!((call.from_stage.as_deref(), call.to_stage.as_deref()), (None, Some("dev")));
+    assert_eq!(
+        (call.from_stage.as_deref(), call.to_stage.as_deref()),
+        (None, Some("dev"))
+    );
     assert_eq!(call.input["application"]["key"], "payments");
-    assert_eq!(call.input["transition"]["gate"], json!({"stage": "dev", "kind": "entry"}));
+    assert_eq!(
+        call.input["transition"]["gate"],
+        json!({"stage": "dev", "kind": "entry"})
+    );
     let before = all_events(&gh).len();
 
     gh.promote("rm", "payments", "1.0.0", promote("dev")).unwrap();
@@ -455,5 +461,8 @@ fn a_gate_call_is_the_transition_and_document_of_the_next_move_and_writes_nothin
         gh.gate_call("payments", "1.0.0", "prod/release"),
         Err(Error::Conflict { .. })
     ));
-    assert!(matches!(gh.gate_call("payments", "9.9.9", "dev"), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        gh.gate_call("payments", "9.9.9", "dev"),
+        Err(Error::NotFound { .. })
+    ));
 }
