@@ -453,6 +453,8 @@ fn a_gate_call_is_the_transition_and_document_of_the_next_move_and_writes_nothin
     for (gate, needle) in [
         ("qa/exit", "the exit gate of the stage the version is in (dev)"),
         ("dev/sideways", "STAGE, STAGE/entry"),
+        ("", "with a stage of lifecycle \"default\": dev, qa, staging, prod"),
+        ("preprod/entry", "`gate`"),
     ] {
         let e = gh.gate_call("payments", "1.0.0", gate).unwrap_err().to_string();
         assert!(e.contains(needle), "{gate}: {e}");

@@ -576,7 +576,7 @@ static OPERATIONS: &[Operation] = &[
     op("GET", "/v1/applications/{app}/versions/{version}/evidence", "versionEvidence", "evidence", "The version's evidence", Answer::Json(200, schema::<List<EvidenceEntry>>))
         .refusals(&[404]),
     op("GET", "/v1/applications/{app}/versions/{version}/document", "gateDocument", "plugins", "The call a gate of the version's next move would make now: transition and input document (collectors not run; nothing written)", Answer::Json(200, schema::<GateCall>))
-        .refusals(&[404, 409])
+        .refusals(&[400, 404, 409])
         .describe("What `gatehouse plugin context APP VERSION STAGE` writes for `gatehouse plugin run --context`: replay a real gate's input against a plugin under development."),
     op("GET", "/v1/activity", "activity", "activity", "Activity-log events", Answer::Json(200, schema::<Page<Event, i64>>)),
     op("GET", "/v1/activity/verify", "verifyActivity", "activity", "Walk the hash chain", Answer::Json(200, schema::<ChainReport>)),

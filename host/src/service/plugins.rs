@@ -472,6 +472,18 @@ impl Gatehouse {
             None => (gate, "entry"),
         };
         let (application, v, lifecycle) = self.load(app, version)?;
+        if !lifecycle.stages.iter().any(|s| s.name == stage) {
+            let names: Vec<&str> = lifecycle.stages.iter().map(|s| s.name.as_str()).collect();
+            return Err(Error::invalid(
+                "gate",
+                gate,
+                format!(
+                    "STAGE[/entry|exit|release] with a stage of lifecycle {:?}: {}",
+                    lifecycle.name,
+                    names.join(", ")
+                ),
+            ));
+        }
         let (plan, action) = match kind {
             "entry" => (
                 lifecycle.plan_promotion(v.stage.as_deref(), v.release_status, stage)?,
