@@ -14,13 +14,43 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// An anonymous registry.
     pub fn start() -> Registry {
+        Registry::start_with_users(&[])
+    }
+
+    /// A registry that asks for Basic credentials (its htpasswd backend,
+    /// bcrypt hashes made with Python's `bcrypt`, tests/requirements.txt)
+    /// when `users` is not empty.
+    pub fn start_with_users(users: &[(&str, &str)]) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("config.yml");
+        let mut auth = String::new();
+        if !users.is_empty() {
+            let mut lines = String::new();
+            for (user, password) in users {
+                let out = Command::new("python3")
+                    .args([
+                        "-c",
+                        "import bcrypt,sys; print(bcrypt.hashpw(sys.argv[1].encode(), bcrypt.gensalt()).decode())",
+                    ])
+                    .arg(password)
+                    .output()
+                    .expect("python3 with bcrypt (pip install -r tests/requirements.txt)");
+                assert!(out.status.success(), "bcrypt: {}", String::from_utf8_lossy(&out.stderr));
+                lines.push_str(&format!("{user}:{}", String::from_utf8_lossy(&out.stdout)));
+            }
+            let htpasswd = dir.path().join("htpasswd");
+            std::fs::write(&htpasswd, lines).expect("htpasswd");
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: gatehouse-test\n    path: {}\n",
+                htpasswd.display()
+            );
+        }
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:0\n",
+                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth}http:\n  addr: 127.0.0.1:0\n",
                 dir.path().join("storage").display()
             ),
         )

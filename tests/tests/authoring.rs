@@ -40,10 +40,17 @@ fn ok(o: Output, what: &str) -> String {
 
 /// The gatehouse CLI in `dir`, with no data directory of its own.
 fn gatehouse(dir: &Path, args: &[&str]) -> Output {
+    gatehouse_env(dir, args, &[])
+}
+
+fn gatehouse_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(gatehouse_bin())
         .args(args)
         .current_dir(dir)
         .env("GATEHOUSE_PLUGIN_CACHE_DIR", plugin_cache())
+        .env_remove("GATEHOUSE_REGISTRY_USERNAME")
+        .env_remove("GATEHOUSE_REGISTRY_PASSWORD")
+        .envs(envs.iter().copied())
         .output()
         .expect("run gatehouse")
 }
@@ -467,4 +474,74 @@ fn templates(cases: &[(&str, &str, &str)]) {
             "{name}: the plugin's log line is shown: {report}"
         );
     }
+}
+
+#[test]
+fn a_registry_that_asks_for_credentials_gets_them_from_the_environment_only() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    std::fs::copy(
+        gatehouse_e2e::wasm_dir().join("license_policy.wasm"),
+        dir.join("lp.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("gatehouse-plugin.toml"),
+        "name = \"acme-licences\"\nversion = \"1.0.0\"\nworld = \"gate-check\"\nwasm = \"lp.wasm\"\n",
+    )
+    .unwrap();
+    let registry = Registry::start_with_users(&[("vendor", "s3cret")]);
+    let tag = format!("{}/acme/licences:1.0.0", registry.host);
+    let good = [
+        ("GATEHOUSE_REGISTRY_USERNAME", "vendor"),
+        ("GATEHOUSE_REGISTRY_PASSWORD", "s3cret"),
+    ];
+    let bad = [
+        ("GATEHOUSE_REGISTRY_USERNAME", "vendor"),
+        ("GATEHOUSE_REGISTRY_PASSWORD", "guess"),
+    ];
+
+    let o = gatehouse(dir, &["plugin", "push", &tag]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("set GATEHOUSE_REGISTRY_USERNAME and GATEHOUSE_REGISTRY_PASSWORD"),
+        "{}",
+        stderr(&o)
+    );
+    let o = gatehouse_env(dir, &["plugin", "push", &tag], &bad);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("refused the credentials"), "{}", stderr(&o));
+
+    let o = gatehouse_env(dir, &["--output", "json", "plugin", "push", &tag], &good);
+    let pushed: serde_json::Value = serde_json::from_str(&ok(o, "plugin push with credentials")).unwrap();
+    assert_eq!(pushed["signed"], false, "{pushed}");
+    let pinned = pushed["pinned"].as_str().unwrap();
+
+    let o = gatehouse(dir, &["plugin", "pull", pinned, "--dir", "anonymous"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(!dir.join("anonymous").exists(), "nothing written when the pull fails");
+    ok(
+        gatehouse_env(dir, &["plugin", "pull", pinned, "--dir", "pulled"], &good),
+        "plugin pull with credentials",
+    );
+    assert_eq!(
+        std::fs::read(dir.join("pulled/acme-licences.wasm")).unwrap(),
+        std::fs::read(dir.join("lp.wasm")).unwrap()
+    );
+    // A manifest naming the pin loads with the same credentials.
+    std::fs::write(
+        dir.join("op.toml"),
+        format!("name = \"acme-licences\"\nversion = \"1.0.0\"\nworld = \"gate-check\"\noci = \"{pinned}\"\n"),
+    )
+    .unwrap();
+    let cache = dir.join("cache");
+    let envs = [
+        good[0],
+        good[1],
+        ("GATEHOUSE_PLUGIN_CACHE_DIR", cache.to_str().unwrap()),
+    ];
+    ok(
+        gatehouse_env(dir, &["plugin", "load", "op.toml"], &envs),
+        "plugin load of an oci manifest",
+    );
 }

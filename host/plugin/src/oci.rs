@@ -9,8 +9,10 @@
 //! against its digest, sizes against bounds before a byte is fetched, media
 //! types against the few we know. An operator pins a plugin by the digest of
 //! its image manifest (`oci = "REGISTRY/REPO@sha256:…"`), which pins every
-//! layer. Anonymous access only, for now: a registry that asks for
-//! credentials is refused with a message that says so.
+//! layer. A registry that asks for Basic credentials gets
+//! `GATEHOUSE_REGISTRY_USERNAME`/`GATEHOUSE_REGISTRY_PASSWORD` (never sent to
+//! another origin a blob redirects to); token (Bearer) authentication is
+//! refused with a message that says so, for now.
 
 use std::path::Path;
 use std::time::Duration;
@@ -275,6 +277,41 @@ struct Registry {
     http: Blocking,
     origin: Origin,
     repository: String,
+    /// `user:password` from the environment, offered only when asked.
+    credentials: Option<String>,
+    /// The Authorization header once the registry asked for it.
+    authorization: std::cell::RefCell<Option<String>>,
+}
+
+pub const USERNAME_ENV: &str = "GATEHOUSE_REGISTRY_USERNAME";
+pub const PASSWORD_ENV: &str = "GATEHOUSE_REGISTRY_PASSWORD";
+
+fn credentials_from_env() -> Option<String> {
+    let user = std::env::var(USERNAME_ENV).ok().filter(|u| !u.is_empty())?;
+    let password = std::env::var(PASSWORD_ENV).unwrap_or_default();
+    Some(format!("{user}:{password}"))
+}
+
+/// What to answer a 401's `WWW-Authenticate` challenge with, or why not.
+fn answer_challenge(challenge: Option<&str>, credentials: Option<&str>, what: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let scheme = challenge
+        .and_then(|c| c.split_whitespace().next())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match (scheme.as_str(), credentials) {
+        ("basic", Some(c)) => Ok(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(c))),
+        ("basic", None) => Err(format!(
+            "{what}: the registry asks for credentials: set {USERNAME_ENV} and {PASSWORD_ENV}"
+        )),
+        ("bearer", _) => Err(format!(
+            "{what}: the registry asks for token (Bearer) authentication, which Gatehouse does not speak yet; use a registry that takes Basic credentials or anonymous access"
+        )),
+        _ => Err(format!(
+            "{what}: the registry refused access (401) with the challenge {:?}",
+            challenge.unwrap_or("(none)")
+        )),
+    }
 }
 
 impl Registry {
@@ -288,9 +325,13 @@ impl Registry {
             http: Blocking::new(client).map_err(|e| e.to_string())?,
             origin: reference.origin()?,
             repository: reference.repository.clone(),
+            credentials: credentials_from_env(),
+            authorization: std::cell::RefCell::new(None),
         })
     }
 
+    /// One request to the registry's own origin, answering a Basic
+    /// challenge once with the configured credentials.
     fn call(
         &self,
         method: Method,
@@ -298,14 +339,36 @@ impl Registry {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Result<gatehouse_http::Response, String> {
-        let answer = self
-            .http
-            .request(&self.origin, method.clone(), path, headers, body)
-            .map_err(|e| e.to_string())?;
+        let send = |body: Vec<u8>| {
+            let auth = self.authorization.borrow().clone();
+            let mut all: Vec<(&str, &str)> = headers.to_vec();
+            if let Some(a) = &auth {
+                all.push(("authorization", a));
+            }
+            self.http
+                .request(&self.origin, method.clone(), path, &all, body)
+                .map_err(|e| e.to_string())
+        };
+        let answer = send(body.clone())?;
+        if answer.status != StatusCode::UNAUTHORIZED {
+            return Ok(answer);
+        }
+        let what = format!("{method} {}{path}", self.origin.authority);
+        if self.authorization.borrow().is_some() {
+            return Err(format!(
+                "{what}: the registry refused the credentials in {USERNAME_ENV}/{PASSWORD_ENV}"
+            ));
+        }
+        let header = answer_challenge(
+            header(&answer, "www-authenticate").as_deref(),
+            self.credentials.as_deref(),
+            &what,
+        )?;
+        *self.authorization.borrow_mut() = Some(header);
+        let answer = send(body)?;
         if answer.status == StatusCode::UNAUTHORIZED {
             return Err(format!(
-                "{} {}{path}: the registry asks for credentials, and Gatehouse speaks to registries anonymously for now",
-                method, self.origin.authority
+                "{what}: the registry refused the credentials in {USERNAME_ENV}/{PASSWORD_ENV}"
             ));
         }
         Ok(answer)
@@ -382,10 +445,14 @@ impl Registry {
         let mut origin = self.origin.clone();
         let mut path = format!("/v2/{}/blobs/sha256:{}", self.repository, d.digest);
         for _ in 0..=MAX_REDIRECTS {
-            let answer = self
-                .http
-                .request(&origin, Method::GET, &path, &[("accept", "*/*")], Vec::new())
-                .map_err(|e| e.to_string())?;
+            // Credentials go to the registry only, never to storage it redirects to.
+            let answer = if origin == self.origin {
+                self.call(Method::GET, &path, &[("accept", "*/*")], Vec::new())?
+            } else {
+                self.http
+                    .request(&origin, Method::GET, &path, &[("accept", "*/*")], Vec::new())
+                    .map_err(|e| e.to_string())?
+            };
             if answer.status.is_redirection() {
                 let to = header(&answer, "location").ok_or("a redirect without a location")?;
                 if to.starts_with('/') {
@@ -673,6 +740,23 @@ mod tests {
         assert!(e.contains("at most 8"), "{e}");
         let e = with(&|d| d["layers"][0]["digest"] = json!("sha256:XYZ"));
         assert!(e.contains("layers[0].digest"), "{e}");
+    }
+
+    #[test]
+    fn a_basic_challenge_is_answered_only_with_credentials_and_a_bearer_one_is_refused() {
+        let basic = answer_challenge(Some("Basic realm=\"r\""), Some("vendor:s3cret"), "GET x").unwrap();
+        assert_eq!(basic, "Basic dmVuZG9yOnMzY3JldA==");
+        let e = answer_challenge(Some("Basic realm=\"r\""), None, "GET x").unwrap_err();
+        assert!(e.contains(USERNAME_ENV), "{e}");
+        let e = answer_challenge(
+            Some("Bearer realm=\"https://auth\",service=\"r\""),
+            Some("a:b"),
+            "GET x",
+        )
+        .unwrap_err();
+        assert!(e.contains("token (Bearer) authentication"), "{e}");
+        let e = answer_challenge(None, Some("a:b"), "GET x").unwrap_err();
+        assert!(e.contains("(none)"), "{e}");
     }
 
     #[test]
