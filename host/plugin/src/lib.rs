@@ -658,40 +658,29 @@ pub fn load_file(path: &Path, settings: &PluginSettings) -> Result<Plugin> {
             ));
         }
     };
-    let signer = signer_of(
-        sig.as_deref(),
-        &digest,
-        &m.name,
-        settings,
-        &origin,
-        &sig_path.display().to_string(),
-    )?;
-    Ok(Plugin {
-        digest,
-        signer,
-        origin: PluginOrigin::File {
-            manifest: path.to_path_buf(),
-            wasm: wasm_path,
-        },
-        wasm: Arc::from(wasm),
-        prepared: OnceLock::new(),
-        manifest: m,
-    })
+    let sig_origin = sig_path.display().to_string();
+    admit(path, m, wasm, digest, wasm_path, sig.as_deref(), &sig_origin, settings)
 }
 
-/// Who signed a component: a present signature must verify (a trusted key,
+/// A plugin from a manifest file whose component (`wasm`, of SHA-256
+/// `digest`, shown as coming from `wasm_origin`) is settled: admitted when
+/// its signature passes. A present signature must verify (a trusted key,
 /// this component, this plugin's name); an absent one is refused when
 /// signatures are required.
-fn signer_of(
+#[allow(clippy::too_many_arguments)]
+fn admit(
+    path: &Path,
+    m: Manifest,
+    wasm: Vec<u8>,
+    digest: String,
+    wasm_origin: PathBuf,
     sig: Option<&[u8]>,
-    digest: &str,
-    name: &str,
-    settings: &PluginSettings,
-    origin: &str,
     sig_origin: &str,
-) -> Result<Signer> {
-    match sig {
-        Some(bytes) => signature::verify(bytes, digest, name, &settings.trusted_keys).map_err(|reason| {
+    settings: &PluginSettings,
+) -> Result<Plugin> {
+    let origin = path.display().to_string();
+    let signer = match sig {
+        Some(bytes) => signature::verify(bytes, &digest, &m.name, &settings.trusted_keys).map_err(|reason| {
             Error::invalid(
                 format!("{origin}: signature"),
                 sig_origin,
@@ -704,7 +693,18 @@ fn signer_of(
             "a signature file: require_signed_plugins = true and this plugin is unsigned (gatehouse plugin sign)",
         )),
         None => Ok(Signer::Unsigned),
-    }
+    }?;
+    Ok(Plugin {
+        digest,
+        signer,
+        origin: PluginOrigin::File {
+            manifest: path.to_path_buf(),
+            wasm: wasm_origin,
+        },
+        wasm: Arc::from(wasm),
+        prepared: OnceLock::new(),
+        manifest: m,
+    })
 }
 
 /// A manifest naming `oci = "…@sha256:…"`: the component and its signature
@@ -730,25 +730,16 @@ fn load_oci(path: &Path, m: Manifest, reference: &str, settings: &PluginSettings
         ));
     }
     let digest = sha256_hex(&artifact.wasm);
-    let signer = signer_of(
-        artifact.signature.as_deref(),
-        &digest,
-        &m.name,
-        settings,
-        &origin,
-        &format!("{reference} (signature layer)"),
-    )?;
-    Ok(Plugin {
+    admit(
+        path,
+        m,
+        artifact.wasm,
         digest,
-        signer,
-        origin: PluginOrigin::File {
-            manifest: path.to_path_buf(),
-            wasm: PathBuf::from(format!("oci:{reference}")),
-        },
-        wasm: Arc::from(artifact.wasm),
-        prepared: OnceLock::new(),
-        manifest: m,
-    })
+        PathBuf::from(format!("oci:{reference}")),
+        artifact.signature.as_deref(),
+        &format!("{reference} (signature layer)"),
+        settings,
+    )
 }
 
 /// The manifest and component of a bundled plugin.

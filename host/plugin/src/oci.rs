@@ -631,23 +631,16 @@ fn from_cache(dir: &Path, pin: &str) -> Option<Artifact> {
 }
 
 fn store(dir: &Path, pulled: &Pulled) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
     let a = &pulled.artifact;
     let mut blobs: Vec<&[u8]> = vec![&a.wasm, a.manifest.as_bytes()];
     if let Some(sig) = &a.signature {
         blobs.push(sig);
     }
     for b in blobs {
-        write_new(&dir.join(sha256_hex(b)), b)?;
+        crate::sandbox::write_atomically(&dir.join(sha256_hex(b)), b)?;
     }
     // Last: a manifest in the cache means its layers are there.
-    write_new(&dir.join(&pulled.digest), &pulled.image)
-}
-
-fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    crate::sandbox::write_atomically(&dir.join(&pulled.digest), &pulled.image)
 }
 
 #[cfg(test)]
