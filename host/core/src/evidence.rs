@@ -48,6 +48,47 @@ pub enum RefusalCode {
     SubjectMismatch,
     /// A Trusted Release record that a signed withdrawal withdraws.
     Withdrawn,
+    // Sigstore bundles (host/sigstore): one code per refusal class.
+    /// Not a Sigstore bundle of a known version, or its parts do not parse.
+    MalformedBundle,
+    /// A well-formed bundle with content, key types or log entry kinds not verified here.
+    UnsupportedBundle,
+    /// No trusted root is configured, so no bundle can verify.
+    NoTrustedRoot,
+    /// The signing certificate does not chain to a trusted Fulcio CA (or lacks code signing).
+    CertificateUntrusted,
+    /// No Fulcio CA of the trusted root was valid at the signing time.
+    NoValidAuthority,
+    /// The signing time is before the certificate's notBefore.
+    CertificateNotYetValid,
+    /// The signing time is after the certificate's notAfter.
+    CertificateExpired,
+    /// The certificate's signed certificate timestamp is missing or does not verify.
+    SctInvalid,
+    /// The log entry names a transparency log the trusted root does not hold.
+    UnknownLog,
+    /// The bundle's version requires an inclusion proof it does not carry.
+    InclusionProofMissing,
+    /// The bundle's version requires a signed entry timestamp it does not carry.
+    InclusionPromiseMissing,
+    /// The Merkle inclusion proof does not lead to the checkpoint's root.
+    InclusionProofInvalid,
+    /// The checkpoint is malformed or not signed by a trusted log key.
+    CheckpointInvalid,
+    /// The signed entry timestamp does not verify.
+    InclusionPromiseInvalid,
+    /// The log entry is not of this bundle's signature, key or artifact.
+    TlogEntryMismatch,
+    /// The log's integration time is in the future or outside the certificate's validity.
+    IntegratedTimeInvalid,
+    /// An RFC 3161 timestamp does not verify against a trusted timestamp authority.
+    TimestampInvalid,
+    /// The bundle is not of the artifact given (message digest or statement subject).
+    ArtifactMismatch,
+    /// The certificate's identity is not the one asked for.
+    IdentityMismatch,
+    /// The certificate's OIDC issuer is not the one asked for.
+    IssuerMismatch,
 }
 
 impl RefusalCode {
@@ -68,6 +109,26 @@ impl RefusalCode {
             RefusalCode::PredicateNotAllowed => "predicate_not_allowed",
             RefusalCode::SubjectMismatch => "subject_mismatch",
             RefusalCode::Withdrawn => "withdrawn",
+            RefusalCode::MalformedBundle => "malformed_bundle",
+            RefusalCode::UnsupportedBundle => "unsupported_bundle",
+            RefusalCode::NoTrustedRoot => "no_trusted_root",
+            RefusalCode::CertificateUntrusted => "certificate_untrusted",
+            RefusalCode::NoValidAuthority => "no_valid_authority",
+            RefusalCode::CertificateNotYetValid => "certificate_not_yet_valid",
+            RefusalCode::CertificateExpired => "certificate_expired",
+            RefusalCode::SctInvalid => "sct_invalid",
+            RefusalCode::UnknownLog => "unknown_log",
+            RefusalCode::InclusionProofMissing => "inclusion_proof_missing",
+            RefusalCode::InclusionPromiseMissing => "inclusion_promise_missing",
+            RefusalCode::InclusionProofInvalid => "inclusion_proof_invalid",
+            RefusalCode::CheckpointInvalid => "checkpoint_invalid",
+            RefusalCode::InclusionPromiseInvalid => "inclusion_promise_invalid",
+            RefusalCode::TlogEntryMismatch => "tlog_entry_mismatch",
+            RefusalCode::IntegratedTimeInvalid => "integrated_time_invalid",
+            RefusalCode::TimestampInvalid => "timestamp_invalid",
+            RefusalCode::ArtifactMismatch => "artifact_mismatch",
+            RefusalCode::IdentityMismatch => "identity_mismatch",
+            RefusalCode::IssuerMismatch => "issuer_mismatch",
         }
     }
 }

@@ -44,15 +44,29 @@ pub enum Command {
         #[arg(long)]
         until: Option<String>,
     },
-    /// Verify an envelope offline against one public key; exit 0 when valid.
+    /// Verify offline, exit 0 when valid, 1 when refused: a DSSE envelope
+    /// against one public key (--key), or a Sigstore bundle against a trusted
+    /// root (--trusted-root), optionally requiring the signer's identity and issuer.
+    #[command(group = clap::ArgGroup::new("verifier").required(true).args(["key", "trusted_root"]))]
     Verify {
-        /// The signer's public key (SPKI PEM or raw hex).
-        #[arg(long)]
-        key: PathBuf,
+        /// The signer's public key (SPKI PEM or raw hex), for a DSSE envelope.
+        #[arg(long, conflicts_with = "trusted_root")]
+        key: Option<PathBuf>,
+        /// A Sigstore trusted_root.json (repeatable: any root that holds the bundle's log judges it).
+        #[arg(long = "trusted-root")]
+        trusted_root: Vec<PathBuf>,
+        /// The envelope, or the Sigstore bundle ('-' for stdin).
         envelope: PathBuf,
-        /// A file whose sha256 must be a subject of the statement (repeatable).
+        /// A file that must be what was signed: a subject of the statement, or the
+        /// blob of a message signature (repeatable for statements).
         #[arg(long = "artifact")]
         artifacts: Vec<PathBuf>,
+        /// The certificate identity (SAN) a bundle must carry, exactly.
+        #[arg(long, requires = "trusted_root")]
+        identity: Option<String>,
+        /// The OIDC issuer a bundle's certificate must carry, exactly.
+        #[arg(long, requires = "trusted_root")]
+        issuer: Option<String>,
     },
     /// Sign an in-toto Statement v1 about the given files into a DSSE envelope.
     Sign {
@@ -145,10 +159,19 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             });
         }
         Command::Verify {
-            key,
+            key: Some(key),
             envelope,
             artifacts,
+            ..
         } => verify_offline(ctx, &key, &envelope, &artifacts)?,
+        Command::Verify {
+            key: None,
+            trusted_root,
+            envelope,
+            artifacts,
+            identity,
+            issuer,
+        } => verify_bundle(ctx, &trusted_root, &envelope, &artifacts, identity, issuer)?,
         Command::Sign {
             key,
             predicate_type,
@@ -236,6 +259,96 @@ fn verify_offline(ctx: &Ctx, key: &Path, envelope: &Path, artifacts: &[PathBuf])
                 format!(" — artifacts matched: {}", matched.join(", "))
             }
         )
+    });
+    Ok(())
+}
+
+fn verify_bundle(
+    ctx: &Ctx,
+    roots: &[PathBuf],
+    bundle: &Path,
+    artifacts: &[PathBuf],
+    identity: Option<String>,
+    issuer: Option<String>,
+) -> CmdResult {
+    let roots = roots
+        .iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            gatehouse_sigstore::TrustedRoot::parse(&name, &read_bytes(p)?)
+                .map_err(|e| usage(format!("--trusted-root {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let bytes = read_bytes(bundle)?;
+    if !serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| gatehouse_sigstore::is_bundle(&v)) {
+        return Err(usage(format!(
+            "{} is not a Sigstore bundle (no mediaType application/vnd.dev.sigstore.bundle…); \
+             verify a raw DSSE envelope with --key",
+            bundle.display()
+        )));
+    }
+    let expect = gatehouse_sigstore::Expect { identity, issuer };
+    let blobs = artifacts
+        .iter()
+        .map(|a| read_bytes(a))
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let refused = Failure::refusal;
+    let verified =
+        gatehouse_sigstore::verify(&roots, &bytes, blobs.first().map(Vec::as_slice), &expect).map_err(refused)?;
+    let mut matched: Vec<String> = artifacts.first().map(|a| a.display().to_string()).into_iter().collect();
+    let mut statement = None;
+    if let gatehouse_sigstore::Content::Dsse { payload, .. } = &verified.content {
+        let st = evidence::parse_statement(payload).map_err(refused)?;
+        for a in artifacts.iter().skip(1) {
+            let digest = sha256_file(a)?;
+            evidence::check_binding(&st, [digest.as_str()], &format!("artifact {}", a.display())).map_err(refused)?;
+            matched.push(a.display().to_string());
+        }
+        statement = Some(st);
+    } else if artifacts.len() > 1 {
+        return Err(usage(
+            "a message signature is over one blob: give one --artifact".into(),
+        ));
+    }
+    let s = &verified.signer;
+    let summary = serde_json::json!({
+        "valid": true,
+        "media_type": verified.media_type,
+        "signer": {
+            "identity": s.identity,
+            "issuer": s.issuer,
+            "claims": s.claims,
+            "log_index": s.log_index,
+            "integrated_time": s.integrated_time,
+            "signed_times": s.signed_times,
+            "trusted_root": s.trusted_root,
+        },
+        "predicate_type": statement.as_ref().map(|st| st.predicate_type.clone()),
+        "subjects": statement.as_ref().map(|st| st.subject.clone()),
+        "message_sha256": match &verified.content {
+            gatehouse_sigstore::Content::Message { sha256 } => sha256.clone(),
+            gatehouse_sigstore::Content::Dsse { .. } => None,
+        },
+        "artifacts_matched": matched,
+    });
+    ctx.print(&summary, |_| {
+        let what = statement
+            .as_ref()
+            .map_or_else(|| "message signature".to_string(), |st| st.predicate_type.clone());
+        let mut lines = vec![format!(
+            "OK: {what} signed by {} (issuer {}), log index {}, trusted root {}",
+            s.identity,
+            s.issuer,
+            s.log_index.map_or_else(|| "-".to_string(), |i| i.to_string()),
+            s.trusted_root
+        )];
+        for (k, v) in &s.claims {
+            lines.push(format!("  {k}: {v}"));
+        }
+        if !matched.is_empty() {
+            lines.push(format!("  artifacts matched: {}", matched.join(", ")));
+        }
+        lines.join("\n")
     });
     Ok(())
 }
