@@ -38,6 +38,7 @@ fn evidence(n: usize) -> Vec<EvidenceEntry> {
                 added_by: "ci".into(),
                 added_at: "2026-11-26T00:00:00.000000Z".into(),
                 collected: None,
+                keyless: None,
             },
             predicate_type: types.get(i % types.len()).map(|t| t.to_string()),
             subjects: vec![],
@@ -47,6 +48,7 @@ fn evidence(n: usize) -> Vec<EvidenceEntry> {
                     keyid: "68a5b8514aaf64c9d57aa10956c0ee7b72b0f5a3a1063c127c52c6480f1c6151".into(),
                     name: "ci".into(),
                     owner: "platform".into(),
+                    keyless: None,
                 }],
             }),
             statement: Some(json!({ "predicate": {

@@ -26,6 +26,7 @@ mod scaffold;
 mod serve;
 mod token;
 mod transition;
+mod trust_root;
 mod verify;
 mod version;
 mod vuln;
@@ -112,9 +113,12 @@ enum Command {
     /// Ingest, list, verify and sign in-toto evidence.
     #[command(subcommand)]
     Evidence(evidence::Command),
-    /// Generate keys and manage the keys trusted to sign evidence.
+    /// Generate keys and manage the keys and keyless identities trusted to sign evidence.
     #[command(subcommand)]
     Keys(keys::Command),
+    /// Import and list the Sigstore trusted roots that bundles verify against.
+    #[command(subcommand)]
+    TrustRoot(trust_root::Command),
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(token::Command),
@@ -345,6 +349,7 @@ fn run(cli: Cli, config: Config) -> CmdResult {
         Command::Audit(cmd) => audit::run(&ctx, cmd),
         Command::Evidence(cmd) => evidence::run(&ctx, cmd),
         Command::Keys(cmd) => keys::run(&ctx, cmd),
+        Command::TrustRoot(cmd) => trust_root::run(&ctx, cmd),
         Command::Token(cmd) => token::run(&ctx, cmd),
         Command::Gate(cmd) => gate::run(&ctx, cmd),
         Command::Policy(cmd) => policy::run_policy(&ctx, cmd),

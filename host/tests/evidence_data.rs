@@ -14,7 +14,8 @@ fn key(who: &str) -> TrustedKey {
     NewTrustedKey {
         name: who.into(),
         owner: "tests".into(),
-        public_key: pem,
+        public_key: Some(pem),
+        identity: None,
         allowed_predicate_types: vec![],
         not_before: None,
         not_after: None,

@@ -89,6 +89,8 @@ pub enum RefusalCode {
     IdentityMismatch,
     /// The certificate's OIDC issuer is not the one asked for.
     IssuerMismatch,
+    /// The bundle verified, but no trusted identity names its signer.
+    UnknownIdentity,
 }
 
 impl RefusalCode {
@@ -129,6 +131,7 @@ impl RefusalCode {
             RefusalCode::ArtifactMismatch => "artifact_mismatch",
             RefusalCode::IdentityMismatch => "identity_mismatch",
             RefusalCode::IssuerMismatch => "issuer_mismatch",
+            RefusalCode::UnknownIdentity => "unknown_identity",
         }
     }
 }
@@ -238,7 +241,9 @@ pub struct EvidenceRecord {
 impl EvidenceRecord {
     /// The statement carried by the envelope, when its payload is JSON.
     pub fn statement(&self) -> Option<Value> {
-        let payload = self.envelope.get("payload")?.as_str()?;
+        // A Sigstore bundle keeps its envelope under `dsseEnvelope`.
+        let envelope = self.envelope.get("dsseEnvelope").unwrap_or(&self.envelope);
+        let payload = envelope.get("payload")?.as_str()?;
         serde_json::from_slice(&decode_b64(payload)?).ok()
     }
 }
@@ -259,6 +264,34 @@ pub struct EvidenceBinding {
     /// Set when a collector plugin produced the statement (the host signed it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collected: Option<Collection>,
+    /// Set when the evidence came as a Sigstore bundle: who signed it, as the
+    /// verified certificate and transparency log say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<KeylessSigner>,
+}
+
+/// The keyless signer of a Sigstore bundle, as its verified certificate and
+/// transparency log say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KeylessSigner {
+    /// The certificate's subject (SAN): a workflow URI, an email address.
+    pub identity: String,
+    /// The OIDC issuer Fulcio recorded.
+    pub issuer: String,
+    /// Fulcio's claims about the CI workload that are present: `repository`,
+    /// `repository_id`, `owner`, `ref`, `commit`, `workflow`, `workflow_commit`,
+    /// `signer_workflow`, `trigger`, `runner`, `run`, `visibility`, `environment`.
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
+    /// The transparency-log index of the bundle's (first) entry.
+    pub log_index: Option<u64>,
+    /// The log's integration time, when the log vouched for one.
+    pub integrated_time: Option<String>,
+    /// Every verified signing time (log and RFC 3161).
+    #[serde(default)]
+    pub signed_times: Vec<String>,
+    /// The name of the trusted root that verified it.
+    pub trusted_root: String,
 }
 
 /// How a collector came to produce a statement: which code ran, who asked, with what.
@@ -293,6 +326,9 @@ pub struct SignerInfo {
     pub keyid: String,
     pub name: String,
     pub owner: String,
+    /// For a trusted identity: the keyless signer of this evidence (who, log index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<KeylessSigner>,
 }
 
 /// One piece of a version's evidence, as listed.
@@ -337,6 +373,7 @@ pub fn origin_of(binding: &EvidenceBinding, keys: &BTreeMap<String, (String, Str
             .map(|id| {
                 let (name, owner) = keys.get(id).cloned().unwrap_or_default();
                 SignerInfo {
+                    keyless: binding.keyless.clone().filter(|_| id.starts_with("identity:")),
                     keyid: id.clone(),
                     name,
                     owner,

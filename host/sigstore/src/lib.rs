@@ -109,25 +109,7 @@ pub struct Expect {
 }
 
 /// Who signed, as the verified certificate and log say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signer {
-    /// The certificate's SAN: a workflow URI, an email address.
-    pub identity: String,
-    /// The OIDC issuer Fulcio recorded.
-    pub issuer: String,
-    /// Fulcio's CI claims that are present, by Gatehouse's names: `repository`,
-    /// `repository_id`, `owner`, `ref`, `commit`, `workflow`, `workflow_commit`,
-    /// `signer_workflow`, `trigger`, `runner`, `run`, `visibility`, `environment`.
-    pub claims: BTreeMap<String, String>,
-    /// The transparency-log index of the first entry.
-    pub log_index: Option<u64>,
-    /// The log's integration time (RFC 3339), when the log vouched for one.
-    pub integrated_time: Option<String>,
-    /// Every verified signing time (log and RFC 3161), RFC 3339.
-    pub signed_times: Vec<String>,
-    /// The trusted root that verified it.
-    pub trusted_root: String,
-}
+pub use gatehouse_core::evidence::KeylessSigner as Signer;
 
 /// What was signed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use crate::audit::Event;
 use crate::binding::{Binding, BindingSpec};
 use crate::evidence::{EvidenceEntry, EvidenceRecord};
 use crate::gate::GateVerdict;
-use crate::keys::{NewTrustedKey, TrustedKey};
+use crate::keys::{NewTrustedKey, TrustedKey, TrustedRoot};
 use crate::lifecycle::{Lifecycle, LifecycleSpec};
 use crate::plugin::PluginInfo;
 use crate::release::Checkpoint;
@@ -587,7 +587,7 @@ static OPERATIONS: &[Operation] = &[
         .body(Body::Required(schema::<LifecycleSpec>))
         .refusals(&[409]),
     op("GET", "/v1/trusted-keys", "listTrustedKeys", "evidence", "Keys trusted to sign evidence", Answer::Json(200, schema::<List<TrustedKey>>)),
-    op("POST", "/v1/trusted-keys", "trustKey", "evidence", "Trust an ed25519 public key", Answer::Json(201, schema::<TrustedKey>))
+    op("POST", "/v1/trusted-keys", "trustKey", "evidence", "Trust an ed25519 public key, or a keyless (Sigstore) signer by identity", Answer::Json(201, schema::<TrustedKey>))
         .body(Body::Required(schema::<NewTrustedKey>))
         .refusals(&[409]),
     op("GET", "/v1/trusted-keys/{keyid}", "getTrustedKey", "evidence", "Show a trusted key", Answer::Json(200, schema::<TrustedKey>))
@@ -595,7 +595,11 @@ static OPERATIONS: &[Operation] = &[
     op("POST", "/v1/trusted-keys/{keyid}/revoke", "revokeKey", "evidence", "Revoke a trusted key", Answer::Json(200, schema::<TrustedKey>))
         .body(Body::Optional(schema::<RevokeRequest>))
         .refusals(&[404, 409]),
-    op("POST", "/v1/evidence", "addEvidence", "evidence", "Ingest a DSSE envelope or a JSON Lines bundle", Answer::Json(200, schema::<IngestReport>))
+    op("GET", "/v1/trusted-roots", "listTrustedRoots", "evidence", "Sigstore trusted roots that bundles verify against", Answer::Json(200, schema::<List<TrustedRoot>>)),
+    op("POST", "/v1/trusted-roots", "importTrustedRoot", "evidence", "Import (or replace, by name) a Sigstore trusted_root.json", Answer::Json(201, schema::<TrustedRoot>))
+        .body(Body::Required(schema::<serde_json::Value>))
+        .describe("The body is the file in Sigstore's protobuf-specs format (Fulcio CAs, transparency logs, CT logs, timestamp authorities, each with its validity window). It is checked whole before anything is written; a file that is not one is refused (400, field `trusted_root`). Bundles are verified offline against the roots that hold their transparency log."),
+    op("POST", "/v1/evidence", "addEvidence", "evidence", "Ingest a DSSE envelope, a Sigstore bundle (v0.1-v0.3), or JSON Lines of them", Answer::Json(200, schema::<IngestReport>))
         .body(Body::Evidence)
         .refusals(&[404])
         .also(&[(422, "some envelope was refused; every result is listed", schema::<IngestReport>)]),

@@ -187,6 +187,17 @@ pub static ROUTES: &[Route] = &[
         ok(json!(gh.trusted_key(p(r, 0))?))
     }),
     route(Method::POST, "/v1/trusted-keys/{keyid}/revoke", Administer, revoke_key),
+    route(Method::GET, "/v1/trusted-roots", Read, |gh, _| {
+        ok(json!(List {
+            items: gh.trusted_roots()?
+        }))
+    }),
+    query::<TrustedRootQuery>(route(
+        Method::POST,
+        "/v1/trusted-roots",
+        Administer,
+        import_trusted_root,
+    )),
     upload(query::<IngestQuery>(route(
         Method::POST,
         "/v1/evidence",
@@ -637,6 +648,15 @@ struct IngestQuery {
     threshold: Option<usize>,
 }
 
+/// `POST /v1/trusted-roots`: the body is the `trusted_root.json`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct TrustedRootQuery {
+    /// The operator's name for the root (e.g. `public-good`); importing a
+    /// name again replaces that root.
+    name: String,
+}
+
 /// `GET …/gate-plan`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -812,6 +832,11 @@ fn activity(gh: &Gatehouse, r: &Req<'_>) -> Reply {
 fn put_lifecycle(gh: &Gatehouse, r: &Req<'_>) -> Reply {
     let spec: LifecycleSpec = parse_json_bytes("lifecycle", r.body)?;
     ok(json!(gh.put_lifecycle(r.actor, p(r, 0), spec)?))
+}
+
+fn import_trusted_root(gh: &Gatehouse, r: &Req<'_>) -> Reply {
+    let q: TrustedRootQuery = r.query()?;
+    created(json!(gh.import_trusted_root(r.actor, &q.name, r.body)?))
 }
 
 fn trust_key(gh: &Gatehouse, r: &Req<'_>) -> Reply {

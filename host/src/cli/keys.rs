@@ -37,7 +37,46 @@ pub enum Command {
         #[arg(long)]
         not_after: Option<String>,
     },
-    /// List trusted keys.
+    /// Trust a keyless (Sigstore) signer by identity: bundles whose verified
+    /// certificate has this issuer and subject (and the claims given) count as signed by it.
+    TrustIdentity {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        owner: String,
+        /// The OIDC issuer, e.g. https://token.actions.githubusercontent.com.
+        #[arg(long)]
+        issuer: String,
+        /// The certificate subject exactly, e.g. https://github.com/ORG/REPO/.github/workflows/release.yml@refs/tags/v1.2.3.
+        #[arg(
+            long,
+            required_unless_present = "subject_pattern",
+            conflicts_with = "subject_pattern"
+        )]
+        subject: Option<String>,
+        /// A regular expression the whole subject must match.
+        #[arg(long)]
+        subject_pattern: Option<String>,
+        /// The source repository claim, e.g. https://github.com/ORG/REPO.
+        #[arg(long)]
+        repository: Option<String>,
+        /// The source ref claim, e.g. refs/heads/main.
+        #[arg(long = "ref")]
+        git_ref: Option<String>,
+        /// The build configuration (workflow) claim.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only evidence of these predicate types counts when signed by this identity (repeatable).
+        #[arg(long = "allowed-predicate-type")]
+        allowed_predicate_types: Vec<String>,
+        /// RFC 3339.
+        #[arg(long)]
+        not_before: Option<String>,
+        /// RFC 3339.
+        #[arg(long)]
+        not_after: Option<String>,
+    },
+    /// List trusted keys and identities.
     List,
     /// Revoke a trusted key.
     Revoke {
@@ -70,11 +109,37 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                 "not_before": not_before,
                 "not_after": not_after,
             });
-            let key: TrustedKey = decode(
-                "trusted key",
-                api.call(Method::POST, "/v1/trusted-keys", &[], Some(&doc))?,
-            )?;
-            ctx.print(&key, |k| format!("trusted key {} ({})", k.keyid, k.name));
+            trust(ctx, &api, &doc, "trusted key")?;
+        }
+        Command::TrustIdentity {
+            name,
+            owner,
+            issuer,
+            subject,
+            subject_pattern,
+            repository,
+            git_ref,
+            workflow,
+            allowed_predicate_types,
+            not_before,
+            not_after,
+        } => {
+            let doc = json!({
+                "name": name,
+                "owner": owner,
+                "identity": {
+                    "issuer": issuer,
+                    "subject": subject,
+                    "subject_pattern": subject_pattern,
+                    "repository": repository,
+                    "ref": git_ref,
+                    "workflow": workflow,
+                },
+                "allowed_predicate_types": allowed_predicate_types,
+                "not_before": not_before,
+                "not_after": not_after,
+            });
+            trust(ctx, &api, &doc, "trusted identity")?;
         }
         Command::List => {
             let keys: Vec<TrustedKey> = decode(
@@ -95,6 +160,13 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             ctx.print(&key, |k| format!("revoked key {} ({})", k.keyid, k.name));
         }
     }
+    Ok(())
+}
+
+/// `POST /v1/trusted-keys` with a key's or an identity's document.
+fn trust(ctx: &Ctx, api: &super::client::Client, doc: &serde_json::Value, what: &str) -> CmdResult {
+    let key: TrustedKey = decode(what, api.call(Method::POST, "/v1/trusted-keys", &[], Some(doc))?)?;
+    ctx.print(&key, |k| format!("{what} {} ({})", k.keyid, k.name));
     Ok(())
 }
 
@@ -140,5 +212,15 @@ fn write_private(path: &std::path::Path, pem: &str) -> std::io::Result<()> {
 
 fn line(k: &TrustedKey) -> String {
     let status = if k.revoked_at.is_some() { "revoked" } else { "active" };
-    format!("{}\t{}\t{}\t{}", k.keyid, k.name, k.owner, status)
+    let who = k.identity.as_ref().map_or_else(String::new, |i| {
+        format!(
+            "\t{} {}",
+            i.issuer,
+            i.subject
+                .as_deref()
+                .or(i.subject_pattern.as_deref())
+                .unwrap_or_default()
+        )
+    });
+    format!("{}\t{}\t{}\t{}{who}", k.keyid, k.name, k.owner, status)
 }

@@ -13,8 +13,9 @@ use crate::error::{Error, Result};
 use crate::evidence::{
     self, Envelope, EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord, Refusal, RefusalCode, Verified,
 };
-use crate::keys::{KeyRing, NewTrustedKey, TrustedKey};
+use crate::keys::{KeyRing, NewTrustedKey, TrustedKey, TrustedRoot};
 use crate::version::Version;
+use sha2::Digest;
 
 /// What happened to one envelope of an ingestion request.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -89,6 +90,80 @@ impl Gatehouse {
         Ok(key)
     }
 
+    // ---- Sigstore trusted roots -------------------------------------------
+
+    /// Import (or replace, by name) a Sigstore `trusted_root.json`: checked
+    /// whole before anything is written; the event names its digest.
+    pub fn import_trusted_root(&self, actor: &str, name: &str, document: &[u8]) -> Result<TrustedRoot> {
+        let actor = validate_actor(actor)?;
+        let named = !name.is_empty()
+            && name.len() <= 64
+            && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+        if !named {
+            return Err(Error::invalid(
+                "name",
+                name,
+                "1 to 64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. public-good)",
+            ));
+        }
+        let parsed = gatehouse_sigstore::TrustedRoot::parse(name, document).map_err(|e| {
+            Error::invalid(
+                "trusted_root",
+                format!("the file {e}"),
+                "a Sigstore trusted_root.json (protobuf-specs JSON)",
+            )
+        })?;
+        let text = String::from_utf8_lossy(document).into_owned();
+        let previous = self.store.trusted_roots()?.into_iter().find(|r| r.name == name);
+        let root = TrustedRoot {
+            name: name.to_string(),
+            digest: parsed.digest,
+            document: text,
+            imported_at: crate::time::now(),
+            imported_by: actor.to_string(),
+        };
+        let event = NewEvent {
+            actor: actor.to_string(),
+            action: "trusted_root.import".into(),
+            subject: format!("trusted_root:{name}"),
+            application: None,
+            version: None,
+            result: EventResult::Success,
+            details: json!({
+                "name": name,
+                "digest": root.digest,
+                "replaces": previous.map(|p| p.digest),
+            }),
+        };
+        self.store.put_trusted_root(&root, event)?;
+        Ok(root)
+    }
+
+    pub fn trusted_roots(&self) -> Result<Vec<TrustedRoot>> {
+        self.store.trusted_roots()
+    }
+
+    /// The stored roots, parsed (a root that no longer parses is left out and logged).
+    fn sigstore_roots(&self) -> Result<Vec<gatehouse_sigstore::TrustedRoot>> {
+        Ok(self
+            .store
+            .trusted_roots()?
+            .into_iter()
+            .filter_map(
+                |r| match gatehouse_sigstore::TrustedRoot::parse(&r.name, r.document.as_bytes()) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!(root = %r.name, "a stored Sigstore trusted root no longer parses: {e}");
+                        None
+                    }
+                },
+            )
+            .collect())
+    }
+
     // ---- ingestion ------------------------------------------------------
 
     /// Ingest one envelope or an `.intoto.jsonl` bundle of many.
@@ -126,18 +201,37 @@ impl Gatehouse {
         if let Target::Version { application, version } = target {
             self.version(application, version)?;
         }
-        let keys = KeyRing::new(self.store.trusted_keys()?);
-        let items: Vec<std::result::Result<(Envelope, serde_json::Value), Refusal>> = split_bundle(body)
-            .into_iter()
-            .map(|item| {
-                let value = item.map_err(|reason| Refusal {
-                    code: RefusalCode::MalformedEnvelope,
-                    reason,
-                })?;
-                evidence::parse_envelope_value(&value).map(|env| (env, value))
-            })
+        let trusted = self.store.trusted_keys()?;
+        let keys = KeyRing::new(trusted.iter().cloned());
+        let now = crate::time::now();
+        // Sigstore roots are read and parsed on the first bundle of the request.
+        let mut roots: Option<Vec<gatehouse_sigstore::TrustedRoot>> = None;
+        let mut items: Vec<Item> = Vec::new();
+        for item in split_bundle(body) {
+            let value = match item {
+                Ok(v) => v,
+                Err(reason) => {
+                    items.push(Err(Refusal {
+                        code: RefusalCode::MalformedEnvelope,
+                        reason,
+                    }));
+                    continue;
+                }
+            };
+            if gatehouse_sigstore::is_bundle(&value) {
+                let roots = match &roots {
+                    Some(r) => r,
+                    None => roots.insert(self.sigstore_roots()?),
+                };
+                items.push(admit_bundle(&value, roots, &trusted, &now).map(|(env, k)| (env, value, Some(k))));
+            } else {
+                items.push(evidence::parse_envelope_value(&value).map(|env| (env, value, None)));
+            }
+        }
+        let envs: Vec<&Envelope> = items
+            .iter()
+            .filter_map(|i| i.as_ref().ok().map(|(e, _, _)| e))
             .collect();
-        let envs: Vec<&Envelope> = items.iter().filter_map(|i| i.as_ref().ok().map(|(e, _)| e)).collect();
         let mut proven = if envs.len() > 1 {
             evidence::verify_signatures_batch(&envs, &keys)
         } else {
@@ -195,7 +289,7 @@ impl Gatehouse {
         batch: &mut Batch,
         actor: &str,
         index: usize,
-        item: std::result::Result<(Envelope, serde_json::Value), Refusal>,
+        item: Item,
         proven: &[bool],
         target: &Target,
         keys: &KeyRing,
@@ -203,8 +297,8 @@ impl Gatehouse {
         collected: Option<&evidence::Collection>,
     ) -> Result<IngestOutcome> {
         let now = crate::time::now();
-        let (env, raw) = match item {
-            Ok(pair) => pair,
+        let (env, raw, keyless) = match item {
+            Ok(triple) => triple,
             Err(refusal) => return Ok(refuse_unbound(batch, actor, index, None, target, refusal)),
         };
         // One evidence item per statement: a statement stored before (or
@@ -235,7 +329,13 @@ impl Gatehouse {
             }
         };
         let raw = keep.unwrap_or(raw);
-        let verdict = evidence::verify_with(&env, keys, &now, threshold, proven).and_then(|v| {
+        // A bundle was judged when admitted (its roots and trusted identities);
+        // a raw envelope is judged here by its key signatures.
+        let judged = match &keyless {
+            Some(k) => k.verdict.clone(),
+            None => evidence::verify_with(&env, keys, &now, threshold, proven),
+        };
+        let verdict = judged.and_then(|v| {
             let required = self
                 .settings
                 .required_signers(&v.statement.predicate_type)
@@ -351,6 +451,7 @@ impl Gatehouse {
                 added_by: actor.to_string(),
                 added_at: now.clone(),
                 collected: collected.cloned(),
+                keyless: keyless.as_ref().map(|k| k.signer.clone()),
             };
             // A refused attempt never demotes evidence already verified for the
             // version; merged signatures update its signers.
@@ -377,6 +478,7 @@ impl Gatehouse {
                     "digest": id,
                     "predicate_type": meta.predicate_type,
                     "signers": binding.signers,
+                    "keyless": binding.keyless,
                     "keyids": meta.keyids,
                     "verified": binding.verified,
                     "refusal": binding.refusal,
@@ -494,6 +596,127 @@ pub(super) fn current_digests(v: &Version) -> std::collections::BTreeSet<String>
         .map(|a| a.sha256.clone())
         .chain(std::iter::once(v.digest()))
         .collect()
+}
+
+/// One item of an ingestion request: an envelope (or a bundle's, with its
+/// verdict) and the JSON it came as, or why it could not be read.
+type Item = std::result::Result<(Envelope, serde_json::Value, Option<Keyless>), Refusal>;
+
+/// A Sigstore bundle's verdict, reached when it was admitted: verified
+/// against the trusted roots, its signer matched against trusted identities.
+pub(super) struct Keyless {
+    verdict: std::result::Result<Verified, Refusal>,
+    signer: evidence::KeylessSigner,
+}
+
+/// A Sigstore bundle as evidence: verified offline against the trusted roots
+/// (a bundle that does not verify is refused before it binds anywhere), then
+/// judged by identity. It is one evidence item of its own, content-addressed
+/// like an envelope; it never merges with another statement's signatures.
+fn admit_bundle(
+    value: &serde_json::Value,
+    roots: &[gatehouse_sigstore::TrustedRoot],
+    trusted: &[TrustedKey],
+    now: &str,
+) -> std::result::Result<(Envelope, Keyless), Refusal> {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let v = gatehouse_sigstore::verify(roots, &bytes, None, &gatehouse_sigstore::Expect::default())?;
+    let gatehouse_sigstore::Content::Dsse { payload_type, payload } = v.content else {
+        return Err(Refusal {
+            code: RefusalCode::WrongPayloadType,
+            reason:
+                "a message signature carries no in-toto statement; send an attestation (a bundle with a DSSE envelope)"
+                    .into(),
+        });
+    };
+    let digest = hex::encode(sha2::Sha256::digest(crate::audit::canonical_json(value)));
+    let env = Envelope {
+        payload_type,
+        payload,
+        signatures: Vec::new(),
+        digest: digest.clone(),
+        statement_digest: digest,
+    };
+    let verdict = judge_keyless(&env, &v.signer, trusted, now);
+    Ok((
+        env,
+        Keyless {
+            verdict,
+            signer: v.signer,
+        },
+    ))
+}
+
+/// Which trusted identity vouches for a verified keyless signer: the first
+/// that matches, is usable now and allows the statement's predicate type.
+fn judge_keyless(
+    env: &Envelope,
+    signer: &evidence::KeylessSigner,
+    trusted: &[TrustedKey],
+    now: &str,
+) -> std::result::Result<Verified, Refusal> {
+    if env.payload_type != evidence::PAYLOAD_TYPE {
+        return Err(Refusal {
+            code: RefusalCode::WrongPayloadType,
+            reason: format!(
+                "payloadType is {:?}; expected {}",
+                env.payload_type,
+                evidence::PAYLOAD_TYPE
+            ),
+        });
+    }
+    let statement = evidence::parse_statement(&env.payload)?;
+    let matching: Vec<&TrustedKey> = trusted
+        .iter()
+        .filter(|k| {
+            k.identity
+                .as_ref()
+                .is_some_and(|r| r.matches(&signer.issuer, &signer.identity, &signer.claims))
+        })
+        .collect();
+    let Some(first) = matching.first() else {
+        return Err(Refusal {
+            code: RefusalCode::UnknownIdentity,
+            reason: format!(
+                "signed by {} (issuer {}{}); no trusted identity names this signer",
+                signer.identity,
+                signer.issuer,
+                signer
+                    .claims
+                    .get("repository")
+                    .map(|r| format!(", repository {r}"))
+                    .unwrap_or_default()
+            ),
+        });
+    };
+    if let Some(k) = matching
+        .iter()
+        .find(|k| k.usable_at(now).is_ok() && k.allows_predicate(&statement.predicate_type))
+    {
+        return Ok(Verified {
+            digest: env.digest.clone(),
+            statement,
+            signers: vec![k.keyid.clone()],
+        });
+    }
+    // The reason worth giving is that of an identity that would have allowed the type.
+    let first = matching
+        .iter()
+        .find(|k| k.allows_predicate(&statement.predicate_type))
+        .unwrap_or(first);
+    let (code, why) = match first.usable_at(now) {
+        Err(crate::keys::Unusable::Revoked) => (RefusalCode::KeyRevoked, "is revoked"),
+        Err(crate::keys::Unusable::NotYetValid) => (RefusalCode::KeyNotYetValid, "is not valid yet"),
+        Err(crate::keys::Unusable::Expired) => (RefusalCode::KeyExpired, "has expired"),
+        Ok(()) => (RefusalCode::PredicateNotAllowed, "does not allow this predicate type"),
+    };
+    Err(Refusal {
+        code,
+        reason: format!(
+            "the trusted identity {:?} ({}) that names {} {why} ({})",
+            first.name, first.keyid, signer.identity, statement.predicate_type
+        ),
+    })
 }
 
 /// Everything one ingestion request writes, committed together.

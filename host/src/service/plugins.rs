@@ -373,7 +373,8 @@ impl Gatehouse {
             crate::keys::NewTrustedKey {
                 name: "gatehouse-collectors".into(),
                 owner: "gatehouse".into(),
-                public_key: hex::encode(vk.as_bytes()),
+                public_key: Some(hex::encode(vk.as_bytes())),
+                identity: None,
                 allowed_predicate_types: Vec::new(),
                 not_before: None,
                 not_after: None,

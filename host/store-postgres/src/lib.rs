@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_schema.sql")),
     (2, include_str!("migrations/0002_package_versions.sql")),
     (3, include_str!("migrations/0003_package_findings.sql")),
+    (4, include_str!("migrations/0004_trusted_roots.sql")),
 ];
 
 /// The advisory lock migrations run under ("gatehouse" in ASCII, folded to 64 bits).

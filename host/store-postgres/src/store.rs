@@ -18,7 +18,7 @@ use gatehouse_core::binding::Binding;
 use gatehouse_core::error::{Error, Result};
 use gatehouse_core::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
 use gatehouse_core::gate::GateVerdict;
-use gatehouse_core::keys::TrustedKey;
+use gatehouse_core::keys::{TrustedKey, TrustedRoot};
 use gatehouse_core::lifecycle::Lifecycle;
 use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite, WithdrawalWrite};
@@ -599,6 +599,21 @@ impl Store for PgStore {
 
     fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
         self.docs("trusted key", "SELECT doc FROM trusted_keys ORDER BY keyid", &[])
+    }
+
+    fn put_trusted_root(&self, root: &TrustedRoot, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            tx.execute(
+                "INSERT INTO trusted_roots (name, doc) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+                &[&root.name, &to_doc(root)?],
+            )
+            .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn trusted_roots(&self) -> Result<Vec<TrustedRoot>> {
+        self.docs("trusted root", "SELECT doc FROM trusted_roots ORDER BY name", &[])
     }
 
     fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>> {

@@ -19,7 +19,7 @@ use gatehouse_core::binding::Binding;
 use gatehouse_core::error::Result;
 use gatehouse_core::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
 use gatehouse_core::gate::GateVerdict;
-use gatehouse_core::keys::TrustedKey;
+use gatehouse_core::keys::{TrustedKey, TrustedRoot};
 use gatehouse_core::lifecycle::Lifecycle;
 use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite};
@@ -124,6 +124,9 @@ pub trait Store: Send + Sync {
     fn put_trusted_key(&self, key: &TrustedKey, replace: bool, event: NewEvent) -> Result<Event>;
     fn trusted_key(&self, keyid: &str) -> Result<Option<TrustedKey>>;
     fn trusted_keys(&self) -> Result<Vec<TrustedKey>>;
+    /// Import (or replace, by name) a Sigstore trusted root.
+    fn put_trusted_root(&self, root: &TrustedRoot, event: NewEvent) -> Result<Event>;
+    fn trusted_roots(&self) -> Result<Vec<TrustedRoot>>;
 
     /// Versions that have an artifact with this digest: (application, version).
     fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>>;

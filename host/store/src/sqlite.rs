@@ -17,7 +17,7 @@ use gatehouse_core::binding::Binding;
 use gatehouse_core::error::{Error, Result};
 use gatehouse_core::evidence::{EvidenceBinding, EvidenceEntry, EvidenceFilter, EvidenceRecord};
 use gatehouse_core::gate::GateVerdict;
-use gatehouse_core::keys::TrustedKey;
+use gatehouse_core::keys::{TrustedKey, TrustedRoot};
 use gatehouse_core::lifecycle::Lifecycle;
 use gatehouse_core::policy::Policy;
 use gatehouse_core::release::{Checkpoint, LogHead, ReleaseWrite};
@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_log_format.sql"),
     include_str!("migrations/0012_package_versions.sql"),
     include_str!("migrations/0013_package_findings.sql"),
+    include_str!("migrations/0014_trusted_roots.sql"),
 ];
 
 /// The schema version that added `evidence.statement`.
@@ -1063,6 +1064,21 @@ impl Store for SqliteStore {
 
     fn trusted_keys(&self) -> Result<Vec<TrustedKey>> {
         self.docs("trusted key", "SELECT doc FROM trusted_keys ORDER BY keyid", [])
+    }
+
+    fn put_trusted_root(&self, root: &TrustedRoot, event: NewEvent) -> Result<Event> {
+        self.write(event, |tx| {
+            exec(
+                tx,
+                "INSERT INTO trusted_roots (name, doc) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET doc = excluded.doc",
+                params![root.name, to_doc(root)?],
+            )
+            .sql()
+        })
+    }
+
+    fn trusted_roots(&self) -> Result<Vec<TrustedRoot>> {
+        self.docs("trusted root", "SELECT doc FROM trusted_roots ORDER BY name", [])
     }
 
     fn versions_with_artifact(&self, sha256: &str) -> Result<Vec<(String, String)>> {
