@@ -227,16 +227,21 @@ class World:
 
     # --- Rekor ------------------------------------------------------------
     def tlog_entry(self, body, integrated, kind, version, proof=True, promise=True, tree_size=7, index=5,
-                   checkpoint_key=None, corrupt_proof=False, corrupt_set=False):
+                   checkpoint_key=None, corrupt_proof=False, corrupt_set=False, rekor_v2=False):
         log_id = sha256(spki(self.rekor_key))
-        global_index = 90000 + index
+        # Rekor v1 shards give entries a global index; a Rekor v2 log's index is
+        # the leaf's, and it vouches for no time of its own (no SET).
+        global_index = index if rekor_v2 else 90000 + index
         entry = {
             "logIndex": str(global_index),
             "logId": {"keyId": b64(log_id)},
             "kindVersion": {"kind": kind, "version": version},
-            "integratedTime": str(int(integrated.timestamp())),
             "canonicalizedBody": b64(body),
         }
+        if rekor_v2:
+            promise = False
+        else:
+            entry["integratedTime"] = str(int(integrated.timestamp()))
         if promise:
             payload = canon({"body": b64(body), "integratedTime": int(integrated.timestamp()), "logID": log_id.hex(), "logIndex": global_index})
             sig = sign(self.rekor_key, payload)
@@ -374,7 +379,8 @@ def provenance(artifact_name, artifact, repo=REPO):
 
 
 def dsse_bundle(w, statement, media=V03, repo=REPO, issuer=GITHUB_ISSUER, leaf_start=T0, minutes=10,
-                integrated=None, tamper_payload=None, chain=False, tsa=False, corrupt_sig=False, sct_key=None, **tlog):
+                integrated=None, tamper_payload=None, chain=False, tsa=None, corrupt_sig=False, sct_key=None,
+                rekor_v2=False, **tlog):
     k = key()
     cert = w.leaf(k, repo=repo, issuer=issuer, start=leaf_start, minutes=minutes, sct_key=sct_key)
     payload = canon(statement)
@@ -389,7 +395,19 @@ def dsse_bundle(w, statement, media=V03, repo=REPO, issuer=GITHUB_ISSUER, leaf_s
             "signatures": [{"signature": b64(sig), "verifier": b64(pem)}],
         },
     })
-    entry = w.tlog_entry(body, integrated or T0 + dt.timedelta(minutes=1), "dsse", "0.0.1", **tlog)
+    if rekor_v2:
+        # Rekor v2 logs a DSSE envelope as a hashedrekord v0.0.2 of its PAE.
+        body = canon({
+            "apiVersion": "0.0.2",
+            "kind": "hashedrekord",
+            "spec": {"hashedRekordV002": {
+                "data": {"algorithm": "SHA2_256", "digest": b64(sha256(pae(IN_TOTO, payload)))},
+                "signature": {"content": b64(sig), "verifier": {"keyDetails": "PKIX_ECDSA_P256_SHA_256", "x509Certificate": {"rawBytes": b64(der(cert))}}},
+            }},
+        })
+        entry = w.tlog_entry(body, None, "hashedrekord", "0.0.2", rekor_v2=True, **tlog)
+    else:
+        entry = w.tlog_entry(body, integrated or T0 + dt.timedelta(minutes=1), "dsse", "0.0.1", **tlog)
     if tamper_payload is not None:
         # Signed anew by the same certificate key: the envelope verifies, but
         # the log entry is of the statement signed before.
@@ -403,7 +421,8 @@ def dsse_bundle(w, statement, media=V03, repo=REPO, issuer=GITHUB_ISSUER, leaf_s
     else:
         material["certificate"] = {"rawBytes": b64(der(cert))}
     if tsa:
-        material["timestampVerificationData"] = {"rfc3161Timestamps": [{"signedTimestamp": b64(w.timestamp(sig, T0 + dt.timedelta(minutes=2)))}]}
+        # `tsa` is the world whose TSA stamps the signature (another world's is untrusted).
+        material["timestampVerificationData"] = {"rfc3161Timestamps": [{"signedTimestamp": b64(tsa.timestamp(sig, T0 + dt.timedelta(minutes=2)))}]}
     return {
         "mediaType": media,
         "verificationMaterial": material,
@@ -469,8 +488,10 @@ def main():
 
     write_case(out, "dsse-slsa-github_v0.3_pass", dsse_bundle(w, stmt), root, artifact=tarball,
                note="SLSA provenance as actions/attest-build-provenance emits it; inclusion proof and SET")
-    write_case(out, "dsse-rfc3161_v0.3_pass", dsse_bundle(w, stmt, tsa=True), root, artifact=tarball,
+    write_case(out, "dsse-rfc3161_v0.3_pass", dsse_bundle(w, stmt, tsa=w), root, artifact=tarball,
                note="an RFC 3161 timestamp from the test TSA besides the log's time")
+    write_case(out, "dsse-rekor-v2_v0.3_pass", dsse_bundle(w, stmt, rekor_v2=True, tsa=w), root, artifact=tarball,
+               note="a Rekor v2 entry (hashedrekord 0.0.2, checkpoint-only proof) with the signing time from the TSA")
     write_case(out, "dsse_v0.2_pass", dsse_bundle(w, stmt, media=V02, chain=True), root, artifact=tarball,
                note="v0.2: x509CertificateChain, inclusion proof")
     write_case(out, "dsse-set-only_v0.1_pass", dsse_bundle(w, stmt, media=V01, chain=True, proof=False), root,
@@ -494,6 +515,8 @@ def main():
                code="checkpoint_invalid", artifact=tarball, note="the checkpoint is signed by a key the trusted root does not hold")
     write_case(out, "set-invalid_v0.1_fail", dsse_bundle(w, stmt, media=V01, chain=True, proof=False, corrupt_set=True), root,
                code="inclusion_promise_invalid", artifact=tarball, note="the signed entry timestamp signs other bytes")
+    write_case(out, "tsa-untrusted_fail", dsse_bundle(w, stmt, tsa=other), root,
+               code="timestamp_invalid", artifact=tarball, note="an RFC 3161 timestamp from a TSA the trusted root does not hold")
     write_case(out, "envelope-not-logged_fail", dsse_bundle(w, stmt, tamper_payload=provenance("evil.tar.gz", b"evil")), root,
                code="tlog_entry_mismatch", note="the envelope was re-signed after logging; the log holds another statement")
     write_case(out, "bad-signature_fail", dsse_bundle(w, stmt, corrupt_sig=True), root,

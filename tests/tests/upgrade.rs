@@ -49,6 +49,70 @@ fn a_data_directory_with_stored_findings_opens_verifies_and_serves() {
     findings_format_holds(dir.path());
 }
 
+/// The format of 9a1ca73 (schema 13: findings stored per package version),
+/// the last before Sigstore trusted roots (schema 14) and keyless signers:
+/// it opens, verifies and serves, and then takes a trusted root, a trusted
+/// identity and a bundle like a store made by this build.
+#[test]
+fn a_data_directory_of_the_last_build_before_sigstore_opens_verifies_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    opens_verifies_and_serves(dir.path(), "v5-9a1ca73");
+    gate_integrity_format_holds(dir.path());
+    findings_format_holds(dir.path());
+
+    let data = dir.path().join("data");
+    let wt = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sigstore/walkthrough");
+    let o = cli(
+        &data,
+        &[
+            "trust-root",
+            "import",
+            wt.join("trusted_root.json").to_str().unwrap(),
+            "--name",
+            "test",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = cli(
+        &data,
+        &[
+            "keys",
+            "trust-identity",
+            "--name",
+            "acme-release",
+            "--issuer",
+            "https://token.actions.githubusercontent.com",
+            "--subject",
+            "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1.2.3",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The keys the old build trusted are listed beside the identity.
+    let o = cli(&data, &["keys", "list"]);
+    assert!(
+        stdout(&o).contains("\tci\t") && stdout(&o).contains("\tacme-release\t"),
+        "{}",
+        stdout(&o)
+    );
+    let tarball = std::fs::read(wt.join("shop-1.2.3.tar.gz")).unwrap();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&tarball))
+    };
+    let artifact = format!("name=shop-1.2.3.tar.gz,kind=file,sha256={digest}");
+    let o = cli(
+        &data,
+        &["version", "create", "payments", "9.9.9", "--artifact", &artifact],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bundle = wt.join("shop-provenance.sigstore.json");
+    let o = cli(&data, &["evidence", "add", bundle.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("verified for payments@9.9.9"), "{}", stdout(&o));
+    let o = cli(&data, &["audit", "verify"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 /// The expected pairs of a real SBOM, as `(purl, advisory)`.
 fn expected_pairs(name: &str) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(gatehouse_e2e::data(&format!("expected/{name}.pairs.tsv"))).unwrap();
