@@ -59,7 +59,7 @@ fn sidecars_starting_together_on_an_empty_database_migrate_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap().unwrap(), 3);
+        assert_eq!(h.join().unwrap().unwrap(), 4);
     }
     let db = url.rsplit('/').next().unwrap();
     assert_eq!(
@@ -68,7 +68,7 @@ fn sidecars_starting_together_on_an_empty_database_migrate_once() {
             "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"
         )
         .unwrap(),
-        "1,2,3",
+        "1,2,3,4",
         "each migration applied once"
     );
     assert_eq!(pg.psql(db, "SELECT seq FROM log_head").unwrap(), "0");
