@@ -237,7 +237,38 @@ fn parse(bundle: &[u8]) -> Result<Bundle, Refusal> {
             ),
         );
     }
-    Bundle::from_json(text).or_else(|e| refuse(RefusalCode::MalformedBundle, format!("the bundle does not parse: {e}")))
+    let parsed = Bundle::from_json(text)
+        .or_else(|e| refuse(RefusalCode::MalformedBundle, format!("the bundle does not parse: {e}")))?;
+    bounded(&parsed)?;
+    Ok(parsed)
+}
+
+/// At most this many log entries, RFC 3161 timestamps and chain certificates
+/// in one bundle: each costs signature checks, and real bundles carry one or
+/// two (sigstore-python allows 32 timestamps).
+pub const MAX_BUNDLE_ITEMS: usize = 16;
+
+fn bounded(bundle: &Bundle) -> Result<(), Refusal> {
+    let m = &bundle.verification_material;
+    let chain = match &m.content {
+        sigstore_verify::types::bundle::VerificationMaterialContent::X509CertificateChain { certificates } => {
+            certificates.len()
+        }
+        _ => 1,
+    };
+    for (what, n) in [
+        ("transparency-log entries", m.tlog_entries.len()),
+        ("RFC 3161 timestamps", m.timestamp_verification_data.rfc3161_timestamps.len()),
+        ("certificates in its chain", chain),
+    ] {
+        if n > MAX_BUNDLE_ITEMS {
+            return refuse(
+                RefusalCode::TooLarge,
+                format!("the bundle has {n} {what}; at most {MAX_BUNDLE_ITEMS} are verified"),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn content(bundle: &Bundle) -> Result<Content, Refusal> {

@@ -165,6 +165,13 @@ fn hostile_input_is_refused_by_name() {
         let r = verify(&roots, &bytes, None, &Expect::default()).unwrap_err();
         assert_eq!(r.code, code, "{r}");
     }
+    // A bundle padded with log entries (each would cost signature checks) is refused unread.
+    let mut padded: serde_json::Value = serde_json::from_slice(&c.bundle).unwrap();
+    let entry = padded["verificationMaterial"]["tlogEntries"][0].clone();
+    padded["verificationMaterial"]["tlogEntries"] = serde_json::Value::Array(vec![entry; 17]);
+    let r = verify(&roots, padded.to_string().as_bytes(), None, &Expect::default()).unwrap_err();
+    assert_eq!(r.code, RefusalCode::TooLarge, "{r}");
+    assert!(r.reason.contains("17 transparency-log entries"), "{r}");
     for (text, says) in [
         (&b"{}"[..], "mediaType"),
         (
