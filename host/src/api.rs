@@ -3,6 +3,7 @@
 //! domain errors become statuses in exactly one place ([`error_response`]).
 //! Store work runs on the blocking pool, bounded by a per-request timeout.
 
+mod console;
 pub mod intake;
 pub mod openapi;
 pub mod routes;
@@ -188,6 +189,12 @@ async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Re
 async fn handle_in_span(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let method = req.method().clone();
+    if console::owns(req.uri().path()) {
+        let response = console::handle(shared, req).await;
+        crate::metrics::record_request("/ui", method.as_str(), response.status().as_u16(), started.elapsed());
+        tracing::info!(status = response.status().as_u16(), "handled");
+        return response;
+    }
     let found = routes::find(&method, req.uri().path());
     let template = found.as_ref().map_or("(unmatched)", |m| m.route.path);
     let result = match found {

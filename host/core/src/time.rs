@@ -7,6 +7,13 @@ pub fn now() -> String {
     format_ts(jiff::Timestamp::now())
 }
 
+/// Now plus `hours`, in the same form as [`now`].
+pub fn hours_from_now(hours: i64) -> String {
+    jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(hours))
+        .map_or_else(|_| now(), format_ts)
+}
+
 pub fn format_ts(ts: jiff::Timestamp) -> String {
     let micros = ts.as_microsecond();
     let ts = jiff::Timestamp::from_microsecond(micros).unwrap_or(ts);

@@ -258,7 +258,10 @@ fn bounded(bundle: &Bundle) -> Result<(), Refusal> {
     };
     for (what, n) in [
         ("transparency-log entries", m.tlog_entries.len()),
-        ("RFC 3161 timestamps", m.timestamp_verification_data.rfc3161_timestamps.len()),
+        (
+            "RFC 3161 timestamps",
+            m.timestamp_verification_data.rfc3161_timestamps.len(),
+        ),
         ("certificates in its chain", chain),
     ] {
         if n > MAX_BUNDLE_ITEMS {

@@ -1,0 +1,424 @@
+//! The console's pages: pure functions from the API's JSON answers to HTML.
+//! maud escapes every interpolated value; nothing here reads the store.
+
+#![allow(
+    clippy::indexing_slicing,
+    reason = "serde_json's `value[\"key\"]` answers Null for a missing key or a non-object; it never panics"
+)]
+
+use std::collections::BTreeMap;
+
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+/// Who is signed in, and the CSRF token their forms carry.
+pub struct Session {
+    pub name: String,
+    pub role: String,
+    pub csrf: String,
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+fn layout(title: &str, session: Option<&Session>, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — Gatehouse" }
+                link rel="stylesheet" href="/ui/static/console.css";
+            }
+            body {
+                header {
+                    nav aria-label="Main" {
+                        a href="/ui/" class="brand" { "Gatehouse" }
+                        @if session.is_some() {
+                            a href="/ui/" { "Applications" }
+                            a href="/ui/waivers" { "Waivers" }
+                        }
+                    }
+                    @if let Some(session) = session {
+                        form method="post" action="/ui/logout" class="session" {
+                            span { "Signed in as " strong { (session.name) } " (" (session.role) ")" }
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+pub fn login(problem: Option<&str>) -> String {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(p) = problem {
+                p role="alert" class="problem" { (p) }
+            }
+            form method="post" action="/ui/login" {
+                label for="token" { "API token" }
+                input id="token" name="token" type="password" autocomplete="off" required;
+                p class="hint" { "A token made with " code { "gatehouse token create" } "; the console has its role, no more." }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+pub fn error(session: Option<&Session>, message: &str) -> String {
+    layout(
+        "Problem",
+        session,
+        html! {
+            h1 { "That did not work" }
+            p role="alert" class="problem" { (message) }
+            p { a href="/ui/" { "Back to the applications" } }
+        },
+    )
+}
+
+/// A lifecycle's stage names, in order.
+pub fn stage_names(lifecycle: &Value) -> Vec<String> {
+    lifecycle["stages"]
+        .as_array()
+        .map(|stages| {
+            stages
+                .iter()
+                .map(|st| st.get("name").map_or_else(|| s(st).to_string(), |n| s(n).to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn version_link(app: &str, version: &str) -> String {
+    let seg = |x: &str| {
+        form_urlencoded::byte_serialize(x.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    format!("/ui/applications/{}/versions/{}", seg(app), seg(version))
+}
+
+/// Applications with their versions by stage (`rows`: each application and its versions).
+pub fn applications(
+    session: &Session,
+    filters: &[(String, String)],
+    rows: &[(Value, Vec<Value>)],
+    lifecycles: &BTreeMap<String, Vec<String>>,
+) -> String {
+    let filter = |k: &str| {
+        filters
+            .iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    layout(
+        "Applications",
+        Some(session),
+        html! {
+            h1 { "Applications" }
+            form method="get" action="/ui/" class="filters" {
+                @for (name, label) in [("project", "Project"), ("criticality", "Criticality"), ("owner", "Owner"), ("label", "Label (key or key=value)")] {
+                    div {
+                        label for=(name) { (label) }
+                        input id=(name) name=(name) type="text" value=(filter(name));
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            @if rows.is_empty() {
+                p { "No application matches." }
+            }
+            @for (app, versions) in rows {
+                @let key = s(&app["key"]);
+                @let lifecycle = versions.first().map_or("default", |v| s(&v["lifecycle"]));
+                @let stages = lifecycles.get(lifecycle).cloned().unwrap_or_default();
+                section class="application" aria-labelledby=(format!("app-{key}")) {
+                    h2 id=(format!("app-{key}")) { (s(&app["name"])) " " span class="key" { "(" (key) ")" } }
+                    p class="meta" {
+                        "project " strong { (s(&app["project"])) }
+                        " · criticality " strong { (s(&app["criticality"])) }
+                        @let users = app["owners"]["users"].as_array().cloned().unwrap_or_default();
+                        @let groups = app["owners"]["groups"].as_array().cloned().unwrap_or_default();
+                        @if !users.is_empty() || !groups.is_empty() {
+                            " · owners "
+                            @for o in users.iter().chain(groups.iter()) { span class="tag" { (s(o)) } " " }
+                        }
+                        @if let Some(labels) = app["labels"].as_object() {
+                            @for (k, v) in labels { span class="tag" { (k) "=" (s(v)) } " " }
+                        }
+                    }
+                    table class="board" {
+                        caption { "Versions of " (key) " by stage (lifecycle " (lifecycle) ")" }
+                        thead { tr {
+                            th scope="col" { "not yet in a stage" }
+                            @for st in &stages { th scope="col" { (st) } }
+                        } }
+                        tbody { tr {
+                            @for column in std::iter::once(None).chain(stages.iter().map(Some)) {
+                                td {
+                                    ul {
+                                        @for v in versions.iter().filter(|v| v["stage"].as_str() == column.map(String::as_str)) {
+                                            li {
+                                                a href=(version_link(key, s(&v["version"]))) { (s(&v["version"])) }
+                                                @if v["release_status"] != "none" && !v["release_status"].is_null() {
+                                                    " " span class=(format!("status {}", s(&v["release_status"]))) { (s(&v["release_status"]).replace('_', " ")) }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One version: gates, evidence, waivers, timeline.
+pub fn version(
+    session: &Session,
+    v: &Value,
+    evaluations: &[Value],
+    evidence: &[Value],
+    waivers: &[Value],
+    timeline: &[Value],
+    may_request: bool,
+) -> String {
+    let app = s(&v["application"]);
+    // A week from now, the default expiry a developer edits.
+    let week = crate::time::hours_from_now(24 * 7);
+    let version = s(&v["version"]);
+    layout(
+        &format!("{app}@{version}"),
+        Some(session),
+        html! {
+            h1 { (app) "@" (version) }
+            dl class="facts" {
+                dt { "Stage" } dd { (v["stage"].as_str().unwrap_or("not yet in a stage")) }
+                dt { "Lifecycle" } dd { (s(&v["lifecycle"])) }
+                dt { "Release" } dd { (s(&v["release_status"]).replace('_', " ")) }
+                dt { "Draft" } dd { (if v["draft"].as_bool().unwrap_or(false) { "yes (artifacts may change)" } else { "no (frozen)" }) }
+                @if let Some(arts) = v["artifacts"].as_array() {
+                    @for a in arts {
+                        dt { "Artifact" } dd { (s(&a["name"])) " " code { "sha256:" (s(&a["sha256"])) } }
+                    }
+                }
+            }
+            h2 { "Gates" }
+            @if evaluations.is_empty() { p { "No gate has judged this version yet." } }
+            @for g in evaluations {
+                section class=(format!("gate {}", s(&g["decision"]))) {
+                    h3 { "Gate " (s(&g["gate"]["stage"])) "/" (s(&g["gate"]["kind"])) ": " strong { (s(&g["decision"])) } }
+                    table {
+                        thead { tr { th scope="col" { "Check" } th scope="col" { "Mode" } th scope="col" { "Outcome" } th scope="col" { "Why, and what to do" } } }
+                        tbody {
+                            @for c in g["checks"].as_array().into_iter().flatten() {
+                                tr class=(format!("outcome {}", s(&c["outcome"]))) {
+                                    td { (s(&c["check"])) @if let Some(b) = c["binding"].as_str() { br; small { "binding " (b) } } }
+                                    td { (s(&c["mode"])) }
+                                    td { (s(&c["outcome"])) @if let Some(w) = c["waiver"].as_str() { br; small { "waived by " (w) } } }
+                                    td {
+                                        @for f in c["findings"].as_array().into_iter().flatten() {
+                                            p {
+                                                @if let Some(r) = f["rule_id"].as_str() { "[" (r) "] " }
+                                                (s(&f["message"]))
+                                            }
+                                            @if let Some(r) = f["remediation"].as_str() { p class="remediation" { "Remediation: " (r) } }
+                                        }
+                                        @if c["findings"].as_array().is_none_or(Vec::is_empty) {
+                                            @for m in c["messages"].as_array().into_iter().flatten() { p { (s(m)) } }
+                                        }
+                                        @if may_request && g["decision"] == "blocked" && matches!(s(&c["outcome"]), "fail" | "error") && c["mode"] == "block" {
+                                            @let id = format!("why-{}-{}-{}", s(&g["gate"]["stage"]), s(&g["gate"]["kind"]), s(&c["check"]).replace([':', '.', '/'], "-"));
+                                            details {
+                                                summary { "Request a waiver" }
+                                                form method="post" action=(format!("{}/waivers", version_link(app, version))) {
+                                                    input type="hidden" name="csrf" value=(session.csrf);
+                                                    input type="hidden" name="gate_stage" value=(s(&g["gate"]["stage"]));
+                                                    input type="hidden" name="gate_kind" value=(s(&g["gate"]["kind"]));
+                                                    input type="hidden" name="check" value=(s(&c["check"]));
+                                                    label for=(id) { "Justification" }
+                                                    textarea id=(id) name="justification" required rows="3" {}
+                                                    label for=(format!("{id}-expires")) { "Expires at (RFC 3339)" }
+                                                    input id=(format!("{id}-expires")) name="expires_at" type="text" value=(week) required;
+                                                    button type="submit" { "Request" }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Evidence" }
+            @if evidence.is_empty() { p { "No evidence." } }
+            @if !evidence.is_empty() {
+                table {
+                    thead { tr { th scope="col" { "Predicate type" } th scope="col" { "Verdict" } th scope="col" { "Who vouches" } th scope="col" { "Added" } } }
+                    tbody {
+                        @for e in evidence {
+                            tr {
+                                td { (e["predicate_type"].as_str().unwrap_or("-")) }
+                                td { @if e["verified"].as_bool() == Some(true) { "verified" } @else { "refused: " (s(&e["refusal"]["code"])) } }
+                                td { (origin(e)) }
+                                td { (s(&e["added_at"])) " by " (s(&e["added_by"])) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Waivers" }
+            @if waivers.is_empty() { p { "No waiver was requested for this version." } }
+            @for w in waivers {
+                p class=(format!("waiver {}", s(&w["status"]))) {
+                    strong { (s(&w["status"])) } " — gate " (s(&w["gate"]["stage"])) "/" (s(&w["gate"]["kind"]))
+                    @if let Some(c) = w["check"].as_str() { ", check " (c) }
+                    ", requested by " (s(&w["requested_by"])) ", expires " (s(&w["expires_at"])) ": " (s(&w["justification"]))
+                }
+            }
+            h2 { "Timeline" }
+            ol class="timeline" {
+                @for ev in timeline {
+                    li { time datetime=(s(&ev["time"])) { (s(&ev["time"])) } " " strong { (s(&ev["action"])) } " by " (s(&ev["actor"])) " — " (s(&ev["result"])) }
+                }
+            }
+        },
+    )
+}
+
+/// Waivers, pending first; approve/reject forms for an approver.
+pub fn waivers(session: &Session, all: &[Value], may_decide: bool) -> String {
+    layout(
+        "Waivers",
+        Some(session),
+        html! {
+            h1 { "Waivers" }
+            @if all.is_empty() { p { "No waiver has been requested." } }
+            @if !all.is_empty() {
+                table {
+                    caption { "Open requests first. Nobody decides a waiver they requested." }
+                    thead { tr {
+                        th scope="col" { "Version" } th scope="col" { "Gate and check" } th scope="col" { "Justification" }
+                        th scope="col" { "Requested" } th scope="col" { "Expires" } th scope="col" { "Status" }
+                    } }
+                    tbody {
+                        @for w in all {
+                            tr {
+                                td { a href=(version_link(s(&w["application"]), s(&w["version"]))) { (s(&w["application"])) "@" (s(&w["version"])) } }
+                                td { (s(&w["gate"]["stage"])) "/" (s(&w["gate"]["kind"])) @if let Some(c) = w["check"].as_str() { br; (c) } }
+                                td { (s(&w["justification"])) }
+                                td { (s(&w["requested_by"])) br; small { (s(&w["requested_at"])) } }
+                                td { (s(&w["expires_at"])) }
+                                td {
+                                    strong { (s(&w["status"])) }
+                                    @if let Some(by) = w["decided_by"].as_str() { br; small { "by " (by) } }
+                                    @if may_decide && w["status"] == "requested" {
+                                        @let id = s(&w["id"]);
+                                        form method="post" action=(format!("/ui/waivers/{id}/approve")) {
+                                            input type="hidden" name="csrf" value=(session.csrf);
+                                            label for=(format!("note-{id}")) { "Note" }
+                                            input id=(format!("note-{id}")) name="note" type="text";
+                                            button type="submit" { "Approve" }
+                                        }
+                                        form method="post" action=(format!("/ui/waivers/{id}/reject")) {
+                                            input type="hidden" name="csrf" value=(session.csrf);
+                                            button type="submit" { "Reject" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Who vouches for a piece of evidence: its signers (keys or keyless
+/// identities) or the collector that produced it.
+fn origin(e: &Value) -> Markup {
+    let o = &e["origin"];
+    html! {
+        @match s(&o["kind"]) {
+            "collected" => { "collected by " (s(&o["plugin"])) " for " (s(&o["triggered_by"])) }
+            _ => {
+                @for sig in o["signers"].as_array().into_iter().flatten() {
+                    (s(&sig["name"]))
+                    @if let Some(k) = sig["keyless"].as_object() {
+                        " (" (k.get("identity").map(s).unwrap_or_default())
+                        @if let Some(i) = k.get("log_index").and_then(Value::as_u64) { ", log index " (i) }
+                        ")"
+                    }
+                    " "
+                }
+                @if o["signers"].as_array().is_none_or(Vec::is_empty) {
+                    @if let Some(k) = e["keyless"].as_object() { "keyless: " (k.get("identity").map(s).unwrap_or_default()) }
+                    @else { "-" }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn session() -> Session {
+        Session {
+            name: "alice".into(),
+            role: "admin".into(),
+            csrf: "c5rf".into(),
+        }
+    }
+
+    #[test]
+    fn hostile_names_are_escaped_and_forms_carry_the_csrf_token() {
+        let app = json!({"key": "shop", "name": "<script>alert(1)</script>", "project": "p\"><img src=x>", "criticality": "high",
+                         "owners": {"users": ["<b>"], "groups": []}, "labels": {"k": "<i>"}});
+        let v = json!({"application": "shop", "version": "1.0.0<x>", "lifecycle": "default", "stage": "dev", "release_status": "none"});
+        let lifecycles = [("default".to_string(), vec!["dev".to_string(), "prod".to_string()])].into();
+        let page = applications(&session(), &[], &[(app, vec![v])], &lifecycles);
+        assert!(!page.contains("<script>alert"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!page.contains("<img src=x>") && !page.contains("<b>") && !page.contains("<i>"));
+        assert!(page.contains(r#"name="csrf" value="c5rf""#), "{page}");
+        // The version sits in its stage's column, linked with its name encoded.
+        assert!(
+            page.contains(r#"href="/ui/applications/shop/versions/1.0.0%3Cx%3E""#),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn a_blocked_gate_shows_each_finding_with_its_remediation() {
+        let v = json!({"application": "shop", "version": "1.0.0", "lifecycle": "default", "stage": null, "release_status": "none", "draft": true});
+        let gate = json!({"gate": {"stage": "dev", "kind": "entry"}, "decision": "blocked", "checks": [
+            {"check": "policy:baseline.provenance", "mode": "block", "outcome": "fail", "binding": "b1",
+             "findings": [{"level": "deny", "rule_id": "BASELINE-PROV-1", "message": "no provenance", "remediation": "sign it"}]}]});
+        let page = version(&session(), &v, &[gate], &[], &[], &[], true);
+        assert!(page.contains("Request a waiver"), "{page}");
+        assert!(page.contains("[BASELINE-PROV-1] no provenance"), "{page}");
+        assert!(page.contains("Remediation: sign it"), "{page}");
+        assert!(page.contains("not yet in a stage"));
+    }
+}
