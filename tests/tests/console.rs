@@ -231,6 +231,40 @@ fn sign_in_then_the_pages_show_versions_by_stage_and_a_blocked_gate_with_its_rem
     let (s, b) = promote_to_dev(&server);
     assert_eq!(s, 200, "the waiver lets it pass: {b}");
 
+    // Policies and bindings, one policy's source, the activity log and its chain.
+    let p = http(server.addr, "GET", "/ui/policies", Some(&token), &[]);
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("<td>provenance</td>") && p.body.contains("policy:baseline.provenance"),
+        "{}",
+        p.body
+    );
+    let p = http(
+        server.addr,
+        "GET",
+        "/ui/policies/baseline.provenance",
+        Some(&token),
+        &[],
+    );
+    assert!(p.body.contains("package baseline.provenance"), "{}", p.body);
+    let a = http(server.addr, "GET", "/ui/activity?actor=ann", Some(&token), &[]);
+    assert!(a.body.contains("The chain verifies"), "{}", a.body);
+    assert!(
+        a.body.contains("<td>ann</td>") && !a.body.contains("<td>dana</td>"),
+        "{}",
+        a.body
+    );
+    let v = http(server.addr, "GET", "/ui/vulnerabilities", Some(&token), &[]);
+    assert!(v.body.contains(r#"<label for="id">"#), "{}", v.body);
+    let v = http(
+        server.addr,
+        "GET",
+        "/ui/vulnerabilities?id=GHSA-none-none-none",
+        Some(&token),
+        &[],
+    );
+    assert_eq!(v.status, 404, "{}", v.body);
+
     // A form without the session's CSRF token changes nothing.
     let a = http(server.addr, "POST", "/ui/logout", Some(&token), &[]);
     assert_eq!(a.status, 403);

@@ -178,6 +178,11 @@ fn page(
             request_waiver(gh, &who, app, version, &field)
         }
         ("GET", ["waivers"]) => waivers_page(gh, &who, &session),
+        ("GET", ["vulnerabilities"]) => vulnerabilities_page(gh, &who, &session, query),
+        ("GET", ["policies"]) => policies_page(gh, &who, &session),
+        ("GET", ["policies", name]) => api(gh, &who, Method::GET, &format!("/v1/policies/{}", routes_seg(name)), "")
+            .map(|p| Page::Html(StatusCode::OK, pages::policy(&session, &p))),
+        ("GET", ["activity"]) => activity_page(gh, &who, &session, query),
         ("POST", ["waivers", id, decision @ ("approve" | "reject")]) => {
             let body = serde_json::json!({ "note": field("note").filter(|n| !n.trim().is_empty()) });
             api_with(
@@ -406,6 +411,57 @@ fn waivers_page(gh: &Gatehouse, who: &Principal, session: &pages::Session) -> Re
     });
     let may_decide = crate::access::allows(who.role, Permission::Approve);
     Ok(Page::Html(StatusCode::OK, pages::waivers(session, &all, may_decide)))
+}
+
+/// The blast radius of an advisory (or an alias): trusted releases first.
+fn vulnerabilities_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, query: &str) -> Result<Page> {
+    let id = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "id")
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let radius = match &id {
+        Some(id) => Some(api(
+            gh,
+            who,
+            Method::GET,
+            &format!("/v1/vulnerabilities/{}/blast-radius", routes_seg(id)),
+            "",
+        )?),
+        None => None,
+    };
+    Ok(Page::Html(
+        StatusCode::OK,
+        pages::vulnerabilities(session, id.as_deref(), radius.as_ref()),
+    ))
+}
+
+/// Every binding and every policy with its digest.
+fn policies_page(gh: &Gatehouse, who: &Principal, session: &pages::Session) -> Result<Page> {
+    let policies = items(api(gh, who, Method::GET, "/v1/policies", "")?);
+    let bindings = items(api(gh, who, Method::GET, "/v1/bindings", "")?);
+    Ok(Page::Html(
+        StatusCode::OK,
+        pages::policies(session, &policies, &bindings),
+    ))
+}
+
+/// The activity log, filtered as `GET /v1/activity` filters, with the
+/// chain's verification.
+fn activity_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, query: &str) -> Result<Page> {
+    let filters: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .filter(|(k, v)| ["application", "version", "action", "actor", "result"].contains(&k.as_str()) && !v.is_empty())
+        .collect();
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(filters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .append_pair("limit", "200")
+        .finish();
+    let events = items(api(gh, who, Method::GET, "/v1/activity", &q)?);
+    let chain = api(gh, who, Method::GET, "/v1/activity/verify", "")?;
+    Ok(Page::Html(
+        StatusCode::OK,
+        pages::activity(session, &filters, &events, &chain),
+    ))
 }
 
 /// A path segment, percent-encoded as the route table decodes it.

@@ -39,6 +39,9 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> String {
                         @if session.is_some() {
                             a href="/ui/" { "Applications" }
                             a href="/ui/waivers" { "Waivers" }
+                            a href="/ui/vulnerabilities" { "Vulnerabilities" }
+                            a href="/ui/policies" { "Policies" }
+                            a href="/ui/activity" { "Activity" }
                         }
                     }
                     @if let Some(session) = session {
@@ -344,6 +347,163 @@ pub fn waivers(session: &Session, all: &[Value], may_decide: bool) -> String {
                                     }
                                 }
                             }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A text field of a GET filter form, labelled, holding its current value.
+fn filter_field(name: &str, label: &str, filters: &[(String, String)]) -> Markup {
+    let value = filters
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    html! {
+        div {
+            label for=(name) { (label) }
+            input id=(name) name=(name) type="text" value=(value);
+        }
+    }
+}
+
+/// An advisory's blast radius: every version it affects, trusted releases first.
+pub fn vulnerabilities(session: &Session, id: Option<&str>, radius: Option<&Value>) -> String {
+    layout(
+        "Vulnerabilities",
+        Some(session),
+        html! {
+            h1 { "Vulnerabilities" }
+            form method="get" action="/ui/vulnerabilities" class="filters" {
+                (filter_field("id", "Advisory or alias (e.g. GHSA-…, CVE-…)", &id.map(|i| vec![("id".to_string(), i.to_string())]).unwrap_or_default()))
+                button type="submit" { "Show blast radius" }
+            }
+            @if let Some(r) = radius {
+                h2 { "Blast radius of " (s(&r["advisory"])) }
+                p class="meta" {
+                    @if let Some(sev) = r["severity"].as_str() { "severity " strong { (sev) } " · " }
+                    "aliases: " (r["aliases"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default())
+                }
+                @let affected = trusted_first(r);
+                @if affected.is_empty() { p { "No stored version is affected." } }
+                @if !affected.is_empty() {
+                    table {
+                        caption { "Affected versions, trusted releases first" }
+                        thead { tr { th scope="col" { "Version" } th scope="col" { "Stage" } th scope="col" { "Release" } th scope="col" { "Components" } } }
+                        tbody {
+                            @for a in &affected {
+                                tr {
+                                    td { a href=(version_link(s(&a["application"]), s(&a["version"]))) { (s(&a["application"])) "@" (s(&a["version"])) } }
+                                    td { (a["stage"].as_str().unwrap_or("not yet in a stage")) }
+                                    td { @if a["trusted_release"].as_bool() == Some(true) { strong { "trusted release" } } @else { (s(&a["release_status"]).replace('_', " ")) } }
+                                    td { (a["components"].as_array().map(|c| c.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The versions an advisory affects, trusted releases first (stable otherwise).
+fn trusted_first(radius: &Value) -> Vec<Value> {
+    let mut affected = radius["affected"].as_array().cloned().unwrap_or_default();
+    affected.sort_by_key(|a| !a["trusted_release"].as_bool().unwrap_or(false));
+    affected
+}
+
+/// Policies with their digests, and every binding: which check runs at which gate.
+pub fn policies(session: &Session, policies: &[Value], bindings: &[Value]) -> String {
+    layout(
+        "Policies",
+        Some(session),
+        html! {
+            h1 { "Policies and bindings" }
+            h2 { "Bindings" }
+            table {
+                caption { "Which check runs at which gate, for which applications" }
+                thead { tr { th scope="col" { "Binding" } th scope="col" { "Check" } th scope="col" { "Gate" } th scope="col" { "Mode" } th scope="col" { "Scope" } th scope="col" { "Parameters" } } }
+                tbody {
+                    @for b in bindings {
+                        tr {
+                            td { (s(&b["id"])) }
+                            td { (s(&b["check"])) }
+                            td { (s(&b["gate"]["stage"])) "/" (s(&b["gate"]["kind"])) }
+                            td { (s(&b["mode"])) }
+                            td { code { (b["scope"].to_string()) } }
+                            td { code { (b["params"].to_string()) } }
+                        }
+                    }
+                }
+            }
+            h2 { "Policies" }
+            table {
+                thead { tr { th scope="col" { "Policy" } th scope="col" { "Origin" } th scope="col" { "Digest" } } }
+                tbody {
+                    @for p in policies {
+                        @let name = s(&p["name"]);
+                        tr {
+                            td { a href=(format!("/ui/policies/{}", form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>())) { (name) } }
+                            td { (p["origin"].as_str().map_or_else(|| p["origin"].to_string(), str::to_string)) }
+                            td { code { (s(&p["digest"])) } }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// One policy: its digest and source.
+pub fn policy(session: &Session, p: &Value) -> String {
+    layout(
+        s(&p["name"]),
+        Some(session),
+        html! {
+            h1 { "Policy " (s(&p["name"])) }
+            p class="meta" { "digest " code { (s(&p["digest"])) } }
+            pre { code { (s(&p["source"])) } }
+        },
+    )
+}
+
+/// The activity log with its filters and the chain's verification.
+pub fn activity(session: &Session, filters: &[(String, String)], events: &[Value], chain: &Value) -> String {
+    layout(
+        "Activity",
+        Some(session),
+        html! {
+            h1 { "Activity" }
+            @if chain["broken"].is_null() {
+                p class="chain ok" { "The chain verifies: " (chain["events"].as_u64().unwrap_or(0)) " events, head " (chain["head_seq"].as_i64().unwrap_or(0)) " " code { (s(&chain["head_hash"])) } }
+            } @else {
+                p role="alert" class="problem" { "The chain is broken: " (chain["broken"].to_string()) }
+            }
+            form method="get" action="/ui/activity" class="filters" {
+                (filter_field("application", "Application", filters))
+                (filter_field("version", "Version", filters))
+                (filter_field("action", "Action", filters))
+                (filter_field("actor", "Actor", filters))
+                (filter_field("result", "Result (success or failure)", filters))
+                button type="submit" { "Filter" }
+            }
+            table {
+                caption { "Events, oldest first (up to 200)" }
+                thead { tr { th scope="col" { "Seq" } th scope="col" { "Time" } th scope="col" { "Actor" } th scope="col" { "Action" } th scope="col" { "Subject" } th scope="col" { "Result" } } }
+                tbody {
+                    @for e in events {
+                        tr {
+                            td { (e["seq"].as_i64().unwrap_or(0)) }
+                            td { (s(&e["time"])) }
+                            td { (s(&e["actor"])) }
+                            td { (s(&e["action"])) }
+                            td { (s(&e["subject"])) }
+                            td { (s(&e["result"])) }
                         }
                     }
                 }
