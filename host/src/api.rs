@@ -447,6 +447,20 @@ fn query_error(pairs: &[(String, String)], path: &str, message: &str) -> Error {
     Error::invalid(path, value_of(path), expected)
 }
 
+/// Percent-encode one path segment (the inverse of [`percent_decode`]): the
+/// CLI's calls and the console's links and in-process calls.
+pub fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Percent-decode a path segment or query value, refusing what is not valid:
 /// a `%` without two hex digits, or bytes that are not UTF-8 (400 naming
 /// the text). Hand-written on purpose: `form_urlencoded`/`percent-encoding`

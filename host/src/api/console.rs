@@ -180,7 +180,7 @@ fn page(
         ("GET", ["waivers"]) => waivers_page(gh, &who, &session),
         ("GET", ["vulnerabilities"]) => vulnerabilities_page(gh, &who, &session, query),
         ("GET", ["policies"]) => policies_page(gh, &who, &session),
-        ("GET", ["policies", name]) => api(gh, &who, Method::GET, &format!("/v1/policies/{}", routes_seg(name)), "")
+        ("GET", ["policies", name]) => api(gh, &who, Method::GET, &format!("/v1/policies/{}", super::seg(name)), "")
             .map(|p| Page::Html(StatusCode::OK, pages::policy(&session, &p))),
         ("GET", ["activity"]) => activity_page(gh, &who, &session, query),
         ("POST", ["waivers", id, decision @ ("approve" | "reject")]) => {
@@ -189,7 +189,7 @@ fn page(
                 gh,
                 &who,
                 Method::POST,
-                &format!("/v1/waivers/{}/{decision}", routes_seg(id)),
+                &format!("/v1/waivers/{}/{decision}", super::seg(id)),
                 "",
                 Some(&body),
             )
@@ -337,13 +337,13 @@ fn applications(gh: &Gatehouse, who: &Principal, session: &pages::Session, query
             gh,
             who,
             Method::GET,
-            &format!("/v1/applications/{}/versions", routes_seg(&key)),
+            &format!("/v1/applications/{}/versions", super::seg(&key)),
             "limit=1000",
         )?);
         for v in &versions {
             let lc = v["lifecycle"].as_str().unwrap_or("default").to_string();
             if let std::collections::btree_map::Entry::Vacant(slot) = lifecycles.entry(lc) {
-                let path = format!("/v1/lifecycles/{}", routes_seg(slot.key()));
+                let path = format!("/v1/lifecycles/{}", super::seg(slot.key()));
                 let stages = api(gh, who, Method::GET, &path, "")
                     .map(|l| pages::stage_names(&l))
                     .unwrap_or_default();
@@ -361,7 +361,7 @@ fn applications(gh: &Gatehouse, who: &Principal, session: &pages::Session, query
 /// One version: its gates with each check's outcome and remediation, its
 /// evidence with who vouches for it, its waivers and its timeline.
 fn version_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, app: &str, version: &str) -> Result<Page> {
-    let base = format!("/v1/applications/{}/versions/{}", routes_seg(app), routes_seg(version));
+    let base = format!("/v1/applications/{}/versions/{}", super::seg(app), super::seg(version));
     let v = api(gh, who, Method::GET, &base, "")?;
     let evaluations = items(api(gh, who, Method::GET, &format!("{base}/evaluations"), "")?);
     let evidence = items(api(gh, who, Method::GET, &format!("{base}/evidence"), "")?);
@@ -424,7 +424,7 @@ fn vulnerabilities_page(gh: &Gatehouse, who: &Principal, session: &pages::Sessio
             gh,
             who,
             Method::GET,
-            &format!("/v1/vulnerabilities/{}/blast-radius", routes_seg(id)),
+            &format!("/v1/vulnerabilities/{}/blast-radius", super::seg(id)),
             "",
         )?),
         None => None,
@@ -462,13 +462,6 @@ fn activity_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, quer
         StatusCode::OK,
         pages::activity(session, &filters, &events, &chain),
     ))
-}
-
-/// A path segment, percent-encoded as the route table decodes it.
-fn routes_seg(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 fn respond(page: Page, cookie: SetCookie) -> Response<Full<Bytes>> {

@@ -140,18 +140,7 @@ pub fn failure(status: u16, body: &Value) -> Failure {
     }
 }
 
-/// Percent-encode one path segment.
-pub fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::api::seg;
 
 fn encode_query(pairs: &[(&str, String)]) -> String {
     pairs

@@ -27,15 +27,8 @@ pub enum Command {
         /// File holding the public key.
         #[arg(long)]
         public_key: PathBuf,
-        /// Only evidence of these predicate types counts when signed by this key (repeatable).
-        #[arg(long = "allowed-predicate-type")]
-        allowed_predicate_types: Vec<String>,
-        /// RFC 3339.
-        #[arg(long)]
-        not_before: Option<String>,
-        /// RFC 3339.
-        #[arg(long)]
-        not_after: Option<String>,
+        #[command(flatten)]
+        limits: Limits,
     },
     /// Trust a keyless (Sigstore) signer by identity: bundles whose verified
     /// certificate has this issuer and subject (and the claims given) count as signed by it.
@@ -66,15 +59,8 @@ pub enum Command {
         /// The build configuration (workflow) claim.
         #[arg(long)]
         workflow: Option<String>,
-        /// Only evidence of these predicate types counts when signed by this identity (repeatable).
-        #[arg(long = "allowed-predicate-type")]
-        allowed_predicate_types: Vec<String>,
-        /// RFC 3339.
-        #[arg(long)]
-        not_before: Option<String>,
-        /// RFC 3339.
-        #[arg(long)]
-        not_after: Option<String>,
+        #[command(flatten)]
+        limits: Limits,
     },
     /// List trusted keys and identities.
     List,
@@ -84,6 +70,20 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+/// What a key and an identity are both limited by.
+#[derive(Debug, clap::Args)]
+pub struct Limits {
+    /// Only evidence of these predicate types counts when signed by this signer (repeatable).
+    #[arg(long = "allowed-predicate-type")]
+    allowed_predicate_types: Vec<String>,
+    /// RFC 3339.
+    #[arg(long)]
+    not_before: Option<String>,
+    /// RFC 3339.
+    #[arg(long)]
+    not_after: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
@@ -97,17 +97,15 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             name,
             owner,
             public_key,
-            allowed_predicate_types,
-            not_before,
-            not_after,
+            limits,
         } => {
             let doc = json!({
                 "name": name,
                 "owner": owner,
                 "public_key": read_text_file(&public_key)?,
-                "allowed_predicate_types": allowed_predicate_types,
-                "not_before": not_before,
-                "not_after": not_after,
+                "allowed_predicate_types": limits.allowed_predicate_types,
+                "not_before": limits.not_before,
+                "not_after": limits.not_after,
             });
             trust(ctx, &api, &doc, "trusted key")?;
         }
@@ -120,9 +118,7 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
             repository,
             git_ref,
             workflow,
-            allowed_predicate_types,
-            not_before,
-            not_after,
+            limits,
         } => {
             let doc = json!({
                 "name": name,
@@ -135,9 +131,9 @@ pub fn run(ctx: &Ctx, cmd: Command) -> CmdResult {
                     "ref": git_ref,
                     "workflow": workflow,
                 },
-                "allowed_predicate_types": allowed_predicate_types,
-                "not_before": not_before,
-                "not_after": not_after,
+                "allowed_predicate_types": limits.allowed_predicate_types,
+                "not_before": limits.not_before,
+                "not_after": limits.not_after,
             });
             trust(ctx, &api, &doc, "trusted identity")?;
         }

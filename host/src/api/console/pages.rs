@@ -104,12 +104,11 @@ pub fn stage_names(lifecycle: &Value) -> Vec<String> {
 }
 
 pub fn version_link(app: &str, version: &str) -> String {
-    let seg = |x: &str| {
-        form_urlencoded::byte_serialize(x.as_bytes())
-            .collect::<String>()
-            .replace('+', "%20")
-    };
-    format!("/ui/applications/{}/versions/{}", seg(app), seg(version))
+    format!(
+        "/ui/applications/{}/versions/{}",
+        crate::api::seg(app),
+        crate::api::seg(version)
+    )
 }
 
 /// Applications with their versions by stage (`rows`: each application and its versions).
@@ -448,7 +447,7 @@ pub fn policies(session: &Session, policies: &[Value], bindings: &[Value]) -> St
                     @for p in policies {
                         @let name = s(&p["name"]);
                         tr {
-                            td { a href=(format!("/ui/policies/{}", form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>())) { (name) } }
+                            td { a href=(format!("/ui/policies/{}", crate::api::seg(name))) { (name) } }
                             td { (p["origin"].as_str().map_or_else(|| p["origin"].to_string(), str::to_string)) }
                             td { code { (s(&p["digest"])) } }
                         }
