@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use gatehouse_e2e::{Server, create_token, put_binding, seed};
+use gatehouse_e2e::{Server, cli, create_token, data, put_binding, request, seed, stderr};
 
 struct Answer {
     status: u16,
@@ -298,4 +298,248 @@ fn sign_in_then_the_pages_show_versions_by_stage_and_a_blocked_gate_with_its_rem
     let css = http(server.addr, "GET", "/ui/static/console.css", None, &[]);
     assert_eq!(css.status, 200);
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+}
+
+/// The value of a hidden form field the page carries.
+fn field(page: &str, name: &str) -> Option<String> {
+    let marker = format!(r#"name="{name}" value=""#);
+    let at = page.find(&marker)?;
+    let rest = &page[at + marker.len()..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+#[test]
+fn a_release_manager_moves_a_version_through_its_lifecycle_from_the_console_and_its_record_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    seed(&server, "payments", "1.0.0");
+    seed(&server, "payments", "2.0.0");
+    let admin = server.token("tester");
+    let sbom = std::fs::read(data("sbom/python/python-env.cdx-1.6.json")).unwrap();
+    let (s, b) = request(
+        server.addr,
+        "POST",
+        "/v1/applications/payments/versions/1.0.0/sboms",
+        Some(&sbom),
+        Some(&admin),
+    );
+    assert_eq!(s, 201, "{b}");
+    let advisory = std::fs::read_to_string(data("osv/pypa/PYSEC-2019-217.json")).unwrap();
+    let (s, b) = request(
+        server.addr,
+        "POST",
+        "/v1/advisories",
+        Some(advisory.as_bytes()),
+        Some(&admin),
+    );
+    assert_eq!(s, 200, "{b}");
+    let link = "/ui/applications/payments/versions/1.0.0";
+
+    // A viewer sees the plan of the next move but no button, and may not move it.
+    let viewer = create_token(dir.path(), "vic", "viewer");
+    let page = http(server.addr, "GET", link, Some(&viewer), &[]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Next: promote to dev"), "{}", page.body);
+    assert!(!page.body.contains(">Promote to dev<"), "{}", page.body);
+    // The SBOM's components and the finding the advisory made.
+    assert!(page.body.contains(" components</summary>"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"href="/ui/vulnerabilities?id=PYSEC-2019-217""#),
+        "{}",
+        page.body
+    );
+    let a = http(
+        server.addr,
+        "POST",
+        &format!("{link}/promote"),
+        Some(&viewer),
+        &[("csrf", &csrf(&page.body)), ("target_stage", "dev")],
+    );
+    assert_eq!(a.status, 403, "a viewer may not promote: {}", a.body);
+    let (_, v) = server.get("/v1/applications/payments/versions/1.0.0");
+    assert!(v["stage"].is_null(), "nothing moved: {v}");
+
+    // A release manager promotes through every stage, then releases; each
+    // page names the next move and the gates it will meet.
+    let rm = create_token(dir.path(), "rita", "release-manager");
+    for stage in ["dev", "qa", "staging", "prod"] {
+        let page = http(server.addr, "GET", link, Some(&rm), &[]);
+        assert!(
+            page.body.contains(&format!("Next: promote to {stage}")),
+            "{stage}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains(&format!("Gate {stage}/entry")),
+            "{stage}: {}",
+            page.body
+        );
+        assert_eq!(field(&page.body, "target_stage").as_deref(), Some(stage));
+        let a = http(
+            server.addr,
+            "POST",
+            &format!("{link}/promote"),
+            Some(&rm),
+            &[("csrf", &csrf(&page.body)), ("target_stage", stage)],
+        );
+        assert_eq!(
+            (a.status, a.header("location")),
+            (303, Some(link)),
+            "{stage}: {}",
+            a.body
+        );
+        let (_, v) = server.get("/v1/applications/payments/versions/1.0.0");
+        assert_eq!(v["stage"], stage, "{v}");
+    }
+    let page = http(server.addr, "GET", link, Some(&rm), &[]);
+    assert!(page.body.contains("Next: release"), "{}", page.body);
+    assert!(page.body.contains("Gate prod/release"), "{}", page.body);
+    let a = http(
+        server.addr,
+        "POST",
+        &format!("{link}/release"),
+        Some(&rm),
+        &[("csrf", &csrf(&page.body))],
+    );
+    assert_eq!((a.status, a.header("location")), (303, Some(link)), "{}", a.body);
+    let page = http(server.addr, "GET", link, Some(&rm), &[]);
+    assert!(!page.body.contains("Next: "), "released: no next move: {}", page.body);
+    assert!(page.body.contains("Trusted Release record: verify"), "{}", page.body);
+
+    // The verify view makes the checks of `gatehouse verify`, and all pass.
+    let record = http(server.addr, "GET", &format!("{link}/record"), Some(&viewer), &[]);
+    assert_eq!(record.status, 200, "{}", record.body);
+    assert!(record.body.contains("Verified: every check"), "{}", record.body);
+    assert_eq!(record.body.matches("<td>pass</td>").count(), 4, "{}", record.body);
+    assert!(record.body.contains("1 of 1 artifacts are subjects"), "{}", record.body);
+    let (_, keys) = server.get("/v1/keys");
+    let keyid = keys["items"][0]["keyid"].as_str().unwrap().to_string();
+    assert!(record.body.contains(&format!("--keyid {keyid}")), "{}", record.body);
+
+    // The downloaded record verifies offline with the command the page gives.
+    let file = http(server.addr, "GET", &format!("{link}/record.json"), Some(&viewer), &[]);
+    assert_eq!(file.status, 200);
+    assert_eq!(
+        file.header("content-disposition"),
+        Some(r#"attachment; filename="payments-1.0.0.trusted-release.json""#)
+    );
+    let saved = dir.path().join("record.json");
+    std::fs::write(&saved, &file.body).unwrap();
+    let keys_file = dir.path().join("keys.json");
+    std::fs::write(&keys_file, keys.to_string()).unwrap();
+    let out = cli(
+        dir.path(),
+        &[
+            "verify",
+            saved.to_str().unwrap(),
+            "--keyid",
+            &keyid,
+            "--keys",
+            keys_file.to_str().unwrap(),
+            "--app",
+            "payments",
+            "--version",
+            "1.0.0",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Rolled back after its release, the record is withdrawn: the view says so.
+    let (s, b) = server.send(
+        "POST",
+        "/v1/applications/payments/versions/1.0.0/rollback",
+        Some(br#"{"from_stage": "prod", "reason": "broken"}"#),
+        "admin",
+    );
+    assert_eq!(s, 200, "{b}");
+    let record = http(server.addr, "GET", &format!("{link}/record"), Some(&viewer), &[]);
+    assert!(record.body.contains("Not verified"), "{}", record.body);
+    assert!(
+        record.body.contains("withdrawn: the Trusted Release"),
+        "{}",
+        record.body
+    );
+
+    // A blocked promotion comes back to the page, which says why.
+    let (s, b) = put_binding(
+        &server,
+        "provenance",
+        "policy:baseline.provenance",
+        "dev",
+        serde_json::json!({}),
+    );
+    assert!(s == 200 || s == 201, "{b}");
+    let other = "/ui/applications/payments/versions/2.0.0";
+    let page = http(server.addr, "GET", other, Some(&rm), &[]);
+    assert!(
+        page.body.contains("policy:baseline.provenance"),
+        "the plan names the check: {}",
+        page.body
+    );
+    let a = http(
+        server.addr,
+        "POST",
+        &format!("{other}/promote"),
+        Some(&rm),
+        &[("csrf", &csrf(&page.body)), ("target_stage", "dev")],
+    );
+    let back = format!("{other}?blocked=dev");
+    assert_eq!(
+        (a.status, a.header("location")),
+        (303, Some(back.as_str())),
+        "{}",
+        a.body
+    );
+    let page = http(server.addr, "GET", &back, Some(&rm), &[]);
+    assert!(page.body.contains("was blocked"), "{}", page.body);
+    assert!(page.body.contains("[BASELINE-PROV-1]"), "{}", page.body);
+}
+
+#[test]
+fn long_lists_page_with_the_filters_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    for i in 0..201 {
+        let (s, b) = server.send(
+            "POST",
+            "/v1/applications",
+            Some(format!(r#"{{"key": "app-{i:03}", "project": "big"}}"#).as_bytes()),
+            "admin",
+        );
+        assert_eq!(s, 201, "{b}");
+    }
+    let token = create_token(dir.path(), "vic", "viewer");
+    let first = http(server.addr, "GET", "/ui/?project=big", Some(&token), &[]);
+    assert!(first.body.contains(r#"id="app-app-099""#), "{}", first.body);
+    assert!(!first.body.contains(r#"id="app-app-100""#), "100 on a page");
+    assert!(
+        first.body.contains("/ui/?project=big&amp;after=app-099"),
+        "{}",
+        first.body
+    );
+    let second = http(server.addr, "GET", "/ui/?project=big&after=app-099", Some(&token), &[]);
+    assert!(second.body.contains(r#"id="app-app-100""#), "{}", second.body);
+    assert!(!second.body.contains(r#"id="app-app-000""#), "{}", second.body);
+    let third = http(server.addr, "GET", "/ui/?project=big&after=app-199", Some(&token), &[]);
+    assert!(third.body.contains(r#"id="app-app-200""#), "{}", third.body);
+    assert!(!third.body.contains("Next page"), "the last page: {}", third.body);
+
+    // 201 events: 200 on the first page, the rest behind its link.
+    let created = |body: &str| body.matches("<td>application.create</td>").count();
+    let first = http(
+        server.addr,
+        "GET",
+        "/ui/activity?action=application.create",
+        Some(&token),
+        &[],
+    );
+    assert_eq!(created(&first.body), 200, "{}", first.body);
+    let at = first
+        .body
+        .find("/ui/activity?action=application.create&amp;after=")
+        .expect("a next link");
+    let href = &first.body[at..];
+    let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+    let rest = http(server.addr, "GET", &href, Some(&token), &[]);
+    assert_eq!(created(&rest.body), 1, "{}", rest.body);
 }

@@ -33,10 +33,12 @@ const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const STYLESHEET: &str = include_str!("console/console.css");
 
-/// What a console page answers: HTML, or a redirect (after a form).
+/// What a console page answers: HTML, a redirect (after a form), or a
+/// JSON file to save (a record, for `gatehouse verify`).
 enum Page {
     Html(StatusCode, String),
     Redirect(String),
+    Download { name: String, body: String },
 }
 
 /// Whether a path is the console's.
@@ -173,7 +175,25 @@ fn page(
     let result = match (method.as_str(), segments.as_slice()) {
         ("POST", ["logout"]) => return (Page::Redirect("/ui/login".into()), Some(clear_cookie())),
         ("GET", [""]) => applications(gh, &who, &session, query),
-        ("GET", ["applications", app, "versions", version]) => version_page(gh, &who, &session, app, version),
+        ("GET", ["applications", app, "versions", version]) => version_page(gh, &who, &session, app, version, query),
+        (
+            "POST",
+            [
+                "applications",
+                app,
+                "versions",
+                version,
+                action @ ("promote" | "release"),
+            ],
+        ) => transition(gh, &who, app, version, action, field("target_stage")),
+        ("GET", ["applications", app, "versions", version, "record"]) => record_page(gh, &who, &session, app, version),
+        ("GET", ["applications", app, "versions", version, "record.json"]) => {
+            let base = format!("/v1/applications/{}/versions/{}", super::seg(app), super::seg(version));
+            api(gh, &who, Method::GET, &format!("{base}/trusted-release"), "").map(|record| Page::Download {
+                name: format!("{}-{}.trusted-release.json", file_safe(app), file_safe(version)),
+                body: record.to_string(),
+            })
+        }
         ("POST", ["applications", app, "versions", version, "waivers"]) => {
             request_waiver(gh, &who, app, version, &field)
         }
@@ -310,6 +330,18 @@ fn api_with(
     }
 }
 
+/// Applications on one page of the console (each with all its versions).
+const APPLICATIONS_PER_PAGE: usize = 100;
+/// Activity events on one page of the console.
+const EVENTS_PER_PAGE: usize = 200;
+
+/// The page cursor a "Next page" link carries (the API's `next`).
+fn after(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, v)| k == "after" && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
+}
+
 fn items(v: Value) -> Vec<Value> {
     match v.get("items") {
         Some(Value::Array(a)) => a.clone(),
@@ -326,9 +358,12 @@ fn applications(gh: &Gatehouse, who: &Principal, session: &pages::Session, query
         .collect();
     let q = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(filters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .append_pair("limit", "1000")
+        .extend_pairs(after(query).map(|a| ("after", a)))
+        .append_pair("limit", &APPLICATIONS_PER_PAGE.to_string())
         .finish();
-    let apps = items(api(gh, who, Method::GET, "/v1/applications", &q)?);
+    let answer = api(gh, who, Method::GET, "/v1/applications", &q)?;
+    let next = answer["next"].as_str().map(str::to_string);
+    let apps = items(answer);
     let mut lifecycles: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     let mut rows = Vec::with_capacity(apps.len());
     for app in apps {
@@ -354,16 +389,51 @@ fn applications(gh: &Gatehouse, who: &Principal, session: &pages::Session, query
     }
     Ok(Page::Html(
         StatusCode::OK,
-        pages::applications(session, &filters, &rows, &lifecycles),
+        pages::applications(session, &filters, &rows, &lifecycles, next.as_deref()),
     ))
 }
 
-/// One version: its gates with each check's outcome and remediation, its
-/// evidence with who vouches for it, its waivers and its timeline.
-fn version_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, app: &str, version: &str) -> Result<Page> {
+/// One version: the next move with its gate plan (and the button that makes
+/// it), its gates with each check's outcome and remediation, its SBOM's
+/// components and findings, its evidence with who vouches for it, its
+/// waivers and its timeline.
+fn version_page(
+    gh: &Gatehouse,
+    who: &Principal,
+    session: &pages::Session,
+    app: &str,
+    version: &str,
+    query: &str,
+) -> Result<Page> {
     let base = format!("/v1/applications/{}/versions/{}", super::seg(app), super::seg(version));
     let v = api(gh, who, Method::GET, &base, "")?;
+    let stages = api(
+        gh,
+        who,
+        Method::GET,
+        &format!(
+            "/v1/lifecycles/{}",
+            super::seg(v["lifecycle"].as_str().unwrap_or_default())
+        ),
+        "",
+    )
+    .map(|l| pages::stage_names(&l))
+    .unwrap_or_default();
+    let next = next_move(
+        &stages,
+        v["stage"].as_str(),
+        v["release_status"].as_str().unwrap_or_default(),
+    );
+    // The plan of the next move, or why there is none (a lifecycle rule, say).
+    let plan = next.as_ref().map(|m| {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .append_pair("target_stage", m.target())
+            .finish();
+        api(gh, who, Method::GET, &format!("{base}/gate-plan"), &q).map_err(|e| e.to_string())
+    });
     let evaluations = items(api(gh, who, Method::GET, &format!("{base}/evaluations"), "")?);
+    let components = items(api(gh, who, Method::GET, &format!("{base}/components"), "")?);
+    let findings = items(api(gh, who, Method::GET, &format!("{base}/findings"), "")?);
     let evidence = items(api(gh, who, Method::GET, &format!("{base}/evidence"), "")?);
     let timeline = items(api(gh, who, Method::GET, &format!("{base}/timeline"), "limit=1000")?);
     let q = form_urlencoded::Serializer::new(String::new())
@@ -371,11 +441,251 @@ fn version_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, app: 
         .append_pair("version", version)
         .finish();
     let waivers = items(api(gh, who, Method::GET, "/v1/waivers", &q)?);
-    let may_request = crate::access::allows(who.role, Permission::Develop);
+    let blocked = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "blocked")
+        .map(|(_, v)| v.into_owned());
+    let view = pages::VersionView {
+        v: &v,
+        next: next.as_ref().map(|m| (m, plan.as_ref())),
+        blocked: blocked.as_deref(),
+        evaluations: &evaluations,
+        components: &components,
+        findings: &findings,
+        evidence: &evidence,
+        waivers: &waivers,
+        timeline: &timeline,
+        may_request: crate::access::allows(who.role, Permission::Develop),
+        may_move: crate::access::allows(who.role, Permission::Transition),
+    };
+    Ok(Page::Html(StatusCode::OK, pages::version(session, &view)))
+}
+
+/// A version's next move through its lifecycle, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Move {
+    Promote(String),
+    Release,
+}
+
+impl Move {
+    /// What the gate plan and the form name: the stage, or `release`.
+    pub(crate) fn target(&self) -> &str {
+        match self {
+            Move::Promote(stage) => stage,
+            Move::Release => "release",
+        }
+    }
+}
+
+/// The next stage of the lifecycle, or the release from its last stage; none
+/// once released (or when the version's stage is not of the lifecycle).
+pub(crate) fn next_move(stages: &[String], stage: Option<&str>, release_status: &str) -> Option<Move> {
+    if release_status != "pre_release" {
+        return None;
+    }
+    let next = match stage {
+        None => 0,
+        Some(current) => stages.iter().position(|s| s == current)? + 1,
+    };
+    match stages.get(next) {
+        Some(s) => Some(Move::Promote(s.clone())),
+        None if !stages.is_empty() => Some(Move::Release),
+        None => None,
+    }
+}
+
+/// Promote or release from the version's page. The API judges the gates;
+/// a blocked move comes back to the page, where the gates say why.
+fn transition(
+    gh: &Gatehouse,
+    who: &Principal,
+    app: &str,
+    version: &str,
+    action: &str,
+    target: Option<&str>,
+) -> Result<Page> {
+    let base = format!("/v1/applications/{}/versions/{}", super::seg(app), super::seg(version));
+    let body = if action == "promote" {
+        serde_json::json!({ "target_stage": target.unwrap_or_default() })
+    } else {
+        serde_json::json!({})
+    };
+    let link = pages::version_link(app, version);
+    match api_with(gh, who, Method::POST, &format!("{base}/{action}"), "", Some(&body)) {
+        Ok(_) => Ok(Page::Redirect(link)),
+        Err(e) if e.kind() == crate::error::Kind::Blocked => {
+            let moved = if action == "promote" {
+                target.unwrap_or_default()
+            } else {
+                "release"
+            };
+            let q = form_urlencoded::Serializer::new(String::new())
+                .append_pair("blocked", moved)
+                .finish();
+            Ok(Page::Redirect(format!("{link}?{q}")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The Trusted Release record and the checks `gatehouse verify` makes of it,
+/// against the release keys the server publishes (`GET /v1/keys`).
+fn record_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, app: &str, version: &str) -> Result<Page> {
+    let base = format!("/v1/applications/{}/versions/{}", super::seg(app), super::seg(version));
+    let v = api(gh, who, Method::GET, &base, "")?;
+    let record = api(gh, who, Method::GET, &format!("{base}/trusted-release"), "")?;
+    let keys = items(api(gh, who, Method::GET, "/v1/keys", "")?);
+    let withdrawal = match api(gh, who, Method::GET, &format!("{base}/withdrawal"), "") {
+        Ok(w) => Some(w),
+        Err(e) if e.kind() == crate::error::Kind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let artifacts: Vec<(String, String)> = v["artifacts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default().to_string(),
+                a["sha256"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let report = verify_record(&record, &keys, &artifacts, app, version, withdrawal.as_ref());
     Ok(Page::Html(
         StatusCode::OK,
-        pages::version(session, &v, &evaluations, &evidence, &waivers, &timeline, may_request),
+        pages::record(session, app, version, &record, &report),
     ))
+}
+
+/// One check of a record, as `gatehouse verify` makes it.
+pub(crate) struct RecordCheck {
+    pub name: &'static str,
+    /// None: not reached (an earlier check failed).
+    pub outcome: Option<std::result::Result<String, String>>,
+}
+
+/// What verifying a record found: each check, the pinned key, the summary.
+pub(crate) struct RecordReport {
+    pub checks: Vec<RecordCheck>,
+    pub keyid: Option<String>,
+    pub summary: Option<crate::release::Summary>,
+}
+
+impl RecordReport {
+    pub(crate) fn verified(&self) -> bool {
+        self.checks.iter().all(|c| matches!(c.outcome, Some(Ok(_))))
+    }
+}
+
+/// The checks of `gatehouse verify RECORD --keyid K --keys KEYS --app A
+/// --version V --artifact …` (with the server's withdrawal), each on its own
+/// so the page says which one failed: the signature by a published release
+/// key (and the record's predicate type), the version's artifacts as
+/// subjects, the record being about this version, and no withdrawal.
+pub(crate) fn verify_record(
+    record: &Value,
+    published: &[Value],
+    artifacts: &[(String, String)],
+    app: &str,
+    version: &str,
+    withdrawal: Option<&Value>,
+) -> RecordReport {
+    use crate::{keys, release};
+    let refused = |r: crate::evidence::Refusal| format!("{}: {}", r.code.as_str(), r.reason);
+    let mut checks = Vec::new();
+    let keyid = record["signatures"][0]["keyid"].as_str().map(str::to_string);
+    let key = published
+        .iter()
+        .find(|k| k["keyid"].as_str().is_some_and(|id| Some(id) == keyid.as_deref()))
+        .and_then(|k| keys::parse_public_key("public_key_pem", k["public_key_pem"].as_str()?).ok());
+    let bytes = record.to_string();
+    let signed = match (&keyid, key) {
+        (Some(id), Some(vk)) => {
+            let ring = keys::KeyRing::single(&format!("key {id}"), vk);
+            release::verify(bytes.as_bytes(), &ring, &[])
+                .map(|s| (ring, s))
+                .map_err(refused)
+        }
+        (Some(id), None) => Err(format!("unknown_key: no published release key has the key id {id}")),
+        (None, _) => Err("malformed_envelope: the record has no signature with a key id".to_string()),
+    };
+    let (ring, summary) = match signed {
+        Ok((ring, summary)) => {
+            checks.push(RecordCheck {
+                name: "Signed by a published release key, as a Trusted Release record",
+                outcome: Some(Ok(format!("signed by {}", summary.signers.join(", ")))),
+            });
+            (ring, summary)
+        }
+        Err(why) => {
+            checks.push(RecordCheck {
+                name: "Signed by a published release key, as a Trusted Release record",
+                outcome: Some(Err(why)),
+            });
+            for name in ARTIFACTS_ABOUT_WITHDRAWN {
+                checks.push(RecordCheck { name, outcome: None });
+            }
+            return RecordReport {
+                checks,
+                keyid,
+                summary: None,
+            };
+        }
+    };
+    let [artifacts_check, about_check, withdrawn_check] = ARTIFACTS_ABOUT_WITHDRAWN;
+    checks.push(RecordCheck {
+        name: artifacts_check,
+        outcome: Some(
+            release::verify(bytes.as_bytes(), &ring, artifacts)
+                .map(|_| format!("{} of {} artifacts are subjects", artifacts.len(), artifacts.len()))
+                .map_err(refused),
+        ),
+    });
+    checks.push(RecordCheck {
+        name: about_check,
+        outcome: Some(
+            release::expect_about(&summary, Some(app), Some(version))
+                .map(|()| format!("{app}@{version}"))
+                .map_err(refused),
+        ),
+    });
+    checks.push(RecordCheck {
+        name: withdrawn_check,
+        outcome: Some(
+            release::check_withdrawals(
+                &summary,
+                withdrawal.into_iter().cloned().collect::<Vec<_>>().as_slice(),
+                &ring,
+            )
+            .map(|()| "no signed withdrawal".to_string())
+            .map_err(refused),
+        ),
+    });
+    RecordReport {
+        checks,
+        keyid,
+        summary: Some(summary),
+    }
+}
+
+const ARTIFACTS_ABOUT_WITHDRAWN: [&str; 3] = [
+    "Every artifact of the version is a subject",
+    "About this application and version",
+    "Not withdrawn",
+];
+
+/// A name fit for a download's file name.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A developer asks for a waiver from a blocked gate's page (the API judges
@@ -454,13 +764,16 @@ fn activity_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, quer
         .collect();
     let q = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(filters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .append_pair("limit", "200")
+        .extend_pairs(after(query).map(|a| ("after", a)))
+        .append_pair("limit", &EVENTS_PER_PAGE.to_string())
         .finish();
-    let events = items(api(gh, who, Method::GET, "/v1/activity", &q)?);
+    let answer = api(gh, who, Method::GET, "/v1/activity", &q)?;
+    let next = answer["next"].as_i64().map(|n| n.to_string());
+    let events = items(answer);
     let chain = api(gh, who, Method::GET, "/v1/activity/verify", "")?;
     Ok(Page::Html(
         StatusCode::OK,
-        pages::activity(session, &filters, &events, &chain),
+        pages::activity(session, &filters, &events, &chain, next.as_deref()),
     ))
 }
 
@@ -471,6 +784,15 @@ fn respond(page: Page, cookie: SetCookie) -> Response<Full<Bytes>> {
             *r.status_mut() = status;
             r.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            r
+        }
+        Page::Download { name, body } => {
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+                r.headers_mut().insert(hyper::header::CONTENT_DISPOSITION, v);
+            }
             r
         }
         Page::Redirect(to) => {
@@ -512,6 +834,83 @@ mod tests {
         assert_eq!(session_token(hostile.iter()), None);
         let other = [h("gatehouse_sessionx=gh_1; x=gatehouse_session")];
         assert_eq!(session_token(other.iter()), None);
+    }
+
+    #[test]
+    fn the_next_move_is_the_next_stage_then_the_release_then_none() {
+        let stages: Vec<String> = ["dev", "qa", "prod"].map(String::from).into();
+        let promote = |s: &str| Some(Move::Promote(s.to_string()));
+        assert_eq!(next_move(&stages, None, "pre_release"), promote("dev"));
+        assert_eq!(next_move(&stages, Some("dev"), "pre_release"), promote("qa"));
+        assert_eq!(next_move(&stages, Some("prod"), "pre_release"), Some(Move::Release));
+        assert_eq!(next_move(&stages, Some("prod"), "trusted_release"), None);
+        assert_eq!(
+            next_move(&stages, Some("gone"), "pre_release"),
+            None,
+            "a stage not of the lifecycle"
+        );
+        assert_eq!(next_move(&[], None, "pre_release"), None);
+    }
+
+    /// A record as the release key signs it, for `app@version` with one artifact.
+    fn signed_record(key: &ed25519_dalek::SigningKey, app: &str, version: &str, artifact: &str) -> Value {
+        let subject = crate::evidence::Subject {
+            name: "app.tgz".into(),
+            digest: [("sha256".to_string(), artifact.to_string())].into(),
+        };
+        let predicate = serde_json::json!({
+            "application": {"key": app}, "version": {"version": version},
+            "released_at": "2026-12-01T00:00:00Z", "released_by": "rita", "stages": [], "waivers": []
+        });
+        crate::evidence::sign(key, vec![subject], crate::release::PREDICATE_TYPE, predicate)
+    }
+
+    #[test]
+    fn the_record_view_says_which_check_of_gatehouse_verify_fails() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let vk = key.verifying_key();
+        let published = [serde_json::json!({
+            "keyid": crate::keys::keyid(&vk),
+            "public_key_pem": crate::keys::public_key_pem(&vk).unwrap(),
+        })];
+        let art = "ab".repeat(32);
+        let artifacts = [("app.tgz".to_string(), art.clone())];
+        let record = signed_record(&key, "shop", "1.0.0", &art);
+        let outcomes = |r: &RecordReport| -> Vec<Option<bool>> {
+            r.checks.iter().map(|c| c.outcome.as_ref().map(|o| o.is_ok())).collect()
+        };
+        let ok = verify_record(&record, &published, &artifacts, "shop", "1.0.0", None);
+        assert!(ok.verified());
+        assert_eq!(outcomes(&ok), [Some(true); 4]);
+        assert_eq!(ok.keyid, Some(crate::keys::keyid(&vk)));
+
+        // Not published: the signature check fails and nothing else is judged.
+        let r = verify_record(&record, &[], &artifacts, "shop", "1.0.0", None);
+        assert_eq!(outcomes(&r), [Some(false), None, None, None]);
+        assert!(matches!(&r.checks[0].outcome, Some(Err(e)) if e.starts_with("unknown_key")));
+        // A payload changed after signing.
+        let mut forged = record.clone();
+        let other = signed_record(&key, "shop", "6.6.6", &art);
+        forged["payload"] = other["payload"].clone();
+        let r = verify_record(&forged, &published, &artifacts, "shop", "1.0.0", None);
+        assert!(
+            matches!(&r.checks[0].outcome, Some(Err(e)) if e.starts_with("bad_signature")),
+            "{:?}",
+            r.checks[0].outcome
+        );
+        // Another artifact, another version.
+        let r = verify_record(
+            &record,
+            &published,
+            &[("x".into(), "cd".repeat(32))],
+            "shop",
+            "1.0.0",
+            None,
+        );
+        assert_eq!(outcomes(&r), [Some(true), Some(false), Some(true), Some(true)]);
+        let r = verify_record(&other, &published, &artifacts, "shop", "1.0.0", None);
+        assert_eq!(outcomes(&r), [Some(true), Some(true), Some(false), Some(true)]);
+        assert!(!r.verified());
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::keys::{NewTrustedKey, TrustedKey, TrustedRoot};
 use crate::lifecycle::{Lifecycle, LifecycleSpec};
 use crate::plugin::PluginInfo;
 use crate::release::Checkpoint;
+use crate::sbom::Component;
 use crate::schema::Envelope;
 use crate::service::{
     BlastRadius, ChainReport, CollectOutcome, CollectRequest, CreatedToken, GateCall, GatePlan, ImportReport,
@@ -652,6 +653,8 @@ static OPERATIONS: &[Operation] = &[
         .body(Body::Required(schema::<SbomDocument>))
         .refusals(&[404, 409])
         .describe("A version that has entered a stage is frozen: its SBOM can no longer be uploaded (409); add it as signed evidence bound by subject instead."),
+    op("GET", "/v1/applications/{app}/versions/{version}/components", "components", "vulnerabilities", "The components of the version's SBOM (normalised purls, by purl)", Answer::Json(200, schema::<List<Component>>))
+        .refusals(&[404]),
     op("GET", "/v1/applications/{app}/versions/{version}/findings", "findings", "vulnerabilities", "The version's vulnerability findings", Answer::Json(200, schema::<List<VulnFinding>>))
         .refusals(&[404]),
     op("POST", "/v1/advisories", "importAdvisories", "vulnerabilities", "Import OSV advisories (one, a JSON array, or JSON Lines); new and changed ones are matched against every version", Answer::Json(200, schema::<ImportReport>))

@@ -326,6 +326,16 @@ pub static ROUTES: &[Route] = &[
     ))),
     route(
         Method::GET,
+        "/v1/applications/{app}/versions/{version}/components",
+        Read,
+        |gh, r| {
+            ok(json!(List {
+                items: gh.components(p(r, 0), p(r, 1))?
+            }))
+        },
+    ),
+    route(
+        Method::GET,
         "/v1/applications/{app}/versions/{version}/findings",
         Read,
         |gh, r| {

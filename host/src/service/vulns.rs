@@ -418,6 +418,12 @@ impl Gatehouse {
         Ok(out)
     }
 
+    /// The components of the version's SBOM, by purl.
+    pub fn components(&self, app: &str, version: &str) -> Result<Vec<sbom::Component>> {
+        self.version(app, version)?;
+        self.store.components(app, version)
+    }
+
     pub fn findings(&self, app: &str, version: &str) -> Result<Vec<Finding>> {
         self.version(app, version)?;
         self.store.findings(Some(app), Some(version), None)

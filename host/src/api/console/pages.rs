@@ -117,6 +117,7 @@ pub fn applications(
     filters: &[(String, String)],
     rows: &[(Value, Vec<Value>)],
     lifecycles: &BTreeMap<String, Vec<String>>,
+    next: Option<&str>,
 ) -> String {
     let filter = |k: &str| {
         filters
@@ -187,37 +188,99 @@ pub fn applications(
                     }
                 }
             }
+            (next_page("/ui/", filters, next))
         },
     )
 }
 
-/// One version: gates, evidence, waivers, timeline.
-pub fn version(
-    session: &Session,
-    v: &Value,
-    evaluations: &[Value],
-    evidence: &[Value],
-    waivers: &[Value],
-    timeline: &[Value],
-    may_request: bool,
-) -> String {
+/// What the version page shows (the API's answers).
+pub struct VersionView<'a> {
+    pub v: &'a Value,
+    /// The next move and its gate plan (or why there is none).
+    pub next: Option<(&'a super::Move, Option<&'a Result<Value, String>>)>,
+    /// The target of a move that was just blocked.
+    pub blocked: Option<&'a str>,
+    pub evaluations: &'a [Value],
+    pub components: &'a [Value],
+    pub findings: &'a [Value],
+    pub evidence: &'a [Value],
+    pub waivers: &'a [Value],
+    pub timeline: &'a [Value],
+    pub may_request: bool,
+    pub may_move: bool,
+}
+
+/// At most this many components are listed on a page (the API has them all).
+const COMPONENTS_SHOWN: usize = 500;
+
+/// One version: next move, gates, SBOM, evidence, waivers, timeline.
+pub fn version(session: &Session, view: &VersionView<'_>) -> String {
+    let VersionView {
+        v,
+        evaluations,
+        evidence,
+        waivers,
+        timeline,
+        may_request,
+        ..
+    } = *view;
     let app = s(&v["application"]);
     // A week from now, the default expiry a developer edits.
     let week = crate::time::hours_from_now(24 * 7);
     let version = s(&v["version"]);
+    let link = version_link(app, version);
     layout(
         &format!("{app}@{version}"),
         Some(session),
         html! {
             h1 { (app) "@" (version) }
+            @if let Some(target) = view.blocked {
+                p role="alert" class="problem" {
+                    @if target == "release" { "The release was blocked" } @else { "The promotion to " strong { (target) } " was blocked" }
+                    ": the gates below say why and what to do."
+                }
+            }
             dl class="facts" {
                 dt { "Stage" } dd { (v["stage"].as_str().unwrap_or("not yet in a stage")) }
                 dt { "Lifecycle" } dd { (s(&v["lifecycle"])) }
-                dt { "Release" } dd { (s(&v["release_status"]).replace('_', " ")) }
+                dt { "Release" } dd {
+                    (s(&v["release_status"]).replace('_', " "))
+                    @if v["release_status"] == "trusted_release" {
+                        " — " a href=(format!("{link}/record")) { "Trusted Release record: verify" }
+                    }
+                }
                 dt { "Draft" } dd { (if v["draft"].as_bool().unwrap_or(false) { "yes (artifacts may change)" } else { "no (frozen)" }) }
                 @if let Some(arts) = v["artifacts"].as_array() {
                     @for a in arts {
                         dt { "Artifact" } dd { (s(&a["name"])) " " code { "sha256:" (s(&a["sha256"])) } }
+                    }
+                }
+            }
+            @if let Some((next, plan)) = view.next {
+                section class="next" aria-labelledby="next-move" {
+                    h2 id="next-move" {
+                        @match next {
+                            super::Move::Promote(stage) => { "Next: promote to " (stage) }
+                            super::Move::Release => { "Next: release (Trusted Release record)" }
+                        }
+                    }
+                    @match plan {
+                        Some(Ok(plan)) => { (gate_plan(plan)) }
+                        Some(Err(why)) => { p class="problem" { (why) } }
+                        None => {}
+                    }
+                    @if view.may_move {
+                        @let action = if matches!(next, super::Move::Release) { "release" } else { "promote" };
+                        form method="post" action=(format!("{link}/{action}")) {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            input type="hidden" name="target_stage" value=(next.target());
+                            button type="submit" {
+                                @match next {
+                                    super::Move::Promote(stage) => { "Promote to " (stage) }
+                                    super::Move::Release => { "Release" }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -269,6 +332,48 @@ pub fn version(
                     }
                 }
             }
+            h2 { "SBOM" }
+            @if view.components.is_empty() { p { "No SBOM is attached." } }
+            @if !view.findings.is_empty() {
+                table {
+                    caption { "Vulnerability findings (" (view.findings.len()) ")" }
+                    thead { tr { th scope="col" { "Advisory" } th scope="col" { "Severity" } th scope="col" { "Component" } th scope="col" { "Why" } th scope="col" { "Found" } } }
+                    tbody {
+                        @for f in view.findings {
+                            tr {
+                                td {
+                                    a href=(format!("/ui/vulnerabilities?id={}", crate::api::seg(s(&f["advisory"])))) { (s(&f["advisory"])) }
+                                    @for a in f["aliases"].as_array().into_iter().flatten() { " " small { (s(a)) } }
+                                }
+                                td { (f["severity"].as_str().unwrap_or("-")) }
+                                td { code { (s(&f["purl"])) } }
+                                td { (s(&f["reason"])) }
+                                td { (s(&f["found_at"])) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !view.components.is_empty() {
+                details {
+                    summary { (view.components.len()) " components" }
+                    table {
+                        thead { tr { th scope="col" { "Package URL" } th scope="col" { "Ecosystem" } th scope="col" { "Licences" } } }
+                        tbody {
+                            @for c in view.components.iter().take(COMPONENTS_SHOWN) {
+                                tr {
+                                    td { code { (s(&c["purl"])) } }
+                                    td { (c["ecosystem"].as_str().unwrap_or("-")) }
+                                    td { @for (i, l) in c["licenses"].as_array().into_iter().flatten().enumerate() { @if i > 0 { ", " } (s(l)) } }
+                                }
+                            }
+                        }
+                    }
+                    @if view.components.len() > COMPONENTS_SHOWN {
+                        p class="hint" { "The first " (COMPONENTS_SHOWN) " are shown; " code { "GET /v1/applications/…/components" } " has all " (view.components.len()) "." }
+                    }
+                }
+            }
             h2 { "Evidence" }
             @if evidence.is_empty() { p { "No evidence." } }
             @if !evidence.is_empty() {
@@ -300,6 +405,101 @@ pub fn version(
                 @for ev in timeline {
                     li { time datetime=(s(&ev["time"])) { (s(&ev["time"])) } " " strong { (s(&ev["action"])) } " by " (s(&ev["actor"])) " — " (s(&ev["result"])) }
                 }
+            }
+        },
+    )
+}
+
+/// The checks each gate of a move will run, and why each applies.
+fn gate_plan(plan: &Value) -> Markup {
+    html! {
+        @for g in plan["gates"].as_array().into_iter().flatten() {
+            h3 { "Gate " (s(&g["gate"]["stage"])) "/" (s(&g["gate"]["kind"])) }
+            @let checks = g["checks"].as_array().cloned().unwrap_or_default();
+            @if checks.is_empty() { p { "No check is bound to this gate: it passes." } }
+            @if !checks.is_empty() {
+                table {
+                    thead { tr { th scope="col" { "Check" } th scope="col" { "Mode" } th scope="col" { "Why it applies" } th scope="col" { "Policy" } } }
+                    tbody {
+                        @for c in &checks {
+                            tr {
+                                td { (s(&c["check"])) br; small { "binding " (s(&c["binding"])) } }
+                                td { (s(&c["mode"])) }
+                                td { (s(&c["why"])) }
+                                td {
+                                    @if let Some(name) = c["policy"]["name"].as_str() {
+                                        a href=(format!("/ui/policies/{}", crate::api::seg(name))) { (name) }
+                                        " " small { code { (s(&c["policy"]["digest"]).get(..19).unwrap_or_default()) "…" } }
+                                    }
+                                    @if let Some(p) = c["problem"].as_str() { p class="problem" { (p) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A Trusted Release record with the checks `gatehouse verify` makes of it.
+pub fn record(session: &Session, app: &str, version: &str, record: &Value, report: &super::RecordReport) -> String {
+    let link = version_link(app, version);
+    let pretty = serde_json::to_string_pretty(record).unwrap_or_default();
+    let payload = crate::evidence::parse_envelope_value(record)
+        .ok()
+        .and_then(|env| serde_json::from_slice::<Value>(&env.payload).ok())
+        .and_then(|v| serde_json::to_string_pretty(&v).ok());
+    let file = format!("{app}-{version}.trusted-release.json");
+    layout(
+        &format!("Record of {app}@{version}"),
+        Some(session),
+        html! {
+            h1 { "Trusted Release record of " a href=(link) { (app) "@" (version) } }
+            @if report.verified() {
+                p class="verdict pass" role="status" { "Verified: every check " code { "gatehouse verify" } " makes passes." }
+            } @else {
+                p class="verdict fail" role="alert" { "Not verified: a check failed." }
+            }
+            table class="checks" {
+                caption { "The checks of " code { "gatehouse verify" } ", against the release keys this server publishes" }
+                thead { tr { th scope="col" { "Check" } th scope="col" { "Outcome" } th scope="col" { "Detail" } } }
+                tbody {
+                    @for c in &report.checks {
+                        @let (class, word, detail) = match &c.outcome {
+                            Some(Ok(d)) => ("outcome pass", "pass", d.as_str()),
+                            Some(Err(d)) => ("outcome fail", "fail", d.as_str()),
+                            None => ("outcome skipped", "not reached", "an earlier check failed"),
+                        };
+                        tr class=(class) { td { (c.name) } td { (word) } td { (detail) } }
+                    }
+                }
+            }
+            @if let Some(sum) = &report.summary {
+                dl class="facts" {
+                    dt { "Released" } dd { (sum.released_at) " by " (sum.released_by) }
+                    dt { "Stages" } dd { (sum.stages.join(" → ")) }
+                    dt { "Checks recorded" } dd { (sum.checks) }
+                    dt { "Waivers" } dd { @if sum.waivers.is_empty() { "none" } @else { (sum.waivers.join(", ")) } }
+                    @for subject in &sum.subjects {
+                        dt { "Subject" } dd { (subject.name) " " code { "sha256:" (subject.digest.get("sha256").map(String::as_str).unwrap_or("-")) } }
+                    }
+                }
+            }
+            h2 { "Verify it yourself" }
+            p { "Offline, with no server, after saving the record and the key list:" }
+            pre { code {
+                "curl -o keys.json " (format!("$GATEHOUSE/v1/keys")) "\n"
+                "gatehouse verify " (file) " --keyid " (report.keyid.as_deref().unwrap_or("KEYID")) " --keys keys.json --app " (app) " --version " (version) " --artifact FILE…"
+            } }
+            p { a href=(format!("{link}/record.json")) download=(file) { "Download the record (" (file) ")" } }
+            details {
+                summary { "The signed statement" }
+                @if let Some(p) = payload { pre { code { (p) } } }
+            }
+            details {
+                summary { "The DSSE envelope" }
+                pre { code { (pretty) } }
             }
         },
     )
@@ -355,6 +555,22 @@ pub fn waivers(session: &Session, all: &[Value], may_decide: bool) -> String {
 }
 
 /// A text field of a GET filter form, labelled, holding its current value.
+/// A "Next page" link that keeps the filters, when the API has a next page.
+fn next_page(base: &str, filters: &[(String, String)], next: Option<&str>) -> Markup {
+    let href = next.map(|n| {
+        let q = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(filters.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .append_pair("after", n)
+            .finish();
+        format!("{base}?{q}")
+    });
+    html! {
+        @if let Some(href) = href {
+            nav aria-label="Pages" class="pages" { a href=(href) rel="next" { "Next page" } }
+        }
+    }
+}
+
 fn filter_field(name: &str, label: &str, filters: &[(String, String)]) -> Markup {
     let value = filters
         .iter()
@@ -472,7 +688,13 @@ pub fn policy(session: &Session, p: &Value) -> String {
 }
 
 /// The activity log with its filters and the chain's verification.
-pub fn activity(session: &Session, filters: &[(String, String)], events: &[Value], chain: &Value) -> String {
+pub fn activity(
+    session: &Session,
+    filters: &[(String, String)],
+    events: &[Value],
+    chain: &Value,
+    next: Option<&str>,
+) -> String {
     layout(
         "Activity",
         Some(session),
@@ -507,6 +729,7 @@ pub fn activity(session: &Session, filters: &[(String, String)], events: &[Value
                     }
                 }
             }
+            (next_page("/ui/activity", filters, next))
         },
     )
 }
@@ -556,7 +779,7 @@ mod tests {
                          "owners": {"users": ["<b>"], "groups": []}, "labels": {"k": "<i>"}});
         let v = json!({"application": "shop", "version": "1.0.0<x>", "lifecycle": "default", "stage": "dev", "release_status": "none"});
         let lifecycles = [("default".to_string(), vec!["dev".to_string(), "prod".to_string()])].into();
-        let page = applications(&session(), &[], &[(app, vec![v])], &lifecycles);
+        let page = applications(&session(), &[], &[(app, vec![v])], &lifecycles, None);
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!page.contains("<img src=x>") && !page.contains("<b>") && !page.contains("<i>"));
@@ -574,7 +797,20 @@ mod tests {
         let gate = json!({"gate": {"stage": "dev", "kind": "entry"}, "decision": "blocked", "checks": [
             {"check": "policy:baseline.provenance", "mode": "block", "outcome": "fail", "binding": "b1",
              "findings": [{"level": "deny", "rule_id": "BASELINE-PROV-1", "message": "no provenance", "remediation": "sign it"}]}]});
-        let page = version(&session(), &v, &[gate], &[], &[], &[], true);
+        let view = VersionView {
+            v: &v,
+            next: None,
+            blocked: None,
+            evaluations: &[gate],
+            components: &[],
+            findings: &[],
+            evidence: &[],
+            waivers: &[],
+            timeline: &[],
+            may_request: true,
+            may_move: true,
+        };
+        let page = version(&session(), &view);
         assert!(page.contains("Request a waiver"), "{page}");
         assert!(page.contains("[BASELINE-PROV-1] no provenance"), "{page}");
         assert!(page.contains("Remediation: sign it"), "{page}");
