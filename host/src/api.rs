@@ -3,7 +3,7 @@
 //! domain errors become statuses in exactly one place ([`error_response`]).
 //! Store work runs on the blocking pool, bounded by a per-request timeout.
 
-mod console;
+pub mod console;
 pub mod intake;
 pub mod openapi;
 pub mod routes;

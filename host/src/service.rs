@@ -151,6 +151,15 @@ pub struct Gatehouse {
     /// The large parts of input documents (evidence, SBOM, findings) converted
     /// for Rego once per version and content, kept across requests.
     prepared: crate::policy::PreparedInputs,
+    /// The newest walk of the whole chain this process made, and when.
+    last_verification: std::sync::Mutex<Option<VerifiedChain>>,
+}
+
+/// A walk of the whole activity log and when it ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifiedChain {
+    pub report: ChainReport,
+    pub verified_at: String,
 }
 
 /// The byte budget of [`Gatehouse::prepared`] (part texts; the converted
@@ -180,6 +189,7 @@ impl Gatehouse {
             collector_key: crate::keys::generate()?,
             head_keys,
             prepared: crate::policy::PreparedInputs::new(PREPARED_INPUT_BYTES),
+            last_verification: std::sync::Mutex::new(None),
         })
     }
 
@@ -768,13 +778,28 @@ impl Gatehouse {
             broken = self.check_heads(seq, hash)?;
         }
         let (head_seq, head_hash) = verifier.head();
-        Ok(ChainReport {
+        let report = ChainReport {
             events: verifier.checked,
             head_seq,
             head_hash: head_hash.to_string(),
             broken,
             jcs_from_seq: Some(format.jcs_from_seq),
-        })
+        };
+        if let Ok(mut last) = self.last_verification.lock() {
+            *last = Some(VerifiedChain {
+                report: report.clone(),
+                verified_at: crate::time::now(),
+            });
+        }
+        Ok(report)
+    }
+
+    /// The newest walk of the whole chain this process made (through the
+    /// API, the CLI on this process, or the console), if any: the console
+    /// shows it rather than walk every event — and check every signed head —
+    /// on each view (seconds for tens of thousands of events).
+    pub fn last_chain_verification(&self) -> Option<VerifiedChain> {
+        self.last_verification.lock().ok().and_then(|l| l.clone())
     }
 }
 

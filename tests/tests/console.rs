@@ -248,7 +248,19 @@ fn sign_in_then_the_pages_show_versions_by_stage_and_a_blocked_gate_with_its_rem
     );
     assert!(p.body.contains("package baseline.provenance"), "{}", p.body);
     let a = http(server.addr, "GET", "/ui/activity?actor=ann", Some(&token), &[]);
+    assert!(a.body.contains("has not been verified since"), "{}", a.body);
+    assert!(a.body.contains(r#"name="verify" value="now""#), "{}", a.body);
+    let a = http(
+        server.addr,
+        "GET",
+        "/ui/activity?actor=ann&verify=now",
+        Some(&token),
+        &[],
+    );
     assert!(a.body.contains("The chain verifies"), "{}", a.body);
+    // The walk is remembered: the next view shows it without walking again.
+    let a = http(server.addr, "GET", "/ui/activity?actor=ann", Some(&token), &[]);
+    assert!(a.body.contains("walked in full at"), "{}", a.body);
     assert!(
         a.body.contains("<td>ann</td>") && !a.body.contains("<td>dana</td>"),
         "{}",

@@ -32,6 +32,7 @@ const COOKIE_NAME: &str = "gatehouse_session";
 const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const STYLESHEET: &str = include_str!("console/console.css");
+const ICON: &str = include_str!("console/favicon.svg");
 
 /// What a console page answers: HTML, a redirect (after a form), or a
 /// JSON file to save (a record, for `gatehouse verify`).
@@ -48,14 +49,18 @@ pub fn owns(path: &str) -> bool {
 
 /// Answer one console request: sign-in and static files without a session,
 /// everything else with one (or a redirect to sign in).
-pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(super) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
-    if path == "/ui/static/console.css" {
-        let mut r = Response::new(Full::new(Bytes::from_static(STYLESHEET.as_bytes())));
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    let asset = match path.as_str() {
+        "/ui/static/console.css" => Some((STYLESHEET, "text/css; charset=utf-8")),
+        "/ui/static/favicon.svg" => Some((ICON, "image/svg+xml")),
+        _ => None,
+    };
+    if let Some((body, kind)) = asset {
+        let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kind));
         secure(&mut r);
         return r;
     }
@@ -102,6 +107,18 @@ pub async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<By
             ),
             None,
         ),
+    }
+}
+
+/// One GET of a console page in-process, signed in with `token`, as the
+/// sidecar answers it (without HTTP): the status and the HTML (or the
+/// redirect's target). What the console benchmark measures.
+pub fn render(gh: &Gatehouse, path_and_query: &str, token: &str) -> (u16, String) {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    match page(gh, &Method::GET, path, query, Some(token), &[]).0 {
+        Page::Html(status, html) => (status.as_u16(), html),
+        Page::Redirect(to) => (StatusCode::SEE_OTHER.as_u16(), to),
+        Page::Download { body, .. } => (StatusCode::OK.as_u16(), body),
     }
 }
 
@@ -770,10 +787,16 @@ fn activity_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, quer
     let answer = api(gh, who, Method::GET, "/v1/activity", &q)?;
     let next = answer["next"].as_i64().map(|n| n.to_string());
     let events = items(answer);
-    let chain = api(gh, who, Method::GET, "/v1/activity/verify", "")?;
+    let now = form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "verify" && v == "now");
+    let chain = if now {
+        api(gh, who, Method::GET, "/v1/activity/verify", "")?;
+        gh.last_chain_verification()
+    } else {
+        gh.last_chain_verification()
+    };
     Ok(Page::Html(
         StatusCode::OK,
-        pages::activity(session, &filters, &events, &chain, next.as_deref()),
+        pages::activity(session, &filters, &events, chain.as_ref(), next.as_deref()),
     ))
 }
 

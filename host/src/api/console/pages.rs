@@ -31,6 +31,7 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> String {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " — Gatehouse" }
                 link rel="stylesheet" href="/ui/static/console.css";
+                link rel="icon" href="/ui/static/favicon.svg" type="image/svg+xml";
             }
             body {
                 header {
@@ -144,6 +145,7 @@ pub fn applications(
             @if rows.is_empty() {
                 p { "No application matches." }
             }
+            (stage_chart(rows, lifecycles))
             @for (app, versions) in rows {
                 @let key = s(&app["key"]);
                 @let lifecycle = versions.first().map_or("default", |v| s(&v["lifecycle"]));
@@ -176,7 +178,7 @@ pub fn applications(
                                         @for v in versions.iter().filter(|v| v["stage"].as_str() == column.map(String::as_str)) {
                                             li {
                                                 a href=(version_link(key, s(&v["version"]))) { (s(&v["version"])) }
-                                                @if v["release_status"] != "none" && !v["release_status"].is_null() {
+                                                @if v["release_status"] != "pre_release" && !v["release_status"].is_null() {
                                                     " " span class=(format!("status {}", s(&v["release_status"]))) { (s(&v["release_status"]).replace('_', " ")) }
                                                 }
                                             }
@@ -191,6 +193,64 @@ pub fn applications(
             (next_page("/ui/", filters, next))
         },
     )
+}
+
+/// How many versions on the page sit in each stage (stages in the order
+/// their lifecycles give them, first seen first), and how many are released.
+pub fn stage_counts(rows: &[(Value, Vec<Value>)], lifecycles: &BTreeMap<String, Vec<String>>) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = vec![("not yet in a stage".into(), 0)];
+    for (_, versions) in rows {
+        let lifecycle = versions.first().map_or("default", |v| s(&v["lifecycle"]));
+        for stage in lifecycles.get(lifecycle).into_iter().flatten() {
+            if !counts.iter().any(|(name, _)| name == stage) {
+                counts.push((stage.clone(), 0));
+            }
+        }
+    }
+    let mut released = 0;
+    for v in rows.iter().flat_map(|(_, versions)| versions) {
+        let column = v["stage"].as_str().unwrap_or("not yet in a stage");
+        match counts.iter_mut().find(|(name, _)| name == column) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((column.to_string(), 1)),
+        }
+        if v["release_status"] == "trusted_release" {
+            released += 1;
+        }
+    }
+    counts.push(("trusted releases".into(), released));
+    counts
+}
+
+/// A bar chart of [`stage_counts`], drawn by the server as SVG (no script),
+/// its numbers also in its accessible title.
+fn stage_chart(rows: &[(Value, Vec<Value>)], lifecycles: &BTreeMap<String, Vec<String>>) -> Markup {
+    let counts = stage_counts(rows, lifecycles);
+    let most = counts.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let (bar, label, width) = (22usize, 170usize, 420usize);
+    let height = counts.len() * (bar + 6);
+    let title = counts
+        .iter()
+        .map(|(name, n)| format!("{name}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    html! {
+        @if counts.iter().any(|(_, n)| *n > 0) {
+            figure class="chart" {
+                svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="stage-chart-title"
+                    width=(label + width + 60) height=(height) viewBox=(format!("0 0 {} {height}", label + width + 60)) {
+                    title id="stage-chart-title" { "Versions on this page by stage — " (title) }
+                    @for (i, (name, n)) in counts.iter().enumerate() {
+                        @let y = i * (bar + 6);
+                        text x=(label - 8) y=(y + bar - 6) text-anchor="end" fill="#1b1f24" font-size="14" { (name) }
+                        rect x=(label) y=(y) width=(width * n / most) height=(bar) fill=(if name == "trusted releases" { "#146c2e" } else { "#0b57d0" }) {}
+                        text x=(label + width * n / most + 6) y=(y + bar - 6) fill="#1b1f24" font-size="14" { (n) }
+                    }
+                }
+                figcaption { "Versions of the applications on this page, by stage" }
+            }
+        }
+    }
 }
 
 /// What the version page shows (the API's answers).
@@ -489,8 +549,10 @@ pub fn record(session: &Session, app: &str, version: &str, record: &Value, repor
             h2 { "Verify it yourself" }
             p { "Offline, with no server, after saving the record and the key list:" }
             pre { code {
-                "curl -o keys.json " (format!("$GATEHOUSE/v1/keys")) "\n"
-                "gatehouse verify " (file) " --keyid " (report.keyid.as_deref().unwrap_or("KEYID")) " --keys keys.json --app " (app) " --version " (version) " --artifact FILE…"
+                "curl -o keys.json $GATEHOUSE/v1/keys\n"
+                "gatehouse verify " (file) " \\\n"
+                "  --keyid " (report.keyid.as_deref().unwrap_or("KEYID")) " --keys keys.json \\\n"
+                "  --app " (app) " --version " (version) " --artifact FILE…"
             } }
             p { a href=(format!("{link}/record.json")) download=(file) { "Download the record (" (file) ")" } }
             details {
@@ -692,7 +754,7 @@ pub fn activity(
     session: &Session,
     filters: &[(String, String)],
     events: &[Value],
-    chain: &Value,
+    chain: Option<&crate::service::VerifiedChain>,
     next: Option<&str>,
 ) -> String {
     layout(
@@ -700,10 +762,29 @@ pub fn activity(
         Some(session),
         html! {
             h1 { "Activity" }
-            @if chain["broken"].is_null() {
-                p class="chain ok" { "The chain verifies: " (chain["events"].as_u64().unwrap_or(0)) " events, head " (chain["head_seq"].as_i64().unwrap_or(0)) " " code { (s(&chain["head_hash"])) } }
-            } @else {
-                p role="alert" class="problem" { "The chain is broken: " (chain["broken"].to_string()) }
+            @match chain {
+                None => { p class="chain" { "The chain has not been verified since this sidecar started." } }
+                Some(c) => {
+                    @match &c.report.broken {
+                        None => {
+                            p class="chain ok" {
+                                "The chain verifies: " (c.report.events) " events, head " (c.report.head_seq) " " code { (c.report.head_hash) }
+                                " — walked in full at " (c.verified_at) "."
+                            }
+                        }
+                        Some(b) => {
+                            p role="alert" class="problem" {
+                                "The chain is broken at event " (b.seq) ": " (b.reason) " (walked at " (c.verified_at) ")."
+                            }
+                        }
+                    }
+                }
+            }
+            form method="get" action="/ui/activity" class="filters" {
+                @for (k, v) in filters { input type="hidden" name=(k) value=(v); }
+                input type="hidden" name="verify" value="now";
+                button type="submit" { "Verify the whole chain now" }
+                span class="hint" { "Walks every event and checks every signed head (as " code { "gatehouse audit verify" } " does); seconds for a large log." }
             }
             form method="get" action="/ui/activity" class="filters" {
                 (filter_field("application", "Application", filters))
@@ -788,6 +869,55 @@ mod tests {
         assert!(
             page.contains(r#"href="/ui/applications/shop/versions/1.0.0%3Cx%3E""#),
             "{page}"
+        );
+    }
+
+    #[test]
+    fn the_stage_chart_counts_every_version_once_in_lifecycle_order() {
+        let v = |stage: Option<&str>, status: &str| json!({"lifecycle": "default", "stage": stage, "release_status": status});
+        let rows = vec![
+            (
+                json!({"key": "a"}),
+                vec![
+                    v(Some("prod"), "trusted_release"),
+                    v(None, "pre_release"),
+                    v(Some("dev"), "pre_release"),
+                ],
+            ),
+            (
+                json!({"key": "b"}),
+                vec![
+                    v(Some("dev"), "pre_release"),
+                    v(None, "pre_release"),
+                    v(Some("gone"), "pre_release"),
+                ],
+            ),
+        ];
+        let lifecycles = [("default".to_string(), ["dev", "qa", "prod"].map(String::from).into())].into();
+        let counts = stage_counts(&rows, &lifecycles);
+        let want: Vec<(String, usize)> = [
+            ("not yet in a stage", 2),
+            ("dev", 2),
+            ("qa", 0),
+            ("prod", 1),
+            ("gone", 1),
+            ("trusted releases", 1),
+        ]
+        .map(|(k, n)| (k.to_string(), n))
+        .into();
+        assert_eq!(
+            counts, want,
+            "the lifecycle's order, empty stages too, unknown ones after"
+        );
+        let chart = stage_chart(&rows, &lifecycles).into_string();
+        assert!(chart.contains("<svg") && !chart.contains("<script"), "{chart}");
+        assert!(
+            chart.contains("not yet in a stage: 2, dev: 2, qa: 0, prod: 1, gone: 1, trusted releases: 1"),
+            "{chart}"
+        );
+        assert!(
+            stage_chart(&[], &lifecycles).into_string().is_empty(),
+            "nothing to draw, no chart"
         );
     }
 
