@@ -119,6 +119,24 @@ fn sign_in_then_the_pages_show_versions_by_stage_and_a_blocked_gate_with_its_rem
         assert!(cookie.contains(flag), "{cookie}");
     }
 
+    // Behind a TLS-terminating proxy that says so, the cookie is also Secure.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    let form = format!("token={token}");
+    write!(
+        stream,
+        "POST /ui/login HTTP/1.1\r\nHost: gatehouse.example\r\nX-Forwarded-Proto: https\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let proxied = raw
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap();
+    assert!(proxied.ends_with("; Secure"), "{proxied}");
+    assert!(!cookie.contains("Secure"), "plain HTTP on loopback: {cookie}");
+
     let apps = http(server.addr, "GET", "/ui/", Some(&token), &[]);
     assert_eq!(apps.status, 200, "{}", apps.body);
     assert!(

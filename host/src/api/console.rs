@@ -65,6 +65,13 @@ pub(super) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
         return r;
     }
     let token = session_token(parts.headers.get_all(COOKIE).iter());
+    // Behind a TLS-terminating proxy that says so, the cookie is sent over
+    // HTTPS only. (A client that claims it over plain HTTP only makes its own
+    // cookie stricter.)
+    let https = parts
+        .headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
     let declared = parts
         .headers
         .get(hyper::header::CONTENT_LENGTH)
@@ -99,7 +106,7 @@ pub(super) async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<
         page(&gh, &method, &path, &query, token.as_deref(), &form)
     });
     match tokio::time::timeout(limit, work).await {
-        Ok(Ok((page, cookie))) => respond(page, cookie),
+        Ok(Ok((page, cookie))) => respond(page, cookie.map(|c| if https { c + "; Secure" } else { c })),
         _ => respond(
             Page::Html(
                 StatusCode::SERVICE_UNAVAILABLE,
