@@ -12,7 +12,7 @@ mod vulns;
 
 pub use access::CreatedToken;
 pub use evidence::{BindingOutcome, IngestOutcome, Target};
-pub use gates::{GatePlan, PlannedGate, PolicyUpload};
+pub use gates::{ApplicationGatePlan, GatePlan, PlannedGate, PolicyUpload};
 pub use plugins::{CollectOutcome, CollectRequest, GateCall};
 pub use records::PublicKey;
 pub use vulns::{BlastRadius, ImportReport, NEW_FINDINGS_SHOWN, SbomAttached};

@@ -468,3 +468,62 @@ fn a_gate_call_is_the_transition_and_document_of_the_next_move_and_writes_nothin
         Err(Error::NotFound { .. })
     ));
 }
+
+#[test]
+fn an_applications_gate_plan_is_every_gate_of_its_projects_lifecycle_with_the_checks_that_apply() {
+    let (_dir, gh) = open();
+    let spec: LifecycleSpec = parse_input(
+        "lifecycle",
+        json!({ "projects": ["shop"], "stages": [{"name": "build"}, {"name": "live"}] }),
+    )
+    .unwrap();
+    gh.put_lifecycle("admin", "fast", spec).unwrap();
+    gh.create_application("alice", new_app("payments", "shop")).unwrap();
+    gh.create_application("alice", new_app("ledger", "finance")).unwrap();
+    let scoped = json!({ "check": "policy:baseline.provenance", "gate": { "stage": "live", "kind": "release" },
+                         "scope": { "applications": ["payments"] } });
+    gh.put_binding("admin", "prov", parse_input("binding", scoped).unwrap())
+        .unwrap();
+    let everywhere =
+        json!({ "check": "policy:baseline.sbom", "gate": { "stage": "*", "kind": "entry" }, "mode": "warn" });
+    gh.put_binding("admin", "sbom", parse_input("binding", everywhere).unwrap())
+        .unwrap();
+
+    let plan = gh.application_gate_plan("payments").unwrap();
+    assert_eq!(plan.lifecycle, "fast");
+    let gates: Vec<String> = plan
+        .gates
+        .iter()
+        .map(|g| {
+            format!(
+                "{}/{}:{}",
+                g.gate.stage,
+                json!(g.gate.kind).as_str().unwrap(),
+                g.checks.len()
+            )
+        })
+        .collect();
+    assert_eq!(
+        gates,
+        [
+            "build/entry:1",
+            "build/exit:0",
+            "live/entry:1",
+            "live/exit:0",
+            "live/release:1"
+        ]
+    );
+    let release = &plan.gates[4].checks[0];
+    assert_eq!(release.check, "policy:baseline.provenance");
+    assert!(release.policy.is_some() && release.problem.is_none());
+    let sbom = &plan.gates[0].checks[0];
+    assert_eq!((sbom.binding.as_str(), json!(sbom.mode)), ("sbom", json!("warn")));
+    assert!(sbom.why.contains("every stage"), "{}", sbom.why);
+
+    // Another project: the default lifecycle, and the scoped binding does not apply.
+    let other = gh.application_gate_plan("ledger").unwrap();
+    assert_eq!(other.lifecycle, "default");
+    assert_eq!(other.gates.len(), 9, "four stages, entry and exit, and the release");
+    assert!(other.gates.iter().flat_map(|g| &g.checks).all(|c| c.binding == "sbom"));
+    assert!(matches!(gh.application_gate_plan("nope"), Err(Error::NotFound { .. })));
+}

@@ -145,6 +145,11 @@ try {
   await page.getByRole('link', { name: 'Policies' }).click();
   await page.getByRole('heading', { name: 'Policies and bindings', level: 1 }).waitFor();
   await shot(page, 'policies');
+  await page.getByLabel('Gate plan of the application').fill(app);
+  await page.getByLabel('Gate plan of the application').press('Enter');
+  await page.getByRole('heading', { name: `Gate plan of ${app}`, level: 1 }).waitFor();
+  await page.getByRole('heading', { name: 'Gate prod/release' }).waitFor();
+  await shot(page, 'gate-plan');
   await page.getByRole('link', { name: 'Activity' }).click();
   await page.getByRole('button', { name: 'Verify the whole chain now' }).click();
   await page.getByText('The chain verifies').waitFor();

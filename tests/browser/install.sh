@@ -11,7 +11,8 @@ if ! command -v chromium >/dev/null; then
     exit 1
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  # With its recommended packages (fonts among them), as the tests were run.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi
 if [ ! -d node_modules/playwright-core ]; then
   npm ci --no-audit --no-fund

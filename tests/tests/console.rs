@@ -90,6 +90,37 @@ fn sign_in_then_the_pages_show_versions_by_stage_and_a_blocked_gate_with_its_rem
     let (s, b) = promote_to_dev(&server);
     assert_eq!(s, 409, "the provenance gate blocks: {b}");
 
+    // The application's gate plan: every gate of its lifecycle, the check at dev's entry.
+    let token = create_token(dir.path(), "vic", "viewer");
+    let plan = http(
+        server.addr,
+        "GET",
+        "/ui/applications/payments/gate-plan",
+        Some(&token),
+        &[],
+    );
+    assert_eq!(plan.status, 200, "{}", plan.body);
+    for needle in [
+        "Gate dev/entry",
+        "policy:baseline.provenance",
+        "binding provenance (block mode): stage dev, scope global",
+        "Gate prod/release",
+        "No check is bound to this gate: it passes.",
+    ] {
+        assert!(plan.body.contains(needle), "{needle}: {}", plan.body);
+    }
+    let a = http(
+        server.addr,
+        "GET",
+        "/ui/gate-plan?application=payments",
+        Some(&token),
+        &[],
+    );
+    assert_eq!(
+        (a.status, a.header("location")),
+        (303, Some("/ui/applications/payments/gate-plan"))
+    );
+
     // No session: every page sends the browser to sign in.
     let a = http(server.addr, "GET", "/ui/", None, &[]);
     assert_eq!((a.status, a.header("location")), (303, Some("/ui/login")));

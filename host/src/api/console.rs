@@ -200,6 +200,24 @@ fn page(
         ("POST", ["logout"]) => return (Page::Redirect("/ui/login".into()), Some(clear_cookie())),
         ("GET", [""]) => applications(gh, &who, &session, query),
         ("GET", ["applications", app, "versions", version]) => version_page(gh, &who, &session, app, version, query),
+        ("GET", ["applications", app, "gate-plan"]) => api(
+            gh,
+            &who,
+            Method::GET,
+            &format!("/v1/applications/{}/gate-plan", super::seg(app)),
+            "",
+        )
+        .map(|plan| Page::Html(StatusCode::OK, pages::application_plan(&session, &plan))),
+        ("GET", ["gate-plan"]) => {
+            let app = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "application")
+                .map(|(_, v)| v.trim().to_string())
+                .unwrap_or_default();
+            Ok(Page::Redirect(format!(
+                "/ui/applications/{}/gate-plan",
+                super::seg(&app)
+            )))
+        }
         (
             "POST",
             [

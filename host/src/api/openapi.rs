@@ -31,8 +31,9 @@ use crate::release::Checkpoint;
 use crate::sbom::Component;
 use crate::schema::Envelope;
 use crate::service::{
-    BlastRadius, ChainReport, CollectOutcome, CollectRequest, CreatedToken, GateCall, GatePlan, ImportReport,
-    PolicyUpload, PromoteRequest, PublicKey, ReleaseRequest, RollbackRequest, SbomAttached, TransitionOutcome,
+    ApplicationGatePlan, BlastRadius, ChainReport, CollectOutcome, CollectRequest, CreatedToken, GateCall, GatePlan,
+    ImportReport, PolicyUpload, PromoteRequest, PublicKey, ReleaseRequest, RollbackRequest, SbomAttached,
+    TransitionOutcome,
 };
 use crate::version::{NewVersion, Version, VersionPatch};
 use crate::vuln::Finding as VulnFinding;
@@ -623,6 +624,8 @@ static OPERATIONS: &[Operation] = &[
         .refusals(&[409]),
     op("DELETE", "/v1/bindings/{id}", "deleteBinding", "policies", "Remove a binding", Answer::Json(200, schema::<Deleted<'static>>))
         .refusals(&[404, 409]),
+    op("GET", "/v1/applications/{app}/gate-plan", "applicationGatePlan", "applications", "Every gate of the application's lifecycle and the checks each would run, with why", Answer::Json(200, schema::<ApplicationGatePlan>))
+        .refusals(&[404]),
     op("GET", "/v1/applications/{app}/versions/{version}/gate-plan", "gatePlan", "versions", "Which checks a promotion would run, and which binding matched", Answer::Json(200, schema::<GatePlan>))
         .refusals(&[404, 409]),
     op("GET", "/v1/applications/{app}/versions/{version}/evaluations", "gateEvaluations", "versions", "Stored gate evaluations", Answer::Json(200, schema::<List<GateVerdict>>))

@@ -253,6 +253,9 @@ pub static ROUTES: &[Route] = &[
         gh.delete_binding(r.actor, p(r, 0))?;
         ok(json!(Deleted { deleted: p(r, 0) }))
     }),
+    route(Method::GET, "/v1/applications/{app}/gate-plan", Read, |gh, r| {
+        ok(json!(gh.application_gate_plan(p(r, 0))?))
+    }),
     query::<GatePlanQuery>(route(
         Method::GET,
         "/v1/applications/{app}/versions/{version}/gate-plan",

@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{GateSettings, Gatehouse, validate_actor};
+use crate::app::Application;
 use crate::audit::{EventResult, NewEvent};
 use crate::binding::{Binding, BindingOrigin, BindingSpec};
 use crate::error::{Error, Result};
 use crate::gate::{Check, CheckOutput, GateVerdict, Mode, Outcome};
-use crate::lifecycle::GateRef;
+use crate::lifecycle::{GateKind, GateRef};
 use crate::policy::{self, Limits, Origin, Policy, PolicyCheck, PolicySet};
 use crate::store::Store;
 use crate::waiver::{CoveredCheck, Waiver, WaiverRequest};
@@ -99,6 +100,15 @@ impl Check for Unavailable {
             format!("{} cannot run: only policy: and plugin: checks exist", self.check),
         )
     }
+}
+
+/// Every gate of an application's lifecycle and the checks each would run.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ApplicationGatePlan {
+    pub application: String,
+    /// The lifecycle its new versions climb (its project's, or the default).
+    pub lifecycle: String,
+    pub gates: Vec<PlannedGate>,
 }
 
 /// Which checks a promotion would run, and why each binding matched.
@@ -370,39 +380,7 @@ impl Gatehouse {
             .iter()
             .map(|g| PlannedGate {
                 gate: g.clone(),
-                checks: bindings
-                    .iter()
-                    .filter_map(|b| b.applies(&application, g).map(|why| (b, why)))
-                    .map(|(b, why)| {
-                        let p = b.check.strip_prefix("policy:").and_then(|n| set.get(n));
-                        let problem = match (b.check.strip_prefix("policy:"), p) {
-                            (Some(_), Some(_)) => None,
-                            (Some(n), None) => {
-                                Some(format!("policy {n} is not loaded: this check will error and block"))
-                            }
-                            (None, _) => match b.check.strip_prefix("plugin:").map(|n| (n, self.plugins.get(n))) {
-                                Some((_, Some(_))) => None,
-                                Some((n, None)) => {
-                                    Some(format!("plugin {n} is not loaded: this check will error and block"))
-                                }
-                                None => Some("unknown kind of check: it will error".to_string()),
-                            },
-                        };
-                        PlannedCheck {
-                            check: b.check.clone(),
-                            binding: b.id.clone(),
-                            mode: b.mode,
-                            why,
-                            policy: p.map(|p| PolicyRef {
-                                name: p.name.clone(),
-                                digest: p.digest.clone(),
-                                origin: p.origin,
-                                version: p.version,
-                            }),
-                            problem,
-                        }
-                    })
-                    .collect(),
+                checks: self.planned_checks(&application, g, &bindings, &set),
             })
             .collect();
         Ok(GatePlan {
@@ -412,6 +390,83 @@ impl Gatehouse {
             to_stage: plan.to,
             gates,
         })
+    }
+
+    /// Every gate of the lifecycle the application's new versions climb
+    /// (each stage's entry and exit, the last stage's release), with the
+    /// checks each would run and why: what the application must meet from
+    /// draft to Trusted Release.
+    pub fn application_gate_plan(&self, app: &str) -> Result<ApplicationGatePlan> {
+        let application = self.application(app)?;
+        let lifecycle = self.lifecycle_for_project(&application.project)?;
+        let bindings = self.all_bindings()?;
+        let set = self.policy_set();
+        let last = lifecycle.stages.len().saturating_sub(1);
+        let gates = lifecycle
+            .stages
+            .iter()
+            .enumerate()
+            .flat_map(|(i, st)| {
+                let kinds: &[GateKind] = if i == last {
+                    &[GateKind::Entry, GateKind::Exit, GateKind::Release]
+                } else {
+                    &[GateKind::Entry, GateKind::Exit]
+                };
+                kinds.iter().map(|kind| GateRef {
+                    stage: st.name.clone(),
+                    kind: *kind,
+                })
+            })
+            .map(|g| PlannedGate {
+                checks: self.planned_checks(&application, &g, &bindings, &set),
+                gate: g,
+            })
+            .collect();
+        Ok(ApplicationGatePlan {
+            application: application.key.clone(),
+            lifecycle: lifecycle.name,
+            gates,
+        })
+    }
+
+    /// The checks the bindings attach to one gate for an application, each
+    /// with why it applies and its policy (or why it cannot run).
+    fn planned_checks(
+        &self,
+        application: &Application,
+        g: &GateRef,
+        bindings: &[Binding],
+        set: &crate::policy::PolicySet,
+    ) -> Vec<PlannedCheck> {
+        bindings
+            .iter()
+            .filter_map(|b| b.applies(application, g).map(|why| (b, why)))
+            .map(|(b, why)| {
+                let p = b.check.strip_prefix("policy:").and_then(|n| set.get(n));
+                let problem = match (b.check.strip_prefix("policy:"), p) {
+                    (Some(_), Some(_)) => None,
+                    (Some(n), None) => Some(format!("policy {n} is not loaded: this check will error and block")),
+                    (None, _) => match b.check.strip_prefix("plugin:").map(|n| (n, self.plugins.get(n))) {
+                        Some((_, Some(_))) => None,
+                        Some((n, None)) => Some(format!("plugin {n} is not loaded: this check will error and block")),
+                        None => Some("unknown kind of check: it will error".to_string()),
+                    },
+                };
+                PlannedCheck {
+                    check: b.check.clone(),
+                    binding: b.id.clone(),
+                    mode: b.mode,
+                    why,
+                    policy: p.map(|p| PolicyRef {
+                        name: p.name.clone(),
+                        digest: p.digest.clone(),
+                        origin: p.origin,
+                        version: p.version,
+                    }),
+                    problem,
+                }
+            })
+            .collect()
     }
 
     pub fn gate_evaluations(&self, app: &str, version: &str) -> Result<Vec<GateVerdict>> {

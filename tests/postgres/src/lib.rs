@@ -42,6 +42,11 @@ pub const ROLE: &str = "gatehouse";
 impl Cluster {
     /// Make and start a cluster.
     pub fn start() -> Result<Cluster, Unavailable> {
+        Cluster::start_on(free_port()?)
+    }
+
+    /// [`Cluster::start`] trying `port` first.
+    fn start_on(port: u16) -> Result<Cluster, Unavailable> {
         let bin = server_bin()?;
         let user = unprivileged_user()?;
         let dir = tempfile::Builder::new()
@@ -55,8 +60,7 @@ impl Cluster {
                 .map_err(|e| Unavailable(format!("chown: {e}")))?;
             check("chown", &out)?;
         }
-        let port = free_port()?;
-        let cluster = Cluster { dir, bin, user, port };
+        let mut cluster = Cluster { dir, bin, user, port };
         let data = cluster.data_dir();
         let out = cluster.run(
             "initdb",
@@ -72,8 +76,21 @@ impl Cluster {
             ],
         )?;
         check("initdb", &out)?;
-        cluster.server_start()?;
-        Ok(cluster)
+        // The port was free when chosen, but initdb takes seconds and tests
+        // run in parallel: another server or client may have taken it since
+        // (seen in CI: "could not bind … Address already in use"). Take
+        // another port then.
+        let mut attempts = 0;
+        loop {
+            match cluster.server_start() {
+                Ok(()) => return Ok(cluster),
+                Err(e) if e.0.contains("Address already in use") && attempts < 5 => {
+                    attempts += 1;
+                    cluster.port = free_port()?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// One cluster for the whole test process, started on first use. It
@@ -363,6 +380,15 @@ pub fn is_cluster_dir(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_taken_between_choosing_and_starting_is_given_up_for_another() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let pg = Cluster::start_on(port).unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(pg.port(), port);
+        assert_eq!(pg.psql("postgres", "SELECT 1").unwrap().trim(), "1");
+    }
 
     #[test]
     fn a_throwaway_cluster_answers_and_survives_a_crash() {

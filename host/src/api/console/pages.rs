@@ -153,6 +153,7 @@ pub fn applications(
                 section class="application" aria-labelledby=(format!("app-{key}")) {
                     h2 id=(format!("app-{key}")) { (s(&app["name"])) " " span class="key" { "(" (key) ")" } }
                     p class="meta" {
+                        a href=(format!("/ui/applications/{}/gate-plan", crate::api::seg(key))) { "Gate plan" } " · "
                         "project " strong { (s(&app["project"])) }
                         " · criticality " strong { (s(&app["criticality"])) }
                         @let users = app["owners"]["users"].as_array().cloned().unwrap_or_default();
@@ -251,6 +252,38 @@ fn stage_chart(rows: &[(Value, Vec<Value>)], lifecycles: &BTreeMap<String, Vec<S
             }
         }
     }
+}
+
+/// Evidence grouped by the stage the version was in when it arrived (from
+/// the timeline's moves: a promotion, release or rollback that was not
+/// blocked puts the version in its `to_stage` from its time on), in the
+/// order the stages were reached.
+pub fn evidence_by_stage<'a>(evidence: &'a [Value], timeline: &[Value]) -> Vec<(String, Vec<&'a Value>)> {
+    const DRAFT: &str = "a draft (before its first stage)";
+    let moves: Vec<(&str, String)> = timeline
+        .iter()
+        .filter(|e| {
+            matches!(s(&e["action"]), "version.promote" | "version.rollback")
+                && matches!(s(&e["result"]), "success" | "warning")
+        })
+        .filter_map(|e| Some((s(&e["time"]), format!("in {}", e["details"]["to_stage"].as_str()?))))
+        .collect();
+    let mut groups: Vec<(String, Vec<&Value>)> = Vec::new();
+    for e in evidence {
+        let added = s(&e["added_at"]);
+        let stage = moves
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= added)
+            .map_or(DRAFT.to_string(), |(_, st)| st.clone());
+        match groups.iter_mut().find(|(g, _)| *g == stage) {
+            Some((_, items)) => items.push(e),
+            None => groups.push((stage, vec![e])),
+        }
+    }
+    let reached = |g: &str| moves.iter().position(|(_, st)| st == g).map_or(0, |i| i + 1);
+    groups.sort_by_key(|(g, _)| reached(g));
+    groups
 }
 
 /// What the version page shows (the API's answers).
@@ -436,11 +469,12 @@ pub fn version(session: &Session, view: &VersionView<'_>) -> String {
             }
             h2 { "Evidence" }
             @if evidence.is_empty() { p { "No evidence." } }
-            @if !evidence.is_empty() {
+            @for (stage, items) in evidence_by_stage(evidence, timeline) {
                 table {
+                    caption { "Added while " (stage) }
                     thead { tr { th scope="col" { "Predicate type" } th scope="col" { "Verdict" } th scope="col" { "Who vouches" } th scope="col" { "Added" } } }
                     tbody {
-                        @for e in evidence {
+                        @for e in items {
                             tr {
                                 td { (e["predicate_type"].as_str().unwrap_or("-")) }
                                 td { @if e["verified"].as_bool() == Some(true) { "verified" } @else { "refused: " (s(&e["refusal"]["code"])) } }
@@ -500,6 +534,23 @@ fn gate_plan(plan: &Value) -> Markup {
             }
         }
     }
+}
+
+/// Every gate of an application's lifecycle with the checks it would run.
+pub fn application_plan(session: &Session, plan: &Value) -> String {
+    let app = s(&plan["application"]);
+    layout(
+        &format!("Gate plan of {app}"),
+        Some(session),
+        html! {
+            h1 { "Gate plan of " (app) }
+            p class="meta" {
+                "What a new version of " (app) " meets from draft to Trusted Release on lifecycle "
+                strong { (s(&plan["lifecycle"])) } ": every gate, the checks the bindings attach to it and why."
+            }
+            (gate_plan(plan))
+        },
+    )
 }
 
 /// A Trusted Release record with the checks `gatehouse verify` makes of it.
@@ -701,6 +752,10 @@ pub fn policies(session: &Session, policies: &[Value], bindings: &[Value]) -> St
         Some(session),
         html! {
             h1 { "Policies and bindings" }
+            form method="get" action="/ui/gate-plan" class="filters" {
+                (filter_field("application", "Gate plan of the application", &[]))
+                button type="submit" { "Show" }
+            }
             h2 { "Bindings" }
             table {
                 caption { "Which check runs at which gate, for which applications" }
@@ -918,6 +973,44 @@ mod tests {
         assert!(
             stage_chart(&[], &lifecycles).into_string().is_empty(),
             "nothing to draw, no chart"
+        );
+    }
+
+    #[test]
+    fn evidence_is_grouped_by_the_stage_the_version_was_in_when_it_arrived() {
+        let ev = |t: &str| json!({"added_at": t, "predicate_type": t});
+        let mv = |t: &str, action: &str, result: &str, to: &str| json!({"time": t, "action": action, "result": result, "details": {"to_stage": to}});
+        let timeline = [
+            mv("2026-01-02T00:00:00Z", "version.promote", "blocked", "dev"),
+            mv("2026-01-03T00:00:00Z", "version.promote", "success", "dev"),
+            mv("2026-01-05T00:00:00Z", "version.promote", "warning", "qa"),
+            mv("2026-01-07T00:00:00Z", "version.rollback", "success", "dev"),
+        ];
+        let evidence = [
+            ev("2026-01-01T00:00:00Z"),
+            ev("2026-01-02T12:00:00Z"),
+            ev("2026-01-04T00:00:00Z"),
+            ev("2026-01-06T00:00:00Z"),
+            ev("2026-01-08T00:00:00Z"),
+        ];
+        let groups: Vec<(String, Vec<&str>)> = evidence_by_stage(&evidence, &timeline)
+            .into_iter()
+            .map(|(g, items)| (g, items.iter().map(|e| s(&e["added_at"])).collect()))
+            .collect();
+        assert_eq!(
+            groups,
+            vec![
+                (
+                    "a draft (before its first stage)".to_string(),
+                    vec!["2026-01-01T00:00:00Z", "2026-01-02T12:00:00Z"]
+                ),
+                (
+                    "in dev".to_string(),
+                    vec!["2026-01-04T00:00:00Z", "2026-01-08T00:00:00Z"]
+                ),
+                ("in qa".to_string(), vec!["2026-01-06T00:00:00Z"]),
+            ],
+            "a blocked promotion moves nothing; a rollback returns to dev"
         );
     }
 
