@@ -430,3 +430,39 @@ fn schemathesis_finds_no_server_error_and_no_undocumented_response() {
     assert!(out.status.success(), "schemathesis found problems:\n{report}");
     assert!(report.contains("passed"), "{report}");
 }
+
+/// NUL (U+0000) in a name, a path or a filter: the embedded store compares
+/// it and finds nothing; PostgreSQL cannot hold it in text at all and its
+/// driver error used to become a 500 (schemathesis found it on POST
+/// /v1/waivers). Either way the caller hears 400 or 404, never a server error.
+#[test]
+fn nul_characters_in_names_and_filters_are_a_client_error_never_a_server_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    seed(&server, "payments", "1.0.0");
+    let waiver = json!({ "application": "payments", "version": "1.0.0\u{0}x", "expires_at": "2099-01-01T00:00:00Z",
+                         "gate": { "stage": "dev", "kind": "exit" }, "justification": "long enough to be judged" });
+    let body = waiver.to_string();
+    let calls: [(&str, &str, Option<&[u8]>); 6] = [
+        ("POST", "/v1/waivers", Some(body.as_bytes())),
+        ("GET", "/v1/applications/pay%00ments", None),
+        ("GET", "/v1/applications/payments/versions/1.0.0%00", None),
+        ("GET", "/v1/applications/payments/versions/1.0.0%00/timeline", None),
+        ("GET", "/v1/activity?actor=al%00ice", None),
+        ("GET", "/v1/waivers?application=pay%00ments", None),
+    ];
+    for (method, path, body) in calls {
+        let (s, answer) = server.send(method, path, body, "admin");
+        assert!(matches!(s, 200 | 400 | 404), "{method} {path}: {s} {answer}");
+        if s == 400 {
+            assert_eq!(answer["error"]["code"], "invalid", "{method} {path}: {answer}");
+        }
+    }
+    let (s, answer) = server.send(
+        "POST",
+        "/v1/applications",
+        Some(br#"{"key": "pay\u0000ments"}"#),
+        "admin",
+    );
+    assert_eq!(s, 400, "{answer}");
+}

@@ -680,7 +680,10 @@ pub(crate) fn verify_record(
         name: artifacts_check,
         outcome: Some(
             release::verify(bytes.as_bytes(), &ring, artifacts)
-                .map(|_| format!("{} of {} artifacts are subjects", artifacts.len(), artifacts.len()))
+                .map(|_| match artifacts.len() {
+                    0 => "the version has no artifacts: the record's subject is the version itself".to_string(),
+                    n => format!("{n} of {n} artifacts are subjects"),
+                })
                 .map_err(refused),
         ),
     });

@@ -219,7 +219,8 @@ pub struct PgStore {
 }
 
 /// A failed statement. A connection that broke (the server went away, the
-/// network failed) is `unavailable` (503, exit 3: retry); anything else is
+/// network failed) is `unavailable` (503, exit 3: retry); text PostgreSQL
+/// cannot hold (NUL) is the caller's `invalid` input (400); anything else is
 /// an internal error that keeps the driver's error as its source. Neither
 /// decided anything: the transaction did not commit.
 pub(crate) fn pg(e: postgres::Error) -> Error {
@@ -233,10 +234,25 @@ pub(crate) fn pg(e: postgres::Error) -> Error {
                 | &postgres::error::SqlState::CANNOT_CONNECT_NOW
         )
     });
+    // PostgreSQL text holds no NUL (U+0000): a name or filter carrying one
+    // cannot match anything stored, nor be stored. The caller's input.
+    let nul = e.code().is_some_and(|c| {
+        matches!(
+            c,
+            &postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE
+                | &postgres::error::SqlState::UNTRANSLATABLE_CHARACTER
+        )
+    });
     if broken || admin_shutdown {
         Error::Unavailable {
             reason: format!("the database connection failed ({})", causes(&e)),
         }
+    } else if nul {
+        Error::invalid(
+            "text",
+            "a value containing U+0000",
+            "text without NUL (U+0000) characters",
+        )
     } else {
         Error::internal("database error", e)
     }
