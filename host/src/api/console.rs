@@ -700,7 +700,7 @@ pub(crate) fn verify_record(
         outcome: Some(
             release::check_withdrawals(
                 &summary,
-                withdrawal.into_iter().cloned().collect::<Vec<_>>().as_slice(),
+                withdrawal.map(std::slice::from_ref).unwrap_or_default(),
                 &ring,
             )
             .map(|()| "no signed withdrawal".to_string())
@@ -816,12 +816,11 @@ fn activity_page(gh: &Gatehouse, who: &Principal, session: &pages::Session, quer
     let next = answer["next"].as_i64().map(|n| n.to_string());
     let events = items(answer);
     let now = form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == "verify" && v == "now");
-    let chain = if now {
+    if now {
+        // The walk leaves its report as the newest verification, shown below.
         api(gh, who, Method::GET, "/v1/activity/verify", "")?;
-        gh.last_chain_verification()
-    } else {
-        gh.last_chain_verification()
-    };
+    }
+    let chain = gh.last_chain_verification();
     Ok(Page::Html(
         StatusCode::OK,
         pages::activity(session, &filters, &events, chain.as_ref(), next.as_deref()),
